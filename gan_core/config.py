@@ -1,0 +1,307 @@
+"""Training configuration: one typed, frozen dataclass, its limits, and the presets.
+
+Every limit lives next to its field (in the field's metadata), so the dashboard form and the CLI read the same numbers.
+Validation raises ConfigError with a message that names the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value or combination that cannot be trained; the message names the field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+class Dataset(str, Enum):
+    RING = "ring"
+    GRID = "grid"
+    POINTS = "points"  # user-supplied 2D points from a CSV file
+    DIGITS = "digits"
+    MNIST = "mnist"
+    FASHION_MNIST = "fashion-mnist"
+
+    @property
+    def is_2d(self) -> bool:
+        return self in (Dataset.RING, Dataset.GRID, Dataset.POINTS)
+
+    @property
+    def has_labels(self) -> bool:
+        return not self.is_2d
+
+
+class Arch(str, Enum):
+    MLP = "mlp"
+    DCGAN = "dcgan"
+
+
+class Activation(str, Enum):
+    RELU = "relu"
+    LEAKY_RELU = "leaky_relu"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+    ELU = "elu"
+
+
+class Loss(str, Enum):
+    BCE = "bce"
+    WGAN_GP = "wgan_gp"
+    LEAST_SQUARES = "least_squares"
+
+
+class GObjective(str, Enum):
+    """How G's BCE loss is written; only used when loss == bce."""
+
+    NON_SATURATING = "non_saturating"  # minimise -log D(G(z)): strong gradient while D wins
+    MINIMAX = "minimax"  # minimise log(1 - D(G(z))): the original game, gradient vanishes while D wins
+
+
+def _f(default: Any, help: str, lo: float | None = None, hi: float | None = None, **extra: Any) -> Any:
+    """A dataclass field carrying its limits and help text for the form, the CLI and validation."""
+    return field(default=default, metadata={"help": help, "min": lo, "max": hi, **extra})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # data
+    dataset: Dataset = _f(Dataset.DIGITS, "Training data: 2D mixtures, your CSV points, or images")
+    points_csv: str = _f("", "CSV file of 2D points (two numeric columns); only for dataset=points")
+    # architecture
+    arch: Arch = _f(Arch.MLP, "MLP (any data) or DCGAN convolutions (28×28 images)")
+    z_dim: int = _f(64, "Length of the noise vector z", 1, 512)
+    g_width: int = _f(128, "G's first hidden width (doubles per MLP block; DCGAN: base channels)", 1, 2048)
+    d_width: int = _f(128, "D's last hidden width (doubles per MLP block towards the input; DCGAN: base channels)", 1, 2048)
+    g_depth: int = _f(4, "Number of hidden blocks in G (MLP only)", 1, 8)
+    d_depth: int = _f(3, "Number of hidden blocks in D (MLP only)", 1, 8)
+    g_activation: Activation = _f(Activation.RELU, "G's hidden activation")
+    d_activation: Activation = _f(Activation.LEAKY_RELU, "D's hidden activation")
+    g_slope: float = _f(0.2, "Negative slope a of G's leaky ReLU, max(az, z)", 0.0, 1.0)
+    d_slope: float = _f(0.2, "Negative slope a of D's leaky ReLU (the course uses 0.2)", 0.0, 1.0)
+    g_batchnorm: bool = _f(True, "Batch norm in G's hidden blocks")
+    d_batchnorm: bool = _f(False, "Batch norm in D's hidden blocks")
+    conditional: bool = _f(False, "Join a one-hot class label to G's noise and D's input")
+    # objective
+    loss: Loss = _f(Loss.BCE, "BCE (the course's), WGAN-GP, or least squares")
+    g_objective: GObjective = _f(GObjective.NON_SATURATING, "G's BCE loss: non-saturating −log D(G(z)) or minimax")
+    gp_lambda: float = _f(10.0, "Gradient-penalty weight λ (WGAN-GP)", 0.0, 1000.0)
+    d_steps: int = _f(1, "D (critic) updates per G update", 1, 20)
+    # optimisation
+    lr_g: float = _f(2e-4, "G's Adam learning rate", 1e-7, 1.0, exclusive_min=0.0)
+    lr_d: float = _f(2e-4, "D's Adam learning rate", 1e-7, 1.0, exclusive_min=0.0)
+    beta1: float = _f(0.5, "Adam β1", 0.0, 0.999)
+    beta2: float = _f(0.999, "Adam β2", 0.0, 0.9999)
+    batch_size: int = _f(128, "Examples per batch", 2, 4096)
+    steps: int = _f(2000, "Total G updates", 1, 10_000_000)
+    seed: int = _f(0, "Random seed: same seed, same run (on the CPU)", 0, 2**31 - 1)
+    # recording
+    probe_every: int = _f(10, "Steps between probe records (gradients, dead units, batch norm)", 1, 100_000)
+    sample_every: int = _f(50, "Steps between sample snapshots", 1, 100_000)
+    checkpoint_every: int = _f(500, "Steps between checkpoints", 1, 1_000_000)
+    n_samples: int = _f(64, "Fixed-noise samples drawn at each snapshot", 1, 4096)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # -- derived facts, kept here so no other module re-derives them --
+    @property
+    def data_range(self) -> tuple[float, float] | None:
+        """The range G's output lives in: DCGAN images in [-1, 1] (Tanh), MLP images in [0, 1] (Sigmoid); 2D: None."""
+        if self.dataset.is_2d:
+            return None
+        return (-1.0, 1.0) if self.arch is Arch.DCGAN else (0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (enums as their values); the inverse of from_dict."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        unknown = sorted(set(values) - set(FIELDS))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown field; known fields are {', '.join(FIELDS)}")
+        return cls(**{k: coerce(k, v) for k, v in values.items()})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed; values are coerced and the result validated."""
+        merged = self.to_dict()
+        merged.update(changes)
+        return TrainConfig.from_dict(merged)
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_ENUM_TYPES: dict[str, type[Enum]] = {
+    "Dataset": Dataset, "Arch": Arch, "Activation": Activation, "Loss": Loss, "GObjective": GObjective,
+}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def field_type(name: str) -> type:
+    """The Python type of a config field (an Enum subclass, int, float, bool or str)."""
+    annotation = FIELDS[name].type  # a string, because of `from __future__ import annotations`
+    return _ENUM_TYPES.get(annotation) or {"int": int, "float": float, "bool": bool, "str": str}[annotation]
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Turn a value from JSON, a form or the command line (`key=value` text) into the field's type."""
+    if name not in FIELDS:
+        raise ConfigError(name, f"unknown field; known fields are {', '.join(FIELDS)}")
+    kind = field_type(name)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        if isinstance(value, kind):
+            return value
+        allowed = ", ".join(m.value for m in kind)
+        try:
+            text = str(value).strip().lower()
+            # accept both spellings people type: "leaky-relu" / "leaky_relu", "fashion_mnist" / "fashion-mnist"
+            return kind(text.replace("_", "-") if kind is Dataset else text.replace("-", "_"))
+        except ValueError:
+            raise ConfigError(name, f"{value!r} is not one of: {allowed}") from None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"{value!r} is not a boolean (use true or false)")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(name, f"{value!r} is not an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ConfigError(name, f"{value!r} is not an integer") from None
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(name, f"{value!r} is not a number")
+        try:
+            return float(value if isinstance(value, (int, float)) else str(value).strip())
+        except ValueError:
+            raise ConfigError(name, f"{value!r} is not a number") from None
+    if not isinstance(value, str):
+        raise ConfigError(name, f"{value!r} is not text")
+    return value
+
+
+def limits(name: str) -> tuple[float | None, float | None]:
+    meta = FIELDS[name].metadata
+    return meta.get("min"), meta.get("max")
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise ConfigError for the first field that is out of its limits, or a combination that cannot work."""
+    for name, f in FIELDS.items():
+        value = getattr(config, name)
+        kind = field_type(name)
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            if not isinstance(value, kind):
+                raise ConfigError(name, f"{value!r} is not one of: {', '.join(m.value for m in kind)}")
+            continue
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(name, f"{value!r} is not a boolean")
+            continue
+        if kind is str:
+            if not isinstance(value, str):
+                raise ConfigError(name, f"{value!r} is not text")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise ConfigError(name, f"{value!r} is not {'an integer' if kind is int else 'a number'}")
+        if not math.isfinite(value):
+            raise ConfigError(name, f"{value} is not a finite number")
+        lo, hi = limits(name)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ConfigError(name, f"{value} is outside the allowed range {_fmt(lo)} to {_fmt(hi)}")
+
+    if config.arch is Arch.DCGAN and config.dataset.is_2d:
+        raise ConfigError("arch", f"dcgan needs 28×28 images (mnist, fashion-mnist), not 2D points ({config.dataset.value}); use mlp")
+    if config.arch is Arch.DCGAN and config.dataset is Dataset.DIGITS:
+        raise ConfigError("arch", "dcgan needs 28×28 images (mnist, fashion-mnist); digits are 8×8, use mlp")
+    if config.conditional and not config.dataset.has_labels:
+        raise ConfigError("conditional", f"needs labelled data (digits, mnist, fashion-mnist); {config.dataset.value} has no labels")
+    if config.dataset is Dataset.POINTS and not config.points_csv.strip():
+        raise ConfigError("points_csv", "dataset=points needs the path of a CSV file of 2D points")
+    if config.dataset is not Dataset.POINTS and config.points_csv.strip():
+        raise ConfigError("points_csv", "only used with dataset=points")
+    if config.g_objective is GObjective.MINIMAX and config.loss is not Loss.BCE:
+        raise ConfigError("g_objective", "minimax only applies to loss=bce")
+
+
+def _fmt(x: float | None) -> str:
+    return "−∞" if x is None else f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    source: str  # where the hyperparameters come from, so a teacher can cite them
+    config: TrainConfig
+
+
+def _preset(name: str, description: str, source: str, **values: Any) -> Preset:
+    return Preset(name, description, source, TrainConfig.from_dict(values))
+
+
+# 2D mixtures: small MLPs and big batches train fastest per second on a CPU.
+_TOY = dict(z_dim=2, g_width=64, g_depth=3, d_width=64, d_depth=3, g_batchnorm=False, batch_size=256,
+            sample_every=25, probe_every=10, n_samples=512)
+# Digits: the course's first-GAN shape scaled to 8×8 images.
+_DIGITS = dict(dataset="digits", z_dim=32, g_width=64, g_depth=3, d_width=64, d_depth=3, lr_g=1e-3, lr_d=1e-3,
+               batch_size=64, steps=2500, sample_every=50)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        _preset("ring-bce", "8-Gaussian ring, BCE loss: the classic mode-collapse demo", "PacGAN §6 ring (Lin et al. 2018)",
+                dataset="ring", loss="bce", lr_g=1e-3, lr_d=1e-3, steps=3000, **_TOY),
+        _preset("ring-wgan", "8-Gaussian ring, WGAN-GP: covers all 8 modes", "Gulrajani et al. 2017 (λ=10, 5 critic steps)",
+                dataset="ring", loss="wgan_gp", d_steps=5, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9, steps=1500,
+                **_TOY),
+        _preset("grid-bce", "25-Gaussian grid, BCE loss", "PacGAN §6 grid (Lin et al. 2018)",
+                dataset="grid", loss="bce", lr_g=1e-3, lr_d=1e-3, steps=3000, **_TOY),
+        _preset("grid-wgan", "25-Gaussian grid, WGAN-GP", "Gulrajani et al. 2017 (λ=10, 5 critic steps)",
+                dataset="grid", loss="wgan_gp", d_steps=5, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9, steps=2000,
+                **_TOY),
+        _preset("digits", "8×8 handwritten digits (bundled, no download): all ten digits in under a minute on a CPU",
+                "course C1W1 first GAN, scaled to 8×8", **_DIGITS),
+        _preset("digits-conditional", "8×8 digits with a one-hot class label: pick the digit you want",
+                "course C1W4 conditional GAN, scaled to 8×8", conditional=True, **_DIGITS),
+        _preset("first-gan", "The course's first GAN: MLP on MNIST", "course C1W1 lab (z 64, lr 1e-5, batch 128)",
+                dataset="mnist", arch="mlp", z_dim=64, g_width=128, g_depth=4, d_width=128, d_depth=3, lr_g=1e-5,
+                lr_d=1e-5, beta1=0.9, beta2=0.999, batch_size=128, steps=10000, sample_every=200, checkpoint_every=1000),
+        _preset("dcgan", "DCGAN on MNIST", "course C1W2 lab (lr 2e-4, betas 0.5/0.999, batch 128)",
+                dataset="mnist", arch="dcgan", z_dim=64, g_width=64, d_width=16, lr_g=2e-4, lr_d=2e-4, beta1=0.5,
+                beta2=0.999, batch_size=128, d_batchnorm=True, steps=5000, sample_every=100, checkpoint_every=1000),
+        _preset("wgan-gp", "WGAN-GP on MNIST", "course C1W3 lab (critic 5 steps, λ 10, lr 2e-4)",
+                dataset="mnist", arch="dcgan", loss="wgan_gp", d_steps=5, gp_lambda=10.0, z_dim=64, g_width=64,
+                d_width=16, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=128, d_batchnorm=True,
+                steps=3000, sample_every=100, checkpoint_every=500),
+        _preset("conditional", "Conditional DCGAN on MNIST", "course C1W4 lab (one-hot joined to z and to D's channels)",
+                dataset="mnist", arch="dcgan", conditional=True, z_dim=64, g_width=64, d_width=16, lr_g=2e-4,
+                lr_d=2e-4, beta1=0.5, beta2=0.999, batch_size=128, d_batchnorm=True, steps=5000, sample_every=100,
+                checkpoint_every=1000),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]

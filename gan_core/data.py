@@ -1,0 +1,236 @@
+"""Training data: 2D Gaussian mixtures, user CSV points, bundled 8×8 digits, and MNIST / Fashion-MNIST via torchvision.
+
+Every source is held in memory as float32 tensors (images in [0, 1], shape (N, C, H, W)); batches are drawn with a
+torch.Generator so a seed fixes the whole run. Mixtures are sampled fresh each batch, as in the PacGAN setups.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gan_core.config import ConfigError, Dataset, TrainConfig
+
+MAX_CSV_POINTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One dataset: what it is (shape, range, labels) and how to draw a batch from it."""
+
+    name: str
+    shape: tuple[int, ...]  # one example's shape: (2,) or (C, H, W)
+    value_range: tuple[float, float]
+    num_classes: int  # 0 when unlabelled
+    size: int | None  # number of stored examples; None for a mixture sampled fresh
+    note: str = ""  # e.g. "only the test split was found, using it"
+    x: Tensor | None = field(default=None, repr=False)  # (N, *shape) for stored data
+    y: Tensor | None = field(default=None, repr=False)  # (N,) int64 labels, or None
+    modes: Tensor | None = field(default=None, repr=False)  # (K, 2) mixture centres
+    sigma: float | None = None  # mixture standard deviation
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """n examples (and labels when the data has them), drawn with replacement."""
+        if self.modes is not None:
+            idx = torch.randint(len(self.modes), (n,), generator=gen)
+            return self.modes[idx] + self.sigma * torch.randn(n, 2, generator=gen), None
+        assert self.x is not None
+        idx = torch.randint(len(self.x), (n,), generator=gen)
+        return self.x[idx], (self.y[idx] if self.y is not None else None)
+
+    def class_distribution(self) -> np.ndarray:
+        """Fraction of examples per class (uniform for mixtures' modes is not a class: empty for unlabelled data)."""
+        if self.y is None:
+            return np.zeros(0)
+        counts = torch.bincount(self.y, minlength=self.num_classes).double()
+        return (counts / counts.sum()).numpy()
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "value_range": list(self.value_range),
+            "labels": self.num_classes if self.num_classes else "none",
+            "size": self.size if self.size is not None else "unlimited (sampled fresh)",
+            "note": self.note,
+        }
+
+
+def ring_modes() -> Tensor:
+    """8 Gaussians at (cos 2πk/8, sin 2πk/8): the PacGAN / VEEGAN ring."""
+    angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
+    return torch.stack([torch.cos(angles), torch.sin(angles)], dim=1).float()
+
+
+def grid_modes() -> Tensor:
+    """25 Gaussians at {−4, −2, 0, 2, 4}²: the PacGAN grid."""
+    axis = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+    gx, gy = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([gx.flatten(), gy.flatten()], dim=1)
+
+
+RING_SIGMA = 0.01
+GRID_SIGMA = 0.05
+
+
+def mixture(name: str) -> DataSource:
+    modes, sigma = (ring_modes(), RING_SIGMA) if name == "ring" else (grid_modes(), GRID_SIGMA)
+    lo = float(modes.min()) - 4 * sigma
+    hi = float(modes.max()) + 4 * sigma
+    return DataSource(name=name, shape=(2,), value_range=(lo, hi), num_classes=0, size=None, modes=modes, sigma=sigma)
+
+
+def load_points_csv(path: str | os.PathLike) -> DataSource:
+    """User 2D points: two numeric columns, an optional header row. Errors name the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("points_csv", f"file not found: {p}")
+    rows: list[tuple[float, float]] = []
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
+            for lineno, row in enumerate(csv.reader(fh), start=1):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != 2:
+                    raise ConfigError("points_csv", f"{p.name} line {lineno}: expected 2 columns (x, y), found {len(row)}")
+                try:
+                    x, y = float(row[0]), float(row[1])
+                except ValueError:
+                    if lineno == 1 and not rows:
+                        continue  # a header row
+                    raise ConfigError("points_csv", f"{p.name} line {lineno}: {','.join(row)[:60]!r} is not two numbers") from None
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    raise ConfigError("points_csv", f"{p.name} line {lineno}: values must be finite numbers")
+                rows.append((x, y))
+                if len(rows) > MAX_CSV_POINTS:
+                    raise ConfigError("points_csv", f"{p.name}: more than {MAX_CSV_POINTS:,} points")
+    except UnicodeDecodeError:
+        raise ConfigError("points_csv", f"{p.name} is not a UTF-8 text file") from None
+    if len(rows) < 2:
+        raise ConfigError("points_csv", f"{p.name}: needs at least 2 points, found {len(rows)}")
+    x = torch.tensor(rows, dtype=torch.float32)
+    lo, hi = float(x.min()), float(x.max())
+    return DataSource(name="points", shape=(2,), value_range=(lo, hi), num_classes=0, size=len(x), x=x)
+
+
+def load_digits() -> DataSource:
+    """scikit-learn's bundled 8×8 digits (1,797 images, 10 classes), scaled from 0..16 to [0, 1]: no download."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8)
+    y = torch.tensor(bunch.target, dtype=torch.int64)
+    return DataSource(name="digits", shape=(1, 8, 8), value_range=(0.0, 1.0), num_classes=10, size=len(x), x=x, y=y)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("GAN_DATA_DIR", "data"))
+
+
+def _torchvision_class(dataset: Dataset) -> type:
+    from torchvision.datasets import MNIST, FashionMNIST
+
+    return MNIST if dataset is Dataset.MNIST else FashionMNIST
+
+
+def _split_files(cls: type, train: bool) -> list[str]:
+    prefix = "train" if train else "t10k"
+    return [Path(url).stem for url, _ in cls.resources if Path(url).name.startswith(prefix)]  # stem drops ".gz"
+
+
+def _split_present(raw: Path, cls: type, train: bool) -> bool:
+    """True when the split's files are there; unpacks .gz copies when only those are (and the folder is writable)."""
+    for name in _split_files(cls, train):
+        if (raw / name).is_file():
+            continue
+        gz = raw / f"{name}.gz"
+        if not gz.is_file():
+            return False
+        try:
+            with gzip.open(gz, "rb") as src, open(raw / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        except OSError:
+            return False
+    return True
+
+
+def _load_torchvision(cls: type, root: Path, train: bool) -> tuple[Tensor, Tensor]:
+    """Read one split through torchvision's own dataset class.
+
+    torchvision's check insists on all four files; we only need the split we read, so the check is narrowed to it.
+    """
+
+    class OneSplit(cls):  # type: ignore[misc, valid-type]
+        @property
+        def raw_folder(self) -> str:
+            return os.path.join(self.root, cls.__name__, "raw")
+
+        def _check_exists(self) -> bool:
+            return _split_present(Path(self.raw_folder), cls, self.train)
+
+    ds = OneSplit(str(root), train=train, download=False)
+    x = ds.data.float().div(255.0).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
+    return x, ds.targets.long()
+
+
+def load_torchvision(dataset: Dataset, data_dir: str | os.PathLike | None = None, download: bool | None = None) -> DataSource:
+    """MNIST or Fashion-MNIST under data_dir/<Class>/raw: the training split, else a download, else the test split."""
+    cls = _torchvision_class(dataset)
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    raw = root / cls.__name__ / "raw"
+    if download is None:
+        download = os.environ.get("GAN_OFFLINE", "") not in ("1", "true", "yes")
+    note = ""
+    if not _split_present(raw, cls, train=True) and download:
+        try:
+            cls(str(root), train=True, download=True)
+        except Exception:  # no network, a proxy, a read-only folder: fall back to what is on disk
+            pass
+    if _split_present(raw, cls, train=True):
+        x, y = _load_torchvision(cls, root, train=True)
+    elif _split_present(raw, cls, train=False):
+        x, y = _load_torchvision(cls, root, train=False)
+        note = f"only the test split was found in {raw}: training on its {len(x):,} images"
+    else:
+        expected = ", ".join(_split_files(cls, True) + _split_files(cls, False))
+        raise ConfigError(
+            "dataset",
+            f"{dataset.value} files not found in {raw} and could not be downloaded; put the files there "
+            f"(expected {expected}, or their .gz) or pass --data-dir",
+        )
+    return DataSource(name=dataset.value, shape=(1, 28, 28), value_range=(0.0, 1.0), num_classes=10, size=len(x),
+                      note=note, x=x, y=y)
+
+
+def load_dataset(config: TrainConfig, data_dir: str | os.PathLike | None = None) -> DataSource:
+    """The DataSource a config trains on."""
+    if config.dataset in (Dataset.RING, Dataset.GRID):
+        return mixture(config.dataset.value)
+    if config.dataset is Dataset.POINTS:
+        return load_points_csv(config.points_csv)
+    if config.dataset is Dataset.DIGITS:
+        return load_digits()
+    return load_torchvision(config.dataset, data_dir)
+
+
+def to_model_range(x: Tensor, config: TrainConfig) -> Tensor:
+    """Images are stored in [0, 1]; DCGAN's Tanh generator works in [−1, 1]."""
+    return x * 2 - 1 if config.data_range == (-1.0, 1.0) else x
+
+
+def to_data_range(x: Tensor, config: TrainConfig) -> Tensor:
+    """Inverse of to_model_range: G's output back to the data's own range."""
+    return (x + 1) / 2 if config.data_range == (-1.0, 1.0) else x
