@@ -1,0 +1,153 @@
+"""python -m gan_core presets | train | sample | eval: the engine from the command line.
+
+Bad input prints one line naming the field and exits 2; nothing else is printed to stderr but the progress bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_core.config import PRESETS, ConfigError, coerce, get_preset
+from gan_core.runs import open_run, train_to
+from gan_core.trainer import CheckpointError, Diverged
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2, as for a bad config
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m gan_core", description="Train, sample and evaluate the explainer's GANs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("presets", help="list the presets, one per line")
+
+    train = sub.add_parser("train", help="train a preset into a run folder")
+    train.add_argument("--preset", required=True, help="preset name (see `presets`)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    train.add_argument("--steps", type=int, help="total steps to train to (with --resume: continue up to this)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "data"))
+    train.add_argument("--out", required=True, help="the run folder to write")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+    sample = sub.add_parser("sample", help="write N generated samples to a .npy file")
+    sample.add_argument("--run", required=True)
+    sample.add_argument("--n", type=int, required=True)
+    sample.add_argument("--out", required=True)
+    sample.add_argument("--seed", type=int)
+    sample.add_argument("--label", type=int, help="class to generate (conditional runs)")
+    sample.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "data"))
+
+    ev = sub.add_parser("eval", help="print the run's quality metrics as JSON")
+    ev.add_argument("--run", required=True)
+    ev.add_argument("--n", type=int, default=None, help="samples to evaluate (2D: 2500, images: 1000)")
+    ev.add_argument("--seed", type=int)
+    ev.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "data"))
+    return parser
+
+
+def cmd_presets(_: argparse.Namespace) -> int:
+    width = max(len(name) for name in PRESETS)
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.description}")
+    return 0
+
+
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set: {pair!r} is not KEY=VALUE")
+        values[key.strip()] = coerce(key.strip(), value)
+    return values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    changes = _overrides(args.set)
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.resume:
+        if set(changes) - {"steps"}:
+            raise UsageError("--resume continues a run as it was configured; only --steps may change")
+        store, trainer = open_run(args.out, steps=args.steps, device=args.device, data_dir=args.data_dir)
+    else:
+        config = get_preset(args.preset).config.replace(**changes)
+        if (Path(args.out) / "config.json").exists():
+            raise UsageError(f"--out: {args.out} already holds a run; add --resume to continue it")
+        store, trainer = open_run(args.out, config, device=args.device, data_dir=args.data_dir)
+    if trainer.data.note:
+        print(f"note: {trainer.data.note}", file=sys.stderr)
+    from tqdm import tqdm
+
+    total = trainer.config.steps
+    with tqdm(total=total, initial=trainer.step_count, unit="step", file=sys.stderr, dynamic_ncols=True,
+              disable=None) as bar:
+        def show(result):  # noqa: ANN001, ANN202 - a callback
+            bar.update(1)
+            if result.record.step % 25 == 0:
+                bar.set_postfix(d=f"{result.record.d_loss:.3f}", g=f"{result.record.g_loss:.3f}")
+
+        try:
+            train_to(store, trainer, total, on_step=show)
+        except Diverged as err:
+            print(f"{err}; the last good checkpoint is kept in {store.path}", file=sys.stderr)
+            return EXIT_DIVERGED
+    print(f"trained {trainer.step_count} steps in {trainer.elapsed_s:.1f} s → {store.path}", file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise UsageError("--n: must be at least 1")
+    if not args.out.endswith(".npy"):
+        raise UsageError("--out: must name a .npy file")
+    _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
+    try:
+        samples = trainer.sample(args.n, seed=args.seed, label=args.label)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    np.save(args.out, samples.astype(np.float32))
+    print(f"wrote {samples.shape} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from gan_core.evaluate import evaluate_run
+
+    _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
+    print(json.dumps(evaluate_run(trainer, n=args.n, seed=args.seed)))
+    return 0
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, CheckpointError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT

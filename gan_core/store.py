@@ -1,0 +1,204 @@
+"""The run folder: config.json, metrics.csv, checkpoint.pt and sample snapshots, written so a crash loses little.
+
+metrics.csv is appended and flushed as training goes; checkpoint.pt is written to a temp file and os.replace'd, so a
+reader sees the old checkpoint or the new one, never half of one; checkpoints are read with weights_only=True.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.trainer import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+SAMPLES_DIR = "samples"
+FLUSH_SECONDS = 1.0  # metrics rows reach the disk at least this often
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("GAN_RUNS_DIR", "runs"))
+
+
+def sanitize_name(name: str) -> str:
+    """A run name safe as one folder name: lower-case [a-z0-9_-], no dots, no slashes, 1–64 characters."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z0-9_-]+", "-", text).strip("-_")[:64]
+    if not text:
+        raise ConfigError("name", f"{name!r} has no letters or digits to name a run with")
+    return text
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RunStore:
+    """One run's folder. Creating a store does not touch the disk; `create` and the writers do."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._metrics_fh: io.TextIOWrapper | None = None
+        self._last_flush = 0.0
+
+    # -- config ------------------------------------------------------------------------------------------------------
+    def create(self, config: TrainConfig) -> RunStore:
+        """Start a new run here; refuses a folder that already holds one (resume it instead)."""
+        if (self.path / CONFIG_FILE).exists():
+            raise FileExistsError(f"{self.path} already holds a run; resume it or choose another folder")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_config(config)
+        return self
+
+    def exists(self) -> bool:
+        return (self.path / CONFIG_FILE).is_file()
+
+    def write_config(self, config: TrainConfig) -> None:
+        atomic_write_bytes(self.path / CONFIG_FILE, json.dumps(config.to_dict(), indent=2).encode())
+
+    def read_config(self) -> TrainConfig:
+        file = self.path / CONFIG_FILE
+        try:
+            values = json.loads(file.read_text())
+        except FileNotFoundError:
+            raise ConfigError("run", f"{self.path} holds no run ({CONFIG_FILE} is missing)") from None
+        except (OSError, ValueError) as err:
+            raise ConfigError("run", f"{file} cannot be read: {err}") from None
+        if not isinstance(values, dict):
+            raise ConfigError("run", f"{file} does not hold a configuration object")
+        return TrainConfig.from_dict(values)
+
+    # -- metrics -----------------------------------------------------------------------------------------------------
+    def append_metrics(self, record: StepRecord, force_flush: bool = False) -> None:
+        if self._metrics_fh is None:
+            file = self.path / METRICS_FILE
+            new = not file.exists() or file.stat().st_size == 0
+            self._metrics_fh = open(file, "a", newline="")
+            if new:
+                self._metrics_fh.write(",".join(METRIC_COLUMNS) + "\n")
+        values = (getattr(record, c) for c in METRIC_COLUMNS)
+        self._metrics_fh.write(",".join("" if isinstance(v, float) and math.isnan(v) else f"{v:.6g}"
+                                        if isinstance(v, float) else str(v) for v in values) + "\n")
+        now = time.monotonic()
+        if force_flush or now - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        if self._metrics_fh is not None:
+            self._metrics_fh.flush()
+
+    def close(self) -> None:
+        if self._metrics_fh is not None:
+            self._metrics_fh.close()
+            self._metrics_fh = None
+
+    def read_metrics(self) -> list[StepRecord]:
+        """Every complete row; a torn last line (a crash mid-write) is skipped, a damaged row raises ConfigError."""
+        file = self.path / METRICS_FILE
+        if not file.exists():
+            return []
+        self.flush()
+        text = file.read_text()
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        elif lines:
+            lines.pop()  # no newline at the end: the last row was cut off mid-write
+        rows = list(csv.reader(lines))
+        if not rows:
+            return []
+        if tuple(rows[0]) != METRIC_COLUMNS:
+            raise ConfigError("run", f"{file} has an unexpected header {rows[0][:4]}…")
+        records = []
+        for lineno, row in enumerate(rows[1:], start=2):
+            try:
+                values = {c: (math.nan if v == "" else float(v)) for c, v in zip(METRIC_COLUMNS, row, strict=True)}
+                values["step"] = int(values["step"])
+                records.append(StepRecord(**values))
+            except (ValueError, TypeError):
+                raise ConfigError("run", f"{file} line {lineno} is damaged") from None
+        return records
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop rows after `last_step` (written after the checkpoint a resume starts from)."""
+        self.close()
+        kept = [r for r in self.read_metrics() if r.step <= last_step]
+        (self.path / METRICS_FILE).unlink(missing_ok=True)
+        for r in kept:
+            self.append_metrics(r)
+        self.close()
+
+    # -- checkpoints -------------------------------------------------------------------------------------------------
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        self.flush()  # metrics on disk always reach at least as far as the checkpoint
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.path / CHECKPOINT_FILE, buffer.getvalue())
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT_FILE).is_file()
+
+    def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """The checkpoint dict, read with weights_only=True (a pickle that runs code is refused)."""
+        file = self.path / CHECKPOINT_FILE
+        if not file.is_file():
+            raise CheckpointError(f"{file} does not exist")
+        try:
+            state = torch.load(file, map_location=map_location, weights_only=True)
+        except Exception as err:  # torch raises many types for a truncated or hostile file
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{file} cannot be read safely: {first[:200]}") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{file} does not hold a checkpoint dict")
+        return state
+
+    # -- samples -----------------------------------------------------------------------------------------------------
+    def save_samples(self, record: SampleRecord) -> Path:
+        folder = self.path / SAMPLES_DIR
+        folder.mkdir(exist_ok=True)
+        file = folder / f"step_{record.step:08d}.npz"
+        arrays = {k: v for k, v in {
+            "samples": record.samples.astype(np.float16), "labels": record.labels, "field": record.field,
+            "arrows": record.arrows, "extent": None if record.extent is None else np.asarray(record.extent),
+        }.items() if v is not None}
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic_write_bytes(file, buffer.getvalue())
+        return file
+
+    def sample_steps(self) -> list[int]:
+        folder = self.path / SAMPLES_DIR
+        if not folder.is_dir():
+            return []
+        return sorted(int(f.stem.split("_")[1]) for f in folder.glob("step_*.npz") if f.stem.split("_")[1].isdigit())
+
+    def load_samples(self, step: int) -> SampleRecord:
+        with np.load(self.path / SAMPLES_DIR / f"step_{step:08d}.npz", allow_pickle=False) as z:
+            extent = tuple(float(v) for v in z["extent"]) if "extent" in z else None
+            return SampleRecord(step, z["samples"].astype(np.float32), z["labels"] if "labels" in z else None,
+                                z["field"] if "field" in z else None, extent, z["arrows"] if "arrows" in z else None)
+
+    def drop_samples_after(self, step: int) -> None:
+        for s in self.sample_steps():
+            if s > step:
+                (self.path / SAMPLES_DIR / f"step_{s:08d}.npz").unlink(missing_ok=True)

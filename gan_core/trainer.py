@@ -1,0 +1,316 @@
+"""The training loop, one step at a time: `Trainer(config).step()` does the D updates then one G update.
+
+Each step returns a StepRecord; every `probe_every` steps a ProbeRecord; every `sample_every` steps a SampleRecord of
+samples from fixed noise (and, for 2D data, D's view of the plane). All randomness after model init flows through one
+torch.Generator that is saved in checkpoints, so a resumed run takes exactly the steps an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from contextlib import nullcontext
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_core.config import TrainConfig
+from gan_core.data import DataSource, load_dataset, to_data_range, to_model_range
+from gan_core.losses import WGANGPLoss, make_loss
+from gan_core.models import build_models
+from gan_core.probes import Probe, ProbeRecord, grad_norms
+
+CHECKPOINT_FORMAT = 1
+# Fields that may change between a checkpoint and its resumption: how long to train and what to record.
+RESUMABLE_CHANGES = frozenset({"steps", "probe_every", "sample_every", "checkpoint_every", "n_samples"})
+_INIT_LOCK = threading.Lock()  # model init reads torch's global RNG: runs started in parallel threads must not interleave
+
+
+class Diverged(RuntimeError):
+    """A loss became NaN or infinite; the update was not applied, so the models are still the last good ones."""
+
+    def __init__(self, step: int, what: str) -> None:
+        super().__init__(f"diverged at step {step}: {what} is not a finite number")
+        self.step = step
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, corrupt, or from a different configuration."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One row of metrics.csv. For BCE, d_real/d_fake are mean probabilities D(x), D(G(z)); for other losses raw scores."""
+
+    step: int
+    time_s: float
+    d_loss: float
+    g_loss: float
+    d_real: float
+    d_fake: float
+    d_loss_real: float
+    d_loss_fake: float
+    gp: float  # gradient penalty (WGAN-GP), else nan
+
+
+METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    step: int
+    samples: np.ndarray  # data space: 2D (n, 2) float; images (n, C, H, W) in [0, 1]
+    labels: np.ndarray | None  # the class each sample was asked for (conditional runs)
+    field: np.ndarray | None = None  # 2D only: D's output over a grid, (res, res), rows = y from low to high
+    extent: tuple[float, float, float, float] | None = None  # 2D only: x0, x1, y0, y1 of that grid
+    arrows: np.ndarray | None = None  # 2D only: −∂J_G/∂x at each sample, the way G's loss pushes it (n, 2)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    record: StepRecord
+    probe: ProbeRecord | None
+    samples: SampleRecord | None
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device: {device!r} is not one of auto, cpu, cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda was asked for but no CUDA GPU is available; use auto or cpu")
+    return torch.device(device)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, device: str = "cpu", data: DataSource | None = None,
+                 data_dir: str | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(device)
+        self.data = data if data is not None else load_dataset(config, data_dir)
+        self.n_classes = self.data.num_classes if config.conditional else 0
+        with _INIT_LOCK:
+            torch.manual_seed(config.seed)
+            g, d = build_models(config, self.data.shape, self.data.num_classes)
+        self.G, self.D = g.to(self.device), d.to(self.device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.loss = make_loss(config)
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.step_count = 0
+        self.elapsed_s = 0.0
+        self.probe = Probe({"G": self.G, "D": self.D})
+        self._last_d: dict[str, float] = {}
+        self._grads: dict[str, dict[str, float]] = {}
+        fixed = torch.Generator().manual_seed(config.seed + 7919)  # a different stream from training's
+        self.fixed_z = torch.randn(config.n_samples, config.z_dim, generator=fixed)
+        self.fixed_labels = torch.arange(config.n_samples) % self.n_classes if self.n_classes else None
+
+    # -- the two updates ---------------------------------------------------------------------------------------------
+    def _onehot(self, labels: Tensor | None) -> Tensor | None:
+        if not self.n_classes or labels is None:
+            return None
+        return F.one_hot(labels, self.n_classes).float().to(self.device)
+
+    def _noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.config.z_dim, generator=self.gen).to(self.device)
+
+    def _check(self, value: Tensor, what: str) -> None:
+        if not torch.isfinite(value):
+            raise Diverged(self.step_count + 1, what)
+
+    def d_update(self, capture: bool = False) -> dict[str, float]:
+        """(1) Update D: maximize log D(x) + log(1 − D(G(z))) (or the critic objective for WGAN-GP)."""
+        cfg = self.config
+        real, labels = self.data.sample(cfg.batch_size, self.gen)
+        real = to_model_range(real, cfg).to(self.device)
+        onehot = self._onehot(labels)
+        with torch.no_grad():
+            fake = self.G(self._noise(cfg.batch_size), onehot)
+        with self.probe.capture("D") if capture else nullcontext():
+            real_scores = self.D(real, onehot)
+            fake_scores = self.D(fake, onehot)
+        terms = self.loss.d_loss(real_scores, fake_scores)
+        if isinstance(self.loss, WGANGPLoss):
+            terms["gp"] = self.loss.gradient_penalty(lambda x: self.D(x, onehot), real, fake, self.gen)
+            terms["loss"] = terms["loss"] + terms["gp"]
+        self._check(terms["loss"], "D loss")
+        self.opt_d.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if capture:
+            self._grads["D"] = grad_norms(self.D)
+        self.opt_d.step()
+        prob = self.loss.probability
+        # one .tolist() instead of six float() calls: each is a device sync on a GPU
+        values = torch.stack([
+            terms["loss"].detach(), prob(real_scores.detach()).mean(), prob(fake_scores.detach()).mean(),
+            terms["d_loss_real"].detach(), terms["d_loss_fake"].detach(),
+            terms["gp"].detach() if "gp" in terms else torch.tensor(math.nan, device=real.device),
+        ]).tolist()
+        self._last_d = dict(zip(("d_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "gp"), values))
+        return dict(self._last_d)
+
+    def g_update(self, capture: bool = False) -> float:
+        """(2) Update G: make D call G(z) real (minimise −log D(G(z)), or the configured G objective). Returns J_G."""
+        cfg = self.config
+        labels = torch.randint(self.n_classes, (cfg.batch_size,), generator=self.gen) if self.n_classes else None
+        onehot = self._onehot(labels)
+        with self.probe.capture("G") if capture else nullcontext():
+            fake = self.G(self._noise(cfg.batch_size), onehot)
+        terms = self.loss.g_loss(self.D(fake, onehot))
+        self._check(terms["loss"], "G loss")
+        self.opt_g.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if capture:
+            self._grads["G"] = grad_norms(self.G)
+        self.opt_g.step()
+        return float(terms["loss"].detach())
+
+    def step(self, d_updates: int | None = None) -> StepResult:
+        """One training step: `d_updates` D updates (default config.d_steps; 0 = a G update alone) then one G update."""
+        t0 = time.perf_counter()
+        cfg = self.config
+        n_d = cfg.d_steps if d_updates is None else d_updates
+        number = self.step_count + 1
+        probing = number % cfg.probe_every == 0
+        if probing:
+            self.probe.reset()
+            self._grads = {}
+        for i in range(n_d):
+            self.d_update(capture=probing and i == n_d - 1)
+        if not self._last_d:
+            self.d_update()  # a G update needs D's view at least once; only happens for a G-only first step
+        g_loss = self.g_update(capture=probing)
+        self.step_count = number
+        probe = None
+        if probing:
+            probe = ProbeRecord(number, dict(self._grads), self.probe.layer_stats(), self.probe.batchnorm_stats())
+            self.probe.reset()  # drop the captured tensors now rather than holding them until the next probe
+        samples = self.snapshot() if number % cfg.sample_every == 0 or number == cfg.steps else None
+        self.elapsed_s += time.perf_counter() - t0
+        record = StepRecord(step=number, time_s=round(self.elapsed_s, 4), g_loss=g_loss, **self._last_d)
+        return StepResult(record, probe, samples)
+
+    # -- generation ---------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """G(z) in data space, with G in inference mode (batch norm uses its running statistics)."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = self.G(z.to(self.device), self._onehot(labels))
+        finally:
+            self.G.train(was_training)
+        return to_data_range(out, self.config).float().cpu()
+
+    def sample(self, n: int, seed: int | None = None, label: int | None = None) -> np.ndarray:
+        """n samples in data space from noise seeded by `seed`; `label` asks a conditional G for one class."""
+        if label is not None and not self.n_classes:
+            raise ValueError("label: this run is not conditional, so it cannot be asked for a class")
+        if label is not None and not 0 <= label < self.n_classes:
+            raise ValueError(f"label: {label} is outside 0 to {self.n_classes - 1}")
+        gen = torch.Generator().manual_seed(self.config.seed + 1 if seed is None else seed)
+        chunks = []
+        for start in range(0, n, 4096):
+            m = min(4096, n - start)
+            z = torch.randn(m, self.config.z_dim, generator=gen)
+            labels = None
+            if self.n_classes:
+                labels = (torch.full((m,), label) if label is not None
+                          else torch.randint(self.n_classes, (m,), generator=gen))
+            chunks.append(self.generate(z, labels))
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, *self.data.shape), np.float32)
+
+    def snapshot(self) -> SampleRecord:
+        """Samples from the fixed noise; for 2D data also D's output over the plane and G's push on each sample."""
+        samples = self.generate(self.fixed_z, self.fixed_labels)
+        labels = self.fixed_labels.numpy() if self.fixed_labels is not None else None
+        if not self.data.shape == (2,):
+            return SampleRecord(self.step_count, samples.numpy(), labels)
+        field, extent = self.decision_field()
+        return SampleRecord(self.step_count, samples.numpy(), labels, field, extent, self.g_push(samples))
+
+    def plane_extent(self) -> tuple[float, float, float, float]:
+        lo, hi = self.data.value_range
+        pad = 0.25 * (hi - lo) + 1e-3
+        return (lo - pad, hi + pad, lo - pad, hi + pad)
+
+    @torch.no_grad()
+    def decision_field(self, res: int = 48) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        """D's output (probability for BCE, raw score otherwise) on a res × res grid over the data's extent."""
+        x0, x1, y0, y1 = self.plane_extent()
+        xs, ys = torch.linspace(x0, x1, res), torch.linspace(y0, y1, res)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        points = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(self.device)
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            values = self.loss.probability(self.D(points)).reshape(res, res)
+        finally:
+            self.D.train(was_training)
+        return values.float().cpu().numpy(), (x0, x1, y0, y1)
+
+    def g_push(self, samples: Tensor) -> np.ndarray:
+        """−∂J_G/∂x for each fake point: the direction the generator's loss moves it (GAN Lab's gradient arrows)."""
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            x = samples.to(self.device).requires_grad_(True)
+            with torch.enable_grad():
+                loss = self.loss.g_loss(self.D(x))["loss"] * len(x)  # per-sample gradients, not divided by n
+                (grad,) = torch.autograd.grad(loss, x)
+        finally:
+            self.D.train(was_training)
+        return (-grad).float().cpu().numpy()
+
+    # -- checkpoints --------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """A plain dict (tensors, numbers, strings) that torch.load(weights_only=True) can read back."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config.to_dict(),
+            "step": self.step_count,
+            "elapsed_s": self.elapsed_s,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.gen.get_state(),
+            "last_d": dict(self._last_d),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint; a different model or training configuration is refused with CheckpointError."""
+        try:
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise CheckpointError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
+            saved = TrainConfig.from_dict(state["config"]).to_dict()
+            ours = self.config.to_dict()
+            diff = sorted(k for k in ours if k not in RESUMABLE_CHANGES and saved[k] != ours[k])
+            if diff:
+                raise CheckpointError(
+                    f"checkpoint was trained with different settings ({', '.join(f'{k}={saved[k]}' for k in diff)})")
+            self.G.load_state_dict(state["generator"])
+            self.D.load_state_dict(state["discriminator"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.gen.set_state(state["rng"])
+            self.step_count = int(state["step"])
+            self.elapsed_s = float(state["elapsed_s"])
+            self._last_d = {k: float(v) for k, v in state["last_d"].items()}
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"checkpoint does not match this model: {str(err).splitlines()[0]}") from None
+
+    @property
+    def finished(self) -> bool:
+        return self.step_count >= self.config.steps
+
