@@ -192,7 +192,7 @@ def coerce(name: str, value: Any) -> Any:
             raise ConfigError(name, f"{value!r} is not a number")
         try:
             return float(value if isinstance(value, (int, float)) else str(value).strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ConfigError(name, f"{value!r} is not a number") from None
     if not isinstance(value, str):
         raise ConfigError(name, f"{value!r} is not text")
@@ -206,7 +206,7 @@ def limits(name: str) -> tuple[float | None, float | None]:
 
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError for the first field that is out of its limits, or a combination that cannot work."""
-    for name, f in FIELDS.items():
+    for name in FIELDS:
         value = getattr(config, name)
         kind = field_type(name)
         if isinstance(kind, type) and issubclass(kind, Enum):
@@ -223,18 +223,20 @@ def validate(config: TrainConfig) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
             raise ConfigError(name, f"{value!r} is not {'an integer' if kind is int else 'a number'}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(name, f"{value} is not a finite number")
         lo, hi = limits(name)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ConfigError(name, f"{value} is outside the allowed range {_fmt(lo)} to {_fmt(hi)}")
 
     if config.arch is Arch.DCGAN and config.dataset.is_2d:
-        raise ConfigError("arch", f"dcgan needs 28×28 images (mnist, fashion-mnist), not 2D points ({config.dataset.value}); use mlp")
+        raise ConfigError("arch", f"dcgan needs 28×28 images (mnist, fashion-mnist), "
+                                  f"not 2D points ({config.dataset.value}); use mlp")
     if config.arch is Arch.DCGAN and config.dataset is Dataset.DIGITS:
         raise ConfigError("arch", "dcgan needs 28×28 images (mnist, fashion-mnist); digits are 8×8, use mlp")
     if config.conditional and not config.dataset.has_labels:
-        raise ConfigError("conditional", f"needs labelled data (digits, mnist, fashion-mnist); {config.dataset.value} has no labels")
+        raise ConfigError("conditional", f"needs labelled data (digits, mnist, fashion-mnist); "
+                          f"{config.dataset.value} has no labels")
     if config.dataset is Dataset.POINTS and not config.points_csv.strip():
         raise ConfigError("points_csv", "dataset=points needs the path of a CSV file of 2D points")
     if config.dataset is not Dataset.POINTS and config.points_csv.strip():

@@ -11,6 +11,7 @@ import gzip
 import math
 import os
 import shutil
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +112,8 @@ def load_points_csv(path: str | os.PathLike) -> DataSource:
                 except ValueError:
                     if lineno == 1 and not rows:
                         continue  # a header row
-                    raise ConfigError("points_csv", f"{p.name} line {lineno}: {','.join(row)[:60]!r} is not two numbers") from None
+                    raise ConfigError("points_csv", f"{p.name} line {lineno}: {','.join(row)[:60]!r} "
+                                      "is not two numbers") from None
                 if not (math.isfinite(x) and math.isfinite(y)):
                     raise ConfigError("points_csv", f"{p.name} line {lineno}: values must be finite numbers")
                 rows.append((x, y))
@@ -159,10 +161,13 @@ def _split_present(raw: Path, cls: type, train: bool) -> bool:
         gz = raw / f"{name}.gz"
         if not gz.is_file():
             return False
-        try:
-            with gzip.open(gz, "rb") as src, open(raw / name, "wb") as dst:
+        part = raw / f"{name}.part"
+        try:  # unpack beside the target, then rename: a failed unpack leaves nothing that passes for the real file
+            with gzip.open(gz, "rb") as src, open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        except OSError:
+            os.replace(part, raw / name)
+        except (OSError, EOFError, zlib.error):
+            part.unlink(missing_ok=True)
             return False
     return True
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import threading
-from contextlib import nullcontext
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -154,7 +154,7 @@ class Trainer:
             terms["d_loss_real"].detach(), terms["d_loss_fake"].detach(),
             terms["gp"].detach() if "gp" in terms else torch.tensor(math.nan, device=real.device),
         ]).tolist()
-        self._last_d = dict(zip(("d_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "gp"), values))
+        self._last_d = dict(zip(("d_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "gp"), values, strict=True))
         return dict(self._last_d)
 
     def g_update(self, capture: bool = False) -> float:

@@ -1,0 +1,81 @@
+"""Shared fixtures and the skip policy.
+
+Tests that need something this machine may lack (MNIST files, Chromium) call `require_mnist()` / `require_chromium()`,
+or carry the `mnist` / `browser` marker. Where the thing is missing they skip with the reason; with GAN_REQUIRE_ALL=1
+(set by CI) they fail instead, so CI always runs everything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # MNIST files shared beside the checkout, never downloaded
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_all() -> bool:
+    return os.environ.get("GAN_REQUIRE_ALL", "").strip().lower() in ("1", "true", "yes")
+
+
+def _missing(reason: str) -> None:
+    if require_all():
+        pytest.fail(f"{reason} (GAN_REQUIRE_ALL=1, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_mnist() -> Path:
+    """The shared data dir holding MNIST/raw (at least the test split), or skip/fail saying what is missing."""
+    raw = SHARED_DATA_DIR / "MNIST" / "raw"
+    name = "t10k-images-idx3-ubyte"
+    if not ((raw / name).is_file() or (raw / f"{name}.gz").is_file()):
+        _missing(f"MNIST not found: expected {raw / name} (or .gz)")
+    return SHARED_DATA_DIR
+
+
+def require_chromium() -> str:
+    """The Chromium executable for Playwright, or skip/fail saying what is missing."""
+    exe = str(CHROMIUM) if CHROMIUM.is_file() else shutil.which("chromium")
+    if exe is None:
+        _missing("Chromium not found: neither /usr/bin/chromium nor `chromium` on PATH (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        _missing("the playwright package is not installed (pip install -r requirements-dev.txt)")
+    return exe
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # the markers apply the same policy, so a marked test need not call the helper itself
+    if item.get_closest_marker("mnist"):
+        require_mnist()
+    if item.get_closest_marker("browser"):
+        require_chromium()
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The data dir to pass as data_dir / --data-dir for MNIST (it holds MNIST/raw)."""
+    return require_mnist()
+
+
+@pytest.fixture
+def chromium_executable() -> str:
+    return require_chromium()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Runs, caches and downloads go to a temporary folder, never into the repo; no test tries the network."""
+    base = tmp_path_factory.mktemp("gan_env")
+    dirs = {"GAN_RUNS_DIR": base / "runs", "GAN_CACHE_DIR": base / "cache", "GAN_DATA_DIR": base / "data"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, path in dirs.items():
+            path.mkdir()
+            mp.setenv(key, str(path))
+        mp.setenv("GAN_OFFLINE", "1")
+        yield dirs
