@@ -183,6 +183,7 @@ class Trainer:
         if probing:
             self.probe.reset()
             self._grads = {}
+        self._set_learning_rates(number)
         for i in range(n_d):
             self.d_update(capture=probing and i == n_d - 1)
         if not self._last_d:
@@ -197,6 +198,16 @@ class Trainer:
         self.elapsed_s += time.perf_counter() - t0
         record = StepRecord(step=number, time_s=round(self.elapsed_s, 4), g_loss=g_loss, **self._last_d)
         return StepResult(record, probe, samples)
+
+    def _set_learning_rates(self, step: int) -> None:
+        """Linear decay from lr to lr·lr_final over the run: late small steps let G settle onto sharp modes."""
+        cfg = self.config
+        if cfg.lr_final == 1.0:
+            return
+        scale = 1.0 - (1.0 - cfg.lr_final) * min(1.0, (step - 1) / max(1, cfg.steps - 1))
+        for opt, lr in ((self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
 
     # -- generation ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
