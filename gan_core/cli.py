@@ -123,6 +123,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UsageError("--n: must be at least 1")
     if not args.out.endswith(".npy"):
         raise UsageError("--out: must name a .npy file")
+    if not Path(args.out).parent.is_dir():
+        raise UsageError(f"--out: folder {Path(args.out).parent} does not exist")
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
     try:
         samples = trainer.sample(args.n, seed=args.seed, label=args.label)

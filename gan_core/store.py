@@ -37,7 +37,7 @@ def default_runs_dir() -> Path:
 def sanitize_name(name: str) -> str:
     """A run name safe as one folder name: lower-case [a-z0-9_-], no dots, no slashes, 1–64 characters."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    text = re.sub(r"[^a-z0-9_-]+", "-", text).strip("-_")[:64]
+    text = re.sub(r"[^a-z0-9_-]+", "-", text)[:64].strip("-_")
     if not text:
         raise ConfigError("name", f"{name!r} has no letters or digits to name a run with")
     return text

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_core.config import TrainConfig
+from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import DataSource, load_dataset, to_data_range, to_model_range
 from gan_core.losses import WGANGPLoss, make_loss
 from gan_core.models import build_models
@@ -82,9 +82,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device: {device!r} is not one of auto, cpu, cuda")
+        raise ConfigError("device", f"{device!r} is not one of auto, cpu, cuda")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but no CUDA GPU is available; use auto or cpu")
+        raise ConfigError("device", "cuda was asked for but no CUDA GPU is available; use auto or cpu")
     return torch.device(device)
 
 

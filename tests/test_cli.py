@@ -1,0 +1,218 @@
+"""python -m gan_core: presets, train (and --resume), sample, eval; bad input is one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_core.cli import EXIT_BAD_INPUT, main
+from gan_core.config import PRESETS
+from gan_core.store import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "g_width=16", "--set", "d_width=16", "--set", "batch_size=64", "--set", "checkpoint_every=10",
+        "--set", "n_samples=16", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "ring"
+    assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "20", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    assert main(["train", "--preset", "digits-conditional", *TINY, "--steps", "10", "--out", str(out)]) == 0
+    return out
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+# -- presets -----------------------------------------------------------------------------------------------------------
+def test_presets_in_process(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(PRESETS)
+    for line, preset in zip(lines, PRESETS.values(), strict=True):
+        assert preset.description in line
+
+
+def test_presets_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "gan_core", "presets"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {line.split()[0] for line in done.stdout.strip().splitlines()} == set(PRESETS)
+    assert "Traceback" not in done.stderr
+
+
+# -- train -------------------------------------------------------------------------------------------------------------
+def test_train_writes_the_run_folder(ring_run):
+    for name in (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE):
+        assert (ring_run / name).is_file(), name
+    config = json.loads((ring_run / CONFIG_FILE).read_text())
+    assert config["steps"] == 20 and config["g_width"] == 16 and config["dataset"] == "ring"
+    header = (ring_run / METRICS_FILE).read_text().splitlines()[0].split(",")
+    assert header[:6] == ["step", "time_s", "d_loss", "g_loss", "d_real", "d_fake"]
+    store = RunStore(ring_run)
+    assert [r.step for r in store.read_metrics()] == list(range(1, 21))
+    assert store.load_checkpoint()["step"] == 20
+
+
+def test_train_resume_continues_to_more_steps(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "12", "--seed", "3", "--out", str(out)]) == 0
+    assert main(["train", "--preset", "ring-bce", "--out", str(out), "--resume", "--steps", "25"]) == 0
+    store = RunStore(out)
+    assert [r.step for r in store.read_metrics()] == list(range(1, 26))
+    assert store.load_checkpoint()["step"] == 25
+    config = store.read_config()
+    assert config.steps == 25 and config.seed == 3 and config.g_width == 16
+    assert "Traceback" not in capsys.readouterr().err
+
+
+# -- sample ------------------------------------------------------------------------------------------------------------
+def test_sample_ring(ring_run, tmp_path):
+    out = tmp_path / "ring.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "50", "--out", str(out), "--seed", "1"]) == 0
+    x = np.load(out)
+    assert x.shape == (50, 2) and x.dtype == np.float32 and np.isfinite(x).all()
+    again = tmp_path / "again.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "50", "--out", str(again), "--seed", "1"]) == 0
+    np.testing.assert_array_equal(x, np.load(again))
+
+
+def test_sample_digits_with_label(digits_run, tmp_path):
+    out = tmp_path / "digits.npy"
+    assert main(["sample", "--run", str(digits_run), "--n", "12", "--out", str(out)]) == 0
+    x = np.load(out)
+    assert x.shape == (12, 1, 8, 8) and x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 1
+    assert main(["sample", "--run", str(digits_run), "--n", "5", "--out", str(out), "--label", "7"]) == 0
+    assert np.load(out).shape == (5, 1, 8, 8)
+
+
+# -- eval --------------------------------------------------------------------------------------------------------------
+def test_eval_ring(ring_run, capsys):
+    assert main(["eval", "--run", str(ring_run), "--n", "500"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"modes_covered", "modes_total", "high_quality_fraction", "reverse_kl"} <= set(result)
+    assert result["modes_total"] == 8 and 0 <= result["modes_covered"] <= 8
+    assert 0 <= result["high_quality_fraction"] <= 1 and result["reverse_kl"] >= 0
+
+
+def test_eval_digits(digits_run, capsys):
+    assert main(["eval", "--run", str(digits_run), "--n", "200"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"classes_covered", "class_histogram", "kl_to_data", "fcd"} <= set(result)
+    assert len(result["class_histogram"]) == 10 and 0 <= result["classes_covered"] <= 10
+    assert result["fcd"] >= 0
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, field", [
+    (["--preset", "nope"], "preset"),
+    (["--preset", "ring-bce", "--set", "bogus=1"], "bogus"),
+    (["--preset", "ring-bce", "--set", "lr_g=-1"], "lr_g"),
+    (["--preset", "ring-bce", "--set", "batch_size=abc"], "batch_size"),
+    (["--preset", "ring-bce", "--set", "loss=hinge"], "loss"),
+    (["--preset", "ring-bce", "--set", "no_equals_sign"], "--set"),
+    (["--preset", "ring-bce", "--steps", "0"], "steps"),
+    (["--preset", "ring-bce", "--steps", "abc"], "--steps"),
+    (["--preset", "dcgan", "--set", "dataset=ring"], "arch"),
+    (["--preset", "dcgan"], "dataset"),  # no MNIST files in the test's data dir, and no download
+])
+def test_train_bad_input(tmp_path, capsys, args, field):
+    out = tmp_path / "run"
+    assert main(["train", *args, "--out", str(out)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, field)
+    assert not out.exists()  # nothing written for a run that could not start
+
+
+def test_train_refuses_an_existing_run_without_resume(ring_run, capsys):
+    before = (ring_run / METRICS_FILE).read_bytes()
+    assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "5", "--out", str(ring_run)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--out", "--resume")
+    assert (ring_run / METRICS_FILE).read_bytes() == before
+
+
+@pytest.mark.parametrize("make", [True, False])
+def test_resume_on_an_empty_or_missing_folder(tmp_path, capsys, make):
+    out = tmp_path / "empty"
+    if make:
+        out.mkdir()
+    assert main(["train", "--preset", "ring-bce", "--out", str(out), "--resume"]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, str(out))
+
+
+def test_resume_refuses_config_changes(ring_run, capsys):
+    assert main(["train", "--preset", "ring-bce", "--out", str(ring_run), "--resume", "--set", "lr_g=0.1"]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--resume")
+
+
+def test_missing_required_argument(capsys):
+    assert main(["train", "--preset", "ring-bce"]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--out")
+    assert main([]) == EXIT_BAD_INPUT
+    _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("extra, field", [
+    (["--n", "0"], "--n"),
+    (["--n", "5", "--label", "3"], "label"),  # not a conditional run
+])
+def test_sample_bad_input(ring_run, tmp_path, capsys, extra, field):
+    assert main(["sample", "--run", str(ring_run), "--out", str(tmp_path / "x.npy"), *extra]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, field)
+
+
+def test_sample_bad_label_and_file_name(digits_run, tmp_path, capsys):
+    assert main(["sample", "--run", str(digits_run), "--n", "3", "--out", str(tmp_path / "x.npy"), "--label", "10"]) == 2
+    _one_error_line(capsys, "label")
+    assert main(["sample", "--run", str(digits_run), "--n", "3", "--out", str(tmp_path / "x.txt")]) == 2
+    _one_error_line(capsys, "--out")
+
+
+def test_sample_and_eval_of_a_folder_without_a_run(tmp_path, capsys):
+    assert main(["sample", "--run", str(tmp_path), "--n", "3", "--out", str(tmp_path / "x.npy")]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, str(tmp_path))
+    assert main(["eval", "--run", str(tmp_path)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, str(tmp_path))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_for_without_a_gpu(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "ring-bce", "--device", "cuda", "--steps", "1", "--out", str(out)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "device")
+    assert not out.exists()
+
+
+def test_sample_into_a_missing_folder(ring_run, tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "folder" / "x.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", str(out)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--out")
