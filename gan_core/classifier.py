@@ -7,13 +7,11 @@ Inputs are images in [0, 1] shaped like the DataSource's x: 1×8×8 digits or 1�
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ from torch import Tensor, nn
 
 from gan_core.data import DataSource
 from gan_core.metrics import class_stats, frechet_distance
+from gan_core.models import inference
+from gan_core.store import atomic_write_bytes
 
 FORMAT_VERSION = 1  # bump when the architecture or the checkpoint layout changes: old cache files are then retrained
 N_CLASSES = 10
@@ -155,17 +155,12 @@ def _load(path: Path, source: DataSource) -> tuple[Classifier, dict[str, Any]]:
 
 
 def _save(path: Path, model: Classifier, source: DataSource, accuracy: float, seconds: float) -> None:
-    """Write the checkpoint to a temp file in the same folder, then os.replace it: a reader never sees half a file."""
+    """Written atomically (see store.atomic_write_bytes): a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {**_identity(source), "accuracy": accuracy, "train_seconds": seconds, "state_dict": model.state_dict()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(ckpt, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def get_classifier(source: DataSource, cache_dir: str | os.PathLike | None = None) -> tuple[Classifier, dict[str, Any]]:
@@ -210,21 +205,10 @@ def clear_memo() -> None:
         _MEMO.clear()
 
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def _batched(clf: Classifier, images: Tensor, fn: str, batch: int) -> np.ndarray:
     images = torch.as_tensor(images, dtype=torch.float32)
     assert tuple(images.shape[1:]) == clf.shape, f"images {tuple(images.shape)} do not fit a classifier for {clf.shape}"
-    with _eval_mode(clf):
+    with inference(clf), torch.no_grad():
         outs = [getattr(clf, fn)(images[i:i + batch]) for i in range(0, len(images), batch)]
     return torch.cat(outs).numpy() if outs else np.zeros((0, clf.n_features if fn == "features" else N_CLASSES))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -42,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="total steps to train to (with --resume: continue up to this)")
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "data"))
     train.add_argument("--out", required=True, help="the run folder to write")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -53,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True)
     sample.add_argument("--seed", type=int)
     sample.add_argument("--label", type=int, help="class to generate (conditional runs)")
-    sample.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "data"))
 
     ev = sub.add_parser("eval", help="print the run's quality metrics as JSON")
     ev.add_argument("--run", required=True)
     ev.add_argument("--n", type=int, default=None, help="samples to evaluate (2D: 2500, images: 1000)")
     ev.add_argument("--seed", type=int)
-    ev.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "data"))
+    for command in (train, sample, ev):
+        command.add_argument("--data-dir", help="where torchvision datasets live (default: $GAN_DATA_DIR, else data/)")
     return parser
 
 

@@ -139,7 +139,7 @@ def slerp(z_a: Tensor, z_b: Tensor, t: float | Tensor, eps: float = 1e-7) -> Ten
     parallel = sin.abs() < eps
     safe_sin = torch.where(parallel, torch.ones_like(sin), sin)
     spherical = torch.sin((1 - w) * omega) / safe_sin * z_a + torch.sin(w * omega) / safe_sin * z_b
-    return torch.where(parallel, (1 - w) * z_a + w * z_b, spherical)
+    return torch.where(parallel, interpolate_z(z_a, z_b, t), spherical)
 
 
 def interpolate_labels(class_a: int, class_b: int, t: float | Tensor, n_classes: int = 10) -> Tensor:

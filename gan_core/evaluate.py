@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from gan_core.classifier import evaluate_images, get_classifier
@@ -30,14 +29,6 @@ def evaluate_run(trainer: Trainer, n: int | None = None, seed: int | None = None
     samples = torch.from_numpy(trainer.sample(n or DEFAULT_N_IMAGES, seed=seed))
     classifier, info = get_classifier(data)
     stats = evaluate_images(classifier, samples, data)
-    result.update({k: _plain(stats[k]) for k in ("classes_covered", "class_histogram", "kl_to_data", "fcd")})
-    result["classifier_accuracy"] = _plain(info.get("accuracy"))
+    result.update({k: stats[k] for k in ("classes_covered", "class_histogram", "kl_to_data", "fcd")})
+    result["classifier_accuracy"] = info["accuracy"]
     return result
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

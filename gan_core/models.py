@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
 from gan_core.config import Activation, Arch, TrainConfig
+
+
+@contextmanager
+def inference(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode (batch norm reads its running statistics and leaves them alone), restored afterwards."""
+    saved = [(m, m.training) for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, training in saved:
+            m.train(training)
 
 
 def make_activation(kind: Activation, slope: float = 0.2) -> nn.Module:

@@ -22,7 +22,7 @@ from torch import Tensor
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import DataSource, load_dataset, to_data_range, to_model_range
 from gan_core.losses import WGANGPLoss, make_loss
-from gan_core.models import build_models
+from gan_core.models import build_models, inference
 from gan_core.probes import Probe, ProbeRecord, grad_norms
 
 CHECKPOINT_FORMAT = 1
@@ -122,9 +122,16 @@ class Trainer:
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.config.z_dim, generator=self.gen).to(self.device)
 
-    def _check(self, value: Tensor, what: str) -> None:
-        if not torch.isfinite(value):
-            raise Diverged(self.step_count + 1, what)
+    def _apply(self, loss: Tensor, net: str, capture: bool) -> None:
+        """Backpropagate one network's loss and step its optimizer; a non-finite loss stops before any change."""
+        if not torch.isfinite(loss):
+            raise Diverged(self.step_count + 1, f"{net} loss")
+        model, opt = (self.D, self.opt_d) if net == "D" else (self.G, self.opt_g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if capture:
+            self._grads[net] = grad_norms(model)
+        opt.step()
 
     def d_update(self, capture: bool = False) -> dict[str, float]:
         """(1) Update D: maximize log D(x) + log(1 − D(G(z))) (or the critic objective for WGAN-GP)."""
@@ -141,12 +148,7 @@ class Trainer:
         if isinstance(self.loss, WGANGPLoss):
             terms["gp"] = self.loss.gradient_penalty(lambda x: self.D(x, onehot), real, fake, self.gen)
             terms["loss"] = terms["loss"] + terms["gp"]
-        self._check(terms["loss"], "D loss")
-        self.opt_d.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        if capture:
-            self._grads["D"] = grad_norms(self.D)
-        self.opt_d.step()
+        self._apply(terms["loss"], "D", capture)
         prob = self.loss.probability
         # one .tolist() instead of six float() calls: each is a device sync on a GPU
         values = torch.stack([
@@ -165,12 +167,7 @@ class Trainer:
         with self.probe.capture("G") if capture else nullcontext():
             fake = self.G(self._noise(cfg.batch_size), onehot)
         terms = self.loss.g_loss(self.D(fake, onehot))
-        self._check(terms["loss"], "G loss")
-        self.opt_g.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        if capture:
-            self._grads["G"] = grad_norms(self.G)
-        self.opt_g.step()
+        self._apply(terms["loss"], "G", capture)
         return float(terms["loss"].detach())
 
     def step(self, d_updates: int | None = None) -> StepResult:
@@ -213,12 +210,8 @@ class Trainer:
     @torch.no_grad()
     def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """G(z) in data space, with G in inference mode (batch norm uses its running statistics)."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
+        with inference(self.G):
             out = self.G(z.to(self.device), self._onehot(labels))
-        finally:
-            self.G.train(was_training)
         return to_data_range(out, self.config).float().cpu()
 
     def sample(self, n: int, seed: int | None = None, label: int | None = None) -> np.ndarray:
@@ -243,7 +236,7 @@ class Trainer:
         """Samples from the fixed noise; for 2D data also D's output over the plane and G's push on each sample."""
         samples = self.generate(self.fixed_z, self.fixed_labels)
         labels = self.fixed_labels.numpy() if self.fixed_labels is not None else None
-        if not self.data.shape == (2,):
+        if self.data.shape != (2,):
             return SampleRecord(self.step_count, samples.numpy(), labels)
         field, extent = self.decision_field()
         return SampleRecord(self.step_count, samples.numpy(), labels, field, extent, self.g_push(samples))
@@ -260,25 +253,16 @@ class Trainer:
         xs, ys = torch.linspace(x0, x1, res), torch.linspace(y0, y1, res)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         points = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(self.device)
-        was_training = self.D.training
-        self.D.eval()
-        try:
+        with inference(self.D):
             values = self.loss.probability(self.D(points)).reshape(res, res)
-        finally:
-            self.D.train(was_training)
         return values.float().cpu().numpy(), (x0, x1, y0, y1)
 
     def g_push(self, samples: Tensor) -> np.ndarray:
         """−∂J_G/∂x for each fake point: the direction the generator's loss moves it (GAN Lab's gradient arrows)."""
-        was_training = self.D.training
-        self.D.eval()
-        try:
-            x = samples.to(self.device).requires_grad_(True)
-            with torch.enable_grad():
-                loss = self.loss.g_loss(self.D(x))["loss"] * len(x)  # per-sample gradients, not divided by n
-                (grad,) = torch.autograd.grad(loss, x)
-        finally:
-            self.D.train(was_training)
+        x = samples.to(self.device).requires_grad_(True)
+        with inference(self.D), torch.enable_grad():
+            loss = self.loss.g_loss(self.D(x))["loss"] * len(x)  # per-sample gradients, not divided by n
+            (grad,) = torch.autograd.grad(loss, x)
         return (-grad).float().cpu().numpy()
 
     # -- checkpoints --------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -24,13 +23,7 @@ DIGITS = get_preset("digits").config.replace(steps=50, g_width=16, d_width=16, b
                                              sample_every=10**5, n_samples=20)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread, and two threads spin badly when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _row(record: StepRecord) -> dict[str, float | None]:
