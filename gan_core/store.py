@@ -27,6 +27,7 @@ from gan_core.trainer import METRIC_COLUMNS, CheckpointError, SampleRecord, Step
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
+STATUS_FILE = "status.json"  # the dashboard's last word on the run (e.g. diverged, and why), so a restart can say it
 SAMPLES_DIR = "samples"
 FLUSH_SECONDS = 1.0  # metrics rows reach the disk at least this often
 
@@ -92,6 +93,18 @@ class RunStore:
         if not isinstance(values, dict):
             raise ConfigError("run", f"{file} does not hold a configuration object")
         return TrainConfig.from_dict(values)
+
+    # -- status -----------------------------------------------------------------------------------------------------
+    def write_status(self, status: dict[str, Any]) -> None:
+        atomic_write_bytes(self.path / STATUS_FILE, json.dumps(status).encode())
+
+    def read_status(self) -> dict[str, Any]:
+        """The saved status dict, or {} when there is none or it cannot be read (it only adds detail)."""
+        try:
+            values = json.loads((self.path / STATUS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return values if isinstance(values, dict) else {}
 
     # -- metrics -----------------------------------------------------------------------------------------------------
     def append_metrics(self, record: StepRecord, force_flush: bool = False) -> None:
