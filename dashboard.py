@@ -1,30 +1,13 @@
-"""Entry point. Until the lesson pages land it shows only what the engine already has: its training presets."""
+"""Entry point: the page setup, the navigation over the lessons, and the shared sidebar. Nothing else."""
 
-import pandas as pd
 import streamlit as st
 
-from gan_core.config import PRESETS
+from ui import live
 
-st.set_page_config(page_title="GAN explainer", layout="wide")
-st.title("GAN explainer")
-st.write("The engine's training presets for small generative adversarial networks; train one from a terminal with "
-         "`python -m gan_core train --preset NAME --out runs/NAME`.")
-
-rows = [
-    {
-        "preset": name,
-        "description": p.description,
-        "source": p.source,
-        "dataset": p.config.dataset.value,
-        "arch": p.config.arch.value,
-        "loss": p.config.loss.value,
-        "conditional": p.config.conditional,
-        "z_dim": p.config.z_dim,
-        "lr (G / D)": f"{p.config.lr_g:g} / {p.config.lr_d:g}",
-        "batch": p.config.batch_size,
-        "D steps": p.config.d_steps,
-        "steps": p.config.steps,
-    }
-    for name, p in PRESETS.items()
-]
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
+page = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+])
+live.sidebar()
+page.run()

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from gan_core.config import PRESETS, ConfigError, coerce, get_preset
-from gan_core.runs import open_run, train_to
 from gan_core.trainer import CheckpointError, Diverged
+from gan_core.training import open_run, train_to
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3

@@ -7,6 +7,7 @@ torch.Generator so a seed fixes the whole run. Mixtures are sampled fresh each b
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import math
 import os
@@ -128,8 +129,11 @@ def load_points_csv(path: str | os.PathLike) -> DataSource:
     return DataSource(name="points", shape=(2,), value_range=(lo, hi), num_classes=0, size=len(x), x=x)
 
 
+@functools.cache
 def load_digits() -> DataSource:
-    """scikit-learn's bundled 8×8 digits (1,797 images, 10 classes), scaled from 0..16 to [0, 1]: no download."""
+    """scikit-learn's bundled 8×8 digits (1,797 images, 10 classes), scaled from 0..16 to [0, 1]: no download.
+
+    Cached: the data are only read, and importing scikit-learn costs a second or two the first time."""
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()

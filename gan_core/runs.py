@@ -1,20 +1,31 @@
-"""Runs: a Trainer bound to its run folder. `open_run` starts or resumes one; `train_to` trains it and records it.
+"""RunManager: the dashboard's background runs, shared by every browser on one server.
 
-The CLI and the dashboard's background runs (RunManager, below) share these functions, so a run trained from either is
-the same run, and the dashboard lists runs the CLI trained.
+Runs train in worker processes (gan_core.training.serve), at most `max_runs` at a time; the rest wait in a queue. The
+manager keeps each run's bounded history in memory, fed by the workers' events, and hands viewers immutable
+snapshots, so a viewer never waits for a step and a step never waits for a viewer.
+
+Processes rather than threads, by measurement (closing note of issue 3): with training in a thread of the Streamlit
+server, one open Training page cut the digits run from ~130 to ~30 steps/s, because every torch call of the training
+thread queues for the GIL behind the server's Python. In its own process a run keeps its speed, and a crash in it
+cannot take the server down. `processes=False` keeps the threads (tests use it to patch the trainer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
+import queue
+import sys
 import threading
 import time
+import types
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,99 +35,14 @@ from gan_core.data import load_dataset
 from gan_core.history import MetricHistory, Thinned, steps_per_second
 from gan_core.probes import ProbeRecord
 from gan_core.store import CONFIG_FILE, RunStore, default_runs_dir, sanitize_name
-from gan_core.trainer import CheckpointError, Diverged, SampleRecord, StepRecord, StepResult, Trainer
+from gan_core.trainer import CheckpointError, SampleRecord, StepRecord
+from gan_core.training import REAL_POINTS, Status, StepKind, serve
+
+__all__ = ["RunManager", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
 
 log = logging.getLogger(__name__)
-
-
-def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, steps: int | None = None,
-             device: str = "cpu", data_dir: str | os.PathLike | None = None) -> tuple[RunStore, Trainer]:
-    """With a config: a new run in `path`. Without: the run already there, at its last checkpoint (or step 0).
-
-    `steps` changes a resumed run's total; the folder's config.json is updated to say so.
-    """
-    store = RunStore(Path(path))
-    if config is not None:
-        trainer = Trainer(config, device=device, data_dir=data_dir)  # load the data first: a bad dataset leaves no folder
-        store.create(config)
-        return store, trainer
-    config = store.read_config()
-    if steps is not None and steps != config.steps:
-        config = config.replace(steps=steps)
-    trainer = Trainer(config, device=device, data_dir=data_dir)
-    if store.has_checkpoint():
-        trainer.load_state_dict(store.load_checkpoint(map_location=trainer.device))
-    elif store.read_metrics():
-        raise CheckpointError(f"{store.path} has metrics but no checkpoint.pt to resume from")
-    store.write_config(config)
-    store.truncate_metrics(trainer.step_count)  # rows written after the checkpoint will be trained again
-    store.drop_samples_after(trainer.step_count)
-    return store, trainer
-
-
-def train_to(store: RunStore, trainer: Trainer, until: int | None = None,
-             on_step: Callable[[StepResult], bool | None] | None = None) -> int:
-    """Train until step `until` (default: the config's total), recording every step; returns the step reached.
-
-    `on_step` sees each result; returning True stops early (after a checkpoint). A Diverged error propagates with the
-    last good checkpoint untouched on disk.
-    """
-    until = trainer.config.steps if until is None else until
-    try:
-        if trainer.step_count == 0 and not store.sample_steps():
-            store.save_samples(trainer.snapshot())  # step 0: what G makes before any training
-        while trainer.step_count < until:
-            result = trainer.step()
-            record_step(store, result)
-            stop = bool(on_step(result)) if on_step else False
-            checkpoint_if_due(store, trainer, until, force=stop)
-            if stop:
-                break
-    finally:
-        store.close()
-    return trainer.step_count
-
-
-def record_step(store: RunStore, result: StepResult) -> None:
-    """Write one step to the run folder: its metrics row and its samples if any."""
-    store.append_metrics(result.record)
-    if result.samples is not None:
-        store.save_samples(result.samples)
-
-
-def checkpoint_if_due(store: RunStore, trainer: Trainer, until: int, force: bool = False) -> None:
-    """Every checkpoint_every steps, at the last step, and whenever `force`d (a stop)."""
-    if force or trainer.step_count % trainer.config.checkpoint_every == 0 or trainer.step_count >= until:
-        store.save_checkpoint(trainer.state_dict())
-
-
-# -- background runs ---------------------------------------------------------------------------------------------------
-class Status(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-    FINISHED = "finished"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-
-    @property
-    def active(self) -> bool:
-        """Holds a slot (or waits for one): a worker thread exists or is about to."""
-        return self in (Status.QUEUED, Status.RUNNING, Status.PAUSED)
-
-
-class StepKind(str, Enum):
-    """The slow-motion controls of a paused run."""
-
-    D = "d"  # one discriminator update: D's view of the plane moves, the fakes stay put
-    G = "g"  # one generator update: the fakes move along G's gradient
-    FULL = "full"  # one training step: the configured D updates, then one G update
-
-
-class _Command(str, Enum):
-    TRAIN = "train"
-    STOP = "stop"
+PROBE_CAPACITY = 300
+SAMPLE_CAPACITY = 60
 
 
 @dataclass(frozen=True)
@@ -158,7 +84,7 @@ class RunSnapshot:
 
 
 class _Run:
-    """One run's mutable state; every field is read and written under `cond`."""
+    """One run's mutable state in the manager; every field is read and written under `cond`."""
 
     def __init__(self, run_id: str, store: RunStore, config: TrainConfig, created: float) -> None:
         self.id = run_id
@@ -177,19 +103,76 @@ class _Run:
         self.samples: Thinned[SampleRecord] = Thinned(SAMPLE_CAPACITY)
         self.real: np.ndarray | None = None
         self.modes: np.ndarray | None = None
-        self.paused = False
-        self.commands: deque[StepKind | _Command] = deque()
-        self.thread: threading.Thread | None = None
+        self.paused = False  # asked to pause while queued: it starts paused
+        self.worker: _Worker | None = None
         self._snapshot: RunSnapshot | None = None
 
     def changed(self) -> None:
         self.version += 1
         self.cond.notify_all()
 
+    def reload_history(self) -> None:
+        """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint)."""
+        self.metrics, self.recent = MetricHistory(), deque(maxlen=50)
+        for record in self.store.read_metrics():
+            self.metrics.append(record)
+            self.recent.append(record)
+        self.step = self.recent[-1].step if self.recent else 0
+        self.samples = Thinned(SAMPLE_CAPACITY)
+        steps = self.store.sample_steps()
+        for s in sorted(set(steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:])):
+            self.samples.append(self.store.load_samples(s))
+        self.probes = Thinned(PROBE_CAPACITY)  # probes live in memory only
 
-PROBE_CAPACITY = 300
-SAMPLE_CAPACITY = 60
-REAL_POINTS = 1000  # real 2D points drawn behind the fakes
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """Start a spawned process without it re-running our __main__.
+
+    A spawned child imports the parent's __main__ file to find its target. Under `streamlit run`, __main__ is the page
+    script being run (dashboard.py), which would build a RunManager in the child; the target lives in gan_core, so the
+    child needs no main module at all.
+    """
+    with _MAIN_LOCK:
+        saved = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if saved is not None:
+                sys.modules["__main__"] = saved
+
+
+class _Worker:
+    """A worker process (or thread) and the run it is training, if any."""
+
+    def __init__(self, index: int, events: Any, processes: bool, torch_threads: int) -> None:
+        self.index = index
+        self.run_id: str | None = None
+        if processes:
+            ctx = multiprocessing.get_context("spawn")  # never fork a server that has threads
+            self.orders: Any = ctx.Queue()
+            self.handle: Any = ctx.Process(target=serve, args=(self.orders, events, torch_threads, os.getpid()),
+                                           name=f"gan-worker-{index}", daemon=True)
+            with _bare_main():
+                self.handle.start()
+        else:
+            self.orders = queue.Queue()
+            self.handle = threading.Thread(target=serve, args=(self.orders, events, torch_threads), daemon=True,
+                                           name=f"gan-worker-{index}")
+            self.handle.start()
+
+    def send(self, *order: Any) -> None:
+        self.orders.put(order)
+
+    def alive(self) -> bool:
+        return self.handle.is_alive()
+
+    def exit_code(self) -> int | None:
+        return getattr(self.handle, "exitcode", None)
 
 
 def default_max_runs() -> int:
@@ -207,27 +190,30 @@ def default_max_runs() -> int:
 
 
 class RunManager:
-    """Trains runs in background threads, at most `max_runs` at a time; the rest wait in a queue.
-
-    Threads, not processes: the models are small, torch releases the GIL inside its kernels, and a snapshot is then a
-    cheap copy of in-memory records rather than a round trip to another process (measured in the closing note of
-    issue 3). Torch is held to `torch_threads` threads so the web server keeps a core for itself.
-    """
+    """Every run in the runs folder, and up to `max_runs` of them training in workers (see the module docstring)."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, *, max_runs: int | None = None, device: str = "auto",
-                 data_dir: str | os.PathLike | None = None, torch_threads: int = 1) -> None:
+                 data_dir: str | os.PathLike | None = None, torch_threads: int = 1, processes: bool | None = None) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.max_runs = default_max_runs() if max_runs is None else max_runs
         self.device = device
-        self.data_dir = data_dir
-        torch.set_num_threads(torch_threads)
-        self._lock = threading.Lock()  # guards _runs and _queue; never held while waiting on a run's cond
+        self.data_dir = None if data_dir is None else str(data_dir)
+        self._lock = threading.Lock()  # guards _runs, _queue and _workers; taken before a run's cond, never after
         self._runs: dict[str, _Run] = {}
         self._queue: deque[str] = deque()
         self._closed = False
         self._scanned_mtime: float | None = None
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.scan()
+        if processes is None:
+            processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads"
+        self._processes = processes
+        self._torch_threads = torch_threads
+        self._events: Any = multiprocessing.get_context("spawn").Queue() if processes else queue.Queue()
+        # started now, so they have imported torch before anyone presses Start
+        self._workers = [_Worker(i, self._events, processes, torch_threads) for i in range(self.max_runs)]
+        self._receiver = threading.Thread(target=self._receive, name="gan-events", daemon=True)
+        self._receiver.start()
 
     # -- what exists ---------------------------------------------------------------------------------------------------
     def scan(self) -> None:
@@ -259,17 +245,10 @@ class RunManager:
             return run
         run = _Run(folder.name, store, config, created)
         try:
-            for record in store.read_metrics():
-                run.metrics.append(record)
-                run.recent.append(record)
-            run.step = run.recent[-1].step if run.recent else 0
-            steps = store.sample_steps()
-            for s in steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:]:
-                if not run.samples.items() or run.samples.items()[-1].step != s:
-                    run.samples.append(store.load_samples(s))
-            run.checkpoint_step = int(saved.get("checkpoint_step", 0)) if store.has_checkpoint() else 0
+            run.reload_history()
+            run.checkpoint_step = int(store.load_checkpoint()["step"]) if store.has_checkpoint() else 0
             self._load_real(run)
-        except (ConfigError, OSError, ValueError) as err:
+        except (ConfigError, CheckpointError, OSError, ValueError, KeyError) as err:
             run.status, run.error = Status.FAILED, f"cannot be read: {err}"
             return run
         status = saved.get("status")
@@ -305,7 +284,7 @@ class RunManager:
 
     # -- controls ------------------------------------------------------------------------------------------------------
     def start(self, config: TrainConfig, name: str | None = None) -> str:
-        """Create a run folder and queue the run; returns its id at once (training happens in the background)."""
+        """Create a run folder and queue the run; returns its id at once (training happens in a worker)."""
         base = sanitize_name(name or config.dataset.value)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         with self._lock:
@@ -329,24 +308,27 @@ class RunManager:
         """
         run = self._get(run_id)
         with run.cond:
-            if run.status is Status.PAUSED:
-                run.paused = False
-                run.changed()
+            if run.status is Status.PAUSED and run.worker is not None:
+                run.worker.send("resume", run_id)
                 return
             if run.status.active:
+                run.paused = False
                 return
-            if steps is not None:
-                run.config = run.config.replace(steps=steps)
-            if run.step >= run.config.steps and run.status is Status.FINISHED:
-                raise ConfigError("steps", f"the run already reached its {run.config.steps:,} steps; "
+            config = run.config.replace(steps=steps) if steps is not None else run.config
+            if run.step >= config.steps and run.status is Status.FINISHED:
+                raise ConfigError("steps", f"the run already reached its {config.steps:,} steps; "
                                            "give a larger total to train on")
+            run.config = config
         self._queue_run(run)
 
     def pause(self, run_id: str) -> None:
+        """Pause after the current step (the worker then reports "paused"); a queued run will start paused."""
         run = self._get(run_id)
         with run.cond:
-            if run.status in (Status.RUNNING, Status.QUEUED):
-                run.paused = True  # the worker says PAUSED once its current step is done
+            if run.status is Status.RUNNING and run.worker is not None:
+                run.worker.send("pause", run_id)
+            elif run.status is Status.QUEUED:
+                run.paused = True
                 run.changed()
 
     def stop(self, run_id: str) -> None:
@@ -360,18 +342,16 @@ class RunManager:
                     run.changed()
                 return
         with run.cond:
-            if run.status in (Status.RUNNING, Status.PAUSED):
-                run.commands.append(_Command.STOP)
-                run.changed()
+            if run.status in (Status.RUNNING, Status.PAUSED) and run.worker is not None:
+                run.worker.send("stop", run_id)
 
     def step(self, run_id: str, kind: StepKind = StepKind.FULL) -> None:
-        """One slow-motion step of a paused run (see StepKind); ignored unless the run is paused."""
+        """One slow-motion step of a paused run (see StepKind)."""
         run = self._get(run_id)
         with run.cond:
-            if run.status is not Status.PAUSED:
+            if run.status is not Status.PAUSED or run.worker is None:
                 raise ConfigError("step", f"{run_id} is {run.status.value}; pause it first to step through it")
-            run.commands.append(StepKind(kind))
-            run.changed()
+            run.worker.send(f"step-{StepKind(kind).value}", run_id)
 
     def wait(self, run_id: str, until: Callable[[RunSnapshot], bool] | None = None, timeout: float = 60.0) -> RunSnapshot:
         """Block until `until(snapshot)` holds (default: the run is no longer active); for tests and scripts."""
@@ -390,21 +370,30 @@ class RunManager:
                     run.cond.wait(min(left, 0.5))
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop every run (each writes a checkpoint) and wait for the workers to end."""
+        """Stop every run (each writes a checkpoint), then end the workers."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             queued = list(self._queue)
-            runs = list(self._runs.values())
         for run_id in queued:
             self.stop(run_id)
-        for run in runs:
-            with run.cond:
-                if run.status in (Status.RUNNING, Status.PAUSED):
-                    run.commands.append(_Command.STOP)
-                    run.changed()
-        for run in runs:
-            if run.thread is not None:
-                run.thread.join(timeout)
+        busy = [w for w in self._workers if w.run_id is not None]
+        for w in busy:
+            w.send("stop", w.run_id)
+        deadline = time.monotonic() + timeout
+        for w in busy:  # each reports "end" after its checkpoint
+            run = self._runs[w.run_id] if w.run_id in self._runs else None
+            if run is not None:
+                with run.cond:
+                    while run.status.active and w.alive() and time.monotonic() < deadline:
+                        run.cond.wait(0.2)
+        for w in self._workers:
+            w.send("exit")
+        for w in self._workers:
+            w.handle.join(max(0.1, deadline - time.monotonic()))
+            if w.alive() and self._processes:
+                w.handle.terminate()
 
     # -- what a viewer reads -------------------------------------------------------------------------------------------
     def snapshot(self, run_id: str) -> RunSnapshot:
@@ -425,7 +414,7 @@ class RunManager:
             run._snapshot = snap
             return snap
 
-    # -- the worker ----------------------------------------------------------------------------------------------------
+    # -- scheduling ----------------------------------------------------------------------------------------------------
     def _get(self, run_id: str) -> _Run:
         with self._lock:
             run = self._runs.get(run_id)
@@ -436,140 +425,98 @@ class RunManager:
     def _queue_run(self, run: _Run) -> None:
         with run.cond:
             run.status, run.error, run.paused = Status.QUEUED, "", False
-            run.commands.clear()
             run.changed()
         with self._lock:
             self._queue.append(run.id)
         self._admit()
 
     def _admit(self) -> None:
-        """Start queued runs while slots are free."""
-        while True:
-            with self._lock:
-                busy = sum(1 for r in self._runs.values() if r.thread is not None and r.thread.is_alive())
-                if self._closed or busy >= self.max_runs or not self._queue:
+        """Give queued runs to idle workers."""
+        with self._lock:
+            while self._queue and not self._closed:
+                idle = next((w for w in self._workers if w.run_id is None and w.alive()), None)
+                if idle is None:
                     return
                 run = self._runs[self._queue.popleft()]
-                run.thread = threading.Thread(target=self._work, args=(run,), name=f"run-{run.id}", daemon=True)
+                idle.run_id = run.id
                 with run.cond:
+                    run.worker = idle
                     run.status = Status.PAUSED if run.paused else Status.RUNNING
                     run.changed()
-                run.thread.start()
+                    idle.send("train", run.id, str(run.store.path), run.config.steps, self.device, self.data_dir,
+                              run.paused)
+                self._write_status(run)
 
-    def _work(self, run: _Run) -> None:
-        try:
-            self._train(run)
-        except Diverged as err:
-            self._end(run, Status.DIVERGED, f"{err}; the last good checkpoint (step {run.checkpoint_step:,}) is kept")
-        except (ConfigError, CheckpointError) as err:
-            self._end(run, Status.FAILED, str(err))
-        except OSError as err:
-            self._end(run, Status.FAILED, f"cannot write the run folder: {err}")
-        except Exception as err:  # a bug: say so on the page, and keep the traceback for the server log
-            log.exception("run %s failed", run.id)
-            self._end(run, Status.FAILED, f"unexpected error: {type(err).__name__}: {err}")
-        finally:
-            run.store.close()
-            self._admit_later(run)
+    def _receive(self) -> None:
+        """Apply the workers' events to the runs' state; notice a worker that died and replace it."""
+        while True:
+            try:
+                event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed and not any(w.alive() for w in self._workers):
+                    return
+                self._check_workers()
+                continue
+            except (EOFError, OSError):
+                return
+            try:
+                self._apply(event)
+            except Exception:  # a bad event must not stop the receiver: every run depends on it
+                log.exception("could not apply event %r", event[:2])
 
-    def _admit_later(self, run: _Run) -> None:
-        # this thread is about to end; admit from a fresh thread so is_alive() no longer counts this one
-        def admit() -> None:
-            if run.thread is not None:
-                run.thread.join()
-            self._admit()
-
-        threading.Thread(target=admit, daemon=True).start()
-
-    def _train(self, run: _Run) -> None:
-        store = run.store
-        if not store.has_checkpoint():
-            store.truncate_metrics(0)  # interrupted before its first checkpoint: start again from step 0
-            store.drop_samples_after(-1)
-        _, trainer = open_run(store.path, steps=run.config.steps, device=self.device, data_dir=self.data_dir)
-        if run.real is None:
-            self._load_real(run)
+    def _apply(self, event: tuple) -> None:
+        kind, run_id = event[0], event[1]
+        run = self._runs.get(run_id)
+        if run is None:
+            return
         with run.cond:
-            if trainer.step_count < run.step or not run.metrics:  # resumed behind what we show: rebuild the history
-                run.metrics, run.recent = MetricHistory(), deque(maxlen=50)
-                for record in store.read_metrics():
+            if kind == "started":
+                info = event[2]
+                if info["step"] < run.step or not run.metrics:
+                    run.reload_history()  # it went back to its checkpoint: show what it will train again from
+                run.step = run.checkpoint_step = info["step"]
+                run.real, run.modes = info["real"], info["modes"]
+            elif kind == "progress":
+                _, _, records, probes, samples, run.checkpoint_step = event
+                for record in records:
                     run.metrics.append(record)
                     run.recent.append(record)
-                run.samples = Thinned(SAMPLE_CAPACITY)
-                for s in store.sample_steps():
-                    run.samples.append(store.load_samples(s))
-            run.step = run.checkpoint_step = trainer.step_count
+                if records:
+                    run.step = records[-1].step
+                for probe in probes:
+                    run.probes.append(probe)
+                for sample in samples:
+                    run.samples.append(sample)
+            elif kind == "status":
+                run.status = event[2]
+            elif kind == "end":
+                _, _, status, run.error, run.checkpoint_step = event
+                run.status, run.paused = status, False
+                if run.worker is not None:
+                    run.worker.run_id = None
+                run.worker = None
             run.changed()
-        if trainer.step_count == 0 and not store.sample_steps():
-            self._push_samples(run, trainer.snapshot())
-        self._write_status(run, Status.RUNNING)
-        until = run.config.steps
-        while True:
-            command = self._next_command(run, trainer.step_count >= until)
-            if command is _Command.STOP:
-                store.save_checkpoint(trainer.state_dict())
-                with run.cond:
-                    run.checkpoint_step = trainer.step_count
-                self._end(run, Status.STOPPED)
-                return
-            if command is None:
-                self._end(run, Status.FINISHED)
-                return
-            if command is StepKind.D:
-                trainer.d_update()
-                self._push_samples(run, trainer.snapshot())
+        if kind in ("end", "status"):
+            self._write_status(run)
+        if kind == "end":
+            self._admit()
+
+    def _check_workers(self) -> None:
+        """A worker process that died (out of memory, killed) fails its run with a message, and is replaced."""
+        for i, w in enumerate(self._workers):
+            if w.alive() or self._closed:
                 continue
-            result = trainer.step(d_updates=0 if command is StepKind.G else None)
-            record_step(store, result)
-            checkpoint_if_due(store, trainer, until, force=command is not _Command.TRAIN)
-            with run.cond:
-                if trainer.step_count % run.config.checkpoint_every == 0 or command is not _Command.TRAIN:
-                    run.checkpoint_step = trainer.step_count
-                run.metrics.append(result.record)
-                run.recent.append(result.record)
-                run.step = trainer.step_count
-                if result.probe is not None:
-                    run.probes.append(result.probe)
-                if result.samples is not None:
-                    run.samples.append(result.samples)
-                elif command is not _Command.TRAIN:  # slow motion: show every step's effect
-                    run.samples.append(trainer.snapshot())
-                run.changed()
+            if w.run_id is not None:
+                self._apply(("end", w.run_id, Status.FAILED,
+                             f"the training process stopped unexpectedly (exit code {w.exit_code()}); "
+                             "resume continues from the last checkpoint", self._runs[w.run_id].checkpoint_step))
+            with self._lock:
+                self._workers[i] = _Worker(i, self._events, self._processes, self._torch_threads)
+            self._admit()
 
-    def _next_command(self, run: _Run, done: bool) -> StepKind | _Command | None:
-        """What the worker does next: a queued command, else train on (None once the run is done), waiting while paused."""
-        with run.cond:
-            while True:
-                if run.commands:
-                    return run.commands.popleft()
-                if done and not run.paused:
-                    return None
-                if not run.paused:
-                    if run.status is not Status.RUNNING:
-                        run.status = Status.RUNNING
-                        run.changed()
-                    return _Command.TRAIN
-                if run.status is not Status.PAUSED:
-                    run.store.flush()  # a paused run's rows are all on disk
-                    run.status = Status.PAUSED
-                    run.changed()
-                run.cond.wait()
-
-    def _push_samples(self, run: _Run, record: SampleRecord) -> None:
-        with run.cond:
-            run.samples.append(record)
-            run.changed()
-
-    def _end(self, run: _Run, status: Status, error: str = "") -> None:
-        with run.cond:
-            run.status, run.error, run.paused = status, error, False
-            run.commands.clear()
-            run.changed()
-        self._write_status(run, status)
-
-    def _write_status(self, run: _Run, status: Status) -> None:
+    def _write_status(self, run: _Run) -> None:
         try:
-            run.store.write_status({"status": status.value, "message": run.error, "step": run.step,
+            run.store.write_status({"status": run.status.value, "message": run.error, "step": run.step,
                                     "checkpoint_step": run.checkpoint_step, "created": run.created})
         except OSError:
             log.warning("run %s: could not write its status file", run.id)

@@ -68,6 +68,12 @@ def chromium_executable() -> str:
     return require_chromium()
 
 
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Chromium for a whole session of browser tests (a missing one skips or fails them all at once)."""
+    return require_chromium()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Runs, caches and downloads go to a temporary folder, never into the repo; no test tries the network."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,8 @@ SLOW = TINY.replace(steps=100_000)  # never finishes by itself within a test
 
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[RunManager]:
-    m = RunManager(tmp_path / "runs", max_runs=1)
+    # worker threads: the same loop as the worker processes, without a 2-3 s torch import per manager (and patchable)
+    m = RunManager(tmp_path / "runs", max_runs=1, processes=False)
     yield m
     m.shutdown()
 
@@ -115,14 +118,14 @@ def test_runs_are_listed_newest_first(manager):
 
 def test_restart_lists_runs_with_their_curves_and_resumes_them(tmp_path):
     runs = tmp_path / "runs"
-    m = RunManager(runs, max_runs=2)
+    m = RunManager(runs, max_runs=2, processes=False)
     done = m.start(TINY, "done")
     cut = m.start(SLOW, "cut")
     m.wait(done)
     m.wait(cut, lambda s: s.step >= 45)
     m.shutdown()  # like a server restart: the worker stops after its step with a checkpoint
 
-    m2 = RunManager(runs, max_runs=2)
+    m2 = RunManager(runs, max_runs=2, processes=False)
     try:
         assert set(m2.ids()) == {done, cut}
         old = m2.snapshot(done)
@@ -142,7 +145,7 @@ def test_restart_lists_runs_with_their_curves_and_resumes_them(tmp_path):
 
 def test_a_run_killed_between_checkpoints_resumes_from_its_last_one(tmp_path):
     runs = tmp_path / "runs"
-    m = RunManager(runs, max_runs=1)
+    m = RunManager(runs, max_runs=1, processes=False)
     run_id = m.start(SLOW)
     m.wait(run_id, lambda s: s.step >= 30)
     m.pause(run_id)
@@ -151,7 +154,7 @@ def test_a_run_killed_between_checkpoints_resumes_from_its_last_one(tmp_path):
     store_rows = len(store.read_metrics())
     ckpt = store.load_checkpoint()["step"]
     assert store_rows > ckpt  # rows past the checkpoint: what a kill -9 leaves behind
-    m2 = RunManager(runs, max_runs=1)  # a new server over the same folder (the old one never said goodbye)
+    m2 = RunManager(runs, max_runs=1, processes=False)  # a new server over the same folder (the old one never said goodbye)
     try:
         assert m2.snapshot(run_id).status is Status.STOPPED
         m2.resume(run_id, steps=ckpt + 5)
@@ -177,7 +180,7 @@ def test_a_diverged_run_says_so_and_keeps_its_checkpoint(manager, monkeypatch):
     assert snap.message == ("diverged at step 26: G loss is not a finite number; "
                             "the last good checkpoint (step 20) is kept")
     assert RunStore(snap.path).load_checkpoint()["step"] == 20
-    assert RunManager(manager.runs_dir).snapshot(run_id).status is Status.DIVERGED  # remembered across a restart
+    assert RunManager(manager.runs_dir, processes=False).snapshot(run_id).status is Status.DIVERGED  # remembered across a restart
     monkeypatch.undo()
     manager.resume(run_id)
     resumed = manager.wait(run_id, timeout=60)
@@ -185,7 +188,7 @@ def test_a_diverged_run_says_so_and_keeps_its_checkpoint(manager, monkeypatch):
 
 
 def test_a_failing_run_fails_with_a_message_and_others_work(tmp_path, monkeypatch):
-    m = RunManager(tmp_path / "runs", max_runs=1, data_dir=tmp_path / "nothing-here")
+    m = RunManager(tmp_path / "runs", max_runs=1, data_dir=tmp_path / "nothing-here", processes=False)
     try:
         monkeypatch.setenv("GAN_OFFLINE", "1")
         bad = m.start(get_preset("first-gan").config.replace(steps=5))  # MNIST is not in data_dir
@@ -201,13 +204,13 @@ def test_a_damaged_run_folder_is_listed_as_failed(tmp_path):
     runs = tmp_path / "runs"
     (runs / "broken").mkdir(parents=True)
     (runs / "broken" / "config.json").write_text("{not json")
-    m = RunManager(runs, max_runs=1)
+    m = RunManager(runs, max_runs=1, processes=False)
     snap = m.snapshot("broken")
     assert snap.status is Status.FAILED and "cannot be" in snap.message
 
 
 def test_runs_trained_elsewhere_appear(manager, tmp_path):
-    from gan_core.runs import open_run, train_to
+    from gan_core.training import open_run, train_to
 
     store, trainer = open_run(manager.runs_dir / "from-cli", TINY.replace(steps=10))
     train_to(store, trainer)
@@ -217,10 +220,12 @@ def test_runs_trained_elsewhere_appear(manager, tmp_path):
 
 def test_max_runs_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_MAX_RUNS", "3")
-    assert RunManager(tmp_path).max_runs == 3
+    m = RunManager(tmp_path, processes=False)
+    assert m.max_runs == 3 and len(m._workers) == 3
+    m.shutdown()
     monkeypatch.setenv("GAN_MAX_RUNS", "zero")
     with pytest.raises(ConfigError, match="GAN_MAX_RUNS"):
-        RunManager(tmp_path)
+        RunManager(tmp_path, processes=False)
 
 
 def test_thinned_keeps_memory_flat_and_spread_evenly():
@@ -241,3 +246,22 @@ def test_metric_history_smooths_over_every_step():
     assert len(cols["step"]) <= 11 and cols["step"][-1] == 1000
     assert cols["d_loss_smooth"][-1] == pytest.approx(1.0)
     assert cols["g_loss_smooth"][-1] == pytest.approx(3.0, abs=0.1)
+
+
+def test_worker_processes_train_and_a_killed_one_is_replaced(tmp_path):
+    """The default: runs train in worker processes; a worker that dies fails its run with a message, not the server."""
+    m = RunManager(tmp_path / "runs", max_runs=1)
+    try:
+        victim = m.start(SLOW, "victim")
+        m.wait(victim, lambda s: s.step >= 10, timeout=90)  # the first start includes the worker importing torch
+        m.pause(victim)
+        paused = m.wait(victim, lambda s: s.status is Status.PAUSED)
+        m.step(victim, StepKind.G)
+        assert m.wait(victim, lambda s: s.step == paused.step + 1).status is Status.PAUSED
+        os.kill(m._workers[0].handle.pid, signal.SIGKILL)
+        failed = m.wait(victim, timeout=30)
+        assert failed.status is Status.FAILED and "stopped unexpectedly" in failed.message
+        after = m.start(TINY, "after")
+        assert m.wait(after, timeout=90).status is Status.FINISHED  # a fresh worker took over
+    finally:
+        m.shutdown()

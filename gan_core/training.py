@@ -1,0 +1,307 @@
+"""Training a run folder: `open_run` starts or resumes one, `train_to` trains it (the CLI), and `serve` is the loop of
+a dashboard worker, which trains one run at a time on orders from the RunManager and reports back in events.
+
+The worker usually lives in its own process, so a training step never waits for the web server's Python (one GIL per
+process) and the server never waits for a step. Orders and events are plain picklable tuples:
+  orders:  ("train", run_id, path, steps, device, data_dir, paused) | (kind, run_id) for kind in pause, resume, stop,
+           step-d, step-g, step-full | ("exit",)
+  events:  ("started", run_id, info) | ("progress", run_id, records, probes, samples, checkpoint_step)
+           | ("status", run_id, status) | ("end", run_id, status, message, checkpoint_step)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.data import load_digits
+from gan_core.store import RunStore
+from gan_core.trainer import CheckpointError, Diverged, StepResult, Trainer
+
+log = logging.getLogger(__name__)
+REAL_POINTS = 1000  # real 2D points a viewer draws behind the fakes
+BATCH_SECONDS = 0.1  # a worker sends what it has at least this often: live views lag by at most this
+
+
+class Status(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        """Holds a worker (or waits for one)."""
+        return self in (Status.QUEUED, Status.RUNNING, Status.PAUSED)
+
+
+class StepKind(str, Enum):
+    """The slow-motion controls of a paused run."""
+
+    D = "d"  # one discriminator update: D's view of the plane moves, the fakes stay put
+    G = "g"  # one generator update: the fakes move along G's gradient
+    FULL = "full"  # one training step: the configured D updates, then one G update
+
+
+def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, steps: int | None = None,
+             device: str = "cpu", data_dir: str | os.PathLike | None = None) -> tuple[RunStore, Trainer]:
+    """With a config: a new run in `path`. Without: the run already there, at its last checkpoint (or step 0).
+
+    `steps` changes a resumed run's total; the folder's config.json is updated to say so.
+    """
+    store = RunStore(Path(path))
+    if config is not None:
+        trainer = Trainer(config, device=device, data_dir=data_dir)  # load the data first: a bad dataset leaves no folder
+        store.create(config)
+        return store, trainer
+    config = store.read_config()
+    if steps is not None and steps != config.steps:
+        config = config.replace(steps=steps)
+    trainer = Trainer(config, device=device, data_dir=data_dir)
+    if store.has_checkpoint():
+        trainer.load_state_dict(store.load_checkpoint(map_location=trainer.device))
+    elif store.read_metrics():
+        raise CheckpointError(f"{store.path} has metrics but no checkpoint.pt to resume from")
+    store.write_config(config)
+    store.truncate_metrics(trainer.step_count)  # rows written after the checkpoint will be trained again
+    store.drop_samples_after(trainer.step_count)
+    return store, trainer
+
+
+def train_to(store: RunStore, trainer: Trainer, until: int | None = None,
+             on_step: Callable[[StepResult], bool | None] | None = None) -> int:
+    """Train until step `until` (default: the config's total), recording every step; returns the step reached.
+
+    `on_step` sees each result; returning True stops early (after a checkpoint). A Diverged error propagates with the
+    last good checkpoint untouched on disk.
+    """
+    until = trainer.config.steps if until is None else until
+    try:
+        if trainer.step_count == 0 and not store.sample_steps():
+            store.save_samples(trainer.snapshot())  # step 0: what G makes before any training
+        while trainer.step_count < until:
+            result = trainer.step()
+            record_step(store, result)
+            stop = bool(on_step(result)) if on_step else False
+            checkpoint_if_due(store, trainer, until, force=stop)
+            if stop:
+                break
+    finally:
+        store.close()
+    return trainer.step_count
+
+
+def record_step(store: RunStore, result: StepResult) -> None:
+    """Write one step to the run folder: its metrics row and its samples if any."""
+    store.append_metrics(result.record)
+    if result.samples is not None:
+        store.save_samples(result.samples)
+
+
+def checkpoint_if_due(store: RunStore, trainer: Trainer, until: int, force: bool = False) -> None:
+    """Every checkpoint_every steps, at the last step, and whenever `force`d (a stop)."""
+    if force or trainer.step_count % trainer.config.checkpoint_every == 0 or trainer.step_count >= until:
+        store.save_checkpoint(trainer.state_dict())
+
+
+# -- the worker ---------------------------------------------------------------------------------------------------------
+class Channel(Protocol):
+    """What a worker needs of a queue: multiprocessing.Queue in a worker process, queue.Queue in a worker thread."""
+
+    def put(self, item: Any) -> None: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+
+
+def prewarm() -> None:
+    """Pay the one-time costs of a first run before anyone presses Start: importing scikit-learn (the digits) and
+    torch's compiler module (which torch.optim imports on first use) takes ~3 s on a 2-core laptop."""
+    try:
+        load_digits()
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    except Exception:  # only a speed-up: the run itself reports any real problem
+        log.debug("prewarm failed", exc_info=True)
+
+
+def real_points(trainer: Trainer) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """2D data: a fixed sample of real points and the mixture's modes (None for images)."""
+    data = trainer.data
+    if data.shape != (2,):
+        return None, None
+    real, _ = data.sample(REAL_POINTS, torch.Generator().manual_seed(trainer.config.seed))
+    return real.numpy(), (data.modes.numpy() if data.modes is not None else None)
+
+
+def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: int | None = None) -> None:
+    """A worker's life: wait for a "train" order, train that run until it ends, report, wait again."""
+    torch.set_num_threads(torch_threads)
+    prewarm()
+    alive = _parent_check(parent_pid)
+    while alive():
+        try:
+            order = orders.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if order[0] == "exit":
+            return
+        if order[0] == "train":
+            _, run_id, path, steps, device, data_dir, paused = order
+            _Job(run_id, RunStore(path), orders, events, alive).run(steps, device, data_dir, paused)
+        # anything else is an order for a run that has already ended: nothing to do
+
+
+def _parent_check(parent_pid: int | None) -> Callable[[], bool]:
+    """A worker process ends by itself when the server that started it is gone (even after a kill -9)."""
+    if parent_pid is None:
+        return lambda: True
+    return lambda: os.getppid() == parent_pid
+
+
+class _Job:
+    """One run on one worker, from its "train" order to its "end" event."""
+
+    def __init__(self, run_id: str, store: RunStore, orders: Channel, events: Channel, alive: Callable[[], bool]) -> None:
+        self.id, self.store, self.orders, self.events, self.alive = run_id, store, orders, events, alive
+        self.paused = False
+        self.stop = False
+        self.manual: list[StepKind] = []
+        self.checkpoint_step = 0
+        self._records: list = []
+        self._probes: list = []
+        self._samples: list = []
+        self._sent = time.monotonic()
+        self._status: Status | None = None
+
+    def run(self, steps: int, device: str, data_dir: str | None, paused: bool) -> None:
+        self.paused = paused
+        try:
+            self._train(steps, device, data_dir)
+        except Diverged as err:
+            self._end(Status.DIVERGED, f"{err}; the last good checkpoint (step {self.checkpoint_step:,}) is kept")
+        except (ConfigError, CheckpointError) as err:
+            self._end(Status.FAILED, str(err))
+        except OSError as err:
+            self._end(Status.FAILED, f"cannot write the run folder: {err}")
+        except Exception as err:  # a bug: say so on the page, and keep the traceback for the server's log
+            log.exception("run %s failed", self.id)
+            self._end(Status.FAILED, f"unexpected error: {type(err).__name__}: {err}")
+        finally:
+            self.store.close()
+
+    def _train(self, steps: int, device: str, data_dir: str | None) -> None:
+        store = self.store
+        if not store.has_checkpoint():
+            store.truncate_metrics(0)  # interrupted before its first checkpoint: start again from step 0
+            store.drop_samples_after(-1)
+        _, trainer = open_run(store.path, steps=steps, device=device, data_dir=data_dir)
+        self.checkpoint_step = trainer.step_count
+        real, modes = real_points(trainer)
+        self.events.put(("started", self.id, {"step": trainer.step_count, "real": real, "modes": modes}))
+        if trainer.step_count == 0 and not store.sample_steps():
+            first = trainer.snapshot()  # step 0: what G makes before any training
+            store.save_samples(first)
+            self._samples.append(first)
+        until = trainer.config.steps
+        while True:
+            self._read_orders(block=False)
+            if self.stop:
+                store.save_checkpoint(trainer.state_dict())
+                self.checkpoint_step = trainer.step_count
+                self._end(Status.STOPPED)
+                return
+            if self.manual:
+                self._manual_step(trainer, self.manual.pop(0), until)
+                continue
+            if self.paused:
+                self._send(force=True)
+                store.flush()  # a paused run's rows are all on disk
+                self._set_status(Status.PAUSED)
+                self._read_orders(block=True)
+                if not self.alive():
+                    raise OSError("the dashboard server is gone")
+                continue
+            if trainer.step_count >= until:
+                self._end(Status.FINISHED)
+                return
+            self._set_status(Status.RUNNING)
+            result = trainer.step()
+            record_step(store, result)
+            checkpoint_if_due(store, trainer, until)
+            self._collect(trainer, result)
+            self._send()
+
+    def _manual_step(self, trainer: Trainer, kind: StepKind, until: int) -> None:
+        """A slow-motion step: its effect is shown at once, with a fresh snapshot of G's samples and D's field."""
+        if kind is StepKind.D:
+            trainer.d_update()
+        else:
+            result = trainer.step(d_updates=0 if kind is StepKind.G else None)
+            record_step(self.store, result)
+            checkpoint_if_due(self.store, trainer, until, force=True)
+            self._collect(trainer, result)
+        if not self._samples or self._samples[-1].step != trainer.step_count or kind is StepKind.D:
+            self._samples.append(trainer.snapshot())
+        self._send(force=True)
+
+    def _collect(self, trainer: Trainer, result: StepResult) -> None:
+        if trainer.step_count % trainer.config.checkpoint_every == 0 or trainer.step_count >= trainer.config.steps:
+            self.checkpoint_step = trainer.step_count
+        self._records.append(result.record)
+        if result.probe is not None:
+            self._probes.append(result.probe)
+        if result.samples is not None:
+            self._samples.append(result.samples)
+
+    def _send(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not (force or self._samples or now - self._sent >= BATCH_SECONDS):
+            return
+        if self._records or self._probes or self._samples or force:
+            self.events.put(("progress", self.id, self._records, self._probes, self._samples, self.checkpoint_step))
+            self._records, self._probes, self._samples = [], [], []
+        self._sent = now
+
+    def _set_status(self, status: Status) -> None:
+        if status is not self._status:
+            self._status = status
+            self.events.put(("status", self.id, status))
+
+    def _end(self, status: Status, message: str = "") -> None:
+        self._send(force=True)
+        self.events.put(("end", self.id, status, message, self.checkpoint_step))
+
+    def _read_orders(self, block: bool) -> None:
+        """Apply every waiting order for this run; with `block`, wait (checking the server is alive) for at least one."""
+        while True:
+            try:
+                order = self.orders.get(block=block, timeout=1.0 if block else None)
+            except queue.Empty:
+                if block and self.alive():
+                    continue
+                return
+            block = False
+            kind, run_id = order[0], order[1] if len(order) > 1 else None
+            if kind == "exit":
+                self.stop = True
+            elif run_id != self.id:
+                continue  # an order for a run this worker no longer trains
+            elif kind == "pause":
+                self.paused = True
+            elif kind == "resume":
+                self.paused = False
+            elif kind == "stop":
+                self.stop = True
+            elif kind.startswith("step-"):
+                self.manual.append(StepKind(kind.removeprefix("step-")))

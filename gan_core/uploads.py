@@ -1,0 +1,61 @@
+"""User uploads kept beside the runs: a CSV of 2D points becomes a file the `points` dataset can read.
+
+The browser sends a file name and bytes. Neither is trusted: the name is reduced to a sanitized stem (it never picks the
+folder), the bytes are size-capped and parsed once here, so a bad file is refused at upload time with the line at fault,
+not minutes later inside a training worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from gan_core.config import ConfigError
+from gan_core.data import load_points_csv
+from gan_core.store import atomic_write_bytes, default_runs_dir, sanitize_name
+
+UPLOADS_DIR = "uploads"
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: well above MAX_CSV_POINTS short rows, far below a memory problem
+_HASH_CHARS = 12  # 48 bits of SHA-256: distinct contents get distinct names in practice
+
+
+def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None) -> Path:
+    """Save an uploaded CSV of 2D points as `<runs_dir>/uploads/<stem>-<hash>.csv` and return its path.
+
+    The same bytes always land on the same path, so re-saving on every Streamlit rerun is cheap and harmless.
+    Raises ConfigError("points_csv", ...) if the file is too big or is not two numeric columns; nothing is left behind.
+    """
+    shown = _display_name(filename)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ConfigError("points_csv", f"{shown} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+    folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / UPLOADS_DIR
+    digest = hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
+    path = folder / f"{_safe_stem(filename)}-{digest}.csv"
+    if path.is_file() and path.stat().st_size == len(data):
+        return path  # saved and validated before: only valid uploads are kept
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+    try:
+        load_points_csv(path)
+    except ConfigError as err:
+        path.unlink(missing_ok=True)
+        # the loader names the saved file; the user knows their own file name
+        message = str(err).removeprefix(f"{err.field}: ").replace(path.name, shown)
+        raise ConfigError(err.field, message) from None
+    return path
+
+
+def _display_name(filename: str) -> str:
+    """The last path component of what the browser sent, for messages only."""
+    return re.split(r"[\\/]", filename)[-1].strip() or "the uploaded file"
+
+
+def _safe_stem(filename: str) -> str:
+    """`../My Points (1).CSV` -> `my-points-1`; a name with nothing usable -> `points`."""
+    base = re.split(r"[\\/]", filename)[-1]
+    stem = base[: -len(".csv")] if base.lower().endswith(".csv") else base
+    try:
+        return sanitize_name(stem)[:40].strip("-_") or "points"
+    except ConfigError:
+        return "points"

@@ -1,0 +1,63 @@
+"""Home: what a GAN is, in one picture and two sentences, and one click to watch one learn."""
+
+import streamlit as st
+
+from gan_core.config import get_preset
+from gan_core.runs import RunSnapshot
+from ui import live, panels
+
+DEFAULT_PRESET = "digits"
+
+DIAGRAM = """
+digraph gan {
+  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.4;
+  node [fontname="Helvetica", fontsize=14, style="rounded,filled", shape=box];
+  edge [fontname="Helvetica", fontsize=12];
+  z [label="noise z", shape=ellipse, fillcolor="#eeeeee"];
+  G [label="Generator G", fillcolor="#ffd8a8"];
+  fake [label="fake G(z)", shape=note, fillcolor="#e5d4ef"];
+  real [label="real x", shape=note, fillcolor="#d9f0d3"];
+  D [label="Discriminator D", fillcolor="#c6dbef"];
+  out [label="D(·): real?\\n0 … 1", shape=ellipse, fillcolor="#eeeeee"];
+  z -> G -> fake -> D; real -> D; D -> out;
+  out -> D [label="D's update: real → 1, fake → 0", style=dashed, color="#1f77b4", fontcolor="#1f77b4"];
+  out -> G [label="G's update: make D say 1 on fakes", style=dashed, color="#ff7f0e", fontcolor="#ff7f0e"];
+}
+"""
+
+st.title("How a GAN learns")
+st.graphviz_chart(DIAGRAM, width="stretch")
+d_goal, g_goal = st.columns(2)
+d_goal.markdown(":blue[**The discriminator D**] tells real examples from fakes: it wants D(x) → 1 on real data and "
+                "D(G(z)) → 0 on fakes.")
+g_goal.markdown(":orange[**The generator G**] turns random noise z into fakes and wants D to call them real: "
+                "D(G(z)) → 1.")
+st.markdown("They take turns, one D update then one G update. The better D spots fakes, the clearer the signal G "
+            "gets for making them more real. Together they play:")
+st.latex(r"\min_G \max_D \; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
+
+st.subheader("Watch one learn")
+preset = get_preset(DEFAULT_PRESET)
+st.write(f"{preset.description}. The grid shows what G makes from the same 64 noise vectors as it trains.")
+
+
+def start_default() -> None:
+    live.start(preset.config, DEFAULT_PRESET)
+
+
+st.button("Train the default GAN", type="primary", on_click=start_default, icon=":material/play_arrow:")
+
+snap = live.selected_snapshot()
+if snap is not None and snap.config.dataset == preset.config.dataset:
+    def render(s: RunSnapshot) -> None:
+        live.show_status(s)
+        grid, numbers = st.columns([2, 3])
+        with grid:
+            panels.samples_view(s, key="home", history=False)
+        with numbers:
+            panels.headline(s)
+            panels.loss_chart(s, key="home", height=240)
+
+    live.live(render, snap.id, key="home")
+    st.page_link("pages/training.py", label="Open it on the Training page: every chart, control and setting",
+                 icon=":material/monitoring:")

@@ -1,0 +1,112 @@
+"""Training: pick a preset, change any hyperparameter, start a run, and watch both networks learn, live."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from gan_core.config import PRESETS, ConfigError, TrainConfig
+from gan_core.runs import RunSnapshot, Status
+from gan_core.store import CHECKPOINT_FILE, METRICS_FILE
+from gan_core.uploads import save_points_upload
+from ui import figures, live, panels
+from ui.forms import config_form
+
+DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
+UPLOAD = "my 2D points (upload a CSV)"
+UPLOAD_BASE = "ring-bce"  # the 2D hyperparameters an uploaded point cloud starts from
+COMPARE_COLUMNS = {"G loss (smoothed)": "g_loss_smooth", "D loss (smoothed)": "d_loss_smooth", "D(x)": "d_real",
+                   "D(G(z))": "d_fake"}
+
+manager = live.get_manager()
+st.title("Training")
+st.caption("Pick a preset, change what you like, press Start. Every browser on this server sees the same runs.")
+
+
+def base_config(choice: str) -> TrainConfig | None:
+    """The form's starting values: the preset's, or for an upload the 2D preset pointed at the saved points."""
+    if choice != UPLOAD:
+        return PRESETS[choice].config
+    file = st.file_uploader("CSV of 2D points: two numeric columns (x, y), an optional header row", type=["csv"])
+    if file is None:
+        return None
+    try:
+        path = save_points_upload(file.name, file.getvalue())
+    except ConfigError as err:
+        st.error(f"{file.name}: {str(err).removeprefix('points_csv: ')}")
+        return None
+    st.success(f"{file.name} is ready: the form below trains on it (dataset = points).")
+    return PRESETS[UPLOAD_BASE].config.replace(dataset="points", points_csv=str(path))
+
+
+with st.expander("Start a new run", expanded=live.selected_id() is None):
+    choice = st.selectbox("Preset", [*PRESETS, UPLOAD], key="preset", index=list(PRESETS).index(DEFAULT_PRESET),
+                          format_func=lambda n: n if n == UPLOAD else f"{n}: {PRESETS[n].description}")
+    if choice in PRESETS:
+        st.caption(f"Source: {PRESETS[choice].source}")
+    base = base_config(choice)
+    if base is not None:
+        name = st.text_input("Run name (optional)", key="run_name", max_chars=40,
+                             placeholder=choice if choice in PRESETS else "points")
+        config = config_form(base, key="train", uploaded_points=base.points_csv)
+        if config is not None:
+            try:
+                live.start(config, name.strip() or (choice if choice in PRESETS else "points"))
+            except ConfigError as err:
+                st.error(str(err))
+            else:
+                st.rerun()
+
+snap = live.selected_snapshot()
+if snap is None:
+    st.info("No runs yet: start one above.")
+    st.stop()
+
+st.subheader(f"Run {snap.id}")
+live.controls(snap, key="train")
+
+
+def render(s: RunSnapshot) -> None:
+    live.show_status(s)
+    panels.headline(s)
+    panels.charts(s, key="train")
+    st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
+    panels.samples_view(s, key="train")
+
+
+live.live(render, snap.id, key="train")
+
+with st.expander("Settings of this run"):
+    st.json(snap.config.to_dict(), expanded=True)
+
+st.markdown("**Downloads**")
+folder = Path(snap.path)
+cols = st.columns(3)
+cols[0].download_button("Metrics (CSV)", data=lambda: (folder / METRICS_FILE).read_bytes(), file_name=f"{snap.id}-metrics.csv",
+                        mime="text/csv", disabled=not (folder / METRICS_FILE).is_file(), icon=":material/table:")
+cols[1].download_button("Samples (PNG)", data=lambda: panels.samples_png(manager.snapshot(snap.id)),
+                        file_name=f"{snap.id}-samples.png", mime="image/png", disabled=snap.latest_samples is None,
+                        icon=":material/image:")
+cols[2].download_button("Checkpoint (.pt)", data=lambda: (folder / CHECKPOINT_FILE).read_bytes(),
+                        file_name=f"{snap.id}-checkpoint.pt", mime="application/octet-stream",
+                        disabled=not (folder / CHECKPOINT_FILE).is_file(), icon=":material/save:",
+                        help="Generator, discriminator and optimiser weights: python -m gan_core sample --run … reads it.")
+
+st.subheader("Compare runs")
+ids = manager.ids()
+chosen = st.multiselect("Runs", ids, default=[snap.id], key="compare_runs",
+                        format_func=lambda i: manager.snapshot(i).label)
+column = st.segmented_control("Curve", list(COMPARE_COLUMNS), default="G loss (smoothed)", key="compare_column")
+
+
+def compare(_: RunSnapshot) -> None:
+    snaps = [manager.snapshot(i) for i in chosen if i in manager]
+    fig = figures.compare_figure([(s.id, s.metrics) for s in snaps], COMPARE_COLUMNS[column or "G loss (smoothed)"])
+    st.plotly_chart(fig, key="compare_chart", config=panels.CHART_CONFIG)
+
+
+if chosen:
+    # poll while any compared run trains: follow the first active one (or the first, if none is)
+    lead = next((i for i in chosen if i in manager and manager.snapshot(i).status.active), chosen[0])
+    live.live(compare, lead, key="compare")
+elif any(manager.snapshot(i).status is Status.RUNNING for i in ids):
+    st.caption("Pick runs to overlay their curves.")

@@ -1,0 +1,70 @@
+"""Every page in a real Chromium: it opens without an exception, and pressing Start makes the loss chart move."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"home": "", "training": "training"}  # url path of each page in the navigation
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_opens_without_exception(server, page, name):
+    page.goto(f"{server}/{PAGES[name]}")
+    wait_idle(page)
+    page.wait_for_selector("h1")
+    assert_no_exception(page)
+    screenshot(page, name)
+
+
+def test_navigation_lists_every_page(server, page):
+    page.goto(server)
+    wait_idle(page)
+    nav = page.locator("[data-testid=stSidebarNav]").inner_text()
+    for title in ("Home", "Training"):
+        assert title in nav
+
+
+def _loss_chart_state(page) -> str:
+    """The loss chart's first trace as plotly holds it in the page (its data arrive base64-encoded, so compare text)."""
+    return page.evaluate("""() => {
+        const plot = document.querySelector('.js-plotly-plot');
+        return plot && plot.data && plot.data.length ? JSON.stringify(plot.data[0].x) + JSON.stringify(plot.data[0].y) : '';
+    }""")
+
+
+def test_start_on_training_page_makes_the_loss_chart_change(server, page):
+    page.goto(f"{server}/training")
+    wait_idle(page)
+    start = page.get_by_role("button", name="Start", exact=True)
+    if not start.is_visible():
+        page.get_by_text("Start a new run").click()
+    start.click()
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(set(seen)) < 4:
+        seen.append(_loss_chart_state(page))
+        time.sleep(0.5)
+    assert_no_exception(page)
+    screenshot(page, "training-live")
+    states = [s for i, s in enumerate(seen) if s and (i == 0 or s != seen[i - 1])]
+    assert len(states) >= 4, f"the loss chart changed {len(states) - 1} times in 30 s, not 3"
+
+
+def test_home_default_run_shows_growing_samples(server, page):
+    page.goto(server)
+    wait_idle(page)
+    page.get_by_role("button", name="Train the default GAN").click()
+    page.wait_for_selector("[data-testid=stImage] img", timeout=15_000)
+    first = page.locator("[data-testid=stImage] img").first.get_attribute("src")
+    time.sleep(3)
+    later = page.locator("[data-testid=stImage] img").first.get_attribute("src")
+    assert_no_exception(page)
+    screenshot(page, "home-training")
+    assert first != later, "the sample grid did not change while the default GAN trained"

@@ -1,0 +1,188 @@
+"""ui.figures: each figure's traces, layers and scaling on small synthetic inputs (no browser, no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gan_core.config import Loss
+from gan_core.trainer import SampleRecord
+from ui import figures as F
+
+
+def _metrics(n: int) -> dict[str, np.ndarray]:
+    step = np.arange(n, dtype=float)
+    d, g = 0.7 + 0.1 * np.sin(step), 1.5 + 0.2 * np.cos(step)
+    return {"step": step, "d_loss": d, "g_loss": g, "d_loss_smooth": F.ema(d), "g_loss_smooth": F.ema(g),
+            "d_real": np.full(n, 0.8), "d_fake": np.full(n, 0.3)}
+
+
+def _record(n: int = 20, res: int = 6, arrows: bool = True, field: bool = True) -> SampleRecord:
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(n, 2))
+    push = rng.normal(size=(n, 2))
+    push[3] = [30.0, 40.0]  # the longest arrow, length 50
+    push[5] = [np.nan, 1.0]  # a bad gradient must not break the figure
+    return SampleRecord(step=100, samples=samples, labels=None,
+                        field=rng.uniform(size=(res, res)) if field else None,
+                        extent=(-2.0, 3.0, -1.0, 4.0) if field else None,
+                        arrows=push if arrows else None)
+
+
+def _names(fig) -> list[str]:
+    return [t.name for t in fig.data]
+
+
+# -- ema ---------------------------------------------------------------------------------------------------------------
+def test_ema_of_constant_is_constant():
+    np.testing.assert_allclose(F.ema(np.full(50, 3.5), alpha=0.2), 3.5)
+
+
+def test_ema_matches_hand_values_and_skips_nan():
+    out = F.ema(np.array([np.nan, 1.0, 3.0, np.nan, 5.0]), alpha=0.5)
+    # before any finite value: NaN; then 1; 0.5·1 + 0.5·3 = 2; NaN keeps 2; 0.5·2 + 0.5·5 = 3.5
+    np.testing.assert_allclose(out, [np.nan, 1.0, 2.0, 2.0, 3.5])
+    assert F.ema(np.array([])).shape == (0,)
+    with pytest.raises(ValueError):
+        F.ema(np.ones(3), alpha=0.0)
+
+
+# -- line figures ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 30])
+def test_loss_figure_raw_thin_smooth_bold_same_colour(n):
+    fig = F.loss_figure(_metrics(n), height=250)
+    assert _names(fig) == ["D loss (raw)", "D loss", "G loss (raw)", "G loss"]
+    raw_d, smooth_d, raw_g, smooth_g = fig.data
+    assert raw_d.line.color == smooth_d.line.color == F.D_COLOR
+    assert raw_g.line.color == smooth_g.line.color == F.G_COLOR
+    assert raw_d.opacity < 1 and raw_d.line.width < smooth_d.line.width
+    assert len(smooth_g.y) == n
+    if n:
+        np.testing.assert_allclose(smooth_g.y, F.ema(_metrics(n)["g_loss"]), rtol=1e-6)
+    assert fig.layout.height == 250 and fig.layout.uirevision is not None
+    assert fig.layout.legend.orientation == "h" and fig.layout.title.text is None
+
+
+def test_loss_figure_smooths_when_the_column_is_missing():
+    m = _metrics(10)
+    del m["d_loss_smooth"]
+    fig = F.loss_figure(m)
+    np.testing.assert_allclose(fig.data[1].y, F.ema(m["d_loss"]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, 12])
+def test_d_output_bce_is_a_probability_with_the_half_line(n):
+    m = _metrics(n)
+    fig = F.d_output_figure(m, Loss.BCE)
+    assert len(fig.data) == 4  # raw and smoothed, for real and for generated
+    assert [t.line.color for t in fig.data] == [F.REAL_COLOR, F.REAL_COLOR, F.FAKE_COLOR, F.FAKE_COLOR]
+    assert [t.showlegend for t in fig.data] == [False, None, False, None]
+    if n:
+        np.testing.assert_allclose(fig.data[1].y, F.ema(m["d_real"]), rtol=1e-6)
+    assert tuple(fig.layout.yaxis.range) == (0, 1)
+    assert [s.y0 for s in fig.layout.shapes] == [0.5] and fig.layout.shapes[0].line.dash == "dot"
+    assert [a.text for a in fig.layout.annotations] == ["D can't tell"]
+
+
+def test_d_output_critic_scores_are_unbounded():
+    fig = F.d_output_figure(_metrics(12), Loss.WGAN_GP)
+    assert fig.layout.yaxis.title.text == "critic score"
+    assert fig.layout.yaxis.range is None and not fig.layout.shapes
+
+
+def test_compare_figure_one_trace_per_run():
+    a, b = _metrics(10), _metrics(0)
+    fig = F.compare_figure([("ring-bce", a), ("ring-wgan", b), ("third", a)], column="d_loss")
+    assert _names(fig) == ["ring-bce", "ring-wgan", "third"]
+    assert len({t.line.color for t in fig.data}) == 3
+    np.testing.assert_allclose(fig.data[0].y, a["d_loss"], rtol=1e-6)
+    assert len(fig.data[1].x) == 0
+    assert len(F.compare_figure([]).data) == 0
+
+
+# -- images ------------------------------------------------------------------------------------------------------------
+def test_sample_grid_grey_digits_upscaled_crisply():
+    samples = np.zeros((10, 1, 8, 8), dtype=np.float32)
+    samples[0, 0, 0, 0] = 1.0
+    image = F.sample_grid(samples, min_size=256)
+    # nrow = ceil(sqrt(10)) = 4 → 4 columns × 3 rows of 8 px, 1 px padding around each: 37 × 28, then ×7 (259 ≥ 256)
+    assert image.dtype == np.uint8 and image.shape == (28 * 7, 37 * 7, 3)
+    # the single white pixel of sample 0 sits after the 1 px padding and becomes a 7×7 block of 255: pure nearest
+    np.testing.assert_array_equal(image[7:14, 7:14], 255)
+    assert image[14, 14].tolist() == [0, 0, 0] and image[13, 14].tolist() == [0, 0, 0]
+    padding = image[0, 0]
+    assert 0 < padding[0] < 255 and padding[0] == padding[1] == padding[2]  # visible grid lines, grey
+
+
+def test_sample_grid_rgb_and_nrow():
+    samples = np.random.default_rng(0).uniform(size=(6, 3, 4, 4)).astype(np.float32)
+    image = F.sample_grid(samples, nrow=3, min_size=1)
+    assert image.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
+    expected = np.round(samples[0].transpose(1, 2, 0) * 255)
+    np.testing.assert_array_equal(image[1:5, 1:5], expected)
+    with pytest.raises(ValueError):
+        F.sample_grid(np.zeros((0, 1, 8, 8)))
+
+
+def test_png_bytes_signature():
+    data = F.png_bytes(F.sample_grid(np.ones((4, 1, 8, 8)), min_size=32))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the 2D plane ------------------------------------------------------------------------------------------------------
+def test_plane_figure_all_layers():
+    rec = _record()
+    real = np.random.default_rng(1).normal(size=(50, 2))
+    modes = np.array([[0.0, 0.0], [1.0, 1.0]])
+    fig = F.plane_figure(rec, real, modes=modes)
+    assert _names(fig) == ["D's output", "real data", "modes", "generated", "G's push"]
+    heat = fig.data[0]
+    assert (heat.zmin, heat.zmax) == (0.0, 1.0) and heat.colorbar.title.text == "D(x): real?"
+    np.testing.assert_allclose(heat.x, np.linspace(-2, 3, 6))
+    np.testing.assert_allclose(heat.y, np.linspace(-1, 4, 6))
+    assert fig.data[1].marker.color == F.REAL_COLOR and fig.data[3].marker.color == F.FAKE_COLOR
+    assert tuple(fig.layout.xaxis.range) == (-2.0, 3.0) and tuple(fig.layout.yaxis.range) == (-1.0, 4.0)
+    assert fig.layout.yaxis.scaleanchor == "x"
+
+
+def test_plane_figure_raw_scores():
+    fig = F.plane_figure(_record(), None, probability=False)
+    heat = fig.data[0]
+    assert heat.zmin is None and heat.colorbar.title.text == "critic score"
+
+
+@pytest.mark.parametrize("flag, name", [("show_field", "D's output"), ("show_real", "real data"),
+                                        ("show_fake", "generated"), ("show_arrows", "G's push")])
+def test_plane_figure_toggles_remove_the_layer(flag, name):
+    real = np.zeros((5, 2))
+    assert name in _names(F.plane_figure(_record(), real))
+    names = _names(F.plane_figure(_record(), real, **{flag: False}))
+    assert name not in names and len(names) == 3
+
+
+def test_plane_figure_missing_data_means_no_layer():
+    fig = F.plane_figure(_record(field=False, arrows=False), None)
+    assert _names(fig) == ["generated"]
+    x0, x1 = fig.layout.xaxis.range
+    assert x0 < fig.data[0].x.min() and x1 > fig.data[0].x.max()
+
+
+def test_arrows_scaled_to_eight_percent_of_the_width():
+    rec = _record()
+    fig = F.plane_figure(rec, None)
+    arrows = fig.data[-1]
+    xs, ys = np.asarray(arrows.x, dtype=float).reshape(-1, 3), np.asarray(arrows.y, dtype=float).reshape(-1, 3)
+    assert np.isnan(xs[:, 2]).all()  # one trace, segments separated by gaps
+    assert len(xs) == len(rec.samples) - 1  # the NaN gradient is dropped
+    np.testing.assert_allclose(xs[:, 0], np.delete(rec.samples[:, 0], 5), rtol=1e-6)  # each arrow starts at its sample
+    lengths = np.hypot(xs[:, 1] - xs[:, 0], ys[:, 1] - ys[:, 0])
+    assert lengths.max() == pytest.approx(0.08 * 5.0, rel=1e-5)  # extent width 5
+    # directions and relative sizes are kept: the longest is the (30, 40) push, pointing along it
+    i = int(np.argmax(lengths))
+    assert (xs[i, 1] - xs[i, 0]) / (ys[i, 1] - ys[i, 0]) == pytest.approx(0.75, rel=1e-4)
+
+
+def test_zero_arrows_do_not_divide_by_zero():
+    rec = SampleRecord(1, np.ones((4, 2)), None, arrows=np.zeros((4, 2)))
+    xs = np.asarray(F.plane_figure(rec, None).data[-1].x, dtype=float).reshape(-1, 3)
+    np.testing.assert_allclose(xs[:, 1], xs[:, 0])

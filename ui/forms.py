@@ -1,0 +1,163 @@
+"""The hyperparameter form, built from gan_core's config fields.
+
+Types, limits and help text come from `TrainConfig`'s field metadata (rule 2 of DESIGN.md): this file adds only labels
+and layout. Validation is the engine's own `TrainConfig.from_dict`; its ConfigError names the field, and the message is
+shown right under that field's widget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import streamlit as st
+
+from gan_core.config import FIELDS, ConfigError, Dataset, TrainConfig, coerce, field_type, limits
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Data": ("dataset",),
+    "Architecture": ("arch", "z_dim", "g_width", "g_depth", "d_width", "d_depth", "g_activation", "g_slope",
+                     "d_activation", "d_slope", "g_batchnorm", "d_batchnorm", "conditional"),
+    "Objective": ("loss", "g_objective", "gp_lambda", "d_steps"),
+    "Optimisation": ("lr_g", "lr_d", "lr_final", "beta1", "beta2", "batch_size", "steps", "seed"),
+    "Recording": ("probe_every", "sample_every", "checkpoint_every", "n_samples"),
+}
+# points_csv is the one field without a widget: it comes from the upload (see config_form's uploaded_points).
+
+_COLUMNS: tuple[tuple[str, ...], ...] = (("Data", "Objective"), ("Architecture",), ("Optimisation",))
+_FOLDED: tuple[str, ...] = ("Recording",)  # rarely changed: in a collapsed expander under the columns
+assert sorted(g for groups in (*_COLUMNS, _FOLDED) for g in groups) == sorted(GROUPS)
+
+LABELS: dict[str, str] = {
+    "dataset": "Dataset",
+    "arch": "Architecture",
+    "z_dim": "Noise size z",
+    "g_width": "G width",
+    "g_depth": "G depth",
+    "d_width": "D width",
+    "d_depth": "D depth",
+    "g_activation": "G activation",
+    "g_slope": "G leaky slope",
+    "d_activation": "D activation",
+    "d_slope": "D leaky slope",
+    "g_batchnorm": "Batch norm in G",
+    "d_batchnorm": "Batch norm in D",
+    "conditional": "Conditional (class label)",
+    "loss": "Loss",
+    "g_objective": "G objective",
+    "gp_lambda": "Gradient penalty λ",
+    "d_steps": "D steps per G step",
+    "lr_g": "G learning rate",
+    "lr_d": "D learning rate",
+    "lr_final": "Final learning-rate fraction",
+    "beta1": "Adam β1",
+    "beta2": "Adam β2",
+    "batch_size": "Batch size",
+    "steps": "Steps",
+    "seed": "Seed",
+    "probe_every": "Probe every (steps)",
+    "sample_every": "Samples every (steps)",
+    "checkpoint_every": "Checkpoint every (steps)",
+    "n_samples": "Samples per snapshot",
+}
+
+# Display names of enum values where plain "value with spaces" reads badly.
+_OPTION_LABELS: dict[str, str] = {
+    "points": "your CSV points", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
+    "mlp": "MLP", "dcgan": "DCGAN",
+    "relu": "ReLU", "leaky_relu": "leaky ReLU", "elu": "ELU",
+    "bce": "BCE", "wgan_gp": "WGAN-GP",
+    "non_saturating": "non-saturating",
+}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def option_label(option: Enum) -> str:
+    return _OPTION_LABELS.get(option.value, str(option.value).replace("_", " "))
+
+
+def field_key(form_key: str, base: TrainConfig, name: str) -> str:
+    """The widget key of one field: a different base config gives new keys, so its values replace the old widgets'."""
+    identity = hashlib.sha256(json.dumps(base.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    return f"{form_key}:{identity}:{name}"
+
+
+def field_widget(name: str, value: Any, key: str) -> Any:
+    """One widget for one config field, chosen by the field's type, with its limits and help from the config."""
+    kind = field_type(name)
+    value = coerce(name, value)
+    text = label(name)
+    help_text = FIELDS[name].metadata.get("help")
+    if issubclass(kind, Enum):
+        options = list(kind)
+        return st.selectbox(text, options, index=options.index(value), format_func=option_label, help=help_text, key=key)
+    if kind is bool:
+        return st.checkbox(text, value=value, help=help_text, key=key)
+    lo, hi = limits(name)
+    if kind is int:
+        return st.number_input(text, min_value=None if lo is None else int(lo), max_value=None if hi is None else int(hi),
+                               value=value, step=1, help=help_text, key=key)
+    if kind is float:
+        # "%g" shows the shortest exact form (sprintf.js), so 1e-5 reads 0.00001 where the default "%0.2f" shows 0.00
+        return st.number_input(text, min_value=None if lo is None else float(lo), max_value=None if hi is None else float(hi),
+                               value=value, step=_step(value), format="%g", help=help_text, key=key)
+    return st.text_input(text, value=value, help=help_text, key=key)
+
+
+def _step(value: float) -> float:
+    """The unit of the value's last decimal digit, at most 0.1: + and − nudge 2e-4 by 1e-4, 0.999 by 0.001, 0.5 by 0.1."""
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite config value
+    return 10.0 ** min(exponent, -1)
+
+
+def config_form(base: TrainConfig, *, key: str = "train", submit_label: str = "Start",
+                uploaded_points: str = "") -> TrainConfig | None:
+    """Render the form starting from `base`; on a valid submit return the new config, otherwise None.
+
+    `uploaded_points` is the saved CSV path (gan_core.uploads.save_points_upload) used when dataset is points.
+    On an invalid submit the engine's message is shown under the field it names, and None is returned: nothing starts.
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, Any] = {}  # field -> the st.empty() under its widget
+
+    def render(group: str) -> None:
+        for name in GROUPS[group]:
+            values[name] = field_widget(name, getattr(base, name), field_key(key, base, name))
+            errors[name] = st.empty()
+
+    with st.form(key):
+        for column, groups in zip(st.columns(len(_COLUMNS)), _COLUMNS, strict=True):
+            with column:
+                for group in groups:
+                    st.markdown(f"**{group}**")
+                    render(group)
+        for group in _FOLDED:
+            with st.expander(group, expanded=False):
+                render(group)
+        form_error = st.empty()
+        submitted = st.form_submit_button(submit_label, type="primary", key=field_key(key, base, "submit"))
+    if not submitted:
+        return None
+
+    chosen = {**base.to_dict(), **values}
+    try:
+        if chosen["dataset"] is Dataset.POINTS and not uploaded_points:
+            raise ConfigError("dataset", "upload a CSV of 2D points first")
+        chosen["points_csv"] = uploaded_points if chosen["dataset"] is Dataset.POINTS else ""
+        return TrainConfig.from_dict(chosen)
+    except ConfigError as err:
+        message = str(err).removeprefix(f"{err.field}: ")
+        if err.field in errors:
+            errors[err.field].error(message)
+            # the field may be far down a column or folded away: say where to look beside the button too
+            form_error.warning(f"Not started: see “{label(err.field)}” above.")
+        else:
+            form_error.error(f"Not started: {err}")
+        return None

@@ -1,0 +1,184 @@
+"""The shared RunManager, each browser's selected run, the sidebar and the run controls every page reuses.
+
+One RunManager per server (st.cache_resource): every browser sees the same runs. Which run a browser looks at lives in
+its own st.session_state. Pages never train: they call the manager's controls and draw its snapshots.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.history import COLUMNS
+from gan_core.runs import RunManager, RunSnapshot, Status, StepKind
+
+SELECTED = "selected_run"
+REFRESH_S = 1.0  # how often live panels poll the run: the issue's "at least once a second"
+
+STATUS_ICONS = {  # material icons: they render the same in every browser, emoji fonts do not
+    Status.QUEUED: ":material/hourglass_top:", Status.RUNNING: ":material/play_circle:",
+    Status.PAUSED: ":material/pause_circle:", Status.STOPPED: ":material/stop_circle:",
+    Status.FINISHED: ":material/check_circle:", Status.DIVERGED: ":material/error:", Status.FAILED: ":material/cancel:",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def get_manager() -> RunManager:
+    manager = RunManager()
+    atexit.register(manager.shutdown)  # a clean server stop checkpoints every running run
+    threading.Thread(target=_prewarm, daemon=True).start()
+    return manager
+
+
+def _prewarm() -> None:
+    """The first sample grid imports torchvision, the first plotly figure loads plotly's validators: ~2.5 s on 2 cores
+    that would otherwise land on whoever first presses Start."""
+    from ui import figures  # noqa: PLC0415 (a cycle: figures is also imported by pages that import this module)
+
+    figures.sample_grid(np.zeros((1, 1, 8, 8), np.float32))
+    figures.loss_figure({c: np.zeros(0) for c in COLUMNS}).to_json()
+
+
+def start(config: TrainConfig, name: str) -> str:
+    """Start a run, select it for this browser, and wait (≤ 1 s) for its first samples so the page can show them."""
+    manager = get_manager()
+    run_id = manager.start(config, name)
+    select(run_id)
+    try:
+        manager.wait(run_id, lambda s: bool(s.samples) or not s.status.active, timeout=1.0)
+    except TimeoutError:
+        pass  # queued behind other runs, or a cold worker: the live panel shows it when it comes
+    return run_id
+
+
+def selected_id() -> str | None:
+    """This browser's run: the one it picked, else the newest on the server (None when there is none)."""
+    manager = get_manager()
+    run_id = st.session_state.get(SELECTED)
+    if run_id is not None and run_id in manager:
+        return run_id
+    ids = manager.ids()
+    return ids[0] if ids else None
+
+
+def select(run_id: str) -> None:
+    st.session_state[SELECTED] = run_id
+    st.session_state.pop("sidebar_run", None)  # the picker follows the new selection on the next run
+
+
+def selected_snapshot() -> RunSnapshot | None:
+    run_id = selected_id()
+    return get_manager().snapshot(run_id) if run_id is not None else None
+
+
+def status_line(snap: RunSnapshot) -> str:
+    return f"{STATUS_ICONS[snap.status]} **{snap.status.value}** — {snap.message}"
+
+
+def show_status(snap: RunSnapshot) -> None:
+    """The run's status as a sentence; a diverged or failed run is shown as an error, wherever it is shown."""
+    if snap.status in (Status.DIVERGED, Status.FAILED):
+        st.error(f"**{snap.id}** {snap.status.value}: {snap.message}", icon=STATUS_ICONS[snap.status])
+    else:
+        st.caption(status_line(snap))
+
+
+@dataclass(frozen=True)
+class _Control:
+    label: str
+    icon: str
+    action: Callable[[RunManager, str], None]
+    settled: Callable[[RunSnapshot], bool]  # the state the button leads to, waited for (briefly) before redrawing
+    help: str = ""
+
+
+_PAUSE = _Control("Pause", ":material/pause:", RunManager.pause, lambda s: s.status is not Status.RUNNING)
+_RESUME = _Control("Resume", ":material/play_arrow:", RunManager.resume, lambda s: s.status is not Status.PAUSED)
+_STOP = _Control("Stop", ":material/stop:", RunManager.stop, lambda s: not s.status.active,
+                 "Stop after this step and save a checkpoint; Resume continues from it.")
+_STEPS = [
+    _Control("Step D", ":material/looks_one:", lambda m, i: m.step(i, StepKind.D), lambda s: True,
+             "One discriminator update: D's view of the plane changes, the fake points stay where they are."),
+    _Control("Step G", ":material/looks_two:", lambda m, i: m.step(i, StepKind.G), lambda s: True,
+             "One generator update: the fake points move the way D's gradient tells them to."),
+    _Control("Full step", ":material/skip_next:", lambda m, i: m.step(i, StepKind.FULL), lambda s: True,
+             "One training step: the configured D updates, then one G update."),
+]
+
+
+def controls(snap: RunSnapshot, *, key: str, slow_motion: bool = True) -> None:
+    """Pause / Resume / Stop buttons that fit the run's status, and the slow-motion steps of a paused run."""
+    shown: list[_Control] = []
+    if snap.status in (Status.RUNNING, Status.QUEUED):
+        shown.append(_PAUSE)
+    if snap.status in (Status.PAUSED, Status.STOPPED, Status.DIVERGED, Status.FAILED):
+        shown.append(_RESUME)
+    if snap.status.active:
+        shown.append(_STOP)
+    if slow_motion and snap.status is Status.PAUSED:
+        shown += _STEPS
+    if not shown:
+        return
+    for col, control in zip(st.columns(len(shown)), shown, strict=True):
+        if col.button(control.label, icon=control.icon, key=f"{key}_{control.label}_{snap.id}", width="stretch",
+                      help=control.help or None):
+            manager = get_manager()
+            try:
+                control.action(manager, snap.id)
+                manager.wait(snap.id, control.settled, timeout=2.0)
+            except ConfigError as err:  # e.g. a finished run cannot resume: say so, never a traceback
+                st.session_state["control_error"] = str(err)
+            except TimeoutError:
+                pass  # the worker is slow to answer: the next refresh shows where it got to
+            st.rerun()  # the whole page: buttons, sidebar and live panels all show the new state
+    error = st.session_state.pop("control_error", None)
+    if error:
+        st.warning(error)
+
+
+def sidebar() -> None:
+    """The run picker (every run on this server, newest first, with its status) and the selected run's controls."""
+    manager = get_manager()
+    with st.sidebar:
+        ids = manager.ids()
+        if not ids:
+            st.caption("No runs yet: start one on Home or Training.")
+            return
+        current = selected_id()
+        labels = {s.id: s.label for s in manager.snapshots()}
+        choice = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
+                              format_func=lambda i: labels.get(i, i), key="sidebar_run",
+                              help="Every run on this server, newest first. Each browser picks its own.")
+        if choice != st.session_state.get(SELECTED):
+            st.session_state[SELECTED] = choice
+
+        def status(snap: RunSnapshot) -> None:
+            show_status(snap)
+            if snap.status.active:
+                st.progress(snap.progress)
+            controls(snap, key="sidebar", slow_motion=False)
+
+        live(status, choice, key="sidebar")
+
+
+def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> None:
+    """Draw `render(snapshot)` now and, while the run is active, again every REFRESH_S seconds (only this part reruns).
+
+    When the run ends the whole page reruns once, so buttons and the sidebar catch up, and polling stops.
+    """
+    active = get_manager().snapshot(run_id).status.active
+
+    @st.fragment(run_every=REFRESH_S if active else None, key=key)
+    def panel() -> None:
+        snap = get_manager().snapshot(run_id)
+        render(snap)
+        if active and not snap.status.active:
+            st.rerun()
+
+    panel()

@@ -1,0 +1,139 @@
+"""Drawing a run's snapshot: headline numbers, loss charts, samples (image grid or GAN Lab's plane), history scrubbing.
+
+Figures are built once per run version and shared by every browser that shows them: thirty students watching one run
+cost one figure build per refresh, not thirty.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from gan_core.config import Loss
+from gan_core.runs import RunSnapshot
+from gan_core.trainer import SampleRecord
+from ui import figures
+
+CHART_CONFIG = {"displayModeBar": False}
+LAYERS = ("real data", "generated", "D's output", "G's push")
+
+_cache: OrderedDict[tuple, Any] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 256
+
+
+def cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """`build()` once per key, e.g. (run, version, what); built objects are only read afterwards."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = build()
+    with _cache_lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def headline(snap: RunSnapshot) -> None:
+    """Progress bar and the numbers a teacher reads aloud: step, speed, the two losses, D's two outputs."""
+    m = snap.metrics
+    last = {c: float(m[c][-1]) if len(m[c]) else math.nan for c in ("d_loss", "g_loss", "d_real", "d_fake")}
+    speed = f" · {snap.steps_per_s:,.0f} steps/s" if math.isfinite(snap.steps_per_s) else ""
+    st.progress(snap.progress, text=f"step {snap.step:,} of {snap.total:,}{speed}")
+    probability = snap.config.loss is Loss.BCE
+    cols = st.columns(4)
+    cols[0].metric("D loss", _fmt(last["d_loss"]), help="How badly D separates real from fake (lower: D is winning).")
+    cols[1].metric("G loss", _fmt(last["g_loss"]), help="How badly G fools D (lower: G is winning).")
+    cols[2].metric("D(x)" if probability else "critic(x)", _fmt(last["d_real"]),
+                   help="D's mean output on real examples" + (": 1 means sure they are real." if probability else "."))
+    cols[3].metric("D(G(z))" if probability else "critic(G(z))", _fmt(last["d_fake"]),
+                   help="D's mean output on generated examples" + (": 0 means sure they are fake." if probability else "."))
+
+
+def loss_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
+    st.markdown("**Losses** (thin: each step, bold: smoothed)")
+    fig = cached((snap.id, snap.version, "loss", height), lambda: figures.loss_figure(snap.metrics, height=height))
+    st.plotly_chart(fig, key=f"{key}_loss", config=CHART_CONFIG)
+
+
+def d_output_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
+    st.markdown("**What D says**: real examples against generated ones")
+    fig = cached((snap.id, snap.version, "dout", height),
+                 lambda: figures.d_output_figure(snap.metrics, snap.config.loss, height=height))
+    st.plotly_chart(fig, key=f"{key}_dout", config=CHART_CONFIG)
+
+
+def charts(snap: RunSnapshot, *, key: str) -> None:
+    """D and G loss (raw and smoothed) beside D(x) against D(G(z))."""
+    left, right = st.columns(2)
+    with left:
+        loss_chart(snap, key=key)
+    with right:
+        d_output_chart(snap, key=key)
+
+
+def pick_record(snap: RunSnapshot, *, key: str, history: bool = True) -> SampleRecord | None:
+    """The newest sample snapshot, or, with "Follow live" off, the one chosen on the history slider."""
+    records = snap.samples
+    if not records:
+        return None
+    if not history or len(records) < 2:
+        return records[-1]
+    follow = st.toggle("Follow live", value=True, key=f"{key}_follow",
+                       help="Off: scrub back through the recorded snapshots.")
+    if follow:
+        return records[-1]
+    steps = [r.step for r in records]
+    # several records can share a step (slow-motion D updates): the slider picks by position
+    index = st.select_slider("Snapshot", options=list(range(len(records))), value=len(records) - 1,
+                             format_func=lambda i: f"step {steps[i]:,}", key=f"{key}_history")
+    return records[min(index, len(records) - 1)]
+
+
+def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: int = 460) -> None:
+    """Images: a grid from fixed noise. 2D: real points, fakes, D's decision map and G's push, each layer toggleable."""
+    record = pick_record(snap, key=key, history=history)
+    if record is None:
+        st.info("No samples yet: the first appear as soon as the run starts.")
+        return
+    if record.samples.ndim == 4:
+        conditional = record.labels is not None
+        nrow = snap.config.n_samples if snap.config.n_samples <= 10 else 10 if conditional else None
+        image = cached((snap.id, "grid", record.step, id(record)),
+                       lambda: figures.sample_grid(record.samples, nrow=nrow, min_size=320))
+        caption = f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise"
+        if conditional:
+            caption += " (each row asks for 0, 1, …, 9)"
+        st.image(image, caption=caption, width=min(480, max(320, image.shape[1])))
+        return
+    shown = st.pills("Layers", LAYERS, selection_mode="multi", default=list(LAYERS), key=f"{key}_layers",
+                     help="GAN Lab's layers: D's output over the plane, the data, G's samples and where G's loss pushes them.")
+    shown = set(shown or ())
+    name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)))
+    fig = cached(name, lambda: figures.plane_figure(
+        record, snap.real, show_real="real data" in shown, show_fake="generated" in shown,
+        show_field="D's output" in shown, show_arrows="G's push" in shown, modes=snap.modes,
+        probability=snap.config.loss is Loss.BCE, height=height))
+    st.plotly_chart(fig, key=f"{key}_plane", config=CHART_CONFIG)
+    st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
+
+
+def samples_png(snap: RunSnapshot) -> bytes:
+    """The newest samples as a PNG: the image grid, or the 2D points drawn over the data's extent."""
+    record = snap.latest_samples
+    if record is None:
+        return b""
+    if record.samples.ndim == 4:
+        return figures.png_bytes(figures.sample_grid(record.samples, min_size=512))
+    return figures.png_bytes(figures.scatter_image(record.samples, snap.real, record.extent))
