@@ -6,8 +6,8 @@ from ui import live
 
 st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
 page = st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/training.py", title="Training", icon=":material/monitoring:"),
 ])
 live.sidebar()
 page.run()

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import get_preset
@@ -27,10 +26,9 @@ def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAN_WORKERS", "threads")  # the browser tests cover worker processes
     monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    st.cache_resource.clear()
+    live.reset_manager()
     yield
-    live.get_manager().shutdown()
-    st.cache_resource.clear()
+    live.reset_manager()
 
 
 def _app(page: str | None = None) -> AppTest:
@@ -69,7 +67,8 @@ def test_home_explains_and_trains_the_default_gan():
 
 
 def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
-    app = _app("pages/training.py")
+    app = _app("app_pages/training.py")
+    app.button(key="new_run").click().run()
     app.selectbox(key="preset").set_value("ring-bce").run()
     base = get_preset("ring-bce").config
     for name, value in {"steps": 40, "g_width": 16, "d_width": 16, "batch_size": 32}.items():
@@ -89,7 +88,8 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
 
 
 def test_bad_settings_are_shown_beside_the_field_and_nothing_starts():
-    app = _app("pages/training.py")
+    app = _app("app_pages/training.py")
+    app.button(key="new_run").click().run()
     base = get_preset("digits").config
     app.selectbox(key=field_key("train", base, "arch")).set_value(next(
         o for o in app.selectbox(key=field_key("train", base, "arch")).options if "DCGAN" in o or "dcgan" in o))
@@ -103,14 +103,14 @@ def test_a_failed_run_says_why_without_a_traceback(monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))
     run_id = live.get_manager().start(get_preset("first-gan").config, "needs mnist")
     assert live.get_manager().wait(run_id, timeout=30).status is Status.FAILED
-    app = _app("pages/training.py")
+    app = _app("app_pages/training.py")
     assert any("failed" in e.value and "mnist files not found" in e.value for e in app.error)
     assert any(b.label == "Resume" for b in app.button)
     # the sidebar says it on every page too: checked in the browser (tests/e2e), as AppTest drops this app's sidebar
 
 
 def test_controls_pause_and_step_a_run():
-    app = _app("pages/training.py")
+    app = _app("app_pages/training.py")
     manager = live.get_manager()
     run_id = live.start(get_preset("ring-bce").config.replace(steps=100_000, g_width=16, d_width=16), "long")
     app.run()

@@ -19,6 +19,8 @@ from gan_core.history import COLUMNS
 from gan_core.runs import RunManager, RunSnapshot, Status, StepKind
 
 SELECTED = "selected_run"
+PICKER = "sidebar_run"
+_PENDING = "pending_selection"
 REFRESH_S = 1.0  # how often live panels poll the run: the issue's "at least once a second"
 
 STATUS_ICONS = {  # material icons: they render the same in every browser, emoji fonts do not
@@ -28,12 +30,34 @@ STATUS_ICONS = {  # material icons: they render the same in every browser, emoji
 }
 
 
+_manager: RunManager | None = None
+_manager_lock = threading.Lock()
+
+
 @st.cache_resource(show_spinner=False)
 def get_manager() -> RunManager:
-    manager = RunManager()
-    atexit.register(manager.shutdown)  # a clean server stop checkpoints every running run
-    threading.Thread(target=_prewarm, daemon=True).start()
-    return manager
+    """The server's one RunManager.
+
+    Kept in a module global as well as in st.cache_resource: any browser can clear Streamlit's caches (the "c" key,
+    or the menu), and that must not orphan the runs in flight by building a second manager.
+    """
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = RunManager()
+            atexit.register(_manager.shutdown)  # a clean server stop checkpoints every running run
+            threading.Thread(target=_prewarm, daemon=True).start()
+        return _manager
+
+
+def reset_manager() -> None:
+    """Shut the manager down and forget it (tests: a fresh runs folder per test)."""
+    global _manager
+    with _manager_lock:
+        if _manager is not None:
+            _manager.shutdown()
+            _manager = None
+    get_manager.clear()
 
 
 def _prewarm() -> None:
@@ -69,7 +93,7 @@ def selected_id() -> str | None:
 
 def select(run_id: str) -> None:
     st.session_state[SELECTED] = run_id
-    st.session_state.pop("sidebar_run", None)  # the picker follows the new selection on the next run
+    st.session_state[_PENDING] = run_id  # the sidebar's picker shows it from its next run on
 
 
 def selected_snapshot() -> RunSnapshot | None:
@@ -151,9 +175,12 @@ def sidebar() -> None:
             st.caption("No runs yet: start one on Home or Training.")
             return
         current = selected_id()
+        pending = st.session_state.pop(_PENDING, None)
+        if pending in ids or st.session_state.get(PICKER) not in ids:
+            # the picker's value is set through its key (before it is drawn: Streamlit's rule), never with index=
+            st.session_state[PICKER] = pending if pending in ids else current
         labels = {s.id: s.label for s in manager.snapshots()}
-        choice = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
-                              format_func=lambda i: labels.get(i, i), key="sidebar_run",
+        choice = st.selectbox("Run", ids, format_func=lambda i: labels.get(i, i), key=PICKER,
                               help="Every run on this server, newest first. Each browser picks its own.")
         if choice != st.session_state.get(SELECTED):
             st.session_state[SELECTED] = choice

@@ -18,6 +18,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+FAILED_RUN = "broken-run"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -32,6 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iter
     """The app's URL; the server runs with its own empty runs folder for the whole session."""
     port = _free_port()
     runs = tmp_path_factory.mktemp("e2e_runs")
+    broken = runs / FAILED_RUN  # a damaged run folder: the app must list it as failed, and say why, on every page
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
     log = tmp_path_factory.mktemp("e2e_log") / "server.log"
     env = {**os.environ, "GAN_RUNS_DIR": str(runs), "GAN_MAX_RUNS": "2"}
     with log.open("w") as out:
@@ -59,6 +63,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iter
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def failed_run(server: str) -> str:
+    return FAILED_RUN
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +101,13 @@ def assert_no_exception(page: object) -> None:
 
 
 def screenshot(page: object, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to its height for the shot."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    height = page.evaluate("() => (document.querySelector('[data-testid=stMain]') || document.body).scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 100, 6000))})
+    page.wait_for_timeout(1500)  # let charts redraw at the new size (slow in software rendering on a busy CPU)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     return path

@@ -41,10 +41,8 @@ def _loss_chart_state(page) -> str:
 def test_start_on_training_page_makes_the_loss_chart_change(server, page):
     page.goto(f"{server}/training")
     wait_idle(page)
-    start = page.get_by_role("button", name="Start", exact=True)
-    if not start.is_visible():
-        page.get_by_text("Start a new run").click()
-    start.click()
+    page.get_by_role("button", name="New run").click()
+    page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_selector(".js-plotly-plot", timeout=30_000)
     seen = []
     deadline = time.monotonic() + 30
@@ -53,6 +51,7 @@ def test_start_on_training_page_makes_the_loss_chart_change(server, page):
         time.sleep(0.5)
     assert_no_exception(page)
     screenshot(page, "training-live")
+    stop_selected_run(page)
     states = [s for i, s in enumerate(seen) if s and (i == 0 or s != seen[i - 1])]
     assert len(states) >= 4, f"the loss chart changed {len(states) - 1} times in 30 s, not 3"
 
@@ -67,4 +66,49 @@ def test_home_default_run_shows_growing_samples(server, page):
     later = page.locator("[data-testid=stImage] img").first.get_attribute("src")
     assert_no_exception(page)
     screenshot(page, "home-training")
+    stop_selected_run(page)
     assert first != later, "the sample grid did not change while the default GAN trained"
+
+
+def stop_selected_run(page) -> None:
+    """Stop this test's run, so the next test's run has the CPU (the e2e server trains two at a time)."""
+    page.locator("[data-testid=stSidebar]").get_by_role("button", name="Stop").click()
+    page.locator("[data-testid=stSidebar]").get_by_text("stopped").first.wait_for(timeout=15_000)
+
+
+def _choose(page, label: str, option: str, within: str = "") -> None:
+    """Pick `option` in the Streamlit selectbox labelled `label` (type to filter, then Enter)."""
+    box = page.locator(f"{within} [data-testid=stSelectbox]".strip()).filter(has_text=label).first
+    box.click()
+    field = box.locator("input")
+    field.fill(option)  # typed into the box's own input: keys typed at the page are Streamlit's shortcuts
+    page.get_by_role("option").filter(has_text=option).first.click()
+    wait_idle(page)
+
+
+def test_a_ring_run_shows_gan_labs_layered_plane(server, page):
+    page.goto(f"{server}/training")
+    wait_idle(page)
+    page.get_by_role("button", name="New run").click()
+    _choose(page, "Preset", "ring-bce")
+    page.get_by_role("button", name="Start", exact=True).click()
+    # the plane's legend names its four layers (and the modes)
+    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot .legend')].some(l =>
+        ["D's output", 'real data', 'generated', "G's push", 'modes'].every(name => l.textContent.includes(name)))""",
+                           timeout=30_000)
+    time.sleep(4)  # let it train a little: the picture should show D's map taking shape
+    assert_no_exception(page)
+    screenshot(page, "training-ring")
+    stop_selected_run(page)
+
+
+def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, failed_run):
+    page.goto(server)
+    wait_idle(page)
+    _choose(page, "Run", failed_run, within="[data-testid=stSidebar]")
+    for title in ("Home", "Training"):  # through the navigation: a page load would start a new session
+        page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
+        wait_idle(page)
+        alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")
+        assert failed_run in alert.inner_text() and "cannot be opened" in alert.inner_text()
+        assert_no_exception(page)

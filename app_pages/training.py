@@ -12,6 +12,7 @@ from ui import figures, live, panels
 from ui.forms import config_form
 
 DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
+NEW_RUN = "new_run_open"
 UPLOAD = "my 2D points (upload a CSV)"
 UPLOAD_BASE = "ring-bce"  # the 2D hyperparameters an uploaded point cloud starts from
 COMPARE_COLUMNS = {"G loss (smoothed)": "g_loss_smooth", "D loss (smoothed)": "d_loss_smooth", "D(x)": "d_real",
@@ -38,31 +39,61 @@ def base_config(choice: str) -> TrainConfig | None:
     return PRESETS[UPLOAD_BASE].config.replace(dataset="points", points_csv=str(path))
 
 
-with st.expander("Start a new run", expanded=live.selected_id() is None):
+def set_dialog(open_: bool) -> None:
+    st.session_state[NEW_RUN] = open_
+
+
+# A dialog keeps the page on the live run; its open state lives in session_state so it survives full reruns.
+@st.dialog("Start a new run", width="large", on_dismiss=lambda: set_dialog(False))
+def new_run() -> None:
     choice = st.selectbox("Preset", [*PRESETS, UPLOAD], key="preset", index=list(PRESETS).index(DEFAULT_PRESET),
                           format_func=lambda n: n if n == UPLOAD else f"{n}: {PRESETS[n].description}")
     if choice in PRESETS:
         st.caption(f"Source: {PRESETS[choice].source}")
     base = base_config(choice)
-    if base is not None:
-        name = st.text_input("Run name (optional)", key="run_name", max_chars=40,
-                             placeholder=choice if choice in PRESETS else "points")
-        config = config_form(base, key="train", uploaded_points=base.points_csv)
-        if config is not None:
-            try:
-                live.start(config, name.strip() or (choice if choice in PRESETS else "points"))
-            except ConfigError as err:
-                st.error(str(err))
-            else:
-                st.rerun()
+    if base is None:
+        return
+    name = st.text_input("Run name (optional)", key="run_name", max_chars=40,
+                         placeholder=choice if choice in PRESETS else "points")
+    config = config_form(base, key="train", uploaded_points=base.points_csv)
+    if config is None:
+        return
+    try:
+        live.start(config, name.strip() or (choice if choice in PRESETS else "points"))
+    except ConfigError as err:
+        st.error(str(err))
+    else:
+        set_dialog(False)
+        st.rerun()
+
+
+st.button("New run", type="primary", icon=":material/add:", on_click=set_dialog, args=(True,), key="new_run")
+if st.session_state.get(NEW_RUN):
+    new_run()
 
 snap = live.selected_snapshot()
 if snap is None:
-    st.info("No runs yet: start one above.")
+    st.info("No runs yet: press **New run**, pick a preset and press Start.")
     st.stop()
 
 st.subheader(f"Run {snap.id}")
 live.controls(snap, key="train")
+
+
+def downloads(s: RunSnapshot) -> None:
+    """The run's files, read only when clicked (a checkpoint can be megabytes)."""
+    folder = Path(s.path)
+    cols = st.columns(3)
+    cols[0].download_button("Metrics (CSV)", data=lambda: (folder / METRICS_FILE).read_bytes(),
+                            file_name=f"{s.id}-metrics.csv", mime="text/csv", icon=":material/table:",
+                            disabled=not (folder / METRICS_FILE).is_file(), key="dl_metrics")
+    cols[1].download_button("Samples (PNG)", data=lambda: panels.samples_png(manager.snapshot(s.id)),
+                            file_name=f"{s.id}-samples.png", mime="image/png", disabled=s.latest_samples is None,
+                            icon=":material/image:", key="dl_samples")
+    cols[2].download_button("Checkpoint (.pt)", data=lambda: (folder / CHECKPOINT_FILE).read_bytes(),
+                            file_name=f"{s.id}-checkpoint.pt", mime="application/octet-stream", key="dl_checkpoint",
+                            disabled=not (folder / CHECKPOINT_FILE).is_file(), icon=":material/save:",
+                            help="G's and D's weights and optimiser states: `python -m gan_core sample --run …` reads it.")
 
 
 def render(s: RunSnapshot) -> None:
@@ -71,6 +102,8 @@ def render(s: RunSnapshot) -> None:
     panels.charts(s, key="train")
     st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
     panels.samples_view(s, key="train")
+    st.markdown("**Downloads**")
+    downloads(s)
 
 
 live.live(render, snap.id, key="train")
@@ -78,23 +111,10 @@ live.live(render, snap.id, key="train")
 with st.expander("Settings of this run"):
     st.json(snap.config.to_dict(), expanded=True)
 
-st.markdown("**Downloads**")
-folder = Path(snap.path)
-cols = st.columns(3)
-cols[0].download_button("Metrics (CSV)", data=lambda: (folder / METRICS_FILE).read_bytes(), file_name=f"{snap.id}-metrics.csv",
-                        mime="text/csv", disabled=not (folder / METRICS_FILE).is_file(), icon=":material/table:")
-cols[1].download_button("Samples (PNG)", data=lambda: panels.samples_png(manager.snapshot(snap.id)),
-                        file_name=f"{snap.id}-samples.png", mime="image/png", disabled=snap.latest_samples is None,
-                        icon=":material/image:")
-cols[2].download_button("Checkpoint (.pt)", data=lambda: (folder / CHECKPOINT_FILE).read_bytes(),
-                        file_name=f"{snap.id}-checkpoint.pt", mime="application/octet-stream",
-                        disabled=not (folder / CHECKPOINT_FILE).is_file(), icon=":material/save:",
-                        help="Generator, discriminator and optimiser weights: python -m gan_core sample --run … reads it.")
-
 st.subheader("Compare runs")
 ids = manager.ids()
-chosen = st.multiselect("Runs", ids, default=[snap.id], key="compare_runs",
-                        format_func=lambda i: manager.snapshot(i).label)
+chosen = st.multiselect("Runs", ids, default=[snap.id], key=f"compare_runs_{snap.id}",
+                        help="Runs of any status; their curves follow them while they train.")
 column = st.segmented_control("Curve", list(COMPARE_COLUMNS), default="G loss (smoothed)", key="compare_column")
 
 
