@@ -85,6 +85,14 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
     loss = next(c for c in charts if "train_loss" in c.proto.id or '"loss"' in c.proto.spec)
     assert '"G loss"' in loss.proto.spec and '"D loss"' in loss.proto.spec
     assert "finished 40 steps" in " ".join(c.value for c in app.caption)
+    assert any("step 40:" in c.value for c in app.caption)  # the newest snapshot is shown
+
+    app.toggle(key="train_follow").set_value(False).run()  # scrub back through the recorded snapshots
+    history = app.select_slider(key="train_history")
+    assert history.options[:2] == ["step 0", "step 25"]  # one option per recorded snapshot, shown by step
+    history.set_value(0).run()
+    assert not app.exception
+    assert any("step 0:" in c.value for c in app.caption)
 
 
 def test_bad_settings_are_shown_beside_the_field_and_nothing_starts():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from gan_core.comparisons import get_comparison
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.history import COLUMNS
 from gan_core.runs import RunManager, RunSnapshot, Status, StepKind
@@ -199,13 +200,37 @@ def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> Non
 
     When the run ends the whole page reruns once, so buttons and the sidebar catch up, and polling stops.
     """
-    active = get_manager().snapshot(run_id).status.active
+    live_many(lambda snaps: render(snaps["run"]), {"run": run_id}, key=key)
+
+
+def start_comparison(name: str) -> dict[str, str]:
+    """Start every variant of a comparison (gan_core.comparisons); returns label -> run id, remembered per browser."""
+    comparison = get_comparison(name)
+    manager = get_manager()
+    runs = {label: manager.start(config, f"{name}-{label}") for label, config in comparison.configs().items()}
+    st.session_state[f"comparison:{name}"] = runs
+    return runs
+
+
+def comparison_runs(name: str) -> dict[str, RunSnapshot] | None:
+    """This browser's runs of a comparison (the last it started), as snapshots; None if it has started none."""
+    runs = st.session_state.get(f"comparison:{name}")
+    manager = get_manager()
+    if not runs or not all(run_id in manager for run_id in runs.values()):
+        return None
+    return {label: manager.snapshot(run_id) for label, run_id in runs.items()}
+
+
+def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, str], *, key: str) -> None:
+    """Draw `render({label: snapshot})` now and again every REFRESH_S seconds while any of the runs is active."""
+    manager = get_manager()
+    active = any(manager.snapshot(i).status.active for i in runs.values())
 
     @st.fragment(run_every=REFRESH_S if active else None, key=key)
     def panel() -> None:
-        snap = get_manager().snapshot(run_id)
-        render(snap)
-        if active and not snap.status.active:
+        snaps = {label: manager.snapshot(i) for label, i in runs.items()}
+        render(snaps)
+        if active and not any(s.status.active for s in snaps.values()):
             st.rerun()
 
     panel()

@@ -22,6 +22,23 @@ from ui import figures
 CHART_CONFIG = {"displayModeBar": False}
 LAYERS = ("real data", "generated", "D's output", "G's push")
 
+PLANE_LEGEND_BCE = """
+**Reading the picture**
+- **Background: D's answer** for every point of the plane: green where D says *real*, purple where it says *fake*,
+  white where it cannot tell (D = 0.5).
+- **Green dots**: real data (the circles mark its modes). **Purple dots**: G's samples.
+- **Orange arrows**: where G's loss pushes each sample, −∂J_G/∂x: uphill on D's map, towards what D calls real.
+
+Training ends well when the purple dots sit on every green mode and the background turns white: D can no longer tell.
+"""
+PLANE_LEGEND_CRITIC = """
+**Reading the picture**
+- **Background: the critic's score** over the plane (higher = more real). It is not a probability: only its slope
+  matters.
+- **Green dots**: real data (the circles mark its modes). **Purple dots**: G's samples.
+- **Orange arrows**: where G's loss pushes each sample, along the critic's slope.
+"""
+
 _cache: OrderedDict[tuple, Any] = OrderedDict()
 _cache_lock = threading.Lock()
 _CACHE_SIZE = 256
@@ -125,8 +142,12 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
         record, snap.real, show_real="real data" in shown, show_fake="generated" in shown,
         show_field="D's output" in shown, show_arrows="G's push" in shown, modes=snap.modes,
         probability=snap.config.loss is Loss.BCE, height=height))
-    st.plotly_chart(fig, key=f"{key}_plane", config=CHART_CONFIG)
-    st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
+    plot, legend = st.columns([3, 2], vertical_alignment="center")
+    with plot:
+        st.plotly_chart(fig, key=f"{key}_plane", config=CHART_CONFIG)
+        st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
+    with legend:
+        st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
 
 
 def samples_png(snap: RunSnapshot) -> bytes:

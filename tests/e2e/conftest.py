@@ -82,7 +82,7 @@ def browser(chromium_path: str) -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
     pg = context.new_page()
     yield pg
     context.close()
@@ -101,13 +101,10 @@ def assert_no_exception(page: object) -> None:
 
 
 def screenshot(page: object, name: str) -> Path:
-    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to its height for the shot."""
+    """The page as the browser shows it (the viewport is tall enough for a whole page: Streamlit scrolls inside its
+    main block, so a "full page" shot would only show the top)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    size = page.viewport_size
-    height = page.evaluate("() => (document.querySelector('[data-testid=stMain]') || document.body).scrollHeight")
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 100, 6000))})
-    page.wait_for_timeout(1500)  # let charts redraw at the new size (slow in software rendering on a busy CPU)
+    page.wait_for_timeout(500)  # let the newest chart update finish drawing
     page.screenshot(path=str(path))
-    page.set_viewport_size(size)
     return path

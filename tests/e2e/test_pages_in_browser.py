@@ -112,3 +112,27 @@ def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, fai
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")
         assert failed_run in alert.inner_text() and "cannot be opened" in alert.inner_text()
         assert_no_exception(page)
+
+
+def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n3,oops\n")
+    good = tmp_path / "two blobs.csv"
+    good.write_text("x,y\n" + "".join(f"{(-1) ** i * 2 + 0.01 * (i % 7)},{0.02 * (i % 5)}\n" for i in range(200)))
+    page.goto(f"{server}/training")
+    wait_idle(page)
+    page.get_by_role("button", name="New run").click()
+    _choose(page, "Preset", "my 2D points")
+    uploader = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    uploader.set_input_files(str(bad))
+    page.get_by_text("line 3").first.wait_for(timeout=15_000)  # the error names the line
+    assert_no_exception(page)
+    uploader.set_input_files(str(good))  # a single-file uploader: the new file replaces the bad one
+    page.get_by_text("is ready").first.wait_for(timeout=15_000)
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot .legend')].some(l =>
+        l.textContent.includes('real data') && l.textContent.includes('generated'))""", timeout=30_000)
+    assert_no_exception(page)
+    assert "points-" in page.locator("h2, h3").filter(has_text="Run ").first.inner_text()
+    screenshot(page, "training-upload")
+    stop_selected_run(page)

@@ -1,0 +1,67 @@
+"""One-click comparison runs: the same run twice (or more), differing only in the setting a lesson is about.
+
+A lesson page starts every variant of a comparison at once and plots them side by side. Keeping the variants here, as
+changes to one base config, makes "identical but for X" a fact a test can check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gan_core.config import ConfigError, TrainConfig, get_preset
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    question: str  # what the comparison shows, in one sentence a teacher can read aloud
+    base: TrainConfig
+    variants: dict[str, dict[str, Any]]  # label -> the fields that differ from base
+    steps_note: str = ""  # how long it takes, measured
+
+    def configs(self) -> dict[str, TrainConfig]:
+        return {label: self.base.replace(**changes) for label, changes in self.variants.items()}
+
+    def differing_fields(self) -> set[str]:
+        return {k for changes in self.variants.values() for k in changes}
+
+
+_DIGITS = get_preset("digits").config
+
+COMPARISONS: dict[str, Comparison] = {
+    c.name: c
+    for c in [
+        Comparison(
+            name="dying-relu",
+            question="Does D keep its units alive? ReLU against leaky ReLU in D, with a learning rate high enough to kill "
+                     "ReLUs.",
+            base=_DIGITS.replace(lr_g=5e-3, lr_d=5e-3, steps=1500, probe_every=10, seed=0),
+            variants={"ReLU in D": {"d_activation": "relu"}, "leaky ReLU in D": {"d_activation": "leaky_relu"}},
+        ),
+        Comparison(
+            name="vanishing-gradients",
+            question="Do gradients reach the first layers? Sigmoid hidden units against leaky ReLU, in deeper networks.",
+            base=_DIGITS.replace(g_depth=4, d_depth=4, steps=1000, probe_every=10, seed=0),
+            variants={
+                "sigmoid": {"g_activation": "sigmoid", "d_activation": "sigmoid"},
+                "leaky ReLU": {"g_activation": "leaky_relu", "d_activation": "leaky_relu"},
+            },
+        ),
+        Comparison(
+            name="batchnorm",
+            question="What does batch norm change? The same run with batch norm in G and D, and without.",
+            base=_DIGITS.replace(steps=1500, probe_every=10, seed=0),
+            variants={
+                "batch norm": {"g_batchnorm": True, "d_batchnorm": True},
+                "no batch norm": {"g_batchnorm": False, "d_batchnorm": False},
+            },
+        ),
+    ]
+}
+
+
+def get_comparison(name: str) -> Comparison:
+    if name not in COMPARISONS:
+        raise ConfigError("comparison", f"unknown comparison {name!r}; choose one of: {', '.join(COMPARISONS)}")
+    return COMPARISONS[name]
