@@ -7,6 +7,7 @@ from ui import live
 st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
 page = st.navigation([
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/bce_loss.py", title="BCE loss", icon=":material/functions:"),
     st.Page("app_pages/training.py", title="Training", icon=":material/monitoring:"),
 ])
 live.sidebar()

@@ -10,7 +10,7 @@ from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"home": "", "training": "training"}  # url path of each page in the navigation
+PAGES = {"home": "", "bce-loss": "bce_loss", "training": "training"}  # url path of each page in the navigation
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -26,7 +26,7 @@ def test_navigation_lists_every_page(server, page):
     page.goto(server)
     wait_idle(page)
     nav = page.locator("[data-testid=stSidebarNav]").inner_text()
-    for title in ("Home", "Training"):
+    for title in ("Home", "BCE loss", "Training"):
         assert title in nav
 
 
@@ -106,7 +106,7 @@ def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, fai
     page.goto(server)
     wait_idle(page)
     _choose(page, "Run", failed_run, within="[data-testid=stSidebar]")
-    for title in ("Home", "Training"):  # through the navigation: a page load would start a new session
+    for title in ("Home", "BCE loss", "Training"):  # through the navigation: a page load would start a new session
         page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
         wait_idle(page)
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")

@@ -1,0 +1,195 @@
+"""Pure functions from engine metrics to Vega-Lite (spec, data) pairs for the live line charts; no streamlit here.
+
+Why not plotly for these: st.plotly_chart derives its element identity from the figure, so every refresh of a live
+panel mounted a new chart in the browser. st.vega_lite_chart with a `key` keeps one chart and swaps its data in place,
+as long as the spec stays the same. So every spec here depends only on its arguments' *shape* (loss type, series and
+run names, height), never on the data: the data travel separately as one long DataFrame
+(step, value, series[, kind]) that Streamlit sends as Arrow.
+
+Call: `spec, data = loss_chart(metrics)` then `st.vega_lite_chart(data, spec, key="...", width="stretch")`.
+Same colours and meaning as ui.figures: thin faint raw lines, bold smoothed lines in the same colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gan_core.config import Loss
+from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR, ema
+
+# The same ten run colours as ui.figures (without the D/G/real/fake ones), in the same order.
+RUN_COLORS = ("#17becf", "#e377c2", "#bcbd22", "#8c564b", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd", "#aec7e8", "#ffbb78")
+
+KINDS = ("raw", "smooth")
+LOSS_SERIES = {"D loss": D_COLOR, "G loss": G_COLOR}
+D_OUTPUT_SERIES = {"D(x): real data": REAL_COLOR, "D(G(z)): generated": FAKE_COLOR}
+
+RAW_WIDTH, SMOOTH_WIDTH, RUN_WIDTH = 1.0, 2.5, 2.0
+RAW_OPACITY = 0.3
+
+_EMPTY = np.empty(0, dtype=np.float32)
+_TOOLTIP_STEP = {"field": "step", "type": "quantitative", "title": "step", "format": ",d"}
+_TOOLTIP_VALUE = {"field": "value", "type": "quantitative", "title": "value", "format": ".4g"}
+
+
+# -- data ----------------------------------------------------------------------------------------------------------------
+def _finite32(values: np.ndarray) -> np.ndarray:
+    """float32 with ±inf as NaN: an infinite loss would give Vega an infinite axis extent and blank the chart."""
+    out = np.asarray(values, dtype=np.float32)
+    return np.where(np.isfinite(out), out, np.float32(np.nan)).astype(np.float32, copy=False)
+
+
+def _xy(metrics: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(step, column) as float32, cut to a common length (a snapshot may fall between appends to two columns).
+
+    A missing column reads as empty, so a chart never fails on an old run. float32 holds steps exactly to 16.7 M.
+    """
+    step, values = metrics.get("step"), metrics.get(name)
+    step = _EMPTY if step is None else np.asarray(step, dtype=np.float64).ravel()
+    values = _EMPTY if values is None else np.asarray(values, dtype=np.float64).ravel()
+    n = min(len(step), len(values))
+    return step[:n].astype(np.float32), values[:n]
+
+
+def _frame(parts: Sequence[tuple[int, int, np.ndarray, np.ndarray]], series: Sequence[str],
+           with_kind: bool = True) -> pd.DataFrame:
+    """Long format from (series index, kind index, step, value) parts; series and kind as categoricals.
+
+    Categoricals travel as small integer codes plus one copy of each name, not one string per row.
+    """
+    sizes = [len(step) for _, _, step, _ in parts]
+    step = np.concatenate([p[2] for p in parts]).astype(np.float32) if parts else _EMPTY
+    value = _finite32(np.concatenate([p[3] for p in parts])) if parts else _EMPTY
+    columns: dict[str, Any] = {
+        "step": step,
+        "value": value,
+        "series": pd.Categorical.from_codes(np.repeat([p[0] for p in parts], sizes).astype(np.int32), categories=list(series)),
+    }
+    if with_kind:
+        columns["kind"] = pd.Categorical.from_codes(np.repeat([p[1] for p in parts], sizes).astype(np.int32),
+                                                    categories=list(KINDS))
+    return pd.DataFrame(columns)
+
+
+# -- spec ----------------------------------------------------------------------------------------------------------------
+def _color(domain: Sequence[str], colors: Sequence[str], title: str | None) -> dict[str, Any]:
+    """Colour by series through an explicit scale, so each role keeps its colour whatever the data hold."""
+    legend: dict[str, Any] = {"orient": "top", "direction": "horizontal", "symbolType": "stroke", "symbolStrokeWidth": 2.5,
+                              "symbolOpacity": 1, "labelLimit": 260, "offset": 6, "padding": 0}
+    if title is None:
+        legend["title"] = None
+    else:
+        legend["titleOrient"] = "left"
+    return {"field": "series", "type": "nominal", "title": title,
+            "scale": {"domain": list(domain), "range": list(colors)},
+            # No legend without entries: an empty legend gives Vega's "fit" layout an infinite size and a blank chart.
+            "legend": legend if domain else None}
+
+
+def _encoding(y_title: str, y_scale: dict[str, Any], color: dict[str, Any]) -> dict[str, Any]:
+    return {
+        # No "nice" rounding on x: the axis ends at the newest step, as plotly's autorange did, instead of jumping
+        # between round numbers as the run grows.
+        "x": {"field": "step", "type": "quantitative", "title": "step", "scale": {"nice": False, "zero": False},
+              "axis": {"format": "~s", "labelFlush": True, "titlePadding": 4}},
+        "y": {"field": "value", "type": "quantitative", "title": y_title, "scale": y_scale},
+        "color": color,
+    }
+
+
+def _spec(height: int, layers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "height": height,
+        # fit: the width follows the container (width="stretch") and `height` is the whole chart's, legend and axes
+        # included, as plotly's height was; padding counts, so nothing overflows the element.
+        "autosize": {"type": "fit", "contains": "padding"},
+        "layer": layers,
+    }
+
+
+def _raw_and_smooth_layers(encoding: dict[str, Any]) -> list[dict[str, Any]]:
+    """Raw: thin and faint, no tooltip. Smoothed: bold, with the tooltip. Both colour by series on one shared scale."""
+    tooltip = [{"field": "series", "type": "nominal", "title": "series"}, _TOOLTIP_STEP, _TOOLTIP_VALUE]
+    return [
+        {"transform": [{"filter": "datum.kind == 'raw'"}],
+         "mark": {"type": "line", "strokeWidth": RAW_WIDTH, "opacity": RAW_OPACITY, "clip": True, "tooltip": None},
+         "encoding": encoding},
+        {"transform": [{"filter": "datum.kind == 'smooth'"}],
+         "mark": {"type": "line", "strokeWidth": SMOOTH_WIDTH, "clip": True},
+         "encoding": {**encoding, "tooltip": tooltip}},
+    ]
+
+
+# -- charts --------------------------------------------------------------------------------------------------------------
+def loss_chart(metrics: Mapping[str, np.ndarray], *, height: int = 280) -> tuple[dict, pd.DataFrame]:
+    """D's and G's losses over steps: raw values thin and faint, their moving averages bold in the same colour.
+
+    The averages are the run's "*_smooth" columns; an old snapshot without them is smoothed here with ui.figures.ema.
+    """
+    parts = []
+    for i, net in enumerate(("d", "g")):
+        step, raw = _xy(metrics, f"{net}_loss")
+        if f"{net}_loss_smooth" in metrics:
+            smooth_step, smooth = _xy(metrics, f"{net}_loss_smooth")
+        else:
+            smooth_step, smooth = step, ema(raw)
+        parts += [(i, 0, step, raw), (i, 1, smooth_step, smooth)]
+    data = _frame(parts, list(LOSS_SERIES))
+    encoding = _encoding("loss", {"zero": False}, _color(list(LOSS_SERIES), list(LOSS_SERIES.values()), None))
+    return _spec(height, _raw_and_smooth_layers(encoding)), data
+
+
+def d_output_chart(metrics: Mapping[str, np.ndarray], loss: Loss, *, height: int = 280) -> tuple[dict, pd.DataFrame]:
+    """D(x) on real and D(G(z)) on generated data over steps: probabilities for BCE, raw critic scores otherwise.
+
+    Each step's value is one batch's mean, so it is noisy: thin raw lines, with a bold moving average (ui.figures.ema).
+    """
+    parts = []
+    for i, column in enumerate(("d_real", "d_fake")):
+        step, values = _xy(metrics, column)
+        parts += [(i, 0, step, values), (i, 1, step, ema(values))]
+    data = _frame(parts, list(D_OUTPUT_SERIES))
+    color = _color(list(D_OUTPUT_SERIES), list(D_OUTPUT_SERIES.values()), None)
+    if loss is not Loss.BCE:
+        return _spec(height, _raw_and_smooth_layers(_encoding("critic score", {"zero": False}, color))), data
+    # A probability: fixed [0, 1], and a rule at 1/2, D's output everywhere at equilibrium, to show how far each curve
+    # is from "can't tell". The rule and its label have their own one-row data, so each is drawn once, not once per row.
+    layers = _raw_and_smooth_layers(_encoding("probability real", {"domain": [0, 1]}, color))
+    one, half = {"values": [{}]}, {"datum": 0.5, "type": "quantitative"}
+    layers += [
+        {"data": one, "mark": {"type": "rule", "color": "grey", "strokeDash": [2, 3], "strokeWidth": 1, "tooltip": None},
+         "encoding": {"y": half}},
+        {"data": one, "mark": {"type": "text", "text": "D can't tell", "color": "grey", "align": "left", "baseline": "bottom",
+                               "dx": 3, "dy": -2, "tooltip": None},
+         "encoding": {"y": half, "x": {"value": 0}}},
+    ]
+    return _spec(height, layers), data
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    """Run names as legend entries: a repeated name gets " (2)", " (3)"…, so each run keeps its own colour."""
+    used: set[str] = set()
+    out = []
+    for name in map(str, names):
+        label, k = name, 2
+        while label in used:
+            label, k = f"{name} ({k})", k + 1
+        used.add(label)
+        out.append(label)
+    return out
+
+
+def compare_chart(runs: Sequence[tuple[str, Mapping[str, np.ndarray]]], column: str = "g_loss_smooth", *,
+                  height: int = 320) -> tuple[dict, pd.DataFrame]:
+    """One line of `column` against step per run, coloured by run (legend "run"), as ui.figures.compare_figure."""
+    names = _unique([name for name, _ in runs])
+    data = _frame([(i, 0, *_xy(metrics, column)) for i, (_, metrics) in enumerate(runs)], names, with_kind=False)
+    colors = [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names))]
+    encoding = _encoding(column, {"zero": False}, _color(names, colors, "run"))
+    tooltip = [{"field": "series", "type": "nominal", "title": "run"}, _TOOLTIP_STEP, _TOOLTIP_VALUE]
+    layers = [{"mark": {"type": "line", "strokeWidth": RUN_WIDTH, "clip": True}, "encoding": {**encoding, "tooltip": tooltip}}]
+    return _spec(height, layers), data
