@@ -8,7 +8,7 @@ from gan_core.config import PRESETS, ConfigError, TrainConfig
 from gan_core.runs import RunSnapshot, Status
 from gan_core.store import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.uploads import save_points_upload
-from ui import figures, live, panels
+from ui import charts, live, panels
 from ui.forms import config_form
 
 DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
@@ -99,7 +99,7 @@ def downloads(s: RunSnapshot) -> None:
 def render(s: RunSnapshot) -> None:
     live.show_status(s)
     panels.headline(s)
-    panels.charts(s, key="train")
+    panels.curves(s, key="train")
     st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
     panels.samples_view(s, key="train")
     st.markdown("**Downloads**")
@@ -120,8 +120,8 @@ column = st.segmented_control("Curve", list(COMPARE_COLUMNS), default="G loss (s
 
 def compare(_: RunSnapshot) -> None:
     snaps = [manager.snapshot(i) for i in chosen if i in manager]
-    fig = figures.compare_figure([(s.id, s.metrics) for s in snaps], COMPARE_COLUMNS[column or "G loss (smoothed)"])
-    st.plotly_chart(fig, key="compare_chart", config=panels.CHART_CONFIG)
+    spec, data = charts.compare_chart([(s.id, s.metrics) for s in snaps], COMPARE_COLUMNS[column or "G loss (smoothed)"])
+    st.vega_lite_chart(data, spec, key="compare_chart", width="stretch")
 
 
 if chosen:

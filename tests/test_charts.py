@@ -145,7 +145,6 @@ def test_compare_chart_one_series_per_run_coloured_like_figures():
 
 
 def test_run_colours_are_the_figures_ones():
-    assert C.RUN_COLORS == getattr(F, "_RUN_COLORS", C.RUN_COLORS)
     assert not {F.D_COLOR, F.G_COLOR, F.REAL_COLOR, F.FAKE_COLOR} & set(C.RUN_COLORS)
 
 

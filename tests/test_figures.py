@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gan_core.config import Loss
 from gan_core.trainer import SampleRecord
 from ui import figures as F
 
@@ -48,59 +47,6 @@ def test_ema_matches_hand_values_and_skips_nan():
 
 
 # -- line figures ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("n", [0, 30])
-def test_loss_figure_raw_thin_smooth_bold_same_colour(n):
-    fig = F.loss_figure(_metrics(n), height=250)
-    assert _names(fig) == ["D loss (raw)", "D loss", "G loss (raw)", "G loss"]
-    raw_d, smooth_d, raw_g, smooth_g = fig.data
-    assert raw_d.line.color == smooth_d.line.color == F.D_COLOR
-    assert raw_g.line.color == smooth_g.line.color == F.G_COLOR
-    assert raw_d.opacity < 1 and raw_d.line.width < smooth_d.line.width
-    assert len(smooth_g.y) == n
-    if n:
-        np.testing.assert_allclose(smooth_g.y, F.ema(_metrics(n)["g_loss"]), rtol=1e-6)
-    assert fig.layout.height == 250 and fig.layout.uirevision is not None
-    assert fig.layout.legend.orientation == "h" and fig.layout.title.text is None
-
-
-def test_loss_figure_smooths_when_the_column_is_missing():
-    m = _metrics(10)
-    del m["d_loss_smooth"]
-    fig = F.loss_figure(m)
-    np.testing.assert_allclose(fig.data[1].y, F.ema(m["d_loss"]), rtol=1e-6)
-
-
-@pytest.mark.parametrize("n", [0, 12])
-def test_d_output_bce_is_a_probability_with_the_half_line(n):
-    m = _metrics(n)
-    fig = F.d_output_figure(m, Loss.BCE)
-    assert len(fig.data) == 4  # raw and smoothed, for real and for generated
-    assert [t.line.color for t in fig.data] == [F.REAL_COLOR, F.REAL_COLOR, F.FAKE_COLOR, F.FAKE_COLOR]
-    assert [t.showlegend for t in fig.data] == [False, None, False, None]
-    if n:
-        np.testing.assert_allclose(fig.data[1].y, F.ema(m["d_real"]), rtol=1e-6)
-    assert tuple(fig.layout.yaxis.range) == (0, 1)
-    assert [s.y0 for s in fig.layout.shapes] == [0.5] and fig.layout.shapes[0].line.dash == "dot"
-    assert [a.text for a in fig.layout.annotations] == ["D can't tell"]
-
-
-def test_d_output_critic_scores_are_unbounded():
-    fig = F.d_output_figure(_metrics(12), Loss.WGAN_GP)
-    assert fig.layout.yaxis.title.text == "critic score"
-    assert fig.layout.yaxis.range is None and not fig.layout.shapes
-
-
-def test_compare_figure_one_trace_per_run():
-    a, b = _metrics(10), _metrics(0)
-    fig = F.compare_figure([("ring-bce", a), ("ring-wgan", b), ("third", a)], column="d_loss")
-    assert _names(fig) == ["ring-bce", "ring-wgan", "third"]
-    assert len({t.line.color for t in fig.data}) == 3
-    np.testing.assert_allclose(fig.data[0].y, a["d_loss"], rtol=1e-6)
-    assert len(fig.data[1].x) == 0
-    assert len(F.compare_figure([]).data) == 0
-
-
-# -- images ------------------------------------------------------------------------------------------------------------
 def test_sample_grid_grey_digits_upscaled_crisply():
     samples = np.zeros((10, 1, 8, 8), dtype=np.float32)
     samples[0, 0, 0, 0] = 1.0

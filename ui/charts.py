@@ -185,7 +185,7 @@ def _unique(names: Sequence[str]) -> list[str]:
 
 def compare_chart(runs: Sequence[tuple[str, Mapping[str, np.ndarray]]], column: str = "g_loss_smooth", *,
                   height: int = 320) -> tuple[dict, pd.DataFrame]:
-    """One line of `column` against step per run, coloured by run (legend "run"), as ui.figures.compare_figure."""
+    """One line of `column` against step per run, coloured by run (legend "run")."""
     names = _unique([name for name, _ in runs])
     data = _frame([(i, 0, *_xy(metrics, column)) for i, (_, metrics) in enumerate(runs)], names, with_kind=False)
     colors = [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names))]

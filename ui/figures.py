@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas  # noqa: F401  plotly imports pandas lazily, reading sys.modules without a lock: importing it here, under
@@ -16,7 +16,6 @@ import plotly.graph_objects as go  # the import lock, keeps two threads from see
 import torch
 from PIL import Image
 
-from gan_core.config import Loss
 from gan_core.trainer import SampleRecord
 
 # One colour per role on every page, so "purple = generated" is learnt once. Real/fake follow GAN Lab (green/purple)
@@ -29,7 +28,6 @@ FAKE_COLOR = "#762a83"
 ARROW_FRACTION = 0.08  # the longest of G's push arrows spans this fraction of the plot's width
 _MARGIN = dict(l=50, r=10, t=30, b=40)
 _LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)
-_EMPTY = np.empty(0)
 
 
 def ema(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
@@ -51,89 +49,6 @@ def ema(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
             avg = v if math.isnan(avg) else keep * avg + alpha * v
         out[i] = avg
     return out
-
-
-def _column(metrics: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    """A metrics column as a float array; a missing column reads as empty so a figure never fails on an old run."""
-    values = metrics.get(name)
-    return _EMPTY if values is None else np.asarray(values, dtype=np.float64)
-
-
-def _xy(metrics: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(step, column) cut to a common length, since a snapshot may be taken between appends to two columns.
-
-    float32 halves what every viewer downloads each refresh; it holds steps exactly up to 16.7 M (the limit is 10 M).
-    """
-    step, values = _column(metrics, "step"), _column(metrics, name)
-    n = min(len(step), len(values))
-    return step[:n].astype(np.float32), values[:n].astype(np.float32)
-
-
-def _layout(fig: go.Figure, height: int, revision: str, **extra: object) -> go.Figure:
-    # uirevision: a constant value tells plotly.js the figure is "the same chart", so the viewer's zoom and legend
-    # clicks survive the once-a-second rebuild.
-    fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, uirevision=revision, hovermode="x unified", **extra)
-    return fig
-
-
-def loss_figure(metrics: Mapping[str, np.ndarray], *, height: int = 300) -> go.Figure:
-    """D's and G's losses over steps: raw values thin and faint, their moving averages bold in the same colour."""
-    traces = []
-    for net, color in (("d", D_COLOR), ("g", G_COLOR)):
-        label = f"{net.upper()} loss"
-        step, raw = _xy(metrics, f"{net}_loss")
-        smooth_step, smooth = _xy(metrics, f"{net}_loss_smooth")
-        if f"{net}_loss_smooth" not in metrics:  # an old snapshot without the smoothed column: smooth it here
-            smooth_step, smooth = step, ema(raw).astype(np.float32)
-        # Raw and smoothed share a legend group, so one legend click hides both; only the smoothed one is listed.
-        traces.append(go.Scatter(x=step, y=raw, name=f"{label} (raw)", mode="lines", legendgroup=net, showlegend=False,
-                                 line=dict(color=color, width=1), opacity=0.3, hoverinfo="skip"))
-        traces.append(go.Scatter(x=smooth_step, y=smooth, name=label, mode="lines", legendgroup=net,
-                                 line=dict(color=color, width=2.5)))
-    fig = go.Figure(traces)
-    return _layout(fig, height, "loss", xaxis_title="step", yaxis_title="loss")
-
-
-def d_output_figure(metrics: Mapping[str, np.ndarray], loss: Loss, *, height: int = 300) -> go.Figure:
-    """D(x) on real and D(G(z)) on generated data over steps: probabilities for BCE, raw critic scores otherwise."""
-    step_r, real = _xy(metrics, "d_real")
-    step_f, fake = _xy(metrics, "d_fake")
-    traces = []
-    # Each step's value is noisy (one batch): thin raw lines, with a bold moving average to read the trend from.
-    for step, values, name, color in ((step_r, real, "D(x): real data", REAL_COLOR),
-                                      (step_f, fake, "D(G(z)): generated", FAKE_COLOR)):
-        traces.append(go.Scatter(x=step, y=values, name=f"{name} (raw)", mode="lines", legendgroup=name, showlegend=False,
-                                 line=dict(color=color, width=1), opacity=0.3, hoverinfo="skip"))
-        traces.append(go.Scatter(x=step, y=ema(values).astype(np.float32), name=name, mode="lines", legendgroup=name,
-                                 line=dict(color=color, width=2.5)))
-    fig = go.Figure(traces)
-    if loss is Loss.BCE:
-        # At equilibrium D outputs 1/2 everywhere: the line shows how far each curve is from "can't tell".
-        # Written as layout entries, not fig.add_hline: same drawing, a tenth of the build time.
-        line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=0.5, y1=0.5,
-                    line=dict(dash="dot", color="grey", width=1))
-        label = dict(text="D can't tell", xref="paper", x=0, yref="y", y=0.5, xanchor="left", yanchor="bottom",
-                     showarrow=False, font=dict(color="grey"))
-        return _layout(fig, height, "d_output", xaxis_title="step", yaxis_title="probability real", yaxis_range=[0, 1],
-                       shapes=[line], annotations=[label])
-    return _layout(fig, height, "d_output", xaxis_title="step", yaxis_title="critic score")
-
-
-# Ten qualitative colours without the D/G/real/fake ones, so a run's line is never mistaken for one of those roles.
-_RUN_COLORS = ("#17becf", "#e377c2", "#bcbd22", "#8c564b", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd", "#aec7e8",
-               "#ffbb78")
-
-
-def compare_figure(runs: Sequence[tuple[str, Mapping[str, np.ndarray]]], column: str = "g_loss_smooth", *,
-                   height: int = 320) -> go.Figure:
-    """One line of `column` against step per run, labelled with the run's name."""
-    traces = []
-    for i, (name, metrics) in enumerate(runs):
-        step, values = _xy(metrics, column)
-        traces.append(go.Scatter(x=step, y=values, name=name, mode="lines",
-                                 line=dict(color=_RUN_COLORS[i % len(_RUN_COLORS)], width=2)))
-    fig = go.Figure(traces)
-    return _layout(fig, height, f"compare:{column}", xaxis_title="step", yaxis_title=column)
 
 
 def sample_grid(samples: np.ndarray, nrow: int | None = None, min_size: int = 256) -> np.ndarray:

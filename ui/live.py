@@ -18,6 +18,7 @@ from gan_core.comparisons import get_comparison
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.history import COLUMNS
 from gan_core.runs import RunManager, RunSnapshot, Status, StepKind
+from gan_core.trainer import SampleRecord
 
 SELECTED = "selected_run"
 PICKER = "sidebar_run"
@@ -64,10 +65,11 @@ def reset_manager() -> None:
 def _prewarm() -> None:
     """The first sample grid imports torchvision, the first plotly figure loads plotly's validators: ~2.5 s on 2 cores
     that would otherwise land on whoever first presses Start."""
-    from ui import figures  # noqa: PLC0415 (a cycle: figures is also imported by pages that import this module)
+    from ui import charts, figures  # noqa: PLC0415 (imported by the pages too; here only to be warm)
 
     figures.sample_grid(np.zeros((1, 1, 8, 8), np.float32))
-    figures.loss_figure({c: np.zeros(0) for c in COLUMNS}).to_json()
+    charts.loss_chart({c: np.zeros(0) for c in COLUMNS})
+    figures.plane_figure(SampleRecord(0, np.zeros((1, 2), np.float32), None), None).to_json()
 
 
 def start(config: TrainConfig, name: str) -> str:

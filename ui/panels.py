@@ -17,7 +17,7 @@ import streamlit as st
 from gan_core.config import Loss
 from gan_core.runs import RunSnapshot
 from gan_core.trainer import SampleRecord
-from ui import figures
+from ui import charts, figures
 
 CHART_CONFIG = {"displayModeBar": False}
 LAYERS = ("real data", "generated", "D's output", "G's push")
@@ -80,18 +80,20 @@ def headline(snap: RunSnapshot) -> None:
 
 def loss_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
     st.markdown("**Losses** (thin: each step, bold: smoothed)")
-    fig = cached((snap.id, snap.version, "loss", height), lambda: figures.loss_figure(snap.metrics, height=height))
-    st.plotly_chart(fig, key=f"{key}_loss", config=CHART_CONFIG)
+    # Vega-Lite, not plotly, for curves that grow every second: a keyed Vega chart updates in place, while
+    # st.plotly_chart derives its identity from the data and remounts the chart in every browser on each refresh.
+    spec, data = cached((snap.id, snap.version, "loss", height), lambda: charts.loss_chart(snap.metrics, height=height))
+    st.vega_lite_chart(data, spec, key=f"{key}_loss", width="stretch")
 
 
 def d_output_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
     st.markdown("**What D says**: real examples against generated ones")
-    fig = cached((snap.id, snap.version, "dout", height),
-                 lambda: figures.d_output_figure(snap.metrics, snap.config.loss, height=height))
-    st.plotly_chart(fig, key=f"{key}_dout", config=CHART_CONFIG)
+    spec, data = cached((snap.id, snap.version, "dout", height),
+                        lambda: charts.d_output_chart(snap.metrics, snap.config.loss, height=height))
+    st.vega_lite_chart(data, spec, key=f"{key}_dout", width="stretch")
 
 
-def charts(snap: RunSnapshot, *, key: str) -> None:
+def curves(snap: RunSnapshot, *, key: str) -> None:
     """D and G loss (raw and smoothed) beside D(x) against D(G(z))."""
     left, right = st.columns(2)
     with left:

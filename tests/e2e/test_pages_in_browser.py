@@ -31,10 +31,15 @@ def test_navigation_lists_every_page(server, page):
 
 
 def _loss_chart_state(page) -> str:
-    """The loss chart's first trace as plotly holds it in the page (its data arrive base64-encoded, so compare text)."""
+    """A fingerprint of the loss chart as drawn (Vega-Lite draws on a canvas: hash its pixels)."""
     return page.evaluate("""() => {
-        const plot = document.querySelector('.js-plotly-plot');
-        return plot && plot.data && plot.data.length ? JSON.stringify(plot.data[0].x) + JSON.stringify(plot.data[0].y) : '';
+        const chart = document.querySelector('[data-testid=stVegaLiteChart]');
+        if (!chart) return '';
+        const canvas = chart.querySelector('canvas');
+        const text = canvas ? canvas.toDataURL() : chart.innerHTML;
+        let h = 0;
+        for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) | 0;
+        return String(h);
     }""")
 
 
@@ -43,7 +48,7 @@ def test_start_on_training_page_makes_the_loss_chart_change(server, page):
     wait_idle(page)
     page.get_by_role("button", name="New run").click()
     page.get_by_role("button", name="Start", exact=True).click()
-    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    page.wait_for_selector("[data-testid=stVegaLiteChart]", timeout=30_000)
     seen = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(set(seen)) < 4:

@@ -1,0 +1,195 @@
+"""Batch norm: the maths on a toy batch you edit, training against inference mode, a run's batch-norm layers from the
+inside, and one click to train the same GAN with and without it."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gan_core import explain
+from gan_core.comparisons import get_comparison
+from gan_core.runs import RunSnapshot
+from ui import batchnorm_figures as bnf
+from ui import live, panels
+
+EPS = 1e-5  # torch's default ε
+MOMENTUM = 0.1  # torch's default: the weight of the new batch in the running averages
+TOY_BATCH = [1.0, 2.0, 4.0, 9.0]
+COMPARISON = "batchnorm"
+HIST_STEP = "bn_hist_step"
+_HIST_LAST = "bn_hist_last_step"
+
+st.title("Batch norm")
+st.write("A layer learns from what the layer before it hands over. But that layer is learning too, so the values it "
+         "hands over keep changing in size and centre: the next layer keeps chasing a moving target. Batch norm "
+         "steadies it. For each feature it takes the batch, subtracts the batch's mean, divides by its standard "
+         "deviation, and then lets the network pick the scale and centre it wants with two learned numbers, γ and β.")
+
+# -- 1. the maths on a toy batch ----------------------------------------------------------------------------------------
+def toy_batch() -> None:
+    """The toy batch: values and γ, β in; μ, σ², x̂ and y out, in training and in inference mode."""
+    inputs, formulas = st.columns([2, 3], gap="large")
+    with inputs:
+        st.caption("One feature's value for each example in the batch: edit them, add or delete rows.")
+        edited = st.data_editor(pd.DataFrame({"x": TOY_BATCH}), num_rows="dynamic", hide_index=True, key="bn_toy_batch",
+                                column_config={"x": st.column_config.NumberColumn("x", format="%.4g", required=True)})
+        g_col, b_col = st.columns(2)
+        gamma = g_col.number_input("γ (scale, learned)", value=1.0, step=0.1, format="%.3f", key="bn_gamma")
+        beta = b_col.number_input("β (shift, learned)", value=0.0, step=0.1, format="%.3f", key="bn_beta")
+
+    values = pd.to_numeric(edited["x"], errors="coerce").dropna().to_numpy(np.float64)
+    try:
+        result = explain.batchnorm_train(values, gamma=gamma, beta=beta, eps=EPS)
+    except ValueError as err:
+        formulas.error(f"Batch norm needs a batch: {err}")
+        return
+    sd = math.sqrt(result.var + EPS)
+    with formulas:
+        st.latex(rf"\mu_B = \frac{{1}}{{m}}\sum_{{i=1}}^{{m}} x_i = {result.mean:.4g}")
+        st.caption(f"the batch's mean, over its m = {len(result.x)} values")
+        st.latex(rf"\sigma_B^2 = \frac{{1}}{{m}}\sum_{{i=1}}^{{m}} (x_i - \mu_B)^2 = {result.var:.4g}")
+        st.caption("its variance: how spread out the values are")
+        st.latex(rf"\hat x_i = \frac{{x_i - \mu_B}}{{\sqrt{{\sigma_B^2 + \epsilon}}}} "
+                 rf"= \frac{{x_i - {result.mean:.4g}}}{{{sd:.4g}}}")
+        st.caption(f"normalised: mean 0, variance 1 (ε = {EPS:g} only guards against dividing by 0)")
+        st.latex(rf"y_i = \gamma\,\hat x_i + \beta = {gamma:.4g}\,\hat x_i {'+' if beta >= 0 else '-'} {abs(beta):.4g}")
+        st.caption("scaled and shifted back by the learned γ and β: with γ = σ and β = μ the layer could even undo it")
+
+    st.markdown("**Training mode against inference mode**")
+    st.write("While training, batch norm uses the statistics of the batch in front of it, and keeps running averages of "
+             "them on the side. At inference (`model.eval()`) it uses those running averages instead, so one example's output "
+             "no longer depends on which other examples share its batch.")
+    run_col, latex_col = st.columns([2, 3], gap="large")
+    with run_col:
+        m_col, v_col = st.columns(2)
+        running_mean = m_col.number_input("running mean μ_run", value=2.0, step=0.5, format="%.3f", key="bn_running_mean")
+        running_var = v_col.number_input("running variance σ²_run", value=4.0, min_value=0.0, step=0.5, format="%.3f",
+                                         key="bn_running_var")
+    y_infer = explain.batchnorm_infer(result.x, running_mean, running_var, gamma=gamma, beta=beta, eps=EPS)
+    next_mean = explain.update_running(running_mean, result.mean, MOMENTUM)
+    next_var = explain.update_running(running_var, explain.unbiased_var(result.x), MOMENTUM)
+    with latex_col:
+        st.latex(r"y_i^{\text{inference}} = \gamma\,\frac{x_i - \mu_{\text{run}}}{\sqrt{\sigma^2_{\text{run}} + \epsilon}}"
+                 r" + \beta")
+        keep, run = f"{1 - MOMENTUM:g}", r"\text{run}"
+        st.latex(rf"\mu_{{{run}}} \leftarrow {keep}\,\mu_{{{run}}} + {MOMENTUM:g}\,\mu_B = {next_mean:.4g}, \quad "
+                 rf"\sigma^2_{{{run}}} \leftarrow {keep}\,\sigma^2_{{{run}}} + {MOMENTUM:g}\,s_B^2 = {next_var:.4g}")
+        st.caption(f"the running averages after this batch (torch's momentum {MOMENTUM:g}; s²_B divides by m − 1, not m)")
+    with run_col:
+        x0 = float(result.x[0])
+        train_col, infer_col = st.columns(2)
+        train_col.metric(f"x = {x0:.4g} in training", f"{float(result.y[0]):.4g}", help="normalised by the batch's μ and σ²")
+        infer_col.metric(f"x = {x0:.4g} at inference", f"{float(y_infer[0]):.4g}",
+                         delta=f"{float(y_infer[0] - result.y[0]):+.3g}", delta_color="off",
+                         help="normalised by the running μ and σ²: the same input, another output")
+
+    table_col, plot_col = st.columns([2, 3], gap="large")
+    with table_col:
+        st.dataframe(bnf.toy_table(result, y_infer).round(4), hide_index=True, key="bn_toy_table")
+    with plot_col:
+        st.plotly_chart(bnf.toy_figure(result, y_infer), key="bn_toy_plot", config=panels.CHART_CONFIG)
+
+
+st.subheader("One feature, one batch, by hand")
+toy_batch()
+
+# -- 2. inside a run ----------------------------------------------------------------------------------------------------
+st.subheader("Inside a run")
+
+
+def hist_step(steps: list[int]) -> int:
+    """The histogram's probe step: follows the newest while the slider sits at the end; a step thinned away from the
+    history moves to the nearest one kept (the slider's value must be one of its options)."""
+    chosen, last_seen = st.session_state.get(HIST_STEP), st.session_state.get(_HIST_LAST)
+    if chosen is None or chosen == last_seen or chosen not in steps:
+        st.session_state[HIST_STEP] = steps[-1] if chosen in (None, last_seen) else min(steps, key=lambda s: abs(s - chosen))
+    st.session_state[_HIST_LAST] = steps[-1]
+    return st.select_slider("Probe step", options=steps, key=HIST_STEP, format_func=lambda s: f"step {s:,}",
+                            help="The histograms below are of this step's batches; at the right end they follow the run.")
+
+
+def render_run(s: RunSnapshot) -> None:
+    live.show_status(s)
+    probes = [p for p in s.probes if p.batchnorm]
+    if not probes:
+        if s.status.active or s.step < s.config.probe_every:
+            st.info(f"No batch-norm records yet: the first comes at step {s.config.probe_every:,}.")
+        else:
+            st.info("No batch-norm records for this run: they are kept in memory only, so a run trained before the server "
+                    "restarted has none. Resume it (in the sidebar) to record new ones.")
+        return
+    st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. The batch's "
+                "numbers jump from batch to batch; the running ones, used at inference, follow them smoothly and late.")
+    for statistic in bnf.STATISTICS:
+        spec, data = panels.cached((s.id, s.version, "bn_stats", statistic),
+                                   lambda statistic=statistic: bnf.bn_stats_chart(probes, statistic))
+        st.vega_lite_chart(data, spec, key=f"bn_stats_{statistic}")
+    st.markdown("**Values before and after batch norm** (after γ and β), pooled over the step's batches")
+    steps = [p.step for p in probes]
+    step = hist_step(steps)
+    record = next(p for p in reversed(probes) if p.step == step)
+    spec, data = panels.cached((s.id, "bn_hist", step, id(record)), lambda: bnf.hist_chart(record))
+    st.vega_lite_chart(data, spec, key="bn_hist")
+
+
+snap = live.selected_snapshot()
+if snap is None:
+    st.info("No run yet: press **Train with and without batch norm** below, or start a run on the Training page.")
+elif not (snap.config.g_batchnorm or snap.config.d_batchnorm):
+    st.info(f"**{snap.id}** has no batch norm (g_batchnorm and d_batchnorm are off): pick another run in the sidebar, "
+            "or press **Train with and without batch norm** below.")
+else:
+    where = " and ".join(n for n, on in (("G", snap.config.g_batchnorm), ("D", snap.config.d_batchnorm)) if on)
+    st.write(f"Run **{snap.id}** has batch norm in {where}'s hidden layers.")
+    live.live(render_run, snap.id, key="bn_run")
+
+# -- 3. covariate shift: the comparison ---------------------------------------------------------------------------------
+st.subheader("Covariate shift: the same GAN with and without batch norm")
+comparison = get_comparison(COMPARISON)
+st.write(f"{comparison.question} Same seed, same data, same everything else. Watch three things: the losses, how far "
+         "the values entering each of G's layers drift while G learns, and the digits each one draws.")
+
+
+def start_comparison() -> None:
+    runs = live.start_comparison(COMPARISON)
+    live.select(next(iter(runs.values())))  # the run with batch norm: "Inside a run" above shows it
+
+
+st.button("Train with and without batch norm", type="primary", icon=":material/compare_arrows:",
+          on_click=start_comparison, key="bn_compare_start", help=f"Starts two runs: {comparison.steps_note}.")
+runs = live.comparison_runs(COMPARISON)
+if runs is None:
+    st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_note}.")
+else:
+    net = st.segmented_control("Layers of", ["G", "D"], default="G", key="bn_drift_net",
+                               help="G has batch norm in one run and none in the other; D has none in either.") or "G"
+
+    def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
+        for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
+            with col:
+                st.markdown(f"**{label}**")
+                live.show_status(s)
+        version = tuple((s.id, s.version) for s in snaps.values())
+        st.markdown("**Losses** (smoothed): G solid, D dashed")
+        spec, data = panels.cached((version, "bn_losses"),
+                                   lambda: bnf.variant_loss_chart({k: s.metrics for k, s in snaps.items()}))
+        st.vega_lite_chart(data, spec, key="bn_cmp_losses", width="stretch")
+        st.markdown(f"**Drift**: mean ± std of the values entering each of {net}'s activations, over training")
+        spec, data = panels.cached((version, "bn_drift", net),
+                                   lambda: bnf.drift_chart({k: s.probes for k, s in snaps.items()}, net))
+        st.vega_lite_chart(data, spec, key="bn_cmp_drift")
+        st.markdown("**Samples**, from the same fixed noise")
+        for i, (col, (label, s)) in enumerate(zip(st.columns(len(snaps)), snaps.items(), strict=True)):
+            with col:
+                st.markdown(label)
+                panels.samples_view(s, key=f"bn_cmp_{i}", history=False)
+
+    live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key="bn_compare")
+    st.markdown("""
+**What to look for**
+- *With batch norm*, each of G's layers receives values centred near 0 with spread near 1 at every step: the band stays
+  put. *Without*, the band moves and shrinks or grows as the layers before it learn: that drift is the covariate shift.
+- The losses: without batch norm D soon wins (its loss falls, G's climbs) and G settles on one digit it can pass off as
+  real: mode collapse. With batch norm the game stays balanced and G keeps drawing all ten digits.
+""")
