@@ -9,6 +9,7 @@ page = st.navigation([
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/bce_loss.py", title="BCE loss", icon=":material/functions:"),
     st.Page("app_pages/training.py", title="Training", icon=":material/monitoring:"),
+    st.Page("app_pages/activations.py", title="Activations", icon=":material/show_chart:"),
 ])
 live.sidebar()
 page.run()

@@ -11,7 +11,7 @@ from gan_core import explain
 from gan_core.comparisons import get_comparison
 from gan_core.runs import RunSnapshot
 from ui import batchnorm_figures as bnf
-from ui import live, panels
+from ui import figures, live, panels
 
 EPS = 1e-5  # torch's default ε
 MOMENTUM = 0.1  # torch's default: the weight of the new batch in the running averages
@@ -19,6 +19,12 @@ TOY_BATCH = [1.0, 2.0, 4.0, 9.0]
 COMPARISON = "batchnorm"
 HIST_STEP = "bn_hist_step"
 _HIST_LAST = "bn_hist_last_step"
+PER_ROW = 4  # small multiples per row
+
+
+def fmt(value: float) -> str:
+    """4 significant digits, rounded to 4 decimals first so that ε's traces (1.25e-06) read as the 0 they stand for."""
+    return f"{round(float(value), 4) + 0.0:.4g}"  # + 0.0: no "-0"
 
 st.title("Batch norm")
 st.write("A layer learns from what the layer before it hands over. But that layer is learning too, so the values it "
@@ -46,14 +52,14 @@ def toy_batch() -> None:
         return
     sd = math.sqrt(result.var + EPS)
     with formulas:
-        st.latex(rf"\mu_B = \frac{{1}}{{m}}\sum_{{i=1}}^{{m}} x_i = {result.mean:.4g}")
+        st.latex(rf"\mu_B = \frac{{1}}{{m}}\sum_{{i=1}}^{{m}} x_i = {fmt(result.mean)}")
         st.caption(f"the batch's mean, over its m = {len(result.x)} values")
-        st.latex(rf"\sigma_B^2 = \frac{{1}}{{m}}\sum_{{i=1}}^{{m}} (x_i - \mu_B)^2 = {result.var:.4g}")
+        st.latex(rf"\sigma_B^2 = \frac{{1}}{{m}}\sum_{{i=1}}^{{m}} (x_i - \mu_B)^2 = {fmt(result.var)}")
         st.caption("its variance: how spread out the values are")
         st.latex(rf"\hat x_i = \frac{{x_i - \mu_B}}{{\sqrt{{\sigma_B^2 + \epsilon}}}} "
-                 rf"= \frac{{x_i - {result.mean:.4g}}}{{{sd:.4g}}}")
+                 rf"= \frac{{x_i - {fmt(result.mean)}}}{{{fmt(sd)}}}")
         st.caption(f"normalised: mean 0, variance 1 (ε = {EPS:g} only guards against dividing by 0)")
-        st.latex(rf"y_i = \gamma\,\hat x_i + \beta = {gamma:.4g}\,\hat x_i {'+' if beta >= 0 else '-'} {abs(beta):.4g}")
+        st.latex(rf"y_i = \gamma\,\hat x_i + \beta = {fmt(gamma)}\,\hat x_i {'+' if beta >= 0 else '-'} {fmt(abs(beta))}")
         st.caption("scaled and shifted back by the learned γ and β: with γ = σ and β = μ the layer could even undo it")
 
     st.markdown("**Training mode against inference mode**")
@@ -73,22 +79,25 @@ def toy_batch() -> None:
         st.latex(r"y_i^{\text{inference}} = \gamma\,\frac{x_i - \mu_{\text{run}}}{\sqrt{\sigma^2_{\text{run}} + \epsilon}}"
                  r" + \beta")
         keep, run = f"{1 - MOMENTUM:g}", r"\text{run}"
-        st.latex(rf"\mu_{{{run}}} \leftarrow {keep}\,\mu_{{{run}}} + {MOMENTUM:g}\,\mu_B = {next_mean:.4g}, \quad "
-                 rf"\sigma^2_{{{run}}} \leftarrow {keep}\,\sigma^2_{{{run}}} + {MOMENTUM:g}\,s_B^2 = {next_var:.4g}")
+        st.latex(rf"\mu_{{{run}}} \leftarrow {keep}\,\mu_{{{run}}} + {MOMENTUM:g}\,\mu_B = {fmt(next_mean)}")
+        st.latex(rf"\sigma^2_{{{run}}} \leftarrow {keep}\,\sigma^2_{{{run}}} + {MOMENTUM:g}\,s_B^2 = {fmt(next_var)}")
         st.caption(f"the running averages after this batch (torch's momentum {MOMENTUM:g}; s²_B divides by m − 1, not m)")
     with run_col:
-        x0 = float(result.x[0])
+        st.markdown(f"The first value, **x = {fmt(result.x[0])}**, comes out as")
         train_col, infer_col = st.columns(2)
-        train_col.metric(f"x = {x0:.4g} in training", f"{float(result.y[0]):.4g}", help="normalised by the batch's μ and σ²")
-        infer_col.metric(f"x = {x0:.4g} at inference", f"{float(y_infer[0]):.4g}",
+        train_col.metric("in training", fmt(result.y[0]), help="normalised by the batch's μ and σ²")
+        infer_col.metric("at inference", fmt(y_infer[0]),
                          delta=f"{float(y_infer[0] - result.y[0]):+.3g}", delta_color="off",
                          help="normalised by the running μ and σ²: the same input, another output")
 
-    table_col, plot_col = st.columns([2, 3], gap="large")
+    table_col, plot_col = st.columns(2, gap="large", vertical_alignment="center")
     with table_col:
         st.dataframe(bnf.toy_table(result, y_infer).round(4), hide_index=True, key="bn_toy_table")
+        st.caption("In training each output depends on the whole batch: change one value and every y changes. At "
+                   "inference it depends on its own x only.")
     with plot_col:
-        st.plotly_chart(bnf.toy_figure(result, y_infer), key="bn_toy_plot", config=panels.CHART_CONFIG)
+        st.plotly_chart(bnf.toy_figure(result, running_mean, running_var, gamma, beta, eps=EPS), key="bn_toy_plot",
+                        config=panels.CHART_CONFIG)
 
 
 st.subheader("One feature, one batch, by hand")
@@ -96,6 +105,13 @@ toy_batch()
 
 # -- 2. inside a run ----------------------------------------------------------------------------------------------------
 st.subheader("Inside a run")
+
+
+def grid(n: int) -> list:
+    """n cells, PER_ROW to a row: small multiples that fit a wide page and a narrow one alike."""
+    per_row = max(1, min(n, PER_ROW))
+    cells = [cell for _ in range(0, n, per_row) for cell in st.columns(per_row)]
+    return cells[:n]
 
 
 def hist_step(steps: list[int]) -> int:
@@ -120,17 +136,28 @@ def render_run(s: RunSnapshot) -> None:
                     "restarted has none. Resume it (in the sidebar) to record new ones.")
         return
     st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. The batch's "
-                "numbers jump from batch to batch; the running ones, used at inference, follow them smoothly and late.")
-    for statistic in bnf.STATISTICS:
-        spec, data = panels.cached((s.id, s.version, "bn_stats", statistic),
-                                   lambda statistic=statistic: bnf.bn_stats_chart(probes, statistic))
-        st.vega_lite_chart(data, spec, key=f"bn_stats_{statistic}")
-    st.markdown("**Values before and after batch norm** (after γ and β), pooled over the step's batches")
+                "(thin, light blue) jump from batch to batch; the running ones used at inference (bold, dark blue) follow "
+                "them smoothly and late.")
+    layers = bnf.bn_layers(probes)
+    charts = panels.cached((s.id, s.version, "bn_stats"), lambda: {
+        (layer, statistic): bnf.bn_stats_chart(probes, layer, statistic)
+        for layer in layers for statistic in bnf.STATISTICS})
+    for layer, cell in zip(layers, grid(len(layers)), strict=True):
+        with cell:
+            for statistic in bnf.STATISTICS:
+                spec, data = charts[(layer, statistic)]
+                st.vega_lite_chart(data, spec, key=f"bn_{statistic}_{layer}", width="stretch")
+    st.markdown("**Values before and after batch norm**, pooled over the step's batches: grey before, "
+                ":blue[blue] after (γ and β included). Whatever the input's centre and spread, the output sits near 0 "
+                "with spread near 1.")
     steps = [p.step for p in probes]
     step = hist_step(steps)
     record = next(p for p in reversed(probes) if p.step == step)
-    spec, data = panels.cached((s.id, "bn_hist", step, id(record)), lambda: bnf.hist_chart(record))
-    st.vega_lite_chart(data, spec, key="bn_hist")
+    hists = panels.cached((s.id, "bn_hist", step, id(record)),
+                          lambda: {layer: bnf.hist_chart(record, layer) for layer in layers})
+    for layer, cell in zip(layers, grid(len(layers)), strict=True):
+        spec, data = hists[layer]
+        cell.vega_lite_chart(data, spec, key=f"bn_hist_{layer}", width="stretch")
 
 
 snap = live.selected_snapshot()
@@ -175,15 +202,26 @@ else:
         spec, data = panels.cached((version, "bn_losses"),
                                    lambda: bnf.variant_loss_chart({k: s.metrics for k, s in snaps.items()}))
         st.vega_lite_chart(data, spec, key="bn_cmp_losses", width="stretch")
-        st.markdown(f"**Drift**: mean ± std of the values entering each of {net}'s activations, over training")
-        spec, data = panels.cached((version, "bn_drift", net),
-                                   lambda: bnf.drift_chart({k: s.probes for k, s in snaps.items()}, net))
-        st.vega_lite_chart(data, spec, key="bn_cmp_drift")
+        st.markdown(f"**Drift**: the mean (line) and mean ± std (band) of the values entering each of {net}'s "
+                    "activations, over training; colours as in the losses")
+        probes = {k: s.probes for k, s in snaps.items()}
+        layers = bnf.drift_layers(probes, net)
+        drift = panels.cached((version, "bn_drift", net),
+                              lambda: {layer: bnf.drift_chart(probes, net, layer) for layer in layers})
+        if not layers:
+            st.caption(f"The first layer records come at step {next(iter(snaps.values())).config.probe_every:,}.")
+        for layer, cell in zip(layers, grid(len(layers)), strict=True):
+            spec, data = drift[layer]
+            cell.vega_lite_chart(data, spec, key=f"bn_drift_{net}_{layer}", width="stretch")
         st.markdown("**Samples**, from the same fixed noise")
-        for i, (col, (label, s)) in enumerate(zip(st.columns(len(snaps)), snaps.items(), strict=True)):
-            with col:
-                st.markdown(label)
-                panels.samples_view(s, key=f"bn_cmp_{i}", history=False)
+        for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
+            record = s.latest_samples
+            if record is None:
+                col.caption(f"{label}: no samples yet")
+                continue
+            image = panels.cached((s.id, "bn_grid", record.step, id(record)),
+                                  lambda record=record: figures.sample_grid(record.samples, min_size=320))
+            col.image(image, caption=f"{label}, step {record.step:,}", width="stretch")
 
     live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key="bn_compare")
     st.markdown("""

@@ -1,0 +1,189 @@
+"""Activations: ReLU, leaky ReLU, sigmoid and tanh with their slopes, then dying ReLUs and vanishing gradients measured."""
+
+from collections.abc import Callable
+from functools import partial
+
+import streamlit as st
+
+from gan_core import explain
+from gan_core.comparisons import get_comparison
+from gan_core.config import Activation
+from gan_core.runs import RunSnapshot
+from ui import activation_figures as af
+from ui import live, panels
+
+DYING, VANISHING = "dying-relu", "vanishing-gradients"
+COURSE_SLOPE = 0.2  # the course's discriminator: nn.LeakyReLU(0.2)
+FORMULAS = {
+    Activation.RELU: (r"\mathrm{ReLU}(z) = \max(0, z)", r"\mathrm{ReLU}'(z) = \begin{cases}1 & z > 0\\ 0 & z < 0\end{cases}"),
+    Activation.LEAKY_RELU: (r"\mathrm{LeakyReLU}(z) = \max(az, z)",
+                            r"\mathrm{LeakyReLU}'(z) = \begin{cases}1 & z > 0\\ a & z < 0\end{cases}"),
+    Activation.SIGMOID: (r"\sigma(z) = \frac{1}{1 + e^{-z}}", r"\sigma'(z) = \sigma(z)\,\big(1 - \sigma(z)\big) \le \tfrac14"),
+    Activation.TANH: (r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", r"\tanh'(z) = 1 - \tanh^2(z)"),
+}
+
+st.title("Activations")
+st.write("Every hidden unit takes a weighted sum z of its inputs and passes it through an activation g(z). On the way "
+         "back, backprop multiplies the gradient by g′(z), once per layer. Where g′ is 0 the unit stops learning; where "
+         "it is small, layer after layer, the gradient fades before it reaches the first layers.")
+
+# -- 1. the functions ---------------------------------------------------------------------------------------------------
+st.subheader("Four activations and their slopes")
+st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: the gradient is exactly 0 (a dead ReLU). "
+           "Red: the gradient is below 0.01 (saturated). Both come from the same formulas the page shows.")
+slope = 0.1
+for row in (af.CURVE_KINDS[:2], af.CURVE_KINDS[2:]):
+    for kind, col in zip(row, st.columns(2), strict=True):
+        with col:
+            st.markdown(f"**{af.NAMES[kind]}**")
+            for formula in FORMULAS[kind]:
+                st.latex(formula)
+            plot = st.container()  # the plot above its slider, level with its neighbour's; drawn once a is known
+            if kind is Activation.LEAKY_RELU:
+                slope = st.slider("Negative slope a", 0.0, 1.0, 0.1, step=0.01, key="act_slope",
+                                  help="a = 0 is a plain ReLU; a = 1 is no activation at all (a straight line).")
+                at = af.minus(f"{float(explain.activation(kind, -2.0, slope)):.3g}")
+                grad = f"{float(explain.derivative(kind, -2.0, slope)):.3g}"
+                st.caption(f"leaky ReLU(−2) = {at}, and its gradient there is {grad}, not 0. "
+                           f"The course's discriminator uses a = {COURSE_SLOPE}.")
+            plot.plotly_chart(af.activation_figure(kind, slope), key=f"act_curve_{kind.value}", config=panels.CHART_CONFIG)
+
+
+def chart(spec_and_data: tuple[dict, object], key: str) -> None:
+    spec, data = spec_and_data
+    st.vega_lite_chart(data, spec, key=key, width="stretch")
+
+
+def comparison(name: str, render: Callable[[dict[str, RunSnapshot]], None], key: str) -> None:
+    """The comparison's question, its start button, and its runs drawn live by `render` once this browser started it."""
+    c = get_comparison(name)
+    snaps = live.comparison_runs(name)
+    active = snaps is not None and any(s.status.active for s in snaps.values())
+    st.markdown(f"**One-click comparison.** {c.question}")
+    st.caption(f"Two runs, identical but for {', '.join(sorted(c.differing_fields()))}; they train one after the other. "
+               f"{c.steps_note}")
+    st.button("Run the comparison" if snaps is None else "Run it again", key=f"{key}_start", type="primary",
+              icon=":material/play_arrow:", on_click=live.start_comparison, args=(name,), disabled=active,
+              help="Starts both runs now; the charts below follow them as they train." if not active else
+              "Its runs are still training.")
+    if snaps is not None:
+        live.live_many(render, {label: s.id for label, s in snaps.items()}, key=key)
+
+
+def no_probes(snap: RunSnapshot | None) -> bool:
+    """Say why there is nothing to plot for the selected run; True when there is nothing."""
+    if snap is None:
+        st.info("No run selected yet: run the comparison below, or start one on Training.")
+        return True
+    if not snap.probes and snap.status.active:
+        st.info(f"**{snap.id}** has no probe records yet: the first comes at step {snap.config.probe_every:,}.")
+        return True
+    if not snap.probes:
+        st.info(f"**{snap.id}** has no probe records. They are taken while a run trains and kept in memory only, so a "
+                "server restart loses them: resume the run, or run the comparison below.")
+        return True
+    return False
+
+
+snap = live.selected_snapshot()
+
+# -- 2. dying ReLU ------------------------------------------------------------------------------------------------------
+st.subheader("Dying ReLU, measured")
+st.write("A ReLU whose z is negative for every input outputs 0 and passes back a gradient of exactly 0, so its "
+         "weights never change again: it is dead. One big update can push many units there at once, which is why a "
+         "high learning rate kills ReLUs. Leaky ReLU keeps a small slope a for negative z: the unit still gets a "
+         "gradient and can come back.")
+st.caption("The probes count a unit as dead when its z was negative for every example of the probe batch. A leaky "
+           "ReLU unit can be counted that way too, yet it still passes a gradient (a times the incoming one) and keeps "
+           "learning: that difference is the lesson.")
+
+
+def run_dead(s: RunSnapshot) -> None:
+    live.show_status(s)
+    if no_probes(s):
+        return
+    relu_like = any(layer.kind in af.DEAD_KINDS for layer in s.probes[-1].layers)
+    measure = "dead" if relu_like else "saturated"
+    st.markdown(f"**{s.id}**: the fraction of each layer's units that are "
+                + ("dead, per probe step" if relu_like else "saturated (its layers are sigmoid or tanh: they saturate, "
+                   "they do not die)"))
+    chart(panels.cached((s.id, s.version, "act_dead", measure), partial(af.dead_fraction_chart, s.probes, measure=measure)),
+          key="act_run_dead")
+
+
+if snap is not None and (snap.probes or snap.status.active):  # an active run polls: its first probe shows up
+    live.live(run_dead, snap.id, key="act_run_dead_panel")
+else:
+    no_probes(snap)
+
+
+def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
+    for i, ((label, s), col) in enumerate(zip(snaps.items(), st.columns(len(snaps)), strict=True)):
+        with col:
+            st.markdown(f"**{label}**")
+            live.show_status(s)
+            if not s.probes:
+                st.caption("No probes yet: it starts when the run before it ends." if s.status.active else "No probes.")
+                continue
+            latest = s.probes[-1]
+            st.metric("D's units dead (mean of its layers)", f"{af.dead_mean(latest, 'D'):.0%}",
+                      help=f"At step {latest.step:,}, the latest probe.")
+            chart(panels.cached((s.id, s.version, "act_cmp_dead"), partial(af.dead_fraction_chart, s.probes, ("D",))),
+                  key=f"act_cmp_dead_{i}")
+            d_layers = [layer for layer in latest.layers if layer.net == "D"]
+            st.caption(f"D's pre-activations z at step {latest.step:,}: "
+                       + ", ".join(f"{layer.layer} {af.negative_share(layer):.0%} below 0" for layer in d_layers))
+            chart(panels.cached((s.id, s.version, "act_cmp_hist"), partial(af.histogram_chart, d_layers)),
+                  key=f"act_cmp_hist_{i}")
+
+
+comparison(DYING, dying_panel, key="act_dying")
+
+# -- 3. vanishing gradients ---------------------------------------------------------------------------------------------
+st.subheader("Vanishing gradients, measured")
+st.write("Backprop multiplies by g′(z) once per layer. The sigmoid's slope is at most ¼, and near 0 once it saturates: "
+         "through five sigmoid layers the gradient can shrink a thousandfold before it reaches the first layer, which "
+         "then hardly learns. Leaky ReLU's slope is 1 for positive z, so the gradient arrives about as strong as it left. "
+         "In a GAN, G's gradient has come all the way through D first.")
+
+
+def run_grads(s: RunSnapshot) -> None:
+    live.show_status(s)
+    if no_probes(s):
+        return
+    st.markdown(f"**{s.id}**: each layer's gradient norm per probe step (log scale; light: first layers, dark: last)")
+    for net, col in zip(("D", "G"), st.columns(2), strict=True):
+        with col:
+            chart(panels.cached((s.id, s.version, "act_grads", net), partial(af.grad_norm_chart, s.probes, net)),
+                  key=f"act_run_grads_{net}")
+
+
+if snap is not None and (snap.probes or snap.status.active):
+    live.live(run_grads, snap.id, key="act_run_grads_panel")
+else:
+    no_probes(snap)
+
+
+def vanishing_panel(snaps: dict[str, RunSnapshot]) -> None:
+    net = st.segmented_control("Network", ["G", "D"], default="G", key="act_vg_net",
+                               help="G's first layer is the furthest from the loss: its gradient has passed through D too.")
+    net = net or "G"
+    for i, ((label, s), col) in enumerate(zip(snaps.items(), st.columns(len(snaps)), strict=True)):
+        with col:
+            st.markdown(f"**{label}**")
+            live.show_status(s)
+            if not s.probes:
+                st.caption("No probes yet: it starts when the run before it ends." if s.status.active else "No probes.")
+                continue
+            st.metric(f"{net}'s first layer gets, of its last layer's gradient", af.ratio_text(af.grad_ratio(s.probes[-1], net)),
+                      help=f"‖∇ block 1‖ / ‖∇ output‖ at step {s.probes[-1].step:,}, the latest probe.")
+            chart(panels.cached((s.id, s.version, "act_cmp_grads", net),
+                                partial(af.grad_norm_chart, s.probes, net, fixed_domain=True)), key=f"act_cmp_grads_{i}")
+    latest = {label: s.probes[-1] for label, s in snaps.items() if s.probes}
+    if latest:
+        st.markdown(f"**{net}'s gradient norm per layer at the latest probe**: a flat line reaches every layer, a "
+                    "falling one vanishes")
+        chart(af.grad_profile_chart(latest, net), key="act_cmp_profile")
+
+
+comparison(VANISHING, vanishing_panel, key="act_vanishing")
