@@ -10,6 +10,7 @@ page = st.navigation([
     st.Page("app_pages/bce_loss.py", title="BCE loss", icon=":material/functions:"),
     st.Page("app_pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("app_pages/activations.py", title="Activations", icon=":material/show_chart:"),
+    st.Page("app_pages/batch_norm.py", title="Batch norm", icon=":material/equalizer:"),
 ])
 live.sidebar()
 page.run()

@@ -26,11 +26,13 @@ def fmt(value: float) -> str:
     """4 significant digits, rounded to 4 decimals first so that ε's traces (1.25e-06) read as the 0 they stand for."""
     return f"{round(float(value), 4) + 0.0:.4g}"  # + 0.0: no "-0"
 
+
 st.title("Batch norm")
 st.write("A layer learns from what the layer before it hands over. But that layer is learning too, so the values it "
          "hands over keep changing in size and centre: the next layer keeps chasing a moving target. Batch norm "
          "steadies it. For each feature it takes the batch, subtracts the batch's mean, divides by its standard "
          "deviation, and then lets the network pick the scale and centre it wants with two learned numbers, γ and β.")
+
 
 # -- 1. the maths on a toy batch ----------------------------------------------------------------------------------------
 def toy_batch() -> None:
@@ -133,7 +135,7 @@ def render_run(s: RunSnapshot) -> None:
             st.info(f"No batch-norm records yet: the first comes at step {s.config.probe_every:,}.")
         else:
             st.info("No batch-norm records for this run: they are kept in memory only, so a run trained before the server "
-                    "restarted has none. Resume it (in the sidebar) to record new ones.")
+                    "restarted has none. Start a new run (or resume a stopped one) to record them.")
         return
     st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. The batch's "
                 "(thin, light blue) jump from batch to batch; the running ones used at inference (bold, dark blue) follow "
@@ -221,7 +223,7 @@ else:
                 continue
             image = panels.cached((s.id, "bn_grid", record.step, id(record)),
                                   lambda record=record: figures.sample_grid(record.samples, min_size=320))
-            col.image(image, caption=f"{label}, step {record.step:,}", width="stretch")
+            col.image(image, caption=f"{label}, step {record.step:,}")  # natural size, at most the column's width
 
     live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key="bn_compare")
     st.markdown("""

@@ -67,9 +67,11 @@ def toy_figure(result: BatchNormResult, running_mean: float, running_var: float,
                    hovertemplate="x = %{x:.4g}<br>training y = %{y:.4g}<extra></extra>"),
         go.Scatter(x=x, y=y_infer, mode="markers", marker=dict(size=10, color=INFER_COLOR), showlegend=False,
                    hovertemplate="x = %{x:.4g}<br>inference y = %{y:.4g}<extra></extra>"),
-        go.Scatter(x=[result.mean, running_mean], y=[beta, beta], mode="markers+text", text=["μ_B", "μ_run"],
-                   textposition=["top left", "bottom right"], marker=dict(size=9, symbol="x", color="#444"),
-                   showlegend=False, hovertemplate="%{text} = %{x:.4g}<extra></extra>"),
+        # each line crosses y = β at its own mean; a label sits on the side of the point its line leaves free
+        go.Scatter(x=[result.mean, running_mean], y=[beta, beta], mode="markers+text",
+                   text=["μ<sub>B</sub>", "μ<sub>run</sub>"], textposition=["bottom right", "top left"],
+                   marker=dict(size=9, symbol="x", color="#444"), showlegend=False,
+                   hovertemplate="%{text} = %{x:.4g}<extra></extra>"),
     ])
     fig.add_hline(y=beta, line=dict(color="#bbb", width=1))
     fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, uirevision="bn_toy", xaxis_title="input x",

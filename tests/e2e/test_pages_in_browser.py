@@ -11,7 +11,8 @@ from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 pytestmark = pytest.mark.browser
 
 # each page of the navigation: screenshot name -> url path
-PAGES = {"home": "", "bce-loss": "bce_loss", "training": "training", "activations": "activations"}
+PAGES = {"home": "", "bce-loss": "bce_loss", "training": "training", "activations": "activations",
+         "batch-norm": "batch_norm"}
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -27,7 +28,7 @@ def test_navigation_lists_every_page(server, page):
     page.goto(server)
     wait_idle(page)
     nav = page.locator("[data-testid=stSidebarNav]").inner_text()
-    for title in ("Home", "BCE loss", "Training", "Activations"):
+    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm"):
         assert title in nav
 
 
@@ -112,7 +113,7 @@ def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, fai
     page.goto(server)
     wait_idle(page)
     _choose(page, "Run", failed_run, within="[data-testid=stSidebar]")
-    for title in ("Home", "BCE loss", "Training", "Activations"):  # through the navigation: a page load would start a new session
+    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm"):  # through the navigation: a page load would start a new session
         page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
         wait_idle(page)
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")
