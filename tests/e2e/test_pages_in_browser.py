@@ -113,7 +113,8 @@ def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, fai
     page.goto(server)
     wait_idle(page)
     _choose(page, "Run", failed_run, within="[data-testid=stSidebar]")
-    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm"):  # through the navigation: a page load would start a new session
+    # through the navigation: a page load would start a new session, with no run picked
+    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm"):
         page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
         wait_idle(page)
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")
