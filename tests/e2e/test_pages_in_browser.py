@@ -138,9 +138,9 @@ def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
     uploader.set_input_files(str(good))  # a single-file uploader: the new file replaces the bad one
     page.get_by_text("is ready").first.wait_for(timeout=15_000)
     page.get_by_role("button", name="Start", exact=True).click()
+    page.locator("h2, h3").filter(has_text="Run points-").first.wait_for(timeout=30_000)  # the new run is shown
     page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot .legend')].some(l =>
         l.textContent.includes('real data') && l.textContent.includes('generated'))""", timeout=30_000)
     assert_no_exception(page)
-    assert "points-" in page.locator("h2, h3").filter(has_text="Run ").first.inner_text()
     screenshot(page, "training-upload")
     stop_selected_run(page)
