@@ -1,4 +1,4 @@
-"""python -m gan_core presets | train | sample | eval: the engine from the command line.
+"""python -m gan_core presets | train | sample | eval | bench: the engine from the command line.
 
 Bad input prints one line naming the field and exits 2; nothing else is printed to stderr but the progress bar.
 """
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", required=True)
     ev.add_argument("--n", type=int, default=None, help="samples to evaluate (2D: 2500, images: 1000)")
     ev.add_argument("--seed", type=int)
+    bench = sub.add_parser("bench", help="run benchmarks and print a Markdown table for BENCHMARKS.md")
+    bench.add_argument("names", nargs="*", help="benches to run (default: all): probe-overhead, time-to-quality")
+
     for command in (train, sample, ev):
         command.add_argument("--data-dir", help="where torchvision datasets live (default: $GAN_DATA_DIR, else data/)")
     return parser
@@ -141,7 +144,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gan_core import bench  # noqa: PLC0415 - only this command needs the classifier and timing code
+
+    try:
+        print(bench.run(args.names))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,179 @@
+"""Benchmarks: `python -m gan_core bench [NAME ...]`. Numbers measured side by side in one process, printed as a
+Markdown table ready for BENCHMARKS.md, with the machine, the command and the date. No unit test times anything.
+
+- probe-overhead: the Trainer with the dashboard's probing against the course notebook's bare loop, A B A B.
+- time-to-quality: seconds of training until the classifier finds all 10 digit classes in 1,000 fixed-noise samples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from gan_core.classifier import features, get_classifier, predict_proba, real_reference
+from gan_core.config import TrainConfig, get_preset
+from gan_core.data import load_dataset, to_model_range
+from gan_core.metrics import class_stats, frechet_distance
+from gan_core.models import build_models
+from gan_core.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Row:
+    bench: str
+    metric: str
+    value: str
+    target: str = ""
+    note: str = ""
+
+
+# -- probe-overhead ---------------------------------------------------------------------------------------------------
+def bare_loop(config: TrainConfig, steps: int) -> float:
+    """The course notebook's training loop, written plainly (no records, no probes); returns steps per second."""
+    torch.manual_seed(config.seed)
+    data = load_dataset(config)
+    gen, disc = build_models(config, data.shape, 0)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
+    sampler = torch.Generator().manual_seed(config.seed)
+    b = config.batch_size
+    start = time.perf_counter()
+    for _ in range(steps):
+        real = to_model_range(data.sample(b, sampler)[0], config)
+        # (1) Update D: maximize log D(x) + log(1 − D(G(z)))
+        fake = gen(torch.randn(b, config.z_dim))
+        fake_logits, real_logits = disc(fake.detach()), disc(real)
+        d_loss = (F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+                  + F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))) / 2
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        # (2) Update G: maximize log D(G(z))
+        logits = disc(gen(torch.randn(b, config.z_dim)))
+        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+    return steps / (time.perf_counter() - start)
+
+
+def trainer_loop(config: TrainConfig, steps: int) -> float:
+    """Our Trainer, probing and snapshotting as the dashboard does; returns steps per second."""
+    trainer = Trainer(config)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.step()
+    return steps / (time.perf_counter() - start)
+
+
+def probe_overhead(steps: int = 600, rounds: int = 2, preset: str = "digits", threads: int = 1) -> list[Row]:
+    """One torch thread by default: what a dashboard worker uses."""
+    config = get_preset(preset).config.replace(steps=10 * steps)  # no lr decay to the end inside the window
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        bare_loop(config, 20)  # warm both paths (first-call allocations, lazy imports)
+        trainer_loop(config, 20)
+        bare, ours = [], []
+        for _ in range(rounds):  # A B A B: a noisy machine hits both alike
+            bare.append(bare_loop(config, steps))
+            ours.append(trainer_loop(config, steps))
+    finally:
+        torch.set_num_threads(before)
+    ratio = sum(ours) / sum(bare)
+    fmt = ", ".join
+    return [
+        Row("probe-overhead", "bare loop steps/s", fmt(f"{v:.0f}" for v in bare),
+            note=f"{preset}, {steps} steps a round, {threads} torch thread(s)"),
+        Row("probe-overhead", "Trainer steps/s", fmt(f"{v:.0f}" for v in ours),
+            note=f"probe every {config.probe_every}, samples every {config.sample_every}"),
+        Row("probe-overhead", "ratio", f"{ratio:.2f}", "≥ 0.9"),
+    ]
+
+
+# -- time-to-quality --------------------------------------------------------------------------------------------------
+def time_to_quality(seeds: tuple[int, ...] = (0, 1, 2), threads: int = 2, check_every: int = 50,
+                    max_seconds: float = 60.0, n: int = 1000) -> list[Row]:
+    """Training seconds (evaluation excluded) until all 10 classes are covered (≥ 1 % each at confidence > 0.9)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        results = [_time_to_quality(seed, check_every, max_seconds, n) for seed in seeds]
+    finally:
+        torch.set_num_threads(before)
+    times = [r[0] for r in results]
+    done = [t for t in times if math.isfinite(t)]
+    median = statistics.median(times) if len(done) * 2 > len(times) else math.inf
+    curves = "; ".join(f"seed {s}: " + " ".join(f"{step}:{fcd:.0f}" for step, fcd in r[1][::4])
+                       for s, r in zip(seeds, results, strict=True))
+    return [
+        Row("time-to-quality", "seconds to 10/10 classes", ", ".join(f"{t:.1f}" for t in times),
+            note=f"seeds {', '.join(map(str, seeds))}; {threads} torch threads"),
+        Row("time-to-quality", "median", f"{median:.1f} s", "≤ 10 s"),
+        Row("time-to-quality", "FCD by step", curves),
+    ]
+
+
+def _time_to_quality(seed: int, check_every: int, max_seconds: float, n: int) -> tuple[float, list[tuple[int, float]]]:
+    trainer = Trainer(get_preset("digits").config.replace(seed=seed))
+    classifier, _ = get_classifier(trainer.data)
+    dist = trainer.data.class_distribution()
+    real = features(classifier, real_reference(trainer.data, n))
+    trained, curve = 0.0, []
+    while trained < max_seconds and not trainer.finished:
+        start = time.perf_counter()
+        for _ in range(check_every):
+            trainer.step()
+        trained += time.perf_counter() - start
+        samples = torch.from_numpy(trainer.sample(n, seed=seed + 1))  # the same noise at every check
+        covered = class_stats(predict_proba(classifier, samples), dist)["classes_covered"]
+        curve.append((trainer.step_count, frechet_distance(features(classifier, samples), real)))
+        if covered == len(dist):
+            return trained, curve
+    return math.inf, curve
+
+
+# -- running and printing ---------------------------------------------------------------------------------------------
+BENCHES: dict[str, Callable[[], list[Row]]] = {
+    "probe-overhead": probe_overhead,
+    "time-to-quality": time_to_quality,
+}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = ["| bench | metric | value | target | note |", "|---|---|---|---|---|"]
+    lines += [f"| {r.bench} | {r.metric} | {r.value} | {r.target} | {r.note} |" for r in rows]
+    return "\n".join(lines)
+
+
+def run(names: list[str]) -> str:
+    """Run the named benches (all when empty) and return the report: machine, command, date, then the table."""
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        raise ValueError(f"unknown bench {unknown[0]!r}; choose from: {', '.join(BENCHES)}")
+    rows: list[Row] = []
+    for name in names or list(BENCHES):
+        start = time.perf_counter()
+        print(f"running {name}…", file=sys.stderr, flush=True)
+        rows += BENCHES[name]()
+        print(f"  {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    command = " ".join(["python -m gan_core bench", *names])
+    header = [f"Machine: {machine()}", f"Command: `{command}`", f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}", ""]
+    return "\n".join(header) + markdown(rows) + "\n"
+
+
