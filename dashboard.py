@@ -11,6 +11,7 @@ page = st.navigation([
     st.Page("app_pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("app_pages/activations.py", title="Activations", icon=":material/show_chart:"),
     st.Page("app_pages/batch_norm.py", title="Batch norm", icon=":material/equalizer:"),
+    st.Page("app_pages/controllable.py", title="Controllable generation", icon=":material/tune:"),
 ])
 live.sidebar()
 page.run()

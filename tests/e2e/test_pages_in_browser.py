@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 
 # each page of the navigation: screenshot name -> url path
 PAGES = {"home": "", "bce-loss": "bce_loss", "training": "training", "activations": "activations",
-         "batch-norm": "batch_norm"}
+         "batch-norm": "batch_norm", "controllable": "controllable"}
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -28,7 +28,7 @@ def test_navigation_lists_every_page(server, page):
     page.goto(server)
     wait_idle(page)
     nav = page.locator("[data-testid=stSidebarNav]").inner_text()
-    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm"):
+    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm", "Controllable generation"):
         assert title in nav
 
 
@@ -114,7 +114,7 @@ def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, fai
     wait_idle(page)
     _choose(page, "Run", failed_run, within="[data-testid=stSidebar]")
     # through the navigation: a page load would start a new session, with no run picked
-    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm"):
+    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm", "Controllable generation"):
         page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
         wait_idle(page)
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")
