@@ -11,7 +11,9 @@ page = st.navigation([
     st.Page("app_pages/training.py", title="Training", icon=":material/monitoring:"),
     st.Page("app_pages/activations.py", title="Activations", icon=":material/show_chart:"),
     st.Page("app_pages/batch_norm.py", title="Batch norm", icon=":material/equalizer:"),
+    st.Page("app_pages/mode_collapse.py", title="Mode collapse", icon=":material/scatter_plot:"),
     st.Page("app_pages/controllable.py", title="Controllable generation", icon=":material/tune:"),
+    st.Page("app_pages/vae_vs_gan.py", title="VAE vs GAN", icon=":material/compare:"),
 ])
 live.sidebar()
 page.run()

@@ -291,6 +291,15 @@ PRESETS: dict[str, Preset] = {
                 "course C1W1 first GAN, scaled to 8×8", **_DIGITS),
         _preset("digits-conditional", "8×8 digits with a one-hot class label: pick the digit you want",
                 "course C1W4 conditional GAN, scaled to 8×8", conditional=True, **_DIGITS),
+        # Mode collapse on demand: the digits GAN without batch norm in G lets D win, and G settles on one digit.
+        # 1,000 fixed-noise samples per snapshot for the class histogram. Measured in the mode-collapse comparison.
+        _preset("digits-collapse", "8×8 digits, BCE, no batch norm in G: collapses onto one or two digits in seconds",
+                "course C1W3 mode-collapse lesson; batch norm removed from G so D wins early",
+                **dict(_DIGITS, g_batchnorm=False, steps=800, sample_every=25, n_samples=1000)),
+        _preset("digits-collapse-wgan", "digits-collapse with WGAN-GP: the same G keeps all ten digits",
+                "course C1W3 WGAN-GP lab (5 critic steps, λ 10, Adam β2 0.9), scaled to 8×8",
+                **dict(_DIGITS, g_batchnorm=False, steps=800, sample_every=25, n_samples=1000, loss="wgan_gp", d_steps=5,
+                       gp_lambda=10.0, beta2=0.9)),
         _preset("first-gan", "The course's first GAN: MLP on MNIST", "course C1W1 lab (z 64, lr 1e-5, batch 128)",
                 dataset="mnist", arch="mlp", z_dim=64, g_width=128, g_depth=4, d_width=128, d_depth=3, lr_g=1e-5,
                 lr_d=1e-5, beta1=0.9, beta2=0.999, batch_size=128, steps=10000, sample_every=200, checkpoint_every=1000),

@@ -27,7 +27,7 @@ from gan_core.config import (
 )
 
 PRESET_NAMES = [
-    "ring-bce", "ring-wgan", "grid-bce", "grid-wgan", "digits", "digits-conditional",
+    "ring-bce", "ring-wgan", "grid-bce", "grid-wgan", "digits", "digits-conditional", "digits-collapse", "digits-collapse-wgan",
     "first-gan", "dcgan", "wgan-gp", "conditional",
 ]
 

@@ -11,8 +11,11 @@ from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 pytestmark = pytest.mark.browser
 
 # each page of the navigation: screenshot name -> url path
+NAV_TITLES = ("Home", "BCE loss", "Training", "Activations", "Batch norm", "Mode collapse", "Controllable generation",
+              "VAE vs GAN")
 PAGES = {"home": "", "bce-loss": "bce_loss", "training": "training", "activations": "activations",
-         "batch-norm": "batch_norm", "controllable": "controllable"}
+         "batch-norm": "batch_norm", "mode-collapse": "mode_collapse", "controllable": "controllable",
+         "vae-vs-gan": "vae_vs_gan"}
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -28,7 +31,7 @@ def test_navigation_lists_every_page(server, page):
     page.goto(server)
     wait_idle(page)
     nav = page.locator("[data-testid=stSidebarNav]").inner_text()
-    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm", "Controllable generation"):
+    for title in NAV_TITLES:
         assert title in nav
 
 
@@ -114,7 +117,7 @@ def test_a_failed_run_is_reported_in_the_sidebar_on_every_page(server, page, fai
     wait_idle(page)
     _choose(page, "Run", failed_run, within="[data-testid=stSidebar]")
     # through the navigation: a page load would start a new session, with no run picked
-    for title in ("Home", "BCE loss", "Training", "Activations", "Batch norm", "Controllable generation"):
+    for title in NAV_TITLES:
         page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
         wait_idle(page)
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")

@@ -1,0 +1,254 @@
+"""Mode collapse: a GAN that draws one digit of ten, measured snapshot by snapshot, and WGAN-GP beside it."""
+
+import math
+from functools import partial
+
+import streamlit as st
+
+from gan_core import coverage
+from gan_core.comparisons import COMPARISONS as REGISTRY
+from gan_core.comparisons import get_comparison
+from gan_core.config import Loss
+from gan_core.data import DataSource, load_dataset
+from gan_core.runs import RunSnapshot
+from gan_core.trainer import SampleRecord
+from ui import activation_figures as af
+from ui import collapse_figures as cf
+from ui import figures, live, panels
+
+COMPARISONS = {data: name for data, name in (("digits", "collapse-digits"), ("ring", "collapse-ring")) if name in REGISTRY}
+
+
+def chart(spec_and_data: tuple[dict, object], key: str) -> None:
+    spec, data = spec_and_data
+    st.vega_lite_chart(data, spec, key=key, width="stretch")
+
+
+def source_of(snap: RunSnapshot) -> DataSource | None:
+    """The run's data (digits and mixtures load in milliseconds; MNIST once per server), None when it is not there."""
+    try:
+        return panels.cached(("mc_source", snap.config.dataset.value, snap.config.points_csv),
+                             partial(load_dataset, snap.config))
+    except Exception:  # noqa: BLE001 - a dataset missing on this machine: the page says so instead of failing
+        return None
+
+
+def stats_of(snap: RunSnapshot, record: SampleRecord, source: DataSource) -> dict:
+    """Coverage of one snapshot, computed once per server: a snapshot's samples never change once taken."""
+    return panels.cached(("mc_stats", snap.id, snap.created, record.step, len(record.samples)),
+                         partial(coverage.record_stats, record, source))
+
+
+def table_of(snap: RunSnapshot, source: DataSource) -> tuple[list[dict], dict]:
+    rows = [stats_of(snap, r, source) for r in snap.samples]
+    return rows, coverage.coverage_table(rows)
+
+
+st.title("Mode collapse")
+st.write("The data have many modes: ten digits, or eight blobs on a ring. A generator can fool its discriminator "
+         "with *one* of them. When D learns to reject that one, G jumps to another, and D chases it: G never has "
+         "a reason to draw all of them at once. That is **mode collapse**: sharp samples, little variety.")
+with st.expander("How the page measures it"):
+    st.markdown(
+        "- **Images.** A small classifier trained on the real data (once, then cached) names the digit in each of "
+        "the run's samples. The samples come from the same fixed noise at every snapshot, so the same z's are "
+        "followed through training.\n"
+        "- A class is **covered** when at least 1 % of the samples are put in it with probability above 0.9.\n"
+        "- **KL to the data**, in nats (0 when G's classes are spread like the data's; log 10 ≈ 2.3 when all samples "
+        "are one digit):")
+    st.latex(r"\mathrm{KL}(q\,\|\,p) = \sum_c q_c \log\frac{q_c}{p_c},\quad q_c = \frac{\#\{\text{samples classified }c\}}{N}")
+    st.markdown(
+        "- **2D data** (VEEGAN, PacGAN): a sample is **high quality** within 3σ of its nearest mode; a mode is "
+        "**covered** when at least one high-quality sample has it as nearest mode.")
+    st.latex(r"\text{reverse KL} = \sum_k \hat p_k \log(K\hat p_k)")
+    st.caption("p̂_k: the share of high-quality samples nearest to mode k, K modes. The formulas are those of "
+               "gan_core.metrics (class_stats, mode_stats), which the page calls.")
+
+
+# -- 1. the selected run ------------------------------------------------------------------------------------------------
+def image_panel(s: RunSnapshot, source: DataSource) -> None:
+    rows, table = table_of(s, source)
+    latest = rows[-1]
+    n = latest["n"]
+    cols = st.columns(4)
+    cols[0].metric("Classes covered", f"{latest['classes_covered']} of {len(latest['covered_mask'])}")
+    cols[1].metric("KL to the data", f"{latest['kl_to_data']:.2f} nats", help="0: spread like the data; 2.3: one class.")
+    cols[2].metric("Classifier's confidence", f"{latest['mean_confidence']:.0%}", help="Mean top probability: low for "
+                   "blurry or ambiguous samples, which is why a class needs confident samples to count as covered.")
+    cols[3].metric("Samples judged", f"{n:,}", help="The run's fixed-noise samples at this snapshot (n_samples).")
+    hist_col, grid_col = st.columns([3, 2])
+    with hist_col:
+        st.markdown(f"**What the classifier sees** in {n:,} samples at step {latest['step']:,}: bars, G's share of each "
+                    "digit; black ticks, the data's share")
+        chart(panels.cached(("mc_hist", s.id, s.created, latest["step"], n), partial(cf.class_histogram_chart, latest)),
+              key="mc_run_hist")
+    with grid_col:
+        record = s.samples[-1]
+        shown = record.samples[:100]
+        image = panels.cached(("mc_grid", s.id, s.created, record.step), lambda: figures.sample_grid(shown, nrow=10))
+        st.image(image, caption=f"The first {len(shown)} of them", width=300)
+    if n < 1000:
+        st.caption(f"This run keeps {n:,} samples per snapshot (its n_samples): the shares are out of {n:,}. The "
+                   "comparison below draws 1,000.")
+    st.markdown("**Over training**: each column is a snapshot, each row a digit; collapse is one dark row, and a row "
+                "that moves is G hopping from digit to digit")
+    chart(panels.cached(("mc_heat", s.id, s.version), partial(cf.class_heatmap_chart, rows)), key="mc_run_heat")
+    left, right = st.columns(2)
+    with left:
+        chart(panels.cached(("mc_cov", s.id, s.version), partial(
+            cf.series_chart, {s.id: table}, "covered", title="classes covered", domain=(0, 10), total=10)), key="mc_run_cov")
+    with right:
+        chart(panels.cached(("mc_kl", s.id, s.version), partial(
+            cf.series_chart, {s.id: table}, "kl", title="KL to the data (nats)", domain=(0, 2.5))), key="mc_run_kl")
+
+
+def point_panel(s: RunSnapshot, source: DataSource) -> None:
+    rows, table = table_of(s, source)
+    latest = rows[-1]
+    total = latest["modes_total"]
+    cols = st.columns(4)
+    cols[0].metric("Modes covered", f"{latest['modes_covered']} of {total}")
+    cols[1].metric("High-quality samples", f"{latest['high_quality_fraction']:.0%}", help="Within 3σ of a mode.")
+    cols[2].metric("Reverse KL", f"{latest['reverse_kl']:.2f}", help=f"0: spread evenly; log {total} = "
+                   f"{math.log(total):.2f}: all on one mode.")
+    cols[3].metric("Samples judged", f"{latest['n']:,}", help="The run's fixed-noise samples at this snapshot.")
+    plot, over_time = st.columns([1, 1])
+    with plot:
+        st.markdown(f"**Step {latest['step']:,}**: modes ringed green are covered, red are missed")
+        record = s.samples[-1]
+        fig = panels.cached(("mc_modes", s.id, s.created, record.step),
+                            lambda: cf.mode_figure(record.samples, s.real, s.modes, latest))
+        st.plotly_chart(fig, key="mc_run_modes", config=panels.CHART_CONFIG)
+    with over_time:
+        chart(panels.cached(("mc_cov", s.id, s.version), partial(
+            cf.series_chart, {s.id: table}, "covered", title="modes covered", domain=(0, total), total=total, height=200)),
+            key="mc_run_cov")
+        chart(panels.cached(("mc_hq", s.id, s.version), partial(
+            cf.series_chart, {s.id: table}, "high_quality", title="high-quality share", domain=(0, 1), height=200)),
+            key="mc_run_hq")
+
+
+def render_run(s: RunSnapshot) -> None:
+    live.show_status(s)
+    source = source_of(s)
+    if source is None or not coverage.can_measure(source):
+        st.info(f"**{s.id}** trains on {s.config.dataset.value}, which has no classes or modes to count: pick a "
+                "digits, MNIST, ring or grid run, or run the comparison below.")
+        return
+    if not s.samples:
+        st.info("No samples yet: the first snapshot comes as soon as the run starts.")
+        return
+    (image_panel if source.is_image else point_panel)(s, source)
+
+
+snap = live.selected_snapshot()
+st.subheader("How many modes does G draw?")
+if snap is None:
+    st.info("No run yet: press **Run the comparison** below, or start a run on the Training page.")
+else:
+    st.write(f"Run **{snap.id}** ({snap.config.dataset.value}, {snap.config.loss.value} loss); pick another in the sidebar.")
+    live.live(render_run, snap.id, key="mc_run")
+
+# -- 2. why: D wins, G's gradient vanishes ------------------------------------------------------------------------------
+st.subheader("A discriminator that wins leaves G without a gradient")
+st.write("While D rejects G's samples with confidence, D(G(z)) sits near 0. G's original (minimax) loss, log(1 − D(G(z))), "
+         "is flat there: its gradient at D's logit is −D(G(z)), about 0, so G barely moves. The non-saturating loss, "
+         "−log D(G(z)), keeps a gradient of D(G(z)) − 1, about −1, but it points every sample towards whatever D "
+         "currently likes most: one mode. WGAN-GP's critic is not squashed through a sigmoid, so it never saturates, "
+         "and its gradient penalty keeps it smooth: G is pulled towards all the data.")
+c1, c2 = st.columns(2)
+c1.latex(r"\frac{\partial}{\partial l}\log\big(1 - \sigma(l)\big) = -D(G(z))")
+c2.latex(r"\frac{\partial}{\partial l}\big[-\log \sigma(l)\big] = D(G(z)) - 1")
+
+
+def render_gradients(s: RunSnapshot) -> None:
+    if s.config.loss is not Loss.BCE:
+        st.caption(f"**{s.id}** uses {s.config.loss.value}: its critic has no sigmoid to saturate. Its scores and "
+                   "G's gradient norms:")
+    left, right = st.columns(2)
+    with left:
+        panels.d_output_chart(s, key="mc_grad")
+    with right:
+        if s.config.loss is Loss.BCE:
+            st.markdown("**G's gradient at D's logit** under each objective, from this run's D(G(z))")
+            chart(panels.cached(("mc_logit", s.id, s.version), partial(
+                cf.logit_gradient_chart, s.metrics["step"], s.metrics["d_fake"])), key="mc_logit")
+    if s.probes:
+        st.markdown("**G's gradient norm per layer** as measured (log scale; light: first layers, dark: output)")
+        chart(panels.cached(("mc_gnorm", s.id, s.version), partial(af.grad_norm_chart, s.probes, "G", height=240)),
+              key="mc_gnorm")
+    else:
+        st.caption("No probe records for this run (they are kept in memory while it trains): G's per-layer gradient "
+                   "norms show for runs trained since the server started.")
+
+
+if snap is not None:
+    live.live(render_gradients, snap.id, key="mc_grad_panel")
+
+# -- 3. the comparison --------------------------------------------------------------------------------------------------
+st.subheader("One click: BCE against WGAN-GP")
+data_choice = "digits"
+if len(COMPARISONS) > 1:
+    data_choice = st.segmented_control("Data", list(COMPARISONS), default="digits", key="mc_data",
+                                       help="Digits: does G draw all ten? Ring: does it find all eight blobs?") or "digits"
+name = COMPARISONS[data_choice]
+comparison = get_comparison(name)
+runs = live.comparison_runs(name)
+active = runs is not None and any(s.status.active for s in runs.values())
+st.write(f"{comparison.question} Same data, same seed. {comparison.steps_note}")
+st.caption("Identical but for " + ", ".join(sorted(comparison.differing_fields())) + ": the Wasserstein loss needs "
+           "several critic updates per G update and its own Adam settings. Both runs draw 1,000 samples per snapshot.")
+
+
+def start() -> None:
+    started = live.start_comparison(name)
+    live.select(next(iter(started.values())))  # the BCE run: the sections above follow it
+
+
+st.button("Run the comparison" if runs is None else "Run it again", key="mc_start", type="primary",
+          icon=":material/play_arrow:", on_click=start, disabled=active,
+          help="Starts both runs now, one after the other." if not active else "Its runs are still training.")
+
+
+def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
+    tables, latest = {}, {}
+    for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
+        with col:
+            st.markdown(f"**{label}**")
+            live.show_status(s)
+            source = source_of(s)
+            if source is None or not s.samples:
+                st.caption("Waiting for its first snapshot: it starts when the run before it ends." if s.status.active
+                           else "No samples.")
+                continue
+            rows, tables[label] = table_of(s, source)
+            latest[label] = rows[-1]
+            what = "Classes" if source.is_image else "Modes"
+            covered, total = int(tables[label]["covered"][-1]), int(tables[label]["total"][-1])
+            st.metric(f"{what} covered at step {rows[-1]['step']:,}", f"{covered} of {total}")
+            if source.is_image:
+                chart(panels.cached(("mc_hist", s.id, s.created, rows[-1]["step"], rows[-1]["n"]),
+                                    partial(cf.class_histogram_chart, rows[-1], height=260)), key=f"mc_cmp_hist_{label}")
+            else:
+                record = s.samples[-1]
+                fig = panels.cached(("mc_modes", s.id, s.created, record.step, "small"),
+                                    lambda s=s, record=record, r=rows[-1]: cf.mode_figure(record.samples, s.real, s.modes, r,
+                                                                                           height=320))
+                st.plotly_chart(fig, key=f"mc_cmp_modes_{label}", config=panels.CHART_CONFIG)
+    if tables:
+        total = float(next(iter(tables.values()))["total"][-1])
+        version = tuple((s.id, s.version) for s in snaps.values())
+        st.markdown("**Coverage over time**, both runs")
+        chart(panels.cached(("mc_cmp_cov", version), partial(
+            cf.series_chart, tables, "covered", title="covered", domain=(0, total), total=total)), key="mc_cmp_cov")
+
+
+if runs is not None:
+    live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key=f"mc_cmp_{data_choice}")
+st.markdown("""
+**What to look for**
+- *BCE*: one or two digits from the first snapshots on; the heatmap shows G hopping from one digit to another as D
+  learns to reject each, and D(G(z)) stays well below ½: D is winning.
+- *WGAN-GP*: slower per step (five critic updates, each with a second backward pass for the penalty), yet every class or
+  mode stays covered: the critic's slope keeps pulling samples towards the parts of the data G has not reached.
+""")

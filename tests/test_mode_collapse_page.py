@@ -1,0 +1,185 @@
+"""The mode-collapse lesson: its figures on synthetic stats, and its page under AppTest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core import coverage, explain
+from gan_core.comparisons import get_comparison
+from gan_core.config import Loss, get_preset
+from gan_core.data import load_digits, mixture
+from gan_core.runs import Status
+from gan_core.trainer import SampleRecord
+from ui import collapse_figures as cf
+from ui import live
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "mode_collapse.py")
+pytestmark = pytest.mark.usefixtures("one_thread")  # the classifier trains once per session: 0.7 s on one thread, 9 s on two
+
+
+def _image_stats(counts: list[int], covered: list[bool]) -> dict:
+    return {"step": 100, "class_histogram": counts, "covered_mask": covered, "data_distribution": [0.1] * 10,
+            "classes_covered": sum(covered), "kl_to_data": 1.0, "n": sum(counts)}
+
+
+# -- figures -------------------------------------------------------------------------------------------------------------
+def test_class_histogram_chart_shows_shares_data_and_covered_classes():
+    stats = _image_stats([0, 0, 0, 750, 0, 0, 0, 250, 0, 0], [False] * 3 + [True] + [False] * 3 + [True, False, False])
+    spec, data = cf.class_histogram_chart(stats)
+    assert list(data["class"]) == [str(c) for c in range(10)]
+    np.testing.assert_allclose(data["generated"], [0, 0, 0, 0.75, 0, 0, 0, 0.25, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(data["data"], 0.1, atol=1e-6)
+    assert list(data["status"]) == [cf.MISSED] * 3 + [cf.COVERED] + [cf.MISSED] * 3 + [cf.COVERED, cf.MISSED, cf.MISSED]
+    json.dumps(spec)
+    other = _image_stats([100] * 10, [True] * 10)
+    assert cf.class_histogram_chart(other)[0] == spec  # live chart: the spec does not depend on the values
+
+
+def test_class_heatmap_has_one_cell_per_step_and_class_summing_to_one_per_step():
+    rows = [_image_stats([100] * 10, [True] * 10) | {"step": 0},
+            _image_stats([0] * 9 + [1000], [False] * 9 + [True]) | {"step": 50}]
+    spec, data = cf.class_heatmap_chart(rows)
+    assert len(data) == 20
+    assert data.groupby("step")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert float(data[(data["step"] == 50) & (data["class"] == "9")]["share"].iloc[0]) == pytest.approx(1.0)
+    assert spec == cf.class_heatmap_chart(rows[:1])[0]
+
+
+def test_series_chart_one_line_per_run_and_a_rule_at_the_total():
+    tables = {"BCE": {"step": np.array([0, 50, 100.0]), "covered": np.array([3, 2, 1.0])},
+              "WGAN-GP": {"step": np.array([0, 50.0]), "covered": np.array([4, 10.0])}}
+    spec, data = cf.series_chart(tables, "covered", title="covered", domain=(0, 10), total=10)
+    assert list(data["run"].cat.categories) == ["BCE", "WGAN-GP"] and len(data) == 5
+    np.testing.assert_allclose(data[data["run"] == "WGAN-GP"]["value"], [4, 10])
+    assert spec["layer"][1]["encoding"]["y"]["datum"] == 10.0
+    assert spec == cf.series_chart({k: {**t, "covered": t["covered"] * 0} for k, t in tables.items()}, "covered",
+                                   title="covered", domain=(0, 10), total=10)[0]
+
+
+def test_mode_figure_rings_covered_modes_green_and_missed_red():
+    ring = mixture("ring")
+    modes = ring.modes.numpy()
+    samples = np.repeat(modes[:3], 20, axis=0)  # on three modes exactly
+    stats = coverage.point_stats(samples, ring)
+    assert stats["modes_covered"] == 3 and stats["high_quality_fraction"] == 1.0
+    fig = cf.mode_figure(samples, None, modes, stats)
+    by_name = {t.name: t for t in fig.data}
+    assert len(by_name["mode covered"].x) == 3 and len(by_name["mode missed"].x) == 5
+    assert by_name["mode missed"].marker.line.color is None or by_name["mode missed"].marker.color == cf.MISSED_COLOR
+    np.testing.assert_array_equal(by_name["mode covered"].customdata, [20, 20, 20])
+
+
+def test_logit_gradient_chart_follows_explain():
+    step = np.arange(100, dtype=np.float64)
+    d_fake = np.full(100, 0.02)  # D rejects the fakes with confidence
+    spec, data = cf.logit_gradient_chart(step, d_fake)
+    minimax = data[data["series"] == list(cf.GRAD_SERIES)[0]]["value"].to_numpy()
+    non_sat = data[data["series"] == list(cf.GRAD_SERIES)[1]]["value"].to_numpy()
+    assert len(minimax) == 81  # 20-step means
+    np.testing.assert_allclose(minimax, abs(explain.g_grad_logit_minimax(0.02)), atol=1e-6)  # vanished
+    np.testing.assert_allclose(non_sat, abs(explain.g_grad_logit_non_saturating(0.02)), atol=1e-6)  # still ~1
+    assert cf.logit_gradient_chart(step[:5], d_fake[:5])[0] == spec
+
+
+def test_record_stats_counts_one_class_for_one_repeated_digit():
+    digits = load_digits()
+    sevens = digits.x[digits.y == 7][:50].numpy()
+    stats = coverage.record_stats(SampleRecord(40, sevens, None), digits)
+    assert stats["step"] == 40 and stats["n"] == 50
+    assert stats["classes_covered"] == 1 and stats["class_histogram"][7] >= 45
+    assert stats["kl_to_data"] > 2.0  # close to log 10
+    mixed = coverage.record_stats(SampleRecord(0, digits.x[:500].numpy(), None), digits)
+    assert mixed["classes_covered"] == 10 and mixed["kl_to_data"] < 0.05
+    table = coverage.coverage_table([mixed, stats])
+    np.testing.assert_array_equal(table["covered"], [10, 1])
+    assert coverage.covered_fraction(stats) == pytest.approx(0.1)
+
+
+def test_collapse_presets_differ_only_in_the_loss_and_its_settings():
+    c = get_comparison("collapse-digits")
+    configs = c.configs()
+    assert configs["BCE"] == get_preset("digits-collapse").config.replace(seed=0)
+    assert configs["WGAN-GP"].loss is Loss.WGAN_GP and configs["BCE"].loss is Loss.BCE
+    assert c.differing_fields() == {"loss", "d_steps", "beta2"}
+    assert all(cfg.n_samples == 1000 for cfg in configs.values())
+
+
+# -- the page ------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_WORKERS", "threads")
+    monkeypatch.setenv("GAN_MAX_RUNS", "1")
+    live.reset_manager()
+    yield
+    live.reset_manager()
+
+
+def _texts(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [i.value for i in app.info]
+    return "\n".join(map(str, parts))
+
+
+def test_page_without_runs_explains_and_offers_the_comparison(fresh_manager):
+    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not app.exception
+    assert "No run yet" in _texts(app)
+    assert app.button(key="mc_start").label == "Run the comparison"
+
+
+def test_comparison_button_starts_both_variants(fresh_manager):
+    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app.button(key="mc_start").click().run()
+    assert not app.exception
+    runs = app.session_state["comparison:collapse-digits"]
+    assert list(runs) == ["BCE", "WGAN-GP"]
+    manager = live.get_manager()
+    configs = {label: manager.snapshot(run_id).config for label, run_id in runs.items()}
+    assert configs == get_comparison("collapse-digits").configs()
+    assert app.session_state[live.SELECTED] == runs["BCE"]
+    for run_id in runs.values():
+        manager.stop(run_id)
+
+
+def _finished(config, name: str) -> str:  # noqa: ANN001
+    manager = live.get_manager()
+    run_id = manager.start(config, name)
+    assert manager.wait(run_id, timeout=30).status is Status.FINISHED
+    return run_id
+
+
+def test_a_finished_digits_run_shows_its_class_histogram(fresh_manager):
+    config = get_preset("digits-collapse").config.replace(steps=30, sample_every=10, n_samples=200, probe_every=5)
+    run_id = _finished(config, "tiny-digits")
+    app = AppTest.from_file(PAGE, default_timeout=30)
+    app.session_state[live.SELECTED] = run_id
+    app.run()
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert "Classes covered" in labels and "KL to the data" in labels
+    samples = next(m for m in app.metric if m.label == "Samples judged")
+    assert samples.value == "200"
+    text = _texts(app)
+    assert "What the classifier sees" in text and "out of 200" in text
+    assert len(app.get("vega_lite_chart")) >= 4  # histogram, heatmap, coverage, KL (+ the gradient charts)
+    assert app.get("image"), "the sample grid is shown"
+
+
+def test_a_finished_ring_run_shows_coverage_over_time(fresh_manager):
+    config = get_preset("ring-bce").config.replace(steps=20, sample_every=5, n_samples=64, probe_every=5)
+    run_id = _finished(config, "tiny-ring")
+    app = AppTest.from_file(PAGE, default_timeout=30)
+    app.session_state[live.SELECTED] = run_id
+    app.run()
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert "Modes covered" in labels and "High-quality samples" in labels and "Classes covered" not in labels
+    assert "modes ringed green" in _texts(app)
+    assert len(app.get("plotly_chart")) >= 1
+    assert len(app.get("vega_lite_chart")) >= 2  # modes covered, high-quality share over time

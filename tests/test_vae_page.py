@@ -1,0 +1,134 @@
+"""The VAE-vs-GAN lesson: its figure helpers, and its page under AppTest (with no runs, training the VAE, beside a GAN)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core import vae
+from gan_core.config import get_preset
+from gan_core.data import load_digits
+from gan_core.runs import Status
+from ui import live
+from ui import vae_figures as vf
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "vae_vs_gan.py")
+TINY_VAE_STEPS = 30
+
+
+# -- the figure helpers ------------------------------------------------------------------------------------------------------
+def test_architecture_diagrams_name_each_models_parts():
+    for dot, parts in ((vf.vae_dot(), ("encoder", "latent space", "decoder", "reconstruction")),
+                       (vf.gan_dot(), ("generator", "discriminator", "real image", "fake image", "gradient"))):
+        assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
+        assert all(part in dot for part in parts)
+
+
+def test_loss_figure_draws_the_total_and_its_two_terms():
+    history = {"step": np.array([10, 20]), "loss": np.array([30.0, 25.0]), "reconstruction": np.array([28.0, 22.0]),
+               "kl": np.array([2.0, 3.0])}
+    fig = vf.loss_figure(history)
+    assert [t.name for t in fig.data] == [vf.LOSS_NAMES[k] for k in ("loss", "reconstruction", "kl")]
+    np.testing.assert_array_equal(fig.data[2].y, [2.0, 3.0])
+
+
+def test_latent_figure_has_one_trace_per_digit_in_its_colour():
+    mu = np.random.default_rng(0).normal(size=(30, 2))
+    labels = np.arange(30) % 10
+    fig = vf.latent_figure(mu, labels)
+    digits = [t for t in fig.data if t.mode == "markers"]
+    assert [t.name for t in digits] == [str(k) for k in range(10)]
+    assert digits[3].marker.color == vf.DIGIT_COLORS[3] and len(digits[3].x) == 3
+    np.testing.assert_allclose(digits[0].x, mu[labels == 0, 0].astype(np.float32))
+    with pytest.raises(ValueError):
+        vf.latent_figure(mu, labels[:5])
+
+
+def test_latent_grid_reads_like_a_plot():
+    z = vf.latent_grid(3, 2.0)
+    assert z.shape == (9, 2)
+    np.testing.assert_array_equal(z[0], [-2, 2])  # top left: z₁ low, z₂ high
+    np.testing.assert_array_equal(z[2], [2, 2])  # top right
+    np.testing.assert_array_equal(z[-1], [2, -2])  # bottom right
+
+
+# -- the page ------------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Its own runs and cache folders, a tiny VAE, and a fresh RunManager (st.cache_resource is shared by AppTests)."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAN_WORKERS", "threads")
+    monkeypatch.setenv("GAN_MAX_RUNS", "1")
+    monkeypatch.setenv("GAN_VAE_STEPS", str(TINY_VAE_STEPS))
+    vae.clear_memo()
+    live.reset_manager()
+    yield
+    live.reset_manager()
+    vae.clear_memo()
+
+
+def _ok(app: AppTest) -> AppTest:
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _markdown(app: AppTest) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def test_page_without_runs_or_vae_offers_to_train_the_vae(fresh):
+    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert app.title[0].value == "VAE vs GAN"
+    assert len(app.get("graphviz_chart")) == 2
+    assert any("No VAE trained yet" in i.value for i in app.info)
+    assert app.button(key="vae_train")
+    assert not app.get("plotly_chart")
+
+
+def test_training_the_vae_shows_its_loss_latent_space_and_grids(fresh):
+    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    _ok(app.button(key="vae_train").click().run())
+    assert not any("No VAE trained yet" in i.value for i in app.info)
+    assert len(app.latex) == 4
+    charts = app.get("plotly_chart")
+    assert len(charts) == 2  # the loss curve and the latent scatter
+    assert len(app.get("image")) >= 5  # VAE samples, the decoded lattice, originals / reconstructions / samples
+    assert f"{TINY_VAE_STEPS:,} updates" in _markdown(app)
+    assert vae.cached_vae(load_digits()) is not None  # on disk now: a second browser skips the training
+    assert any("No finished digits GAN" in i.value for i in app.info)  # nothing to compare with yet
+    labels = [m.label for m in app.metric]
+    assert labels.count("Sharpness") == 4 and {"BCE (nats)", "KL (nats)"} <= set(labels)
+
+
+def test_train_the_default_gan_button_starts_a_digits_run(fresh):
+    vae.get_vae(load_digits())
+    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    _ok(app.button(key="vae_gan_train").click().run())
+    (snap,) = live.get_manager().snapshots()
+    assert snap.config == get_preset("digits").config
+    assert f"run `{snap.id}`" in _markdown(app)
+    assert not any("No finished digits GAN" in i.value for i in app.info)
+
+
+def test_a_finished_digits_gan_stands_beside_the_vae(fresh):
+    tiny = get_preset("digits").config.replace(steps=12, g_width=8, d_width=8, batch_size=16, sample_every=4)
+    run_id = live.start(tiny, "tiny")
+    assert live.get_manager().wait(run_id, timeout=60).status is Status.FINISHED
+    vae.get_vae(load_digits())
+    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert f"run `{run_id}`" in _markdown(app)
+    assert not any("No finished digits GAN" in i.value for i in app.info)
+    gan_metric = next(m for m in app.metric if m.label == "Sharpness" and "vs the VAE" in (m.delta or ""))
+    samples = live.get_manager().snapshot(run_id).latest_samples
+    assert samples.step == 12
+    assert gan_metric.value == f"{vae.sharpness(samples.samples):.2f}"
+    assert any("step 12" in (c or "") for img in app.get("image") for c in _captions(img))
+
+
+def _captions(img) -> list[str]:  # noqa: ANN001
+    return [i.caption for i in img.proto.imgs]

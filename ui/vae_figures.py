@@ -1,0 +1,112 @@
+"""The VAE-vs-GAN lesson's pictures: the two architectures as Graphviz diagrams, the VAE's loss curve, its 2D latent
+space coloured by digit, and the run of a GAN picked to stand beside it. Pure functions: no streamlit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gan_core.config import Dataset
+from gan_core.runs import RunSnapshot, Status
+from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
+
+# Ten distinguishable colours (plotly's D3 palette): one per digit, the same in the scatter and its legend.
+DIGIT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+VAE_COLOR = "#00897b"  # teal: the VAE's own parts, apart from the GAN's D blue and G orange
+LOSS_COLORS = {"loss": "#333333", "reconstruction": VAE_COLOR, "kl": "#c2185b"}
+LOSS_NAMES = {"loss": "total (−ELBO)", "reconstruction": "reconstruction (BCE)", "kl": "KL to N(0, I)"}
+_MARGIN = dict(l=50, r=10, t=30, b=40)
+
+
+_DOT_HEAD = """digraph {{
+  rankdir=TB; bgcolor="transparent"; nodesep=0.3; ranksep=0.3;
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=13, fillcolor="white", width=1.6];
+  edge [fontname="Helvetica", fontsize=11, color="#555555"];
+{body}
+}}"""
+
+
+def vae_dot() -> str:
+    """The VAE top to bottom: an image squeezed through a 2D code and rebuilt, the rebuild compared with the image."""
+    return _DOT_HEAD.format(body=f"""
+  x [label="image x", fillcolor="{REAL_COLOR}33"];
+  enc [label="encoder q(z|x)", fillcolor="{VAE_COLOR}33"];
+  lat [label="latent space\\nz = μ + σ·ε", shape=ellipse, fillcolor="#eeeeee"];
+  dec [label="decoder p(x|z)", fillcolor="{VAE_COLOR}33"];
+  rec [label="reconstruction x̂", fillcolor="{FAKE_COLOR}22"];
+  x -> enc -> lat -> dec -> rec;
+  rec -> x [label="  compare pixel\\n  by pixel (BCE)", style=dashed, constraint=false];""")
+
+
+def gan_dot() -> str:
+    """The GAN top to bottom: noise through G to a fake, D judges fakes and real images, its verdict teaches G."""
+    return _DOT_HEAD.format(body=f"""
+  noise [label="noise z ~ N(0, I)", shape=ellipse, fillcolor="#eeeeee"];
+  gen [label="generator G(z)", fillcolor="{G_COLOR}33"];
+  fake [label="fake image", fillcolor="{FAKE_COLOR}22"];
+  real [label="real image x", fillcolor="{REAL_COLOR}33"];
+  disc [label="discriminator D", fillcolor="{D_COLOR}33"];
+  verdict [label="real or fake?", shape=diamond, fillcolor="white"];
+  noise -> gen -> fake -> disc -> verdict;
+  real -> disc;
+  {{rank=same; fake; real}}
+  verdict -> gen [label="  D's gradient:\\n  look more real", style=dashed, constraint=false];""")
+
+
+def loss_figure(history: Mapping[str, np.ndarray], *, height: int = 300) -> go.Figure:
+    """The VAE's training: the negative ELBO and its two terms (nats per image) against the update step."""
+    fig = go.Figure()
+    for key in ("loss", "reconstruction", "kl"):
+        fig.add_trace(go.Scatter(x=np.asarray(history["step"]), y=np.asarray(history[key], dtype=np.float64),
+                                 mode="lines", name=LOSS_NAMES[key], line=dict(color=LOSS_COLORS[key], width=2)))
+    fig.update_layout(height=height, margin=_MARGIN, xaxis_title="update step", yaxis_title="nats per image",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+                      template="plotly_white")
+    return fig
+
+
+def latent_figure(mu: np.ndarray, labels: np.ndarray, *, height: int = 460) -> go.Figure:
+    """Each image's code μ(x) as a dot, one colour per digit, over the prior's 1σ and 2σ circles."""
+    mu = np.asarray(mu, dtype=np.float32)
+    labels = np.asarray(labels)
+    if mu.ndim != 2 or mu.shape[1] < 2 or len(mu) != len(labels):
+        raise ValueError(f"expected (N, ≥2) codes and N labels, got {mu.shape} and {labels.shape}")
+    fig = go.Figure()
+    t = np.linspace(0, 2 * np.pi, 121)
+    for r in (1, 2):
+        fig.add_trace(go.Scatter(x=r * np.cos(t), y=r * np.sin(t), mode="lines", hoverinfo="skip", showlegend=r == 1,
+                                 name="prior 1σ, 2σ", line=dict(color="#999999", width=1, dash="dot")))
+    for k in np.unique(labels):
+        sel = labels == k
+        fig.add_trace(go.Scattergl(x=mu[sel, 0], y=mu[sel, 1], mode="markers", name=str(k),
+                                   marker=dict(size=5, color=DIGIT_COLORS[int(k) % len(DIGIT_COLORS)], opacity=0.75),
+                                   hovertemplate=f"digit {k}<br>z₁ %{{x:.2f}}, z₂ %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", legend_title_text="digit",
+                      xaxis=dict(title="z₁", zeroline=False), yaxis=dict(title="z₂", zeroline=False, scaleanchor="x"))
+    return fig
+
+
+def latent_grid(n: int = 10, span: float = 2.0) -> np.ndarray:
+    """An n × n lattice of 2D codes over [−span, span]², rows from top (z₂ high) to bottom, for decoding as a picture."""
+    axis = np.linspace(-span, span, n, dtype=np.float32)
+    z2, z1 = np.meshgrid(axis[::-1], axis, indexing="ij")
+    return np.stack([z1.ravel(), z2.ravel()], axis=1)
+
+
+def is_digits_gan(snap: RunSnapshot) -> bool:
+    return snap.config.dataset is Dataset.DIGITS
+
+
+def pick_gan_run(selected: RunSnapshot | None, snaps: Sequence[RunSnapshot]) -> RunSnapshot | None:
+    """The GAN to compare with: the selected run if it is a digits run with samples, else the newest finished digits run
+    with samples (snaps are newest first), else None."""
+    if selected is not None and is_digits_gan(selected) and selected.samples:
+        return selected
+    return next((s for s in snaps if is_digits_gan(s) and s.samples and s.status is Status.FINISHED), None)
+
+
+def training_gan_run(snaps: Sequence[RunSnapshot]) -> RunSnapshot | None:
+    """The newest digits run still queued or training, if any: show it rather than offer to start another."""
+    return next((s for s in snaps if is_digits_gan(s) and s.status.active), None)
