@@ -495,9 +495,9 @@ class RunManager:
                 if run.worker is not None:
                     run.worker.run_id = None
                 run.worker = None
+            if kind in ("end", "status"):
+                self._write_status(run)  # before anyone is told: a reader that reacts finds it on disk too
             run.changed()
-        if kind in ("end", "status"):
-            self._write_status(run)
         if kind == "end":
             self._admit()
 
