@@ -64,6 +64,7 @@ class RunSnapshot:
     samples: tuple[SampleRecord, ...]  # thinned; the last is the newest
     real: np.ndarray | None  # 2D data: a fixed sample of real points to draw behind the fakes
     modes: np.ndarray | None  # 2D mixtures: the true modes
+    resumable: bool = True  # False when its folder cannot be read: resuming would only fail again
 
     @property
     def total(self) -> int:
@@ -104,6 +105,7 @@ class _Run:
         self.real: np.ndarray | None = None
         self.modes: np.ndarray | None = None
         self.paused = False  # asked to pause while queued: it starts paused
+        self.resumable = True
         self.worker: _Worker | None = None
         self._snapshot: RunSnapshot | None = None
 
@@ -241,7 +243,7 @@ class RunManager:
             config = store.read_config()
         except ConfigError as err:
             run = _Run(folder.name, store, TrainConfig(), created)
-            run.status, run.error = Status.FAILED, f"cannot be opened: {err}"
+            run.status, run.error, run.resumable = Status.FAILED, f"cannot be opened: {err}", False
             return run
         run = _Run(folder.name, store, config, created)
         try:
@@ -249,7 +251,7 @@ class RunManager:
             run.checkpoint_step = int(store.load_checkpoint()["step"]) if store.has_checkpoint() else 0
             self._load_real(run)
         except (ConfigError, CheckpointError, OSError, ValueError, KeyError) as err:
-            run.status, run.error = Status.FAILED, f"cannot be read: {err}"
+            run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
             return run
         status = saved.get("status")
         if status in (Status.DIVERGED.value, Status.FAILED.value):
@@ -307,6 +309,8 @@ class RunManager:
         `steps` raises a run's total, so a finished run can train on.
         """
         run = self._get(run_id)
+        if not run.resumable:
+            raise ConfigError("run", f"{run_id} cannot be resumed: {run.error}")
         with run.cond:
             if run.status is Status.PAUSED and run.worker is not None:
                 run.worker.send("resume", run_id)
@@ -409,7 +413,7 @@ class RunManager:
                 message=_message(run, position), step=run.step, created=run.created, version=run.version,
                 steps_per_s=steps_per_second(list(run.recent)), queue_position=position,
                 metrics=run.metrics.columns(), probes=tuple(run.probes.items()), samples=tuple(run.samples.items()),
-                real=run.real, modes=run.modes,
+                real=run.real, modes=run.modes, resumable=run.resumable,
             )
             run._snapshot = snap
             return snap
@@ -472,8 +476,11 @@ class RunManager:
         with run.cond:
             if kind == "started":
                 info = event[2]
-                if info["step"] < run.step or not run.metrics:
-                    run.reload_history()  # it went back to its checkpoint: show what it will train again from
+                # it went back to its checkpoint, or we hold no history of a resumed run: show what the folder holds.
+                # (Never for a new run: the worker may already have written its step-0 samples, which the next
+                # progress event brings too.)
+                if info["step"] < run.step or (info["step"] > 0 and not len(run.metrics)):
+                    run.reload_history()
                 run.step = run.checkpoint_step = info["step"]
                 run.real, run.modes = info["real"], info["modes"]
             elif kind == "progress":

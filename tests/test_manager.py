@@ -206,7 +206,9 @@ def test_a_damaged_run_folder_is_listed_as_failed(tmp_path):
     (runs / "broken" / "config.json").write_text("{not json")
     m = RunManager(runs, max_runs=1, processes=False)
     snap = m.snapshot("broken")
-    assert snap.status is Status.FAILED and "cannot be" in snap.message
+    assert snap.status is Status.FAILED and "cannot be" in snap.message and not snap.resumable
+    with pytest.raises(ConfigError, match="cannot be resumed"):
+        m.resume("broken")
 
 
 def test_runs_trained_elsewhere_appear(manager, tmp_path):

@@ -144,7 +144,7 @@ def controls(snap: RunSnapshot, *, key: str, slow_motion: bool = True) -> None:
     shown: list[_Control] = []
     if snap.status in (Status.RUNNING, Status.QUEUED):
         shown.append(_PAUSE)
-    if snap.status in (Status.PAUSED, Status.STOPPED, Status.DIVERGED, Status.FAILED):
+    if snap.status in (Status.PAUSED, Status.STOPPED, Status.DIVERGED, Status.FAILED) and snap.resumable:
         shown.append(_RESUME)
     if snap.status.active:
         shown.append(_STOP)
