@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from torch import Tensor, nn
 
 from gan_core.data import DataSource
 from gan_core.metrics import class_stats, frechet_distance
+from gan_core.model_cache import ModelCache
 from gan_core.models import inference
 from gan_core.store import atomic_write_bytes
 
@@ -34,8 +33,7 @@ HOLDOUT_FRACTION = 0.2
 # of 128 rather than 64 halve the number of small ops, which matters most when other processes share the cores.
 RECIPES = {"mlp": (300, 128, 1e-2), "cnn": (400, 128, 2e-3)}
 
-_MEMO: dict[Path, tuple[Classifier, dict[str, Any]]] = {}
-_LOCK = threading.Lock()  # runs in parallel threads asking for the same classifier must not train it twice
+_CACHE: ModelCache[Classifier] = ModelCache()
 
 
 class Classifier(nn.Module):
@@ -172,37 +170,24 @@ def get_classifier(source: DataSource, cache_dir: str | os.PathLike | None = Non
     the process: use it in eval mode and never train it.
     """
     _check_source(source)
+
+    def train() -> tuple[Classifier, dict[str, Any]]:
+        model, accuracy = train_classifier(source)
+        return model, {"accuracy": accuracy}
+
+    def save(model: Classifier, info: dict[str, Any]) -> None:
+        _save(path, model, source, info["accuracy"], info["train_seconds"])
+
     path = cache_path(source, cache_dir).resolve()
-    with _LOCK:
-        if path in _MEMO:
-            model, info = _MEMO[path]
-            return model, {**info, "source": "memory"}
-        note = ""
-        try:
-            model, info = _load(path, source)
-            info.update(source="disk")
-        except FileNotFoundError:
-            model = None
-        except Exception as exc:  # corrupt, truncated, other data or an older format: train a fresh one
-            model, note = None, f"replaced unusable cache file ({type(exc).__name__}: {exc})"
-        if model is None:
-            start = time.perf_counter()
-            model, accuracy = train_classifier(source)
-            seconds = time.perf_counter() - start
-            info = {"accuracy": accuracy, "train_seconds": seconds, "source": "trained"}
-            try:
-                _save(path, model, source, accuracy, seconds)
-            except OSError as exc:  # a read-only home folder must not stop an evaluation
-                note = f"could not write the cache file ({exc})"
-        info.update(path=str(path), dataset=source.name, n_examples=len(source.x), note=note)
-        _MEMO[path] = (model, info)
-        return model, dict(info)
+    found = _CACHE.get(path, lambda p: _load(p, source), train, save,
+                       extra={"dataset": source.name, "n_examples": len(source.x)})
+    assert found is not None  # with a train function the cache always answers
+    return found
 
 
 def clear_memo() -> None:
     """Forget the classifiers held in this process (the disk cache stays)."""
-    with _LOCK:
-        _MEMO.clear()
+    _CACHE.clear()
 
 
 def _batched(clf: Classifier, images: Tensor, fn: str, batch: int) -> np.ndarray:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from torch import Tensor, nn
 
 from gan_core.classifier import default_cache_dir
 from gan_core.data import DataSource
+from gan_core.model_cache import ModelCache
 from gan_core.models import inference
 from gan_core.store import atomic_write_bytes
 
@@ -41,8 +40,7 @@ HISTORY_EVERY = 10  # one history point per this many updates (the mean over the
 
 ProgressFn = Callable[[int, int, float], None]  # (step done, total steps, latest loss per image)
 
-_MEMO: dict[Path, tuple[VAE, dict[str, Any]]] = {}
-_LOCK = threading.Lock()  # two browsers pressing "Train" at once must not train it twice
+_CACHE: ModelCache[VAE] = ModelCache()  # two browsers pressing "Train" at once train it once
 
 
 class VAE(nn.Module):
@@ -283,18 +281,7 @@ def _path_and_identity(source: DataSource, latent_dim: int, steps: int | None, s
 def cached_vae(source: DataSource, latent_dim: int = 2, steps: int | None = None, seed: int = 0,
                cache_dir: str | os.PathLike | None = None) -> tuple[VAE, dict[str, Any]] | None:
     """The VAE for these settings if this process or the disk cache already has it; None otherwise (never trains)."""
-    path, identity = _path_and_identity(source, latent_dim, steps, seed, cache_dir)
-    with _LOCK:
-        if path in _MEMO:
-            model, info = _MEMO[path]
-            return model, {**info, "source": "memory"}
-        try:
-            model, info = _load(path, identity)
-        except Exception:  # missing, corrupt or for other settings: get_vae will train
-            return None
-        info.update(source="disk", path=str(path), note="", **identity)
-        _MEMO[path] = (model, info)
-        return model, dict(info)
+    return _get(source, latent_dim, steps, seed, cache_dir, None, train=False)
 
 
 def get_vae(source: DataSource, latent_dim: int = 2, steps: int | None = None, seed: int = 0,
@@ -304,34 +291,25 @@ def get_vae(source: DataSource, latent_dim: int = 2, steps: int | None = None, s
     The dict holds history, train_seconds, source ("memory", "disk" or "trained"), path, note, and the settings.
     Cache dir: cache_dir, else $GAN_CACHE_DIR, else ~/.cache/gan_explainer. The model is shared: never train it further.
     """
+    found = _get(source, latent_dim, steps, seed, cache_dir, progress, train=True)
+    assert found is not None  # allowed to train, the cache always answers
+    return found
+
+
+def _get(source: DataSource, latent_dim: int, steps: int | None, seed: int, cache_dir: str | os.PathLike | None,
+         progress: ProgressFn | None, train: bool) -> tuple[VAE, dict[str, Any]] | None:
     path, identity = _path_and_identity(source, latent_dim, steps, seed, cache_dir)
-    with _LOCK:
-        if path in _MEMO:
-            model, info = _MEMO[path]
-            return model, {**info, "source": "memory"}
-        note = ""
-        try:
-            model, info = _load(path, identity)
-            info.update(source="disk")
-        except FileNotFoundError:
-            model = None
-        except Exception as exc:  # corrupt, truncated, other settings or an older format: train a fresh one
-            model, note = None, f"replaced unusable cache file ({type(exc).__name__}: {exc})"
-        if model is None:
-            start = time.perf_counter()
-            model, history = train_vae(source, latent_dim, identity["steps"], seed, progress)
-            seconds = time.perf_counter() - start
-            info = {"history": history, "train_seconds": seconds, "source": "trained"}
-            try:
-                _save(path, model, identity, history, seconds)
-            except OSError as exc:  # a read-only home folder must not stop the lesson
-                note = f"could not write the cache file ({exc})"
-        info.update(path=str(path), note=note, **identity)
-        _MEMO[path] = (model, info)
-        return model, dict(info)
+
+    def fit() -> tuple[VAE, dict[str, Any]]:
+        model, history = train_vae(source, latent_dim, identity["steps"], seed, progress)
+        return model, {"history": history}
+
+    def save(model: VAE, info: dict[str, Any]) -> None:
+        _save(path, model, identity, info["history"], info["train_seconds"])
+
+    return _CACHE.get(path, lambda p: _load(p, identity), fit if train else None, save, extra=identity)
 
 
 def clear_memo() -> None:
     """Forget the VAEs held in this process (the disk cache stays)."""
-    with _LOCK:
-        _MEMO.clear()
+    _CACHE.clear()
