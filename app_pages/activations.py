@@ -98,10 +98,20 @@ st.caption("The probes count a unit as dead when its z was negative for every ex
            "learning: that difference is the lesson.")
 
 
+def selected_run(render: Callable[[RunSnapshot], None], key: str) -> None:
+    """`render` the selected run's probes, live while it trains; say why when there is nothing to plot."""
+    def panel(s: RunSnapshot) -> None:
+        live.show_status(s)
+        if not no_probes(s):
+            render(s)
+
+    if snap is not None and (snap.probes or snap.status.active):  # an active run polls: its first probe shows up
+        live.live(panel, snap.id, key=key)
+    else:
+        no_probes(snap)
+
+
 def run_dead(s: RunSnapshot) -> None:
-    live.show_status(s)
-    if no_probes(s):
-        return
     relu_like = any(layer.kind in af.DEAD_KINDS for layer in s.probes[-1].layers)
     measure = "dead" if relu_like else "saturated"
     st.markdown(f"**{s.id}**: the fraction of each layer's units that are "
@@ -111,10 +121,7 @@ def run_dead(s: RunSnapshot) -> None:
           key="act_run_dead")
 
 
-if snap is not None and (snap.probes or snap.status.active):  # an active run polls: its first probe shows up
-    live.live(run_dead, snap.id, key="act_run_dead_panel")
-else:
-    no_probes(snap)
+selected_run(run_dead, key="act_run_dead_panel")
 
 
 def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
@@ -148,9 +155,6 @@ st.write("Backprop multiplies by g′(z) once per layer. The sigmoid's slope is 
 
 
 def run_grads(s: RunSnapshot) -> None:
-    live.show_status(s)
-    if no_probes(s):
-        return
     st.markdown(f"**{s.id}**: each layer's gradient norm per probe step (log scale; light: first layers, dark: last)")
     for net, col in zip(("D", "G"), st.columns(2), strict=True):
         with col:
@@ -158,10 +162,7 @@ def run_grads(s: RunSnapshot) -> None:
                   key=f"act_run_grads_{net}")
 
 
-if snap is not None and (snap.probes or snap.status.active):
-    live.live(run_grads, snap.id, key="act_run_grads_panel")
-else:
-    no_probes(snap)
+selected_run(run_grads, key="act_run_grads_panel")
 
 
 def vanishing_panel(snaps: dict[str, RunSnapshot]) -> None:

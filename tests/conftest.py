@@ -87,6 +87,20 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         yield dirs
 
 
+@pytest.fixture
+def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test of the app gets its own runs folder and RunManager (st.cache_resource is shared by every AppTest in a
+    process). Worker threads here: the browser tests cover worker processes."""
+    from ui import live  # noqa: PLC0415 - only app tests need streamlit
+
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_WORKERS", "threads")
+    monkeypatch.setenv("GAN_MAX_RUNS", "1")
+    live.reset_manager()
+    yield
+    live.reset_manager()
+
+
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
     """Tiny models run fastest on one thread, and two threads spin badly when the 2 cores are shared."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -142,15 +141,6 @@ def test_grad_profile_and_ratio_compare_first_and_last_layer():
 
 
 # -- the page ------------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Its own runs folder and RunManager (st.cache_resource is shared by every AppTest in a process)."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    live.reset_manager()
-    yield
-    live.reset_manager()
 
 
 def _page() -> AppTest:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,8 @@ from ui import live
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "batch_norm.py")
 BINS = len(HIST_EDGES) - 1
+
+pytestmark = pytest.mark.usefixtures("fresh_manager")
 
 
 def _bn(net: str, layer: str, mean: list[float], var: list[float], run_mean: list[float], run_var: list[float],
@@ -126,14 +127,6 @@ def test_toy_table_and_figure_show_both_modes():
 
 
 # -- the page ------------------------------------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    live.reset_manager()
-    yield
-    live.reset_manager()
 
 
 def _page(selected: str | None = None) -> AppTest:

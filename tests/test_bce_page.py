@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,7 @@ from ui import bce_figures, live
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "bce_loss.py")
 
-
-@pytest.fixture(autouse=True)
-def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    live.reset_manager()
-    yield
-    live.reset_manager()
+pytestmark = pytest.mark.usefixtures("fresh_manager")
 
 
 def _metric(app: AppTest, label: str) -> str:

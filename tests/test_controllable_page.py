@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -53,14 +51,6 @@ def test_probability_figures_show_the_target_and_every_other_class():
 
 
 # -- the page ------------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    live.reset_manager()
-    yield
-    live.reset_manager()
 
 
 def _run(app: AppTest) -> AppTest:

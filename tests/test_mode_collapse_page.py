@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -111,14 +110,6 @@ def test_collapse_presets_differ_only_in_the_loss_and_its_settings():
 
 
 # -- the page ------------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    live.reset_manager()
-    yield
-    live.reset_manager()
 
 
 def _texts(app: AppTest) -> str:

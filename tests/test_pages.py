@@ -6,7 +6,6 @@ AppTest never ticks `run_every` fragments, so these tests rerun the whole script
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow
@@ -20,16 +19,7 @@ from ui.forms import field_key
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 
-
-@pytest.fixture(autouse=True)
-def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own runs folder and RunManager (st.cache_resource is shared by every AppTest in a process)."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")  # the browser tests cover worker processes
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
-    live.reset_manager()
-    yield
-    live.reset_manager()
+pytestmark = pytest.mark.usefixtures("fresh_manager")
 
 
 def _app(page: str | None = None) -> AppTest:

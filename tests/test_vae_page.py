@@ -58,17 +58,12 @@ def test_latent_grid_reads_like_a_plot():
 
 # -- the page ------------------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Its own runs and cache folders, a tiny VAE, and a fresh RunManager (st.cache_resource is shared by AppTests)."""
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+def fresh(fresh_manager: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Its own cache folder and a tiny VAE, beside a fresh RunManager."""
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAN_WORKERS", "threads")
-    monkeypatch.setenv("GAN_MAX_RUNS", "1")
     monkeypatch.setenv("GAN_VAE_STEPS", str(TINY_VAE_STEPS))
     vae.clear_memo()
-    live.reset_manager()
     yield
-    live.reset_manager()
     vae.clear_memo()
 
 
