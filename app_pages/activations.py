@@ -1,6 +1,6 @@
 """Activations: ReLU, leaky ReLU, sigmoid and tanh with their slopes, then dying ReLUs and vanishing gradients measured."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import streamlit as st
@@ -124,7 +124,9 @@ def run_dead(s: RunSnapshot) -> None:
 selected_run(run_dead, key="act_run_dead_panel")
 
 
-def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
+def variant_columns(snaps: dict[str, RunSnapshot]) -> Iterator[tuple[int, RunSnapshot]]:
+    """One column per variant, headed by its label and status; yields (index, snapshot) inside the column of each
+    variant that has probes to draw."""
     for i, ((label, s), col) in enumerate(zip(snaps.items(), st.columns(len(snaps)), strict=True)):
         with col:
             st.markdown(f"**{label}**")
@@ -132,16 +134,21 @@ def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
             if not s.probes:
                 st.caption("No probes yet: it starts when the run before it ends." if s.status.active else "No probes.")
                 continue
-            latest = s.probes[-1]
-            st.metric("D's units dead (mean of its layers)", f"{af.dead_mean(latest, 'D'):.0%}",
-                      help=f"At step {latest.step:,}, the latest probe.")
-            chart(panels.cached((s.id, s.version, "act_cmp_dead"), partial(af.dead_fraction_chart, s.probes, ("D",))),
-                  key=f"act_cmp_dead_{i}")
-            d_layers = [layer for layer in latest.layers if layer.net == "D"]
-            st.caption(f"D's pre-activations z at step {latest.step:,}: "
-                       + ", ".join(f"{layer.layer} {af.negative_share(layer):.0%} below 0" for layer in d_layers))
-            chart(panels.cached((s.id, s.version, "act_cmp_hist"), partial(af.histogram_chart, d_layers)),
-                  key=f"act_cmp_hist_{i}")
+            yield i, s
+
+
+def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
+    for i, s in variant_columns(snaps):
+        latest = s.probes[-1]
+        st.metric("D's units dead (mean of its layers)", f"{af.dead_mean(latest, 'D'):.0%}",
+                  help=f"At step {latest.step:,}, the latest probe.")
+        chart(panels.cached((s.id, s.version, "act_cmp_dead"), partial(af.dead_fraction_chart, s.probes, ("D",))),
+              key=f"act_cmp_dead_{i}")
+        d_layers = [layer for layer in latest.layers if layer.net == "D"]
+        st.caption(f"D's pre-activations z at step {latest.step:,}: "
+                   + ", ".join(f"{layer.layer} {af.negative_share(layer):.0%} below 0" for layer in d_layers))
+        chart(panels.cached((s.id, s.version, "act_cmp_hist"), partial(af.histogram_chart, d_layers)),
+              key=f"act_cmp_hist_{i}")
 
 
 comparison(DYING, dying_panel, key="act_dying")
@@ -169,17 +176,11 @@ def vanishing_panel(snaps: dict[str, RunSnapshot]) -> None:
     net = st.segmented_control("Network", ["G", "D"], default="G", key="act_vg_net",
                                help="G's first layer is the furthest from the loss: its gradient has passed through D too.")
     net = net or "G"
-    for i, ((label, s), col) in enumerate(zip(snaps.items(), st.columns(len(snaps)), strict=True)):
-        with col:
-            st.markdown(f"**{label}**")
-            live.show_status(s)
-            if not s.probes:
-                st.caption("No probes yet: it starts when the run before it ends." if s.status.active else "No probes.")
-                continue
-            st.metric(f"{net}'s first layer gets, of its last layer's gradient", af.ratio_text(af.grad_ratio(s.probes[-1], net)),
-                      help=f"‖∇ block 1‖ / ‖∇ output‖ at step {s.probes[-1].step:,}, the latest probe.")
-            chart(panels.cached((s.id, s.version, "act_cmp_grads", net),
-                                partial(af.grad_norm_chart, s.probes, net, fixed_domain=True)), key=f"act_cmp_grads_{i}")
+    for i, s in variant_columns(snaps):
+        st.metric(f"{net}'s first layer gets, of its last layer's gradient", af.ratio_text(af.grad_ratio(s.probes[-1], net)),
+                  help=f"‖∇ block 1‖ / ‖∇ output‖ at step {s.probes[-1].step:,}, the latest probe.")
+        chart(panels.cached((s.id, s.version, "act_cmp_grads", net),
+                            partial(af.grad_norm_chart, s.probes, net, fixed_domain=True)), key=f"act_cmp_grads_{i}")
     latest = {label: s.probes[-1] for label, s in snaps.items() if s.probes}
     if latest:
         st.markdown(f"**{net}'s gradient norm per layer at the latest probe**: a flat line reaches every layer, a "
