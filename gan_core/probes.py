@@ -7,6 +7,7 @@ batch-norm running statistics and never changes a gradient, so a probed run trai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,14 +63,26 @@ class ProbeRecord:
     batchnorm: tuple[BatchNormStats, ...]
 
 
-def _histogram(x: Tensor) -> np.ndarray:
+def _bin_counts(tensors: list[Tensor]) -> list[Tensor]:
+    """Counts of each tensor's values in the HIST_EDGES bins (out-of-range values clipped into the end bins, NaN
+    dropped), every tensor binned in one pass and counted by one bincount: torch.histc, tensor by tensor, made a
+    probe step cost as much as a training step."""
     lo, hi = float(HIST_EDGES[0]), float(HIST_EDGES[-1])
-    return torch.histc(x.detach().float().clamp(lo, hi), bins=len(HIST_EDGES) - 1, min=lo, max=hi).cpu().numpy()
+    bins = len(HIST_EDGES) - 1
+    flat = torch.cat([x.detach().reshape(-1).float() for x in tensors])
+    index = flat.clamp(lo, hi).sub_(lo).mul_(bins / (hi - lo)).long().clamp_(0, bins - 1)
+    start = 0
+    for i, x in enumerate(tensors):  # tensor i counts into bins [i·bins, (i+1)·bins)
+        index[start:start + x.numel()] += i * bins
+        start += x.numel()
+    if bool(flat.sum().isnan()):  # rare (a diverging layer): one cheap check instead of a mask on every probe
+        index = index[~flat.isnan()]
+    return list(torch.bincount(index, minlength=bins * len(tensors)).reshape(len(tensors), bins))
 
 
-def _channels_first(x: Tensor) -> Tensor:
-    """(N, C) or (N, C, H, W) → (C, N·H·W): one row of values per unit/channel."""
-    return x.detach().transpose(0, 1).reshape(x.shape[1], -1)
+def _unit_dims(x: Tensor) -> tuple[int, ...]:
+    """The dimensions that hold samples, not units: 0 for (N, C), (0, 2, 3) for (N, C, H, W)."""
+    return (0, *range(2, x.dim()))
 
 
 def block_label(name: str) -> str:
@@ -86,11 +99,23 @@ class Probe:
         self._acts: dict[tuple[str, str], list[Tensor]] = {}
         self._bn_in: dict[tuple[str, str], list[Tensor]] = {}
         self._bn_out: dict[tuple[str, str], list[Tensor]] = {}
+        # A BatchNorm's output is the next activation's input: each captured tensor is binned once per probe.
+        self._counts: dict[tuple[int, tuple[int, ...], tuple[int, ...]], Tensor] = {}
 
     def reset(self) -> None:
         self._acts.clear()
         self._bn_in.clear()
         self._bn_out.clear()
+        self._counts.clear()
+
+    def _histograms(self, groups: list[list[Tensor]]) -> list[np.ndarray]:
+        """One histogram per group of captured tensors (e.g. D's real and fake batches), as float counts."""
+        def key(x: Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+            return (x.data_ptr(), tuple(x.shape), tuple(x.stride()))  # the captured tensors are alive: no reuse
+        new = list({key(x): x for group in groups for x in group if key(x) not in self._counts}.items())
+        if new:
+            self._counts.update(zip((k for k, _ in new), _bin_counts([x for _, x in new]), strict=True))
+        return [torch.stack([self._counts[key(x)] for x in group]).sum(0).float().cpu().numpy() for group in groups]
 
     @contextmanager
     def capture(self, net: str) -> Iterator[None]:
@@ -118,49 +143,62 @@ class Probe:
         return hook
 
     def layer_stats(self) -> tuple[LayerStats, ...]:
-        stats = []
+        names, kinds, scalars = [], [], []
         for (net, block), tensors in self._acts.items():
             module = self.nets[net].get_submodule(f"{block}.act")
             kind = _KINDS[type(module)]
-            pre = torch.cat(tensors)  # the pre-activations of every probed forward (D sees real and fake batches)
-            per_unit = _channels_first(pre)
-            dead = saturated = 0.0
+            # the pre-activations of every probed forward (D sees a real and a fake batch)
+            pre = tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+            zero = pre.new_zeros(())
+            dead = saturated = zero
             if kind in (Activation.RELU, Activation.LEAKY_RELU):
-                dead = float((per_unit.max(dim=1).values <= 0).float().mean())
+                dead = (pre.amax(dim=_unit_dims(pre)) <= 0).float().mean()
             elif kind in (Activation.SIGMOID, Activation.TANH):
                 y = module(pre)
                 grad = y * (1 - y) if kind is Activation.SIGMOID else 1 - y * y
-                saturated = float((grad < SATURATION_GRAD).float().mean())
-            stats.append(LayerStats(net, block_label(block), kind, dead, saturated, float(pre.mean()),
-                                    float(pre.std()) if pre.numel() > 1 else 0.0, _histogram(pre)))
-        return tuple(stats)
+                saturated = (grad < SATURATION_GRAD).float().mean()
+            std = pre.std() if pre.numel() > 1 else zero
+            scalars.append(torch.stack([dead, saturated, pre.mean(), std]))
+            names.append((net, block_label(block)))
+            kinds.append(kind)
+        if not names:
+            return ()
+        values = torch.stack(scalars).tolist()  # one copy off the device, not four per layer
+        hists = self._histograms(list(self._acts.values()))
+        return tuple(LayerStats(net, layer, kind, *row, hist=hist)
+                     for (net, layer), kind, row, hist in zip(names, kinds, values, hists, strict=True))
 
     def batchnorm_stats(self) -> tuple[BatchNormStats, ...]:
+        keys = list(self._bn_in)
+        hists = self._histograms([self._bn_in[k] for k in keys] + [self._bn_out[k] for k in keys])
         stats = []
-        for (net, block), inputs in self._bn_in.items():
+        for i, (net, block) in enumerate(keys):
             bn = self.nets[net].get_submodule(f"{block}.bn")
-            per_channel = _channels_first(inputs[-1])  # the statistics of the last batch it normalised
+            last = self._bn_in[(net, block)][-1]  # the statistics of the last batch it normalised
+            mean = last.mean(dim=_unit_dims(last), keepdim=True)  # var_mean over dim 0 is 8× slower than this
+            var = (last - mean).square_().mean(dim=_unit_dims(last))
             stats.append(BatchNormStats(
                 net, block_label(block),
-                batch_mean=per_channel.mean(dim=1).cpu().numpy(),
-                batch_var=per_channel.var(dim=1, unbiased=False).cpu().numpy(),
+                batch_mean=mean.flatten().cpu().numpy(),
+                batch_var=var.cpu().numpy(),
                 running_mean=bn.running_mean.detach().cpu().numpy().copy(),
                 running_var=bn.running_var.detach().cpu().numpy().copy(),
-                hist_in=_histogram(torch.cat(inputs)),
-                hist_out=_histogram(torch.cat(self._bn_out[(net, block)])),
+                hist_in=hists[i],
+                hist_out=hists[len(keys) + i],
             ))
         return tuple(stats)
 
 
 def grad_norms(net: nn.Module) -> dict[str, float]:
     """Per-layer L2 norm of the current gradients (weights and biases together), keyed by block label."""
-    sums: dict[str, Tensor] = {}
+    labels, norms = [], []
     for name, p in net.named_parameters():
-        if p.grad is None:
-            continue
         owner = name.rsplit(".", 1)[0]  # "blocks.0.layer" or "out"
-        label = block_label(owner) if owner.startswith("blocks.") else "output"
-        if owner.endswith(".bn"):
+        if p.grad is None or owner.endswith(".bn"):
             continue  # γ and β gradients are reported with their layer's weights by the lesson, not separately
-        sums[label] = sums.get(label, 0) + p.grad.detach().pow(2).sum()
-    return {k: float(v.sqrt()) for k, v in sums.items()}
+        labels.append(block_label(owner) if owner.startswith("blocks.") else "output")
+        norms.append(torch.linalg.vector_norm(p.grad.detach()))
+    sums: dict[str, float] = {}
+    for label, norm in zip(labels, torch.stack(norms).tolist() if norms else [], strict=True):
+        sums[label] = sums.get(label, 0.0) + norm * norm  # ‖(w, b)‖² = ‖w‖² + ‖b‖²
+    return {k: math.sqrt(v) for k, v in sums.items()}
