@@ -3,6 +3,9 @@ Markdown table ready for BENCHMARKS.md, with the machine, the command and the da
 
 - probe-overhead: the Trainer with the dashboard's probing against the course notebook's bare loop, A B A B.
 - time-to-quality: seconds of training until the classifier finds all 10 digit classes in 1,000 fixed-noise samples.
+- mode-coverage: the ring and grid presets, 5 seeds each, scored on 2,500 samples beside PacGAN's Table 1.
+- ui-latency: Training page rerun time and a run's speed with and without a page polling it (benchmarks/ui_latency.py).
+- gpu: the course's first GAN on CUDA, the eager loop against our accelerated path (skipped without a GPU).
 """
 
 from __future__ import annotations
@@ -147,10 +150,110 @@ def _time_to_quality(seed: int, check_every: int, max_seconds: float, n: int) ->
     return math.inf, curve
 
 
+# -- mode-coverage ----------------------------------------------------------------------------------------------------
+MODE_PRESETS = ("ring-bce", "ring-wgan", "grid-bce", "grid-wgan")
+# PacGAN (Lin et al. 2018) Table 1, 2,500 samples: (method, modes covered, high-quality %). Their nets ran on a GPU.
+PUBLISHED: dict[str, tuple[tuple[str, float, float], ...]] = {
+    "ring": (("GAN", 6.3, 98.2), ("PacGAN4", 7.8, 95.9), ("VEEGAN", 8.0, 52.9)),
+    "grid": (("GAN", 17.3, 94.8), ("PacGAN4", 24.8, 93.6), ("VEEGAN", 24.6, 40.0)),
+}
+MODE_TARGETS = {"ring": (8.0, 0.97), "grid": (25.0, 0.95)}
+MODE_SECONDS = 60.0
+
+
+def coverage_run(preset: str, seed: int, n: int = 2500, overrides: dict | None = None, threads: int = 1) -> dict[str, float]:
+    """Train one preset as the dashboard would (its probes and snapshots included), then score n samples."""
+    from gan_core.coverage import point_stats  # noqa: PLC0415 - keeps `bench probe-overhead` light
+
+    torch.set_num_threads(threads)
+    trainer = Trainer(get_preset(preset).config.replace(seed=seed, **(overrides or {})))
+    start = time.perf_counter()
+    while not trainer.finished:
+        trainer.step()
+    seconds = time.perf_counter() - start
+    stats = point_stats(trainer.sample(n, seed=10_000 + seed), trainer.data)
+    return {"modes": stats["modes_covered"], "total": stats["modes_total"], "hq": stats["high_quality_fraction"],
+            "reverse_kl": stats["reverse_kl"], "seconds": seconds}
+
+
+def _coverage_job(job: tuple[str, int, int, dict | None]) -> dict[str, float]:
+    return coverage_run(*job)
+
+
+def mode_coverage(presets: tuple[str, ...] = MODE_PRESETS, seeds: tuple[int, ...] = (0, 1, 2, 3, 4), n: int = 2500,
+                  parallel: int = 2, overrides: dict | None = None) -> list[Row]:
+    """Each preset × seed trains in its own process with one torch thread, `parallel` at a time (2: one per core of a
+    2-core laptop; a run's seconds are its own training time). `overrides` (e.g. fewer steps) is for tests."""
+    jobs = [(preset, seed, n, overrides) for preset in presets for seed in seeds]
+    if parallel > 1:
+        import multiprocessing  # noqa: PLC0415
+
+        with multiprocessing.get_context("spawn").Pool(parallel) as pool:
+            results = pool.map(_coverage_job, jobs, chunksize=1)
+    else:
+        results = [_coverage_job(job) for job in jobs]
+    rows = []
+    for preset in presets:
+        mine = [r for (p, *_), r in zip(jobs, results, strict=True) if p == preset]
+        data = get_preset(preset).config.dataset.value
+        modes, hq = MODE_TARGETS[data]
+        mean = {k: statistics.mean(r[k] for r in mine) for k in ("modes", "hq", "reverse_kl", "seconds")}
+        worst = max(r["seconds"] for r in mine)
+        met = mean["modes"] >= modes and mean["hq"] >= hq and worst <= MODE_SECONDS
+        per_seed = ", ".join(f"{r['modes']:.0f}/{r['hq']:.0%}" for r in mine)
+        rows.append(Row(
+            "mode-coverage", f"{preset} (ours)",
+            f"{mean['modes']:.1f} modes · {mean['hq']:.1%} HQ · rKL {mean['reverse_kl']:.3f} · "
+            f"{mean['seconds']:.0f} s (max {worst:.0f} s)",
+            f"{modes:.1f} · ≥ {hq:.0%} · ≤ {MODE_SECONDS:.0f} s",
+            f"{'met' if met else 'missed'}; seeds {', '.join(map(str, seeds))}: {per_seed}"))
+    for data in dict.fromkeys(get_preset(p).config.dataset.value for p in presets):
+        rows += [Row("mode-coverage", f"{data}: {name} (PacGAN Table 1)", f"{m:.1f} modes · {q:.1f}% HQ", note="published")
+                 for name, m, q in PUBLISHED[data]]
+    return rows
+
+
+# -- ui-latency -------------------------------------------------------------------------------------------------------
+def ui_latency(seconds: float = 10.0) -> list[Row]:
+    """benchmarks/ui_latency.py in a subprocess: the engine never imports Streamlit."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ui_latency.py"
+    if not script.is_file():
+        return [Row("ui-latency", "skipped", "-", note=f"{script} not found (it ships with the repository)")]
+    done = subprocess.run([sys.executable, str(script), "--seconds", str(seconds)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    if done.returncode != 0:
+        return [Row("ui-latency", "failed", "-", note=(done.stderr.strip().splitlines() or ["no output"])[-1])]
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    return [
+        Row("ui-latency", "Training page rerun, idle (median)", f"{r['rerun_idle_median_ms']:.0f} ms", "≤ 300 ms",
+            note="AppTest: the server's side of one browser"),
+        Row("ui-latency", "Training page rerun, run training (median / p90)",
+            f"{r['rerun_training_median_ms']:.0f} / {r['rerun_training_p90_ms']:.0f} ms", "≤ 300 ms"),
+        Row("ui-latency", "steps/s alone vs page polling every second",
+            f"{', '.join(map(str, r['steps_per_s_alone']))} vs {', '.join(map(str, r['steps_per_s_polled']))}",
+            note=f"{r['preset']}, worker {r['workers']}"),
+        Row("ui-latency", "ratio polled / alone", f"{r['speed_ratio_polled_vs_alone']:.2f}", "≥ 0.9"),
+        Row("ui-latency", "first samples after Start", f"{r['first_samples_after_start_s']:.2f} s"),
+    ]
+
+
+def gpu() -> list[Row]:
+    from gan_core.bench_gpu import gpu as run_gpu  # noqa: PLC0415 - CUDA code only where asked for
+
+    return run_gpu()
+
+
 # -- running and printing ---------------------------------------------------------------------------------------------
 BENCHES: dict[str, Callable[[], list[Row]]] = {
     "probe-overhead": probe_overhead,
     "time-to-quality": time_to_quality,
+    "mode-coverage": mode_coverage,
+    "ui-latency": ui_latency,
+    "gpu": gpu,
 }
 
 

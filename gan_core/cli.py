@@ -19,6 +19,7 @@ from gan_core.training import open_run, train_to
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+MAX_THREADS = 1024  # --threads above this is a typo, not a machine
 
 
 class UsageError(Exception):
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--n", type=int, default=None, help="samples to evaluate (2D: 2500, images: 1000)")
     ev.add_argument("--seed", type=int)
     bench = sub.add_parser("bench", help="run benchmarks and print a Markdown table for BENCHMARKS.md")
-    bench.add_argument("names", nargs="*", help="benches to run (default: all): probe-overhead, time-to-quality")
+    bench.add_argument("names", nargs="*", help="benches to run (default: all): "
+                       "probe-overhead, time-to-quality, mode-coverage, ui-latency, gpu")
 
     for command in (train, sample, ev):
         command.add_argument("--data-dir", help="where torchvision datasets live (default: $GAN_DATA_DIR, else data/)")
@@ -82,7 +84,9 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.threads:
+    if args.threads is not None:
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise UsageError(f"--threads: must be between 1 and {MAX_THREADS}")
         torch.set_num_threads(args.threads)
     changes = _overrides(args.set)
     if args.steps is not None:
@@ -162,5 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, CheckpointError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def one_line(text: str) -> str:
+    """`text` with every unprintable character (newlines, NUL, lone surrogates) escaped: one printable line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -42,3 +42,32 @@ def test_cli_refuses_an_unknown_bench(capsys):
     assert "unknown bench 'nope'" in capsys.readouterr().err
 
 
+
+
+def test_mode_coverage_rows_sit_beside_the_published_numbers():
+    tiny = {"steps": 3, "g_width": 8, "d_width": 8, "batch_size": 16}
+    rows = bench.mode_coverage(presets=("ring-bce", "grid-wgan"), seeds=(0, 1), n=200, parallel=1, overrides=tiny)
+    ours = [r for r in rows if r.metric.endswith("(ours)")]
+    assert [r.metric for r in ours] == ["ring-bce (ours)", "grid-wgan (ours)"]
+    assert ours[0].target == "8.0 · ≥ 97% · ≤ 60 s" and ours[1].target == "25.0 · ≥ 95% · ≤ 60 s"
+    assert all(r.note.startswith("missed; seeds 0, 1: ") for r in ours)  # three steps cannot cover a mixture
+    published = [r.metric for r in rows if r.note == "published"]
+    assert published == ["ring: GAN (PacGAN Table 1)", "ring: PacGAN4 (PacGAN Table 1)", "ring: VEEGAN (PacGAN Table 1)",
+                         "grid: GAN (PacGAN Table 1)", "grid: PacGAN4 (PacGAN Table 1)", "grid: VEEGAN (PacGAN Table 1)"]
+
+
+def test_coverage_run_scores_the_samples():
+    result = bench.coverage_run("ring-bce", 0, n=100, overrides={"steps": 2, "g_width": 8, "d_width": 8, "batch_size": 16})
+    assert set(result) == {"modes", "total", "hq", "reverse_kl", "seconds"}
+    assert result["total"] == 8 and 0 <= result["modes"] <= 8 and 0.0 <= result["hq"] <= 1.0 and result["seconds"] > 0
+
+
+def test_ui_latency_reports_a_missing_script_or_failure_as_a_row(monkeypatch, tmp_path):
+    import subprocess
+
+    class Done:
+        returncode, stdout, stderr = 1, "", "Traceback...\nRuntimeError: no server"
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: Done())
+    (row,) = bench.ui_latency(seconds=0.1)
+    assert row.metric == "failed" and row.note == "RuntimeError: no server"
