@@ -17,8 +17,24 @@ class ConfigError(ValueError):
     """A configuration value or combination that cannot be trained; the message names the field."""
 
     def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
+        field_name = str(field_name)
+        shown = field_name if field_name.isprintable() and len(field_name) <= _SHOW_CHARS else show(field_name)
+        super().__init__(f"{shown}: {message}")  # one line, whatever key a user typed
         self.field = field_name
+
+
+_SHOW_CHARS = 80  # a value or key quoted in an error message is cut to this length
+
+
+def show(value: Any) -> str:
+    """A value quoted in an error message: its repr on one line, at most _SHOW_CHARS long, even for a huge integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return f"{'-' if value < 0 else ''}an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1:,} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # e.g. a list holding an integer too long for str()
+        text = f"a {type(value).__name__} too large to show"
+    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 1] + "…"
 
 
 class Dataset(str, Enum):
@@ -126,7 +142,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        unknown = sorted(set(values) - set(FIELDS))
+        unknown = sorted(set(values) - set(FIELDS), key=str)  # keys of any type: name the first, never a TypeError
         if unknown:
             raise ConfigError(unknown[0], f"unknown field; known fields are {', '.join(FIELDS)}")
         return cls(**{k: coerce(k, v) for k, v in values.items()})
@@ -168,19 +184,22 @@ def coerce(name: str, value: Any) -> Any:
             # accept both spellings people type: "leaky-relu" / "leaky_relu", "fashion_mnist" / "fashion-mnist"
             return kind(text.replace("_", "-") if kind is Dataset else text.replace("-", "_"))
         except ValueError:
-            raise ConfigError(name, f"{value!r} is not one of: {allowed}") from None
+            raise ConfigError(name, f"{show(value)} is not one of: {allowed}") from None
     if kind is bool:
         if isinstance(value, bool):
             return value
-        text = str(value).strip().lower()
+        try:
+            text = str(value).strip().lower()
+        except ValueError:  # an integer too long for str()
+            text = ""
         if text in ("1", "true", "yes", "on"):
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(name, f"{value!r} is not a boolean (use true or false)")
+        raise ConfigError(name, f"{show(value)} is not a boolean (use true or false)")
     if kind is int:
         if isinstance(value, bool):
-            raise ConfigError(name, f"{value!r} is not an integer")
+            raise ConfigError(name, f"{show(value)} is not an integer")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
@@ -188,16 +207,16 @@ def coerce(name: str, value: Any) -> Any:
         try:
             return int(str(value).strip())
         except ValueError:
-            raise ConfigError(name, f"{value!r} is not an integer") from None
+            raise ConfigError(name, f"{show(value)} is not an integer") from None
     if kind is float:
         if isinstance(value, bool):
-            raise ConfigError(name, f"{value!r} is not a number")
+            raise ConfigError(name, f"{show(value)} is not a number")
         try:
             return float(value if isinstance(value, (int, float)) else str(value).strip())
         except (ValueError, OverflowError):
-            raise ConfigError(name, f"{value!r} is not a number") from None
+            raise ConfigError(name, f"{show(value)} is not a number") from None
     if not isinstance(value, str):
-        raise ConfigError(name, f"{value!r} is not text")
+        raise ConfigError(name, f"{show(value)} is not text")
     return value
 
 
@@ -213,23 +232,23 @@ def validate(config: TrainConfig) -> None:
         kind = field_type(name)
         if isinstance(kind, type) and issubclass(kind, Enum):
             if not isinstance(value, kind):
-                raise ConfigError(name, f"{value!r} is not one of: {', '.join(m.value for m in kind)}")
+                raise ConfigError(name, f"{show(value)} is not one of: {', '.join(m.value for m in kind)}")
             continue
         if kind is bool:
             if not isinstance(value, bool):
-                raise ConfigError(name, f"{value!r} is not a boolean")
+                raise ConfigError(name, f"{show(value)} is not a boolean")
             continue
         if kind is str:
             if not isinstance(value, str):
-                raise ConfigError(name, f"{value!r} is not text")
+                raise ConfigError(name, f"{show(value)} is not text")
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-            raise ConfigError(name, f"{value!r} is not {'an integer' if kind is int else 'a number'}")
+            raise ConfigError(name, f"{show(value)} is not {'an integer' if kind is int else 'a number'}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(name, f"{value} is not a finite number")
         lo, hi = limits(name)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ConfigError(name, f"{value} is outside the allowed range {_fmt(lo)} to {_fmt(hi)}")
+            raise ConfigError(name, f"{show(value)} is outside the allowed range {_fmt(lo)} to {_fmt(hi)}")
 
     if config.arch is Arch.DCGAN and config.dataset.is_2d:
         raise ConfigError("arch", f"dcgan needs 28×28 images (mnist, fashion-mnist), "
@@ -320,5 +339,5 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        raise ConfigError("preset", f"unknown preset {show(name)}; choose one of: {', '.join(PRESETS)}")
     return PRESETS[name]

@@ -7,6 +7,7 @@ torch.Generator so a seed fixes the whole run. Mixtures are sampled fresh each b
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import gzip
 import math
@@ -23,6 +24,7 @@ from torch import Tensor
 from gan_core.config import ConfigError, Dataset, TrainConfig
 
 MAX_CSV_POINTS = 1_000_000
+MAX_CSV_VALUE = 1e15  # |x|, |y| above this overflow float32 (or their squares do) and train nothing
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,22 @@ class DataSource:
         return len(self.shape) == 3
 
     def sample(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor | None]:
-        """n examples (and labels when the data has them), drawn with replacement."""
+        """n examples (and labels when the data has them), drawn with replacement, on the generator's device (the data
+        must live there too: see `to`)."""
+        device = gen.device
         if self.modes is not None:
-            idx = torch.randint(len(self.modes), (n,), generator=gen)
-            return self.modes[idx] + self.sigma * torch.randn(n, 2, generator=gen), None
+            idx = torch.randint(len(self.modes), (n,), generator=gen, device=device)
+            return self.modes[idx] + self.sigma * torch.randn(n, 2, generator=gen, device=device), None
         assert self.x is not None
-        idx = torch.randint(len(self.x), (n,), generator=gen)
+        idx = torch.randint(len(self.x), (n,), generator=gen, device=device)
         return self.x[idx], (self.y[idx] if self.y is not None else None)
+
+    def to(self, device: torch.device | str) -> DataSource:
+        """This source with its tensors on `device` (itself when they are there already): a GPU draws its batches there."""
+        tensors = {k: getattr(self, k) for k in ("x", "y", "modes") if getattr(self, k) is not None}
+        if all(t.device == torch.device(device) for t in tensors.values()):
+            return self
+        return dataclasses.replace(self, **{k: t.to(device) for k, t in tensors.items()})
 
     def class_distribution(self) -> np.ndarray:
         """Fraction of examples per class (uniform for mixtures' modes is not a class: empty for unlabelled data)."""
@@ -117,11 +128,16 @@ def load_points_csv(path: str | os.PathLike) -> DataSource:
                                       "is not two numbers") from None
                 if not (math.isfinite(x) and math.isfinite(y)):
                     raise ConfigError("points_csv", f"{p.name} line {lineno}: values must be finite numbers")
+                if abs(x) > MAX_CSV_VALUE or abs(y) > MAX_CSV_VALUE:
+                    raise ConfigError("points_csv", f"{p.name} line {lineno}: values must lie between "
+                                                    f"{-MAX_CSV_VALUE:g} and {MAX_CSV_VALUE:g}")
                 rows.append((x, y))
                 if len(rows) > MAX_CSV_POINTS:
                     raise ConfigError("points_csv", f"{p.name}: more than {MAX_CSV_POINTS:,} points")
     except UnicodeDecodeError:
         raise ConfigError("points_csv", f"{p.name} is not a UTF-8 text file") from None
+    except csv.Error as err:  # e.g. a line longer than csv's field limit
+        raise ConfigError("points_csv", f"{p.name} is not a CSV of two numeric columns ({err})") from None
     if len(rows) < 2:
         raise ConfigError("points_csv", f"{p.name}: needs at least 2 points, found {len(rows)}")
     x = torch.tensor(rows, dtype=torch.float32)

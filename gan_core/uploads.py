@@ -18,6 +18,7 @@ from gan_core.store import atomic_write_bytes, default_runs_dir, sanitize_name
 UPLOADS_DIR = "uploads"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: well above MAX_CSV_POINTS short rows, far below a memory problem
 _HASH_CHARS = 12  # 48 bits of SHA-256: distinct contents get distinct names in practice
+_SHOWN_CHARS = 80  # an uploaded file's name in a message is cut to this length
 
 
 def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None) -> Path:
@@ -47,8 +48,12 @@ def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None)
 
 
 def _display_name(filename: str) -> str:
-    """The last path component of what the browser sent, for messages only."""
-    return re.split(r"[\\/]", filename)[-1].strip() or "the uploaded file"
+    """The last path component of what the browser sent, for messages only: printable, on one line, not too long."""
+    name = re.split(r"[\\/]", filename)[-1].strip()
+    name = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
+    if len(name) > _SHOWN_CHARS:
+        name = name[: _SHOWN_CHARS - 1] + "…"
+    return name or "the uploaded file"
 
 
 def _safe_stem(filename: str) -> str:
