@@ -76,7 +76,8 @@ class WGANGPLoss:
     def gradient_penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
                          gen: torch.Generator | None = None) -> Tensor:
         """λ · mean over the batch of (‖∇ C(x̂)‖₂ − 1)² on random interpolates x̂ between real and fake."""
-        eps = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=gen).to(real.device)
+        device = gen.device if gen is not None else None  # drawn where the generator lives (on the GPU when accelerated)
+        eps = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=gen, device=device).to(real.device)
         mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
         scores = critic(mixed)
         (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)

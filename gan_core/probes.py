@@ -108,6 +108,11 @@ class Probe:
         self._bn_out.clear()
         self._counts.clear()
 
+    def refilled(self) -> None:
+        """The captured tensors now hold new values (a replayed CUDA graph wrote its step into them, gan_core/accel.py):
+        forget the histogram counts cached for the old ones, keep the tensors."""
+        self._counts.clear()
+
     def _histograms(self, groups: list[list[Tensor]]) -> list[np.ndarray]:
         """One histogram per group of captured tensors (e.g. D's real and fake batches), as float counts."""
         def key(x: Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...]]:

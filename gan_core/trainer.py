@@ -3,6 +3,10 @@
 Each step returns a StepRecord; every `probe_every` steps a ProbeRecord; every `sample_every` steps a SampleRecord of
 samples from fixed noise (and, for 2D data, D's view of the plane). All randomness after model init flows through one
 torch.Generator that is saved in checkpoints, so a resumed run takes exactly the steps an uninterrupted one would.
+
+On a CUDA GPU, `Trainer(config, "cuda", accelerate="auto")` replays each step as a CUDA graph (gan_core/accel.py, which
+says what differs there: random numbers come from a generator on the GPU). `steps(n)` runs n steps and returns their
+results; on that path it reads the GPU once per batch of steps instead of once per step.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import time
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,7 +31,11 @@ from gan_core.losses import WGANGPLoss, make_loss
 from gan_core.models import build_models, inference
 from gan_core.probes import Probe, ProbeRecord, grad_norms
 
+if TYPE_CHECKING:
+    from gan_core.accel import GraphSteps
+
 CHECKPOINT_FORMAT = 1
+D_KEYS = ("d_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "gp")  # what one D update logs, in this order
 # Fields that may change between a checkpoint and its resumption: how long to train and what to record.
 RESUMABLE_CHANGES = frozenset({"steps", "probe_every", "sample_every", "checkpoint_every", "n_samples"})
 _INIT_LOCK = threading.Lock()  # model init reads torch's global RNG: runs started in parallel threads must not interleave
@@ -79,6 +88,21 @@ class StepResult:
     samples: SampleRecord | None
 
 
+class Accelerate(str, Enum):
+    """How steps run on a CUDA GPU (gan_core/accel.py). The CPU always runs eager steps."""
+
+    AUTO = "auto"  # CUDA graphs where they work, else eager steps (Trainer.acceleration says which, and why)
+    OFF = "off"  # eager steps everywhere: each op launched from Python, as written
+    ON = "on"  # CUDA graphs or an error
+
+    @classmethod
+    def parse(cls, value: Accelerate | str) -> Accelerate:
+        try:
+            return cls(str(value.value if isinstance(value, Enum) else value).strip().lower())
+        except ValueError:
+            raise ConfigError("accelerate", f"{value!r} is not one of: {', '.join(m.value for m in cls)}") from None
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -97,7 +121,7 @@ def adam(params: Iterable[Tensor], lr: float, betas: tuple[float, float]) -> tor
 
 class Trainer:
     def __init__(self, config: TrainConfig, device: str = "cpu", data: DataSource | None = None,
-                 data_dir: str | None = None) -> None:
+                 data_dir: str | None = None, accelerate: Accelerate | str = Accelerate.OFF) -> None:
         self.config = config
         self.device = resolve_device(device)
         self.data = data if data is not None else load_dataset(config, data_dir)
@@ -111,6 +135,8 @@ class Trainer:
         self.opt_d = adam(self.D.parameters(), config.lr_d, betas)
         self.loss = make_loss(config)
         self.gen = torch.Generator().manual_seed(config.seed)
+        # where batches come from and what draws them: the data and `gen` here; copies on the GPU when accelerated
+        self.batches, self.batch_gen = self.data, self.gen
         self.step_count = 0
         self.elapsed_s = 0.0
         self.probe = Probe({"G": self.G, "D": self.D})
@@ -119,6 +145,14 @@ class Trainer:
         fixed = torch.Generator().manual_seed(config.seed + 7919)  # a different stream from training's
         self.fixed_z = torch.randn(config.n_samples, config.z_dim, generator=fixed)
         self.fixed_labels = torch.arange(config.n_samples) % self.n_classes if self.n_classes else None
+        self._pending: Diverged | None = None  # a divergence steps(n) found after the steps it returned
+        self.accel: GraphSteps | None = None  # set when steps are replayed as CUDA graphs
+        self.acceleration = "eager"  # what runs the steps, and why (for logs and the bench)
+        mode = Accelerate.parse(accelerate)
+        if mode is not Accelerate.OFF:
+            from gan_core.accel import attach  # noqa: PLC0415 - accel imports this module; eager users never load it
+
+            attach(self, mode)
 
     # -- the two updates ---------------------------------------------------------------------------------------------
     def _onehot(self, labels: Tensor | None) -> Tensor | None:
@@ -127,7 +161,8 @@ class Trainer:
         return F.one_hot(labels, self.n_classes).float().to(self.device)
 
     def _noise(self, n: int) -> Tensor:
-        return torch.randn(n, self.config.z_dim, generator=self.gen).to(self.device)
+        gen = self.batch_gen
+        return torch.randn(n, self.config.z_dim, generator=gen, device=gen.device).to(self.device)
 
     def _apply(self, loss: Tensor, net: str, capture: bool) -> None:
         """Backpropagate one network's loss and step its optimizer; a non-finite loss stops before any change."""
@@ -140,45 +175,91 @@ class Trainer:
             self._grads[net] = grad_norms(model)
         opt.step()
 
-    def d_update(self, capture: bool = False) -> dict[str, float]:
-        """(1) Update D: maximize log D(x) + log(1 − D(G(z))) (or the critic objective for WGAN-GP)."""
+    def d_forward(self, probe: Probe | None = None) -> tuple[Tensor, Tensor]:
+        """D's loss on a fresh batch, and the values a D update logs (D_KEYS order) as one tensor. Reads nothing off
+        the device, so the accelerated path captures it as it is; `probe` records the forward passes."""
         cfg = self.config
-        real, labels = self.data.sample(cfg.batch_size, self.gen)
+        real, labels = self.batches.sample(cfg.batch_size, self.batch_gen)
         real = to_model_range(real, cfg).to(self.device)
         onehot = self._onehot(labels)
         with torch.no_grad():
             fake = self.G(self._noise(cfg.batch_size), onehot)
-        with self.probe.capture("D") if capture else nullcontext():
+        with probe.capture("D") if probe is not None else nullcontext():
             real_scores = self.D(real, onehot)
             fake_scores = self.D(fake, onehot)
         terms = self.loss.d_loss(real_scores, fake_scores)
         if isinstance(self.loss, WGANGPLoss):
-            terms["gp"] = self.loss.gradient_penalty(lambda x: self.D(x, onehot), real, fake, self.gen)
+            terms["gp"] = self.loss.gradient_penalty(lambda x: self.D(x, onehot), real, fake, self.batch_gen)
             terms["loss"] = terms["loss"] + terms["gp"]
-        self._apply(terms["loss"], "D", capture)
-        prob = self.loss.probability
-        # one .tolist() instead of six float() calls: each is a device sync on a GPU
+        loss, prob = terms["loss"], self.loss.probability
         values = torch.stack([
-            terms["loss"].detach(), prob(real_scores.detach()).mean(), prob(fake_scores.detach()).mean(),
+            loss.detach(), prob(real_scores.detach()).mean(), prob(fake_scores.detach()).mean(),
             terms["d_loss_real"].detach(), terms["d_loss_fake"].detach(),
-            terms["gp"].detach() if "gp" in terms else torch.tensor(math.nan, device=real.device),
-        ]).tolist()
-        self._last_d = dict(zip(("d_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "gp"), values, strict=True))
+            terms["gp"].detach() if "gp" in terms else loss.new_full((), math.nan),
+        ])
+        return loss, values
+
+    def g_forward(self, probe: Probe | None = None) -> Tensor:
+        """G's loss J_G on fresh noise (and labels); like d_forward, it reads nothing off the device."""
+        cfg, gen = self.config, self.batch_gen
+        labels = (torch.randint(self.n_classes, (cfg.batch_size,), generator=gen, device=gen.device)
+                  if self.n_classes else None)
+        onehot = self._onehot(labels)
+        with probe.capture("G") if probe is not None else nullcontext():
+            fake = self.G(self._noise(cfg.batch_size), onehot)
+        return self.loss.g_loss(self.D(fake, onehot))["loss"]
+
+    def d_update(self, capture: bool = False) -> dict[str, float]:
+        """(1) Update D: maximize log D(x) + log(1 − D(G(z))) (or the critic objective for WGAN-GP)."""
+        loss, values = self.d_forward(self.probe if capture else None)
+        self._apply(loss, "D", capture)
+        # one .tolist() instead of six float() calls: each is a device sync on a GPU
+        self._last_d = dict(zip(D_KEYS, values.tolist(), strict=True))
         return dict(self._last_d)
 
     def g_update(self, capture: bool = False) -> float:
         """(2) Update G: make D call G(z) real (minimise −log D(G(z)), or the configured G objective). Returns J_G."""
-        cfg = self.config
-        labels = torch.randint(self.n_classes, (cfg.batch_size,), generator=self.gen) if self.n_classes else None
-        onehot = self._onehot(labels)
-        with self.probe.capture("G") if capture else nullcontext():
-            fake = self.G(self._noise(cfg.batch_size), onehot)
-        terms = self.loss.g_loss(self.D(fake, onehot))
-        self._apply(terms["loss"], "G", capture)
-        return float(terms["loss"].detach())
+        loss = self.g_forward(self.probe if capture else None)
+        self._apply(loss, "G", capture)
+        return float(loss.detach())
 
     def step(self, d_updates: int | None = None) -> StepResult:
         """One training step: `d_updates` D updates (default config.d_steps; 0 = a G update alone) then one G update."""
+        self._raise_pending()
+        if self.accel is not None and d_updates in (None, self.config.d_steps):
+            return self.steps(1)[0]
+        return self._eager_step(d_updates)
+
+    def steps(self, n: int) -> list[StepResult]:
+        """n training steps, their results in order. If a loss diverges at step k, the results before k are returned
+        and the next call raises Diverged (at once when k is the first); the models are the last good ones either way.
+        Accelerated, the GPU is read once per batch of steps; eager, this is step() n times."""
+        self._raise_pending()
+        if self.accel is not None:
+            results, error = self.accel.steps(n)  # may fall back to the eager steps below (accelerate=auto)
+        else:
+            results, error = self._eager_steps(n)
+        if error is not None:
+            if not results:
+                raise error
+            self._pending = error
+        return results
+
+    def _eager_steps(self, n: int) -> tuple[list[StepResult], Diverged | None]:
+        results = []
+        for _ in range(n):
+            try:
+                results.append(self._eager_step())
+            except Diverged as err:
+                return results, err
+        return results, None
+
+    def _raise_pending(self) -> None:
+        error, self._pending = self._pending, None
+        if error is not None:
+            raise error
+
+    def _eager_step(self, d_updates: int | None = None) -> StepResult:
         t0 = time.perf_counter()
         cfg = self.config
         n_d = cfg.d_steps if d_updates is None else d_updates
@@ -187,7 +268,7 @@ class Trainer:
         if probing:
             self.probe.reset()
             self._grads = {}
-        self._set_learning_rates(number)
+        self.set_learning_rates(number)
         for i in range(n_d):
             self.d_update(capture=probing and i == n_d - 1)
         if not self._last_d:
@@ -203,7 +284,7 @@ class Trainer:
         record = StepRecord(step=number, time_s=round(self.elapsed_s, 4), g_loss=g_loss, **self._last_d)
         return StepResult(record, probe, samples)
 
-    def _set_learning_rates(self, step: int) -> None:
+    def set_learning_rates(self, step: int) -> None:
         """Linear decay from lr to lr·lr_final over the run: late small steps let G settle onto sharp modes."""
         cfg = self.config
         if cfg.lr_final == 1.0:
@@ -275,7 +356,7 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """A plain dict (tensors, numbers, strings) that torch.load(weights_only=True) can read back."""
-        return {
+        state = {
             "format": CHECKPOINT_FORMAT,
             "config": self.config.to_dict(),
             "step": self.step_count,
@@ -287,6 +368,9 @@ class Trainer:
             "rng": self.gen.get_state(),
             "last_d": dict(self._last_d),
         }
+        if self.accel is not None:
+            state.update(self.accel.state_dict())  # the GPU's generator
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint; a different model or training configuration is refused with CheckpointError."""
@@ -303,10 +387,13 @@ class Trainer:
             self.D.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
-            self.gen.set_state(state["rng"])
+            self.gen.set_state(state["rng"].cpu())  # a checkpoint loaded with map_location="cuda" has it on the GPU
             self.step_count = int(state["step"])
             self.elapsed_s = float(state["elapsed_s"])
             self._last_d = {k: float(v) for k, v in state["last_d"].items()}
+            self._pending = None
+            if self.accel is not None:
+                self.accel.load_state_dict(state)
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
