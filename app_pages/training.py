@@ -10,6 +10,7 @@ from gan_core.store import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.uploads import save_points_upload
 from ui import charts, live, panels
 from ui.forms import config_form
+from ui.text import md_escape
 
 DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
 NEW_RUN = "new_run_open"
@@ -33,9 +34,9 @@ def base_config(choice: str) -> TrainConfig | None:
     try:
         path = save_points_upload(file.name, file.getvalue())
     except ConfigError as err:
-        st.error(f"{file.name}: {str(err).removeprefix('points_csv: ')}")
+        st.error(md_escape(f"{file.name}: {str(err).removeprefix('points_csv: ')}"))  # names are user text
         return None
-    st.success(f"{file.name} is ready: the form below trains on it (dataset = points).")
+    st.success(f"{md_escape(file.name)} is ready: the form below trains on it (dataset = points).")
     return PRESETS[UPLOAD_BASE].config.replace(dataset="points", points_csv=str(path))
 
 
@@ -61,7 +62,7 @@ def new_run() -> None:
     try:
         live.start(config, name.strip() or (choice if choice in PRESETS else "points"))
     except ConfigError as err:
-        st.error(str(err))
+        st.error(md_escape(str(err)))  # may quote the run name typed
     else:
         set_dialog(False)
         st.rerun()
@@ -118,15 +119,15 @@ chosen = st.multiselect("Runs", ids, default=[snap.id], key=f"compare_runs_{snap
 column = st.segmented_control("Curve", list(COMPARE_COLUMNS), default="G loss (smoothed)", key="compare_column")
 
 
-def compare(_: RunSnapshot) -> None:
-    snaps = [manager.snapshot(i) for i in chosen if i in manager]
-    spec, data = charts.compare_chart([(s.id, s.metrics) for s in snaps], COMPARE_COLUMNS[column or "G loss (smoothed)"])
-    st.vega_lite_chart(data, spec, key="compare_chart", width="stretch")
+def compare(snaps: dict[str, RunSnapshot]) -> None:
+    curve = COMPARE_COLUMNS[column or "G loss (smoothed)"]
+    runs = list(snaps.values())
+    panels.vega_chart(("compare", curve, *((s.id, s.version) for s in runs)),
+                      lambda: charts.compare_chart([(s.id, s.metrics) for s in runs], curve, max_points=charts.MAX_POINTS),
+                      key="compare_chart")
 
 
 if chosen:
-    # poll while any compared run trains: follow the first active one (or the first, if none is)
-    lead = next((i for i in chosen if i in manager and manager.snapshot(i).status.active), chosen[0])
-    live.live(compare, lead, key="compare")
+    live.live_many(compare, {i: i for i in chosen if i in manager}, key="compare")  # follows them while any trains
 elif any(manager.snapshot(i).status is Status.RUNNING for i in ids):
     st.caption("Pick runs to overlay their curves.")

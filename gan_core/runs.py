@@ -36,7 +36,7 @@ from gan_core.history import MetricHistory, Thinned, steps_per_second
 from gan_core.probes import ProbeRecord
 from gan_core.store import CONFIG_FILE, RunStore, default_runs_dir, sanitize_name
 from gan_core.trainer import CheckpointError, SampleRecord, StepRecord
-from gan_core.training import REAL_POINTS, Status, StepKind, serve
+from gan_core.training import REAL_POINTS, Status, StepKind, serve, write_error
 
 __all__ = ["RunManager", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
 
@@ -113,15 +113,21 @@ class _Run:
         self.version += 1
         self.cond.notify_all()
 
-    def reload_history(self) -> None:
-        """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint)."""
+    def reload_history(self, upto: int | None = None) -> None:
+        """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint).
+
+        `upto`: the step the worker started from. It may already have written later steps, which its progress events
+        bring too: reading them here as well would show them twice.
+        """
         self.metrics, self.recent = MetricHistory(), deque(maxlen=50)
         for record in self.store.read_metrics():
+            if upto is not None and record.step > upto:
+                break
             self.metrics.append(record)
             self.recent.append(record)
         self.step = self.recent[-1].step if self.recent else 0
         self.samples = Thinned(SAMPLE_CAPACITY)
-        steps = self.store.sample_steps()
+        steps = [s for s in self.store.sample_steps() if upto is None or s <= upto]
         for s in sorted(set(steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:])):
             self.samples.append(self.store.load_samples(s))
         self.probes = Thinned(PROBE_CAPACITY)  # probes live in memory only
@@ -149,21 +155,26 @@ def _bare_main() -> Iterator[None]:
 
 
 class _Worker:
-    """A worker process (or thread) and the run it is training, if any."""
+    """A worker process (or thread) and the run it is training, if any.
 
-    def __init__(self, index: int, events: Any, processes: bool, torch_threads: int) -> None:
+    Each worker has its own orders and events queues: a process killed while writing to a queue can leave that queue's
+    lock held (or half a message in it), which must cost only the dead worker's queues, never the other workers'.
+    """
+
+    def __init__(self, index: int, processes: bool, torch_threads: int) -> None:
         self.index = index
         self.run_id: str | None = None
         if processes:
             ctx = multiprocessing.get_context("spawn")  # never fork a server that has threads
             self.orders: Any = ctx.Queue()
-            self.handle: Any = ctx.Process(target=serve, args=(self.orders, events, torch_threads, os.getpid()),
+            self.events: Any = ctx.Queue()
+            self.handle: Any = ctx.Process(target=serve, args=(self.orders, self.events, torch_threads, os.getpid()),
                                            name=f"gan-worker-{index}", daemon=True)
             with _bare_main():
                 self.handle.start()
         else:
-            self.orders = queue.Queue()
-            self.handle = threading.Thread(target=serve, args=(self.orders, events, torch_threads), daemon=True,
+            self.orders, self.events = queue.Queue(), queue.Queue()
+            self.handle = threading.Thread(target=serve, args=(self.orders, self.events, torch_threads), daemon=True,
                                            name=f"gan-worker-{index}")
             self.handle.start()
 
@@ -205,17 +216,18 @@ class RunManager:
         self._queue: deque[str] = deque()
         self._closed = False
         self._scanned_mtime: float | None = None
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # the pages still open and list nothing; start() says why it cannot create a run
+            log.warning("cannot create the runs folder %s: %s", self.runs_dir, err)
         self.scan()
         if processes is None:
             processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads"
         self._processes = processes
         self._torch_threads = torch_threads
-        self._events: Any = multiprocessing.get_context("spawn").Queue() if processes else queue.Queue()
         # started now, so they have imported torch before anyone presses Start
-        self._workers = [_Worker(i, self._events, processes, torch_threads) for i in range(self.max_runs)]
-        self._receiver = threading.Thread(target=self._receive, name="gan-events", daemon=True)
-        self._receiver.start()
+        self._workers = [self._new_worker(i) for i in range(self.max_runs)]
+        threading.Thread(target=self._watch, name="gan-watch", daemon=True).start()
 
     # -- what exists ---------------------------------------------------------------------------------------------------
     def scan(self) -> None:
@@ -226,11 +238,21 @@ class RunManager:
             return
         if mtime == self._scanned_mtime:
             return
+        try:
+            folders = sorted(self.runs_dir.iterdir())
+        except OSError as err:  # not a folder (any more): nothing new to list
+            log.warning("cannot list the runs folder %s: %s", self.runs_dir, err)
+            return
         self._scanned_mtime = mtime
-        for folder in sorted(self.runs_dir.iterdir()):
+        for folder in folders:
             if folder.name in self._runs or not (folder / CONFIG_FILE).is_file():
                 continue
-            run = self._load(folder)
+            try:
+                run = self._load(folder)
+            except Exception as err:  # whatever is wrong with one folder, every other run must still be listed
+                log.exception("cannot load the run in %s", folder)
+                run = _Run(folder.name, RunStore(folder), TrainConfig(), 0.0)
+                run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
             with self._lock:
                 self._runs.setdefault(run.id, run)
 
@@ -238,7 +260,10 @@ class RunManager:
         """A run from its folder, as the last process left it. A damaged folder becomes a failed run that says why."""
         store = RunStore(folder)
         saved = store.read_status()
-        created = float(saved.get("created", (folder / CONFIG_FILE).stat().st_mtime))
+        try:
+            created = float(saved["created"])
+        except (KeyError, TypeError, ValueError):  # status.json only adds detail: a damaged one costs nothing else
+            created = (folder / CONFIG_FILE).stat().st_mtime
         try:
             config = store.read_config()
         except ConfigError as err:
@@ -249,6 +274,7 @@ class RunManager:
         try:
             run.reload_history()
             run.checkpoint_step = int(store.load_checkpoint()["step"]) if store.has_checkpoint() else 0
+            store.check_metrics_reach(run.checkpoint_step, list(run.recent))
             self._load_real(run)
         except (ConfigError, CheckpointError, OSError, ValueError, KeyError) as err:
             run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
@@ -260,6 +286,8 @@ class RunManager:
             run.status = Status.FINISHED
         else:
             run.status = Status.STOPPED  # it was queued, running or paused when the server stopped
+            if status in (Status.QUEUED.value, Status.RUNNING.value, Status.PAUSED.value):  # not stopped cleanly
+                run.error = "interrupted when the server stopped"
         return run
 
     def _load_real(self, run: _Run) -> None:
@@ -297,7 +325,10 @@ class RunManager:
             while run_id in self._runs or (self.runs_dir / run_id).exists():
                 run_id = f"{base}-{stamp}-{n}"[:64]
                 n += 1
-            store = RunStore(self.runs_dir / run_id).create(config)
+            try:
+                store = RunStore(self.runs_dir / run_id).create(config)
+            except OSError as err:
+                raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
             run = _Run(run_id, store, config, time.time())
             self._runs[run_id] = run
         self._queue_run(run)
@@ -394,12 +425,21 @@ class RunManager:
                         run.cond.wait(0.2)
         for w in self._workers:
             w.send("exit")
+        # the runs have ended (or the time is up): an idle worker reads "exit" within a second, and one still starting
+        # up (a replacement importing torch) holds nothing worth waiting for
+        exit_by = min(deadline, time.monotonic() + 2.0)
         for w in self._workers:
-            w.handle.join(max(0.1, deadline - time.monotonic()))
+            w.handle.join(max(0.1, exit_by - time.monotonic()))
             if w.alive() and self._processes:
                 w.handle.terminate()
 
     # -- what a viewer reads -------------------------------------------------------------------------------------------
+    def status(self, run_id: str) -> Status:
+        """The run's status now, without building a snapshot (a viewer deciding whether an older one will do)."""
+        run = self._get(run_id)
+        with run.cond:
+            return run.status
+
     def snapshot(self, run_id: str) -> RunSnapshot:
         run = self._get(run_id)
         with self._lock:
@@ -451,36 +491,49 @@ class RunManager:
                               run.paused)
                 self._write_status(run)
 
-    def _receive(self) -> None:
-        """Apply the workers' events to the runs' state; notice a worker that died and replace it."""
+    def _new_worker(self, index: int) -> _Worker:
+        worker = _Worker(index, self._processes, self._torch_threads)
+        threading.Thread(target=self._receive, args=(worker,), name=f"gan-events-{index}", daemon=True).start()
+        return worker
+
+    def _receive(self, worker: _Worker) -> None:
+        """Apply one worker's events to the runs' state, until that worker has ended and all it sent is read."""
         while True:
+            alive = worker.alive()  # before the read: once it is dead, an empty queue means nothing more will come
             try:
-                event = self._events.get(timeout=0.5)
+                event = worker.events.get(timeout=0.5)
             except queue.Empty:
-                if self._closed and not any(w.alive() for w in self._workers):
-                    return
-                self._check_workers()
-                continue
+                if alive:
+                    continue
+                return
             except (EOFError, OSError):
                 return
             try:
-                self._apply(event)
-            except Exception:  # a bad event must not stop the receiver: every run depends on it
+                self._apply(event, worker)
+            except Exception:  # a bad event must not stop the receiver: the worker's runs depend on it
                 log.exception("could not apply event %r", event[:2])
 
-    def _apply(self, event: tuple) -> None:
+    def _watch(self) -> None:
+        """Notice a worker that died and replace it."""
+        while not self._closed:
+            time.sleep(0.5)
+            self._check_workers()
+
+    def _apply(self, event: tuple, worker: _Worker) -> None:
         kind, run_id = event[0], event[1]
         run = self._runs.get(run_id)
         if run is None:
             return
         with run.cond:
+            if run.worker is not worker:
+                return  # late word from a worker that has since ended this run (it died, and the run moved on)
             if kind == "started":
                 info = event[2]
                 # it went back to its checkpoint, or we hold no history of a resumed run: show what the folder holds.
                 # (Never for a new run: the worker may already have written its step-0 samples, which the next
                 # progress event brings too.)
                 if info["step"] < run.step or (info["step"] > 0 and not len(run.metrics)):
-                    run.reload_history()
+                    run.reload_history(upto=info["step"])
                 run.step = run.checkpoint_step = info["step"]
                 run.real, run.modes = info["real"], info["modes"]
             elif kind == "progress":
@@ -513,12 +566,13 @@ class RunManager:
         for i, w in enumerate(self._workers):
             if w.alive() or self._closed:
                 continue
-            if w.run_id is not None:
-                self._apply(("end", w.run_id, Status.FAILED,
+            run_id = w.run_id
+            if run_id is not None:
+                self._apply(("end", run_id, Status.FAILED,
                              f"the training process stopped unexpectedly (exit code {w.exit_code()}); "
-                             "resume continues from the last checkpoint", self._runs[w.run_id].checkpoint_step))
+                             "resume continues from the last checkpoint", self._runs[run_id].checkpoint_step), w)
             with self._lock:
-                self._workers[i] = _Worker(i, self._events, self._processes, self._torch_threads)
+                self._workers[i] = self._new_worker(i)
             self._admit()
 
     def _write_status(self, run: _Run) -> None:
@@ -540,8 +594,8 @@ def _message(run: _Run, position: int | None) -> str:
         case Status.PAUSED:
             return f"paused at step {run.step:,}: resume it, or step through it one update at a time"
         case Status.STOPPED:
-            return (f"stopped at step {run.step:,} of {total:,}; resuming continues from the checkpoint at step "
-                    f"{run.checkpoint_step:,}")
+            return (f"{run.error or 'stopped'} at step {run.step:,} of {total:,}; resuming continues from the checkpoint "
+                    f"at step {run.checkpoint_step:,}")
         case Status.FINISHED:
             return f"finished {run.step:,} steps"
         case _:

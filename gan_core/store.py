@@ -47,15 +47,19 @@ def sanitize_name(name: str) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a unique temp file beside `path`, then os.replace it: readers see the old file or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:  # name the file, not its temp: "…/checkpoint.pt: No space…"
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
 
 
@@ -114,9 +118,7 @@ class RunStore:
             self._metrics_fh = open(file, "a", newline="")
             if new:
                 self._metrics_fh.write(",".join(METRIC_COLUMNS) + "\n")
-        values = (getattr(record, c) for c in METRIC_COLUMNS)
-        self._metrics_fh.write(",".join("" if isinstance(v, float) and math.isnan(v) else f"{v:.6g}"
-                                        if isinstance(v, float) else str(v) for v in values) + "\n")
+        self._metrics_fh.write(_row(record))
         now = time.monotonic()
         if force_flush or now - self._last_flush >= FLUSH_SECONDS:
             self.flush()
@@ -128,8 +130,8 @@ class RunStore:
 
     def close(self) -> None:
         if self._metrics_fh is not None:
-            self._metrics_fh.close()
-            self._metrics_fh = None
+            fh, self._metrics_fh = self._metrics_fh, None  # even when the last flush fails (disk full): never reused
+            fh.close()
 
     def read_metrics(self) -> list[StepRecord]:
         """Every complete row; a torn last line (a crash mid-write) is skipped, a damaged row raises ConfigError."""
@@ -137,7 +139,10 @@ class RunStore:
         if not file.exists():
             return []
         self.flush()
-        text = file.read_text()
+        try:
+            text = file.read_text()
+        except UnicodeDecodeError:
+            raise ConfigError("run", f"{file} is damaged: it is not text") from None
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -148,7 +153,7 @@ class RunStore:
             return []
         if tuple(rows[0]) != METRIC_COLUMNS:
             raise ConfigError("run", f"{file} has an unexpected header {rows[0][:4]}…")
-        records = []
+        records: list[StepRecord] = []
         for lineno, row in enumerate(rows[1:], start=2):
             try:
                 values = {c: (math.nan if v == "" else float(v)) for c, v in zip(METRIC_COLUMNS, row, strict=True)}
@@ -156,16 +161,29 @@ class RunStore:
                 records.append(StepRecord(**values))
             except (ValueError, TypeError):
                 raise ConfigError("run", f"{file} line {lineno} is damaged") from None
+            if len(records) > 1 and records[-1].step <= records[-2].step:
+                raise ConfigError("run", f"{file} line {lineno} is damaged: its step {records[-1].step} does not follow "
+                                         f"step {records[-2].step}")
         return records
+
+    def check_metrics_reach(self, step: int, records: list[StepRecord] | None = None) -> None:
+        """Rows are flushed before every checkpoint, so rows that end before the checkpoint's step mean a cut file."""
+        records = self.read_metrics() if records is None else records
+        last = records[-1].step if records else 0
+        if last < step:
+            raise ConfigError("run", f"{self.path / METRICS_FILE} ends at step {last:,}, before the checkpoint at step "
+                                     f"{step:,}: the file was cut short, so the run's history is incomplete")
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop rows after `last_step` (written after the checkpoint a resume starts from)."""
         self.close()
-        kept = [r for r in self.read_metrics() if r.step <= last_step]
-        (self.path / METRICS_FILE).unlink(missing_ok=True)
-        for r in kept:
-            self.append_metrics(r)
-        self.close()
+        rows = self.read_metrics()
+        kept = [r for r in rows if r.step <= last_step]
+        file = self.path / METRICS_FILE
+        if not kept:
+            file.unlink(missing_ok=True)
+        elif len(kept) < len(rows) or not _ends_a_line(file):  # atomic: a crash here loses no row
+            atomic_write_bytes(file, (",".join(METRIC_COLUMNS) + "\n" + "".join(map(_row, kept))).encode())
 
     # -- checkpoints -------------------------------------------------------------------------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -221,3 +239,16 @@ class RunStore:
         for s in self.sample_steps():
             if s > step:
                 (self.path / SAMPLES_DIR / f"step_{s:08d}.npz").unlink(missing_ok=True)
+
+
+def _row(record: StepRecord) -> str:
+    """One metrics.csv line; a NaN (no gradient penalty) is an empty cell."""
+    values = (getattr(record, c) for c in METRIC_COLUMNS)
+    return ",".join("" if isinstance(v, float) and math.isnan(v) else f"{v:.6g}" if isinstance(v, float) else str(v)
+                    for v in values) + "\n"
+
+
+def _ends_a_line(file: Path) -> bool:
+    with open(file, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"

@@ -73,6 +73,7 @@ def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, step
     trainer = Trainer(config, device=device, data_dir=data_dir)
     if store.has_checkpoint():
         trainer.load_state_dict(store.load_checkpoint(map_location=trainer.device))
+        store.check_metrics_reach(trainer.step_count)
     elif store.read_metrics():
         raise CheckpointError(f"{store.path} has metrics but no checkpoint.pt to resume from")
     store.write_config(config)
@@ -114,7 +115,18 @@ def record_step(store: RunStore, result: StepResult) -> None:
 def checkpoint_if_due(store: RunStore, trainer: Trainer, until: int, force: bool = False) -> None:
     """Every checkpoint_every steps, at the last step, and whenever `force`d (a stop)."""
     if force or trainer.step_count % trainer.config.checkpoint_every == 0 or trainer.step_count >= until:
-        store.save_checkpoint(trainer.state_dict())
+        save_checkpoint(store, trainer)
+
+
+def save_checkpoint(store: RunStore, trainer: Trainer) -> None:
+    """Checkpoint the trainer, unless its weights are no longer finite: an update whose loss was finite can still
+    overflow (an infinite gradient makes Adam's step NaN), and writing that would replace the last good checkpoint."""
+    state = trainer.state_dict()
+    largest = [t.detach().abs().amax().float() for net in ("generator", "discriminator") for t in state[net].values()
+               if t.is_floating_point() and t.numel()]  # amax passes a NaN on
+    if largest and not bool(torch.isfinite(torch.stack(largest)).all()):  # one device sync for every tensor
+        raise Diverged(trainer.step_count, "a weight")
+    store.save_checkpoint(state)
 
 
 # -- the worker ---------------------------------------------------------------------------------------------------------
@@ -160,6 +172,16 @@ def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: 
             _, run_id, path, steps, device, data_dir, paused = order
             _Job(run_id, RunStore(path), orders, events, alive).run(steps, device, data_dir, paused)
         # anything else is an order for a run that has already ended: nothing to do
+    # the server is gone, so nobody reads our events: exit now rather than wait to push them into a full pipe
+    cancel = getattr(events, "cancel_join_thread", None)
+    if cancel is not None:
+        cancel()
+
+
+def write_error(err: OSError, folder: Path) -> str:
+    """'could not write FILE: No space left on device' from a write's OSError."""
+    where = err.filename or folder
+    return f"could not write {where}: {err.strerror or err}"
 
 
 def _parent_check(parent_pid: int | None) -> Callable[[], bool]:
@@ -193,12 +215,16 @@ class _Job:
         except (ConfigError, CheckpointError) as err:
             self._end(Status.FAILED, str(err))
         except OSError as err:
-            self._end(Status.FAILED, f"cannot write the run folder: {err}")
+            self._end(Status.FAILED, f"{write_error(err, self.store.path)}; resuming continues from the last checkpoint "
+                                     f"(step {self.checkpoint_step:,}) once that is fixed")
         except Exception as err:  # a bug: say so on the page, and keep the traceback for the server's log
             log.exception("run %s failed", self.id)
             self._end(Status.FAILED, f"unexpected error: {type(err).__name__}: {err}")
         finally:
-            self.store.close()
+            try:
+                self.store.close()
+            except OSError:  # only rows past the last checkpoint were pending: lost, but the worker lives on
+                log.warning("run %s: could not write its last metrics rows", self.id, exc_info=True)
 
     def _train(self, steps: int, device: str, data_dir: str | None) -> None:
         store = self.store
@@ -216,8 +242,10 @@ class _Job:
         until = trainer.config.steps
         while True:
             self._read_orders(block=False)
+            if not self.alive():
+                self.stop = True  # the server is gone (even by kill -9): checkpoint and end, rather than train for nobody
             if self.stop:
-                store.save_checkpoint(trainer.state_dict())
+                save_checkpoint(store, trainer)
                 self.checkpoint_step = trainer.step_count
                 self._end(Status.STOPPED)
                 return
@@ -229,8 +257,6 @@ class _Job:
                 store.flush()  # a paused run's rows are all on disk
                 self._set_status(Status.PAUSED)
                 self._read_orders(block=True)
-                if not self.alive():
-                    raise OSError("the dashboard server is gone")
                 continue
             if trainer.step_count >= until:
                 self._end(Status.FINISHED)

@@ -205,3 +205,66 @@ def test_charts_render_in_streamlit():
     sent = json.loads(charts[1].proto.spec)
     assert [layer["mark"]["type"] for layer in sent["layer"]] == ["line", "line", "rule", "text"]
     assert sent["autosize"] == {"type": "fit", "contains": "padding"}
+
+
+# -- what a browser is sent: thinned, serialised once -------------------------------------------------------------------
+def test_thin_rows_keeps_a_power_of_two_stride_from_the_first_row_and_the_newest():
+    assert list(C.thin_rows(5, 10)) == [0, 1, 2, 3, 4]
+    assert list(C.thin_rows(0, 10)) == []
+    rows = C.thin_rows(2001, 500)
+    assert rows[0] == 0 and rows[-1] == 2000 and len(rows) <= 501
+    assert set(np.diff(rows[:-1])) == {8}  # 2001 rows / 500 → stride 8 (a power of two)
+    # one more row keeps every point drawn before in place (a noisy curve does not shimmer between refreshes)
+    assert set(C.thin_rows(1999, 500)[:-1]) <= set(C.thin_rows(2000, 500))
+
+
+def test_charts_thin_each_curve_after_smoothing():
+    m = _metrics(3000)
+    spec, data = C.loss_chart(m, max_points=500)
+    assert spec == C.loss_chart(m)[0]  # the same chart, fewer points
+    raw_g = _series(data, "G loss", "raw")
+    assert 375 <= len(raw_g) <= 501 and raw_g["step"].iloc[-1] == m["step"][-1]
+    _, full = C.d_output_chart(m, Loss.BCE)
+    _, thinned = C.d_output_chart(m, Loss.BCE, max_points=500)
+    smooth_full = _series(full, "D(x): real data", "smooth").set_index("step")["value"]
+    smooth_thin = _series(thinned, "D(x): real data", "smooth").set_index("step")["value"]
+    np.testing.assert_array_equal(smooth_thin.to_numpy(), smooth_full.loc[smooth_thin.index].to_numpy())
+    _, compare = C.compare_chart([("a", m)], "g_loss", max_points=500)
+    assert len(compare) <= 501
+
+
+def test_arrow_spec_carries_the_data_as_arrow_bytes_beside_an_unchanged_spec():
+    import pyarrow
+
+    spec, data = C.loss_chart(_metrics(20))
+    out = C.arrow_spec(spec, data)
+    assert out["data"] == {"name": C.DATASET} and {k: v for k, v in out.items() if k not in ("data", "datasets")} == spec
+    sent = pyarrow.ipc.open_stream(out["datasets"][C.DATASET]).read_all().to_pandas()
+    pd.testing.assert_frame_equal(sent, data)
+    assert "data" not in spec  # the spec given is left as it was
+
+
+def test_arrow_spec_chart_renders_in_streamlit_with_the_bytes_as_given():
+    import pyarrow
+    from streamlit.testing.v1 import AppTest
+
+    def app() -> None:
+        import numpy as np
+        import streamlit as st
+
+        from gan_core.config import Loss
+        from ui import charts
+
+        step = np.arange(50, dtype=float)
+        m = {"step": step, "d_loss": np.sin(step), "g_loss": np.cos(step), "d_real": np.full(50, 0.7),
+             "d_fake": np.full(50, 0.3)}
+        st.vega_lite_chart(spec=charts.arrow_spec(*charts.d_output_chart(m, Loss.BCE)), key="c", width="stretch")
+
+    at = AppTest.from_function(app, default_timeout=60).run()
+    assert not at.exception
+    proto = at.get("vega_lite_chart")[0].proto
+    sent = json.loads(proto.spec)
+    assert "datasets" not in sent and sent["data"] == {"name": C.DATASET}
+    assert [d.name for d in proto.datasets] == [C.DATASET]
+    rows = pyarrow.ipc.open_stream(proto.datasets[0].data.data).read_all()
+    assert rows.num_rows == 4 * 50

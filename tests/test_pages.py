@@ -73,7 +73,8 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
     snap = live.get_manager().snapshot(run_id)
     assert snap.status is Status.FINISHED and snap.step == 40
     loss = next(c for c in app.get("vega_lite_chart") if '"D loss"' in c.proto.spec)
-    data = pyarrow.ipc.open_stream(loss.proto.data.data).read_all().to_pandas()  # what the browser receives
+    # what the browser receives: Arrow bytes serialised once for every browser (ui.charts.arrow_spec)
+    data = pyarrow.ipc.open_stream(loss.proto.datasets[0].data.data).read_all().to_pandas()
     smooth = data[data["kind"] == "smooth"]
     assert set(smooth["series"]) == {"D loss", "G loss"} and smooth["step"].max() == 40
     assert "finished 40 steps" in " ".join(c.value for c in app.caption)
@@ -85,6 +86,31 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
     history.set_value(0).run()
     assert not app.exception
     assert any("step 0:" in c.value for c in app.caption)
+
+
+def test_a_run_link_opens_that_run_and_the_address_bar_follows_the_picker():
+    manager = live.get_manager()
+    tiny = get_preset("ring-bce").config.replace(steps=5, g_width=8, d_width=8)
+    first = manager.start(tiny, "first")
+    second = manager.start(tiny, "second")  # the newest: what a browser without a link shows
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.switch_page("app_pages/training.py")
+    app.query_params[live.LINK] = first  # a teacher's link: .../training?run=<id>
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state[live.SELECTED] == first
+    assert any(h.value == f"Run {first}" for h in app.subheader)
+
+    app.selectbox(key=live.PICKER).set_value(second).run()  # the student picks another run
+    assert app.session_state[live.SELECTED] == second
+    assert app.query_params[live.LINK] == second  # copying the address shares what is shown
+    assert any(h.value == f"Run {second}" for h in app.subheader)
+
+    app.query_params[live.LINK] = "no-such-run"
+    app.run()
+    assert not app.exception
+    assert any("no run on this server" in w.value for w in app.warning)
+    assert app.session_state[live.SELECTED] == second
 
 
 def test_bad_settings_are_shown_beside_the_field_and_nothing_starts():

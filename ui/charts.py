@@ -6,7 +6,9 @@ as long as the spec stays the same. So every spec here depends only on its argum
 run names, height), never on the data: the data travel separately as one long DataFrame
 (step, value, series[, kind]) that Streamlit sends as Arrow.
 
-Call: `spec, data = loss_chart(metrics)` then `st.vega_lite_chart(data, spec, key="...", width="stretch")`.
+Call: `spec, data = loss_chart(metrics)` then `st.vega_lite_chart(data, spec, key="...", width="stretch")`; for a
+chart that many browsers show, `st.vega_lite_chart(spec=arrow_spec(spec, data), ...)` with the result built once
+(ui.panels caches it): Streamlit sends Arrow bytes as they are, so the data are serialised once, not once per browser.
 Same colours and meaning as ui.figures: thin faint raw lines, bold smoothed lines in the same colour.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from gan_core.config import Loss
 from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR, ema
@@ -30,6 +33,10 @@ D_OUTPUT_SERIES = {"D(x): real data": REAL_COLOR, "D(G(z)): generated": FAKE_COL
 
 RAW_WIDTH, SMOOTH_WIDTH, RUN_WIDTH = 1.0, 2.5, 2.0
 RAW_OPACITY = 0.3
+# Points per curve sent to a browser: a chart is at most ~700 pixels wide. The history holds up to 2,000 steps; sending
+# them all was ~280 kB a second per browser on the Training page (measured: tests/load/classroom.py).
+MAX_POINTS = 500
+DATASET = "values"  # the name arrow_spec gives the chart's data
 
 _EMPTY = np.empty(0, dtype=np.float32)
 _TOOLTIP_STEP = {"field": "step", "type": "quantitative", "title": "step", "format": ",d"}
@@ -56,11 +63,15 @@ def _xy(metrics: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.nd
 
 
 def _frame(parts: Sequence[tuple[int, int, np.ndarray, np.ndarray]], series: Sequence[str],
-           with_kind: bool = True) -> pd.DataFrame:
+           with_kind: bool = True, max_points: int | None = None) -> pd.DataFrame:
     """Long format from (series index, kind index, step, value) parts; series and kind as categoricals.
 
-    Categoricals travel as small integer codes plus one copy of each name, not one string per row.
+    Categoricals travel as small integer codes plus one copy of each name, not one string per row. With `max_points`,
+    each part is thinned (thin_rows) after any smoothing, so a smoothed line is the same at any resolution.
     """
+    if max_points is not None:
+        parts = [(i, k, step[rows], values[rows]) for i, k, step, values in parts
+                 for rows in [thin_rows(len(step), max_points)]]
     sizes = [len(step) for _, _, step, _ in parts]
     step = np.concatenate([p[2] for p in parts]).astype(np.float32) if parts else _EMPTY
     value = _finite32(np.concatenate([p[3] for p in parts])) if parts else _EMPTY
@@ -73,6 +84,33 @@ def _frame(parts: Sequence[tuple[int, int, np.ndarray, np.ndarray]], series: Seq
         columns["kind"] = pd.Categorical.from_codes(np.repeat([p[1] for p in parts], sizes).astype(np.int32),
                                                     categories=list(KINDS))
     return pd.DataFrame(columns)
+
+
+def thin_rows(n: int, max_points: int | None = MAX_POINTS) -> np.ndarray:
+    """Which of `n` rows to draw: at most ~`max_points`, every k-th from the first (k a power of two), and the newest.
+
+    The stride is counted from the first row and only ever doubles, as the history's own thinning does, so the points
+    drawn stay in place from one refresh to the next (a moving selection would make a noisy curve shimmer).
+    """
+    stride = 1
+    while max_points is not None and n > stride * max_points:
+        stride *= 2
+    rows = np.arange(0, n, stride)
+    return np.append(rows, n - 1) if n and rows[-1] != n - 1 else rows
+
+
+def arrow_spec(spec: Mapping[str, Any], data: pd.DataFrame) -> dict[str, Any]:
+    """`spec` with `data` attached as a named dataset of Arrow IPC bytes, for `st.vega_lite_chart(spec=...)`.
+
+    Streamlit passes a dataset that is already bytes through untouched; a DataFrame it converts on every call, which
+    with ten browsers open was a third of the server's time (py-spy). The spec itself is unchanged, so a keyed chart
+    still swaps its data in place.
+    """
+    table = pa.Table.from_pandas(data, preserve_index=False, nthreads=1)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return {**spec, "data": {"name": DATASET}, "datasets": {DATASET: sink.getvalue().to_pybytes()}}
 
 
 # -- spec ----------------------------------------------------------------------------------------------------------------
@@ -125,7 +163,8 @@ def _raw_and_smooth_layers(encoding: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- charts --------------------------------------------------------------------------------------------------------------
-def loss_chart(metrics: Mapping[str, np.ndarray], *, height: int = 280) -> tuple[dict, pd.DataFrame]:
+def loss_chart(metrics: Mapping[str, np.ndarray], *, height: int = 280,
+               max_points: int | None = None) -> tuple[dict, pd.DataFrame]:
     """D's and G's losses over steps: raw values thin and faint, their moving averages bold in the same colour.
 
     The averages are the run's "*_smooth" columns; an old snapshot without them is smoothed here with ui.figures.ema.
@@ -138,12 +177,13 @@ def loss_chart(metrics: Mapping[str, np.ndarray], *, height: int = 280) -> tuple
         else:
             smooth_step, smooth = step, ema(raw)
         parts += [(i, 0, step, raw), (i, 1, smooth_step, smooth)]
-    data = _frame(parts, list(LOSS_SERIES))
+    data = _frame(parts, list(LOSS_SERIES), max_points=max_points)
     encoding = _encoding("loss", {"zero": False}, _color(list(LOSS_SERIES), list(LOSS_SERIES.values()), None))
     return _spec(height, _raw_and_smooth_layers(encoding)), data
 
 
-def d_output_chart(metrics: Mapping[str, np.ndarray], loss: Loss, *, height: int = 280) -> tuple[dict, pd.DataFrame]:
+def d_output_chart(metrics: Mapping[str, np.ndarray], loss: Loss, *, height: int = 280,
+                   max_points: int | None = None) -> tuple[dict, pd.DataFrame]:
     """D(x) on real and D(G(z)) on generated data over steps: probabilities for BCE, raw critic scores otherwise.
 
     Each step's value is one batch's mean, so it is noisy: thin raw lines, with a bold moving average (ui.figures.ema).
@@ -152,7 +192,7 @@ def d_output_chart(metrics: Mapping[str, np.ndarray], loss: Loss, *, height: int
     for i, column in enumerate(("d_real", "d_fake")):
         step, values = _xy(metrics, column)
         parts += [(i, 0, step, values), (i, 1, step, ema(values))]
-    data = _frame(parts, list(D_OUTPUT_SERIES))
+    data = _frame(parts, list(D_OUTPUT_SERIES), max_points=max_points)
     color = _color(list(D_OUTPUT_SERIES), list(D_OUTPUT_SERIES.values()), None)
     if loss is not Loss.BCE:
         return _spec(height, _raw_and_smooth_layers(_encoding("critic score", {"zero": False}, color))), data
@@ -184,10 +224,11 @@ def _unique(names: Sequence[str]) -> list[str]:
 
 
 def compare_chart(runs: Sequence[tuple[str, Mapping[str, np.ndarray]]], column: str = "g_loss_smooth", *,
-                  height: int = 320) -> tuple[dict, pd.DataFrame]:
+                  height: int = 320, max_points: int | None = None) -> tuple[dict, pd.DataFrame]:
     """One line of `column` against step per run, coloured by run (legend "run")."""
     names = _unique([name for name, _ in runs])
-    data = _frame([(i, 0, *_xy(metrics, column)) for i, (_, metrics) in enumerate(runs)], names, with_kind=False)
+    data = _frame([(i, 0, *_xy(metrics, column)) for i, (_, metrics) in enumerate(runs)], names, with_kind=False,
+                  max_points=max_points)
     colors = [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names))]
     encoding = _encoding(column, {"zero": False}, _color(names, colors, "run"))
     tooltip = [{"field": "series", "type": "nominal", "title": "run"}, _TOOLTIP_STEP, _TOOLTIP_VALUE]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,11 +20,17 @@ from gan_core.config import ConfigError, TrainConfig
 from gan_core.history import COLUMNS
 from gan_core.runs import RunManager, RunSnapshot, Status, StepKind
 from gan_core.trainer import SampleRecord
+from ui.text import md_escape
 
 SELECTED = "selected_run"
 PICKER = "sidebar_run"
 _PENDING = "pending_selection"
+LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address bar always holds the run shown
+_LINKED = "linked_run"
 REFRESH_S = 1.0  # how often live panels poll the run: the issue's "at least once a second"
+# While a run trains its snapshot changes ten times a second (each batch of worker events). Browsers drawing it less than
+# FRESH_S apart share one snapshot, and so one build of each figure (shared_snapshot).
+FRESH_S = 0.5
 
 STATUS_ICONS = {  # material icons: they render the same in every browser, emoji fonts do not
     Status.QUEUED: ":material/hourglass_top:", Status.RUNNING: ":material/play_circle:",
@@ -60,6 +67,8 @@ def reset_manager() -> None:
             _manager.shutdown()
             _manager = None
     get_manager.clear()
+    with _shared_lock:
+        _shared.clear()
 
 
 def _prewarm() -> None:
@@ -82,6 +91,18 @@ def start(config: TrainConfig, name: str) -> str:
     except TimeoutError:
         pass  # queued behind other runs, or a cold worker: the live panel shows it when it comes
     return run_id
+
+
+def follow_link() -> None:
+    """Select the run a `?run=<id>` link names, once per link (the sidebar's picker then shows it)."""
+    run_id = st.query_params.get(LINK)
+    if not run_id or run_id == st.session_state.get(_LINKED):
+        return
+    st.session_state[_LINKED] = run_id
+    if run_id in get_manager():
+        select(run_id)
+    else:
+        st.sidebar.warning(f"The link names no run on this server: {md_escape(run_id)}")
 
 
 def selected_id() -> str | None:
@@ -111,7 +132,8 @@ def status_line(snap: RunSnapshot) -> str:
 def show_status(snap: RunSnapshot) -> None:
     """The run's status as a sentence; a diverged or failed run is shown as an error, wherever it is shown."""
     if snap.status in (Status.DIVERGED, Status.FAILED):
-        st.error(f"**{snap.id}** {snap.status.value}: {snap.message}", icon=STATUS_ICONS[snap.status])
+        # the message may quote a file's name or a line of an uploaded CSV: shown as text
+        st.error(f"**{snap.id}** {snap.status.value}: {md_escape(snap.message)}", icon=STATUS_ICONS[snap.status])
     else:
         st.caption(status_line(snap))
 
@@ -172,6 +194,7 @@ def controls(snap: RunSnapshot, *, key: str, slow_motion: bool = True) -> None:
 def sidebar() -> None:
     """The run picker (every run on this server, newest first, with its status) and the selected run's controls."""
     manager = get_manager()
+    follow_link()
     with st.sidebar:
         ids = manager.ids()
         if not ids:
@@ -187,6 +210,9 @@ def sidebar() -> None:
                               help="Every run on this server, newest first. Each browser picks its own.")
         if choice != st.session_state.get(SELECTED):
             st.session_state[SELECTED] = choice
+        if st.query_params.get(LINK) != choice:  # the address bar is a link to what this browser shows
+            st.session_state[_LINKED] = choice
+            st.query_params[LINK] = choice
 
         def status(snap: RunSnapshot) -> None:
             show_status(snap)
@@ -224,15 +250,41 @@ def comparison_runs(name: str) -> dict[str, RunSnapshot] | None:
 
 
 def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, str], *, key: str) -> None:
-    """Draw `render({label: snapshot})` now and again every REFRESH_S seconds while any of the runs is active."""
+    """Draw `render({label: snapshot})` now and again every REFRESH_S seconds while any of the runs is active.
+
+    Every browser polls on its own, but they draw shared snapshots (shared_snapshot) and so shared figures.
+    """
     manager = get_manager()
-    active = any(manager.snapshot(i).status.active for i in runs.values())
+    active = any(manager.status(i).active for i in runs.values())
 
     @st.fragment(run_every=REFRESH_S if active else None, key=key)
     def panel() -> None:
-        snaps = {label: manager.snapshot(i) for label, i in runs.items()}
+        snaps = {label: shared_snapshot(i) for label, i in runs.items()}
         render(snaps)
         if active and not any(s.status.active for s in snaps.values()):
             st.rerun()
 
     panel()
+
+
+_shared: dict[str, tuple[float, RunSnapshot]] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_snapshot(run_id: str) -> RunSnapshot:
+    """The run's snapshot to draw: while the run trains, one taken less than FRESH_S ago is reused.
+
+    Figures are cached by snapshot version (ui.panels.cached), so thirty browsers refreshing at different moments of a
+    second cost about two builds of each figure instead of one per version the worker sent. A run that is not running
+    now is read as it is: one paused a moment ago, stepped one update, or just ended shows exactly that.
+    """
+    now = time.monotonic()
+    with _shared_lock:
+        taken, snap = _shared.get(run_id, (0.0, None))
+    manager = get_manager()
+    if snap is not None and now - taken < FRESH_S and manager.status(run_id) is Status.RUNNING:
+        return snap
+    snap = manager.snapshot(run_id)
+    with _shared_lock:
+        _shared[run_id] = (now, snap)
+    return snap

@@ -6,6 +6,7 @@ cost one figure build per refresh, not thirty.
 
 from __future__ import annotations
 
+import base64
 import math
 import threading
 from collections import OrderedDict
@@ -78,19 +79,28 @@ def headline(snap: RunSnapshot) -> None:
                    help="D's mean output on generated examples" + (": 0 means sure they are fake." if probability else "."))
 
 
+def vega_chart(name: tuple, build: Callable[[], tuple[dict, Any]], *, key: str) -> None:
+    """A keyed Vega-Lite chart built by `build()` -> (spec, data) once per `name` and shared by every browser.
+
+    Vega-Lite, not plotly, for curves that grow every second: a keyed Vega chart updates in place, while
+    st.plotly_chart derives its identity from the data and remounts the chart in every browser on each refresh. The
+    data go to Streamlit already serialised (charts.arrow_spec): a classroom costs one serialisation, not thirty.
+    """
+    spec = cached(name, lambda: charts.arrow_spec(*build()))
+    st.vega_lite_chart(spec=spec, key=key, width="stretch")
+
+
 def loss_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
     st.markdown("**Losses** (thin: each step, bold: smoothed)")
-    # Vega-Lite, not plotly, for curves that grow every second: a keyed Vega chart updates in place, while
-    # st.plotly_chart derives its identity from the data and remounts the chart in every browser on each refresh.
-    spec, data = cached((snap.id, snap.version, "loss", height), lambda: charts.loss_chart(snap.metrics, height=height))
-    st.vega_lite_chart(data, spec, key=f"{key}_loss", width="stretch")
+    vega_chart((snap.id, snap.version, "loss", height),
+               lambda: charts.loss_chart(snap.metrics, height=height, max_points=charts.MAX_POINTS), key=f"{key}_loss")
 
 
 def d_output_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
     st.markdown("**What D says**: real examples against generated ones")
-    spec, data = cached((snap.id, snap.version, "dout", height),
-                        lambda: charts.d_output_chart(snap.metrics, snap.config.loss, height=height))
-    st.vega_lite_chart(data, spec, key=f"{key}_dout", width="stretch")
+    vega_chart((snap.id, snap.version, "dout", height),
+               lambda: charts.d_output_chart(snap.metrics, snap.config.loss, height=height, max_points=charts.MAX_POINTS),
+               key=f"{key}_dout")
 
 
 def curves(snap: RunSnapshot, *, key: str) -> None:
@@ -129,12 +139,11 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
     if record.samples.ndim == 4:
         conditional = record.labels is not None
         nrow = snap.config.n_samples if snap.config.n_samples <= 10 else 10 if conditional else None
-        image = cached((snap.id, "grid", record.step, id(record)),
-                       lambda: figures.sample_grid(record.samples, nrow=nrow, min_size=320))
+        src, width = cached((snap.id, "grid", record.step, id(record)), lambda: _grid_src(record.samples, nrow))
         caption = f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise"
         if conditional:
             caption += " (each row asks for 0, 1, …, 9)"
-        st.image(image, caption=caption, width=min(480, max(320, image.shape[1])))
+        st.image(src, caption=caption, width=min(480, max(320, width)))
         return
     shown = st.pills("Layers", LAYERS, selection_mode="multi", default=list(LAYERS), key=f"{key}_layers",
                      help="GAN Lab's layers: D's output over the plane, the data, G's samples and where G's loss pushes them.")
@@ -150,6 +159,16 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
         st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
     with legend:
         st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
+
+
+def _grid_src(samples: Any, nrow: int | None) -> tuple[str, int]:
+    """The sample grid as a PNG data URL, and its width.
+
+    Encoded once per snapshot and sent inside the page's message: given an array, st.image encoded it again for every
+    browser on every refresh and stored a copy per browser that each then fetched over HTTP, a new one every second.
+    """
+    grid = figures.sample_grid(samples, nrow=nrow, min_size=320)
+    return "data:image/png;base64," + base64.b64encode(figures.png_bytes(grid)).decode("ascii"), grid.shape[1]
 
 
 def samples_png(snap: RunSnapshot) -> bytes:

@@ -1,0 +1,40 @@
+"""A small classroom, fast enough for CI: five sessions watch one live run for 20 s over Streamlit's own protocol.
+
+The full measurement (30 sessions, 5 minutes, speed and memory targets) is `python -m tests.load.classroom`; this test
+asserts only what must hold on any machine: no session sees an exception, and every chart keeps getting new data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("websockets.asyncio.client", reason="websockets ≥ 13 (a Streamlit dependency) drives the sessions")
+
+from tests.load import classroom  # noqa: E402 - after the skip: it imports websockets
+
+SESSIONS, SECONDS = 5, 20.0
+
+
+@pytest.mark.timeout(180)
+def test_a_small_classroom_watches_a_run_without_errors_and_every_chart_keeps_moving(tmp_path: Path) -> None:
+    async def lesson(url: str) -> tuple[str, classroom.Watched]:
+        run_id = await classroom.start_run(url)
+        await classroom.wait_training(url, run_id)  # before it trains, a chart has nothing new to show
+        watched = await classroom.watch(url, run_id, SESSIONS, SECONDS, ramp=2.0)
+        await classroom.close_all(watched.sessions)
+        return run_id, watched
+
+    with classroom.local_server(tmp_path / "runs", tmp_path / "server.log") as (url, _):
+        run_id, watched = asyncio.run(lesson(url))
+
+    errors = [f"session {i}: {e}" for i, s in enumerate(watched.sessions) for e in s.errors]
+    assert not errors, errors[:5]
+    for s in watched.sessions:
+        assert f"Run {run_id}" in s.headings  # the ?run= link opened that run's panel
+        assert len(s.chart_updates) >= 4, list(s.chart_updates)  # the loss and D(x) charts, the comparison, the samples
+        assert s.steps[-1][1] > s.steps[0][1]  # the progress bar moved
+    gaps = watched.max_gaps()
+    assert max(gaps)[0] <= classroom.MAX_GAP_S, max(gaps)
