@@ -7,6 +7,7 @@ asserts only what must hold on any machine: no session sees an exception, and ev
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ def test_a_small_classroom_watches_a_run_without_errors_and_every_chart_keeps_mo
         return run_id, watched
 
     with classroom.local_server(tmp_path / "runs", tmp_path / "server.log") as (url, _):
-        run_id, watched = asyncio.run(lesson(url))
+        # a fresh thread for a fresh event loop: Playwright's sync API (the browser tests) leaves one running here
+        with ThreadPoolExecutor(1) as pool:
+            run_id, watched = pool.submit(asyncio.run, lesson(url)).result()
 
     errors = [f"session {i}: {e}" for i, s in enumerate(watched.sessions) for e in s.errors]
     assert not errors, errors[:5]
