@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from gan_core.classifier import features, get_classifier, predict_proba, real_reference
 from gan_core.config import TrainConfig, get_preset
-from gan_core.data import load_dataset, to_model_range
+from gan_core.data import DataSource, load_dataset, to_model_range
 from gan_core.metrics import class_stats, frechet_distance
 from gan_core.models import build_models
 from gan_core.trainer import Trainer
@@ -40,20 +40,25 @@ class Row:
 
 
 # -- probe-overhead ---------------------------------------------------------------------------------------------------
-def bare_loop(config: TrainConfig, steps: int) -> float:
-    """The course notebook's training loop, written plainly (no records, no probes); returns steps per second."""
+def bare_loop(config: TrainConfig, steps: int, data: DataSource | None = None, device: str | torch.device = "cpu") -> float:
+    """The course notebook's training loop, written plainly (no records, no probes; a batch drawn on the CPU and copied
+    to `device`, noise made there, torch's default Adam); returns steps per second."""
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda _device: None
     torch.manual_seed(config.seed)
-    data = load_dataset(config)
+    data = data if data is not None else load_dataset(config)
     gen, disc = build_models(config, data.shape, 0)
+    gen, disc = gen.to(device), disc.to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
     sampler = torch.Generator().manual_seed(config.seed)
     b = config.batch_size
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        real = to_model_range(data.sample(b, sampler)[0], config)
+        real = to_model_range(data.sample(b, sampler)[0], config).to(device)
         # (1) Update D: maximize log D(x) + log(1 − D(G(z)))
-        fake = gen(torch.randn(b, config.z_dim))
+        fake = gen(torch.randn(b, config.z_dim, device=device))
         fake_logits, real_logits = disc(fake.detach()), disc(real)
         d_loss = (F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
                   + F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))) / 2
@@ -61,11 +66,12 @@ def bare_loop(config: TrainConfig, steps: int) -> float:
         d_loss.backward()
         opt_d.step()
         # (2) Update G: maximize log D(G(z))
-        logits = disc(gen(torch.randn(b, config.z_dim)))
+        logits = disc(gen(torch.randn(b, config.z_dim, device=device)))
         g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
+    sync(device)
     return steps / (time.perf_counter() - start)
 
 

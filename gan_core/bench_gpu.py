@@ -15,12 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from gan_core.bench import Row
+from gan_core.bench import Row, bare_loop
 from gan_core.config import ConfigError, TrainConfig, get_preset
-from gan_core.data import DataSource, load_torchvision, to_model_range
-from gan_core.models import build_models
+from gan_core.data import DataSource, load_torchvision
 from gan_core.probes import ProbeRecord
 from gan_core.trainer import StepResult, Trainer
 
@@ -47,10 +45,10 @@ def gpu(steps: int = 2000, rounds: int = 3, preset: str = "first-gan", data_dir:
     first_call_s = time.perf_counter() - start
     capture_s = ours.accel.capture_s if ours.accel is not None else math.nan
 
-    bare_loop_cuda(config, data, 20, device)  # warm the plain loop's kernels and cuBLAS handles too
+    bare_loop(config, 20, data, device)  # warm the plain loop's kernels and cuBLAS handles too
     bare, graphed = [], []
     for _ in range(rounds):  # A B A B: a noisy machine hits both alike
-        bare.append(bare_loop_cuda(config, data, steps, device))
+        bare.append(bare_loop(config, steps, data, device))
         t0 = time.perf_counter()
         batch = ours.steps(steps)  # it ends with a read of the GPU, so the time includes the queued work
         graphed.append(len(batch) / (time.perf_counter() - t0))
@@ -91,38 +89,6 @@ def find_mnist(config: TrainConfig, data_dir: str | os.PathLike | None = None) -
     return DataSource(name=config.dataset.value, shape=(1, 28, 28), value_range=(0.0, 1.0), num_classes=10, size=n,
                       note=f"MNIST not found in {', '.join(tried)}: random tensors of its shape",
                       x=torch.rand(n, 1, 28, 28, generator=gen), y=torch.randint(10, (n,), generator=gen))
-
-
-def bare_loop_cuda(config: TrainConfig, data: DataSource, steps: int, device: torch.device) -> float:
-    """bench.bare_loop on a GPU: the course notebook's loop as written there (a batch drawn on the CPU and copied over,
-    noise made on the GPU, torch's default Adam); returns steps per second."""
-    torch.manual_seed(config.seed)
-    gen, disc = build_models(config, data.shape, 0)
-    gen, disc = gen.to(device), disc.to(device)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    sampler = torch.Generator().manual_seed(config.seed)
-    b = config.batch_size
-    torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        real = to_model_range(data.sample(b, sampler)[0], config).to(device)
-        # (1) Update D: maximize log D(x) + log(1 − D(G(z)))
-        fake = gen(torch.randn(b, config.z_dim, device=device))
-        fake_logits, real_logits = disc(fake.detach()), disc(real)
-        d_loss = (F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-                  + F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))) / 2
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        # (2) Update G: maximize log D(G(z))
-        logits = disc(gen(torch.randn(b, config.z_dim, device=device)))
-        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-    torch.cuda.synchronize(device)
-    return steps / (time.perf_counter() - start)
 
 
 def trainer_eager_cuda(config: TrainConfig, data: DataSource, steps: int) -> tuple[float, list[StepResult]]:
