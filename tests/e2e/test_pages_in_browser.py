@@ -96,6 +96,17 @@ def _choose(page, label: str, option: str, within: str = "") -> None:
     wait_idle(page)
 
 
+def wait_plane_drawn(page, layers: list[str], points: int = 100) -> None:
+    """Wait until a plane is on screen (not a figure still mounting, or one hidden mid-update) whose legend names
+    `layers` and which has drawn at least `points` markers: the picture a learner sees, not just a mounted figure."""
+    page.wait_for_function("""([layers, points]) => [...document.querySelectorAll('.js-plotly-plot')].some(p => {
+        const box = p.getBoundingClientRect();
+        const legend = p.querySelector('.legend');
+        return box.width > 100 && box.height > 100 && legend && layers.every(name => legend.textContent.includes(name))
+            && p.querySelectorAll('.scatterlayer .point').length >= points;
+    })""", arg=[layers, points], timeout=30_000)
+
+
 def test_a_ring_run_shows_gan_labs_layered_plane(server, page):
     page.goto(f"{server}/training")
     wait_idle(page)
@@ -103,10 +114,9 @@ def test_a_ring_run_shows_gan_labs_layered_plane(server, page):
     _choose(page, "Preset", "ring-bce")
     page.get_by_role("button", name="Start", exact=True).click()
     # the plane's legend names its four layers (and the modes)
-    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot .legend')].some(l =>
-        ["D's output", 'real data', 'generated', "G's push", 'modes'].every(name => l.textContent.includes(name)))""",
-                           timeout=30_000)
+    wait_plane_drawn(page, ["D's output", "real data", "generated", "G's push", "modes"])
     time.sleep(4)  # let it train a little: the picture should show D's map taking shape
+    wait_plane_drawn(page, ["generated"])  # still drawn after several live updates
     assert_no_exception(page)
     screenshot(page, "training-ring")
     stop_selected_run(page)
@@ -142,8 +152,7 @@ def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
     page.get_by_text("is ready").first.wait_for(timeout=15_000)
     page.get_by_role("button", name="Start", exact=True).click()
     page.locator("h2, h3").filter(has_text="Run points-").first.wait_for(timeout=30_000)  # the new run is shown
-    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot .legend')].some(l =>
-        l.textContent.includes('real data') && l.textContent.includes('generated'))""", timeout=30_000)
+    wait_plane_drawn(page, ["real data", "generated"])
     assert_no_exception(page)
     screenshot(page, "training-upload")
     stop_selected_run(page)
