@@ -34,7 +34,7 @@ from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import load_dataset
 from gan_core.history import MetricHistory, Thinned, steps_per_second
 from gan_core.probes import ProbeRecord
-from gan_core.store import CONFIG_FILE, RunStore, default_runs_dir, sanitize_name
+from gan_core.store import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
 from gan_core.trainer import CheckpointError, SampleRecord, StepRecord
 from gan_core.training import REAL_POINTS, Status, StepKind, serve, write_error
 
@@ -216,6 +216,7 @@ class RunManager:
         self._queue: deque[str] = deque()
         self._closed = False
         self._scanned_mtime: float | None = None
+        self._skipped: set[str] = set()  # folders not listed, each logged once
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # the pages still open and list nothing; start() says why it cannot create a run
@@ -247,6 +248,10 @@ class RunManager:
         for folder in folders:
             if folder.name in self._runs or not (folder / CONFIG_FILE).is_file():
                 continue
+            if not is_run_id(folder.name):
+                # a folder renamed or made by hand: its name would be shown (as Markdown) on every page
+                self._skip_once(folder, "its name is not a run id (lower-case letters, digits, - and _; at most 64)")
+                continue
             try:
                 run = self._load(folder)
             except Exception as err:  # whatever is wrong with one folder, every other run must still be listed
@@ -255,6 +260,11 @@ class RunManager:
                 run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
             with self._lock:
                 self._runs.setdefault(run.id, run)
+
+    def _skip_once(self, folder: Path, why: str) -> None:
+        if folder.name not in self._skipped:
+            self._skipped.add(folder.name)
+            log.warning("not listing the run folder %s: %s", folder, why)
 
     def _load(self, folder: Path) -> _Run:
         """A run from its folder, as the last process left it. A damaged folder becomes a failed run that says why."""

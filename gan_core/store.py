@@ -45,6 +45,15 @@ def sanitize_name(name: str) -> str:
     return text
 
 
+def is_run_id(name: str) -> bool:
+    """Whether a folder name is one sanitize_name could have made: only such folders are listed as runs, because a
+    run's id is shown on every page (a name with Markdown or HTML in it would be drawn as such)."""
+    try:
+        return sanitize_name(name) == name
+    except ConfigError:
+        return False
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a unique temp file beside `path`, then os.replace it: readers see the old file or the new, never half."""
     tmp = None

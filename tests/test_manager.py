@@ -211,6 +211,24 @@ def test_a_damaged_run_folder_is_listed_as_failed(tmp_path):
         m.resume("broken")
 
 
+@pytest.mark.parametrize("name", ["**bold** [link](x)", "Upper", "a b", "<img src=x>", "x" * 65])
+def test_a_folder_whose_name_is_not_a_run_id_is_not_listed(tmp_path, caplog, name):
+    """A run's id is drawn as Markdown on every page: a hand-made folder name must not become markup."""
+    from gan_core.training import open_run, train_to
+
+    runs = tmp_path / "runs"
+    store, trainer = open_run(runs / "fine", TINY.replace(steps=5))
+    train_to(store, trainer)
+    (runs / "fine").rename(runs / name)
+    open_run(runs / "fine", TINY.replace(steps=5))  # a well-named neighbour is still listed
+    m = RunManager(runs, max_runs=1, processes=False)
+    try:
+        assert m.ids() == ["fine"]
+        assert "is not a run id" in caplog.text and name in caplog.text
+    finally:
+        m.shutdown()
+
+
 def test_runs_trained_elsewhere_appear(manager, tmp_path):
     from gan_core.training import open_run, train_to
 
