@@ -45,6 +45,18 @@ def sanitize_name(name: str) -> str:
     return text
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _load_failure(err: Exception) -> str:
+    """Why torch.load refused a file, in one short line (torch's own text is a page long, with terminal colours)."""
+    text = _ANSI.sub("", str(err)).strip()
+    if "Weights only load failed" in text:
+        return "it holds objects other than tensors, numbers and strings, which are refused (loading them could run code)"
+    first = text.splitlines()[0] if text else type(err).__name__
+    return first[:200]
+
+
 def is_run_id(name: str) -> bool:
     """Whether a folder name is one sanitize_name could have made: only such folders are listed as runs, because a
     run's id is shown on every page (a name with Markdown or HTML in it would be drawn as such)."""
@@ -212,8 +224,7 @@ class RunStore:
         try:
             state = torch.load(file, map_location=map_location, weights_only=True)
         except Exception as err:  # torch raises many types for a truncated or hostile file
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"{file} cannot be read safely: {first[:200]}") from None
+            raise CheckpointError(f"{file} cannot be read safely: {_load_failure(err)}") from None
         if not isinstance(state, dict):
             raise CheckpointError(f"{file} does not hold a checkpoint dict")
         return state

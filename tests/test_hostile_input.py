@@ -519,6 +519,7 @@ def _assert_refused(err: BaseException, marker: Path) -> None:
     assert isinstance(err, CheckpointError), f"{type(err).__name__}: {err}"
     text = str(err)
     assert CHECKPOINT_FILE in text and "cannot be read safely" in text and len(text.splitlines()) == 1, text
+    assert "\x1b" not in text and "could run code" in text and len(text) < 400, text  # short, no terminal colours
 
 
 @pytest.mark.parametrize("kind", list(_crafted(Path("m"))))
