@@ -53,6 +53,11 @@ class Dataset(str, Enum):
     def has_labels(self) -> bool:
         return not self.is_2d
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One example's shape, as gan_core.data loads it."""
+        return (2,) if self.is_2d else (1, 8, 8) if self is Dataset.DIGITS else (1, 28, 28)
+
 
 class Arch(str, Enum):
     MLP = "mlp"
@@ -264,6 +269,28 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("points_csv", "only used with dataset=points")
     if config.g_objective is GObjective.MINIMAX and config.loss is not Loss.BCE:
         raise ConfigError("g_objective", "minimax only applies to loss=bce")
+    _check_size(config)
+
+
+MAX_PARAMETERS = 50_000_000  # per network: with its gradients and Adam's two moments, about 800 MB
+
+
+def _check_size(config: TrainConfig) -> None:
+    """Each width and depth is within its limits, but together they can ask for billions of weights: refuse those
+    before any memory is taken (the networks are built on the "meta" device, which allocates nothing)."""
+    import torch  # noqa: PLC0415 - config stays importable without torch until a config is checked
+
+    from gan_core.models import build_models  # noqa: PLC0415 - models imports this module
+
+    with torch.device("meta"):
+        g, d = build_models(config, config.dataset.shape, 10)
+    for net, width, depth in ((g, "g_width", "g_depth"), (d, "d_width", "d_depth")):
+        count = sum(p.numel() for p in net.parameters())
+        if count > MAX_PARAMETERS:
+            also = f" or {depth}" if config.arch is Arch.MLP else ""
+            raise ConfigError(width, f"{getattr(config, width)} makes {'G' if width[0] == 'g' else 'D'} "
+                                     f"{count / 1e6:,.0f} M weights, more than the {MAX_PARAMETERS / 1e6:.0f} M "
+                                     f"allowed: lower {width}{also}")
 
 
 def _fmt(x: float | None) -> str:

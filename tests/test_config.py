@@ -289,3 +289,23 @@ def test_from_dict_builds_or_raises_config_error(values: dict) -> None:
         return
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+@pytest.mark.parametrize(("values", "field_name"), [
+    ({"g_width": 2048, "g_depth": 8}, "g_width"),  # each in range, together 46 billion weights
+    ({"dataset": "mnist", "d_width": 2048, "d_depth": 4}, "d_width"),
+    ({"dataset": "mnist", "arch": "dcgan", "g_width": 2048}, "g_width"),
+])
+def test_networks_too_big_to_build_are_refused_before_any_memory_is_taken(values: dict, field_name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict(values)
+    assert info.value.field == field_name and "M weights" in str(info.value) and "lower" in str(info.value)
+
+
+def test_dataset_shape_is_what_the_loader_gives() -> None:
+    """The size check builds the networks for Dataset.shape: it must be the shape training then sees."""
+    from gan_core.data import load_dataset
+
+    for name in ("ring", "grid", "digits"):
+        config = TrainConfig.from_dict({"dataset": name})
+        assert load_dataset(config).shape == config.dataset.shape
