@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import types
+import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -129,7 +130,11 @@ class _Run:
         self.samples = Thinned(SAMPLE_CAPACITY)
         steps = [s for s in self.store.sample_steps() if upto is None or s <= upto]
         for s in sorted(set(steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:])):
-            self.samples.append(self.store.load_samples(s))
+            try:
+                self.samples.append(self.store.load_samples(s))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                # a snapshot is a picture of the past: a damaged one is skipped, the run (weights, curves) is intact
+                log.warning("run %s: skipping the damaged sample snapshot of step %d: %s", self.id, s, err)
         self.probes = Thinned(PROBE_CAPACITY)  # probes live in memory only
 
 
