@@ -30,11 +30,9 @@ from gan_core.runs import RunManager, Status
 from gan_core.store import CHECKPOINT_FILE, METRICS_FILE, SAMPLES_DIR, RunStore
 from gan_core.trainer import Trainer
 from gan_core.training import open_run, record_step, train_to
+from tests.tiny import SLOW, TINY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TINY = get_preset("ring-bce").config.replace(steps=60, g_width=16, d_width=16, batch_size=32, checkpoint_every=20,
-                                             probe_every=5, sample_every=10, n_samples=32)
-SLOW = TINY.replace(steps=100_000)  # never finishes by itself within a test
 
 
 @pytest.fixture

@@ -16,10 +16,7 @@ from gan_core.history import MetricHistory, Thinned
 from gan_core.runs import RunManager, Status, StepKind
 from gan_core.store import RunStore
 from gan_core.trainer import Diverged, StepRecord, Trainer
-
-TINY = get_preset("ring-bce").config.replace(steps=60, g_width=16, d_width=16, batch_size=32, checkpoint_every=20,
-                                             probe_every=5, sample_every=10, n_samples=32)
-SLOW = TINY.replace(steps=100_000)  # never finishes by itself within a test
+from tests.tiny import SLOW, TINY
 
 
 @pytest.fixture

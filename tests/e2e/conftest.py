@@ -5,64 +5,28 @@ Screenshots land in tests/e2e/screenshots/ (git-ignored) so a person can look at
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.server import local_server
+
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 FAILED_RUN = "broken-run"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[str]:
     """The app's URL; the server runs with its own empty runs folder for the whole session."""
-    port = _free_port()
     runs = tmp_path_factory.mktemp("e2e_runs")
     broken = runs / FAILED_RUN  # a damaged run folder: the app must list it as failed, and say why, on every page
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
     log = tmp_path_factory.mktemp("e2e_log") / "server.log"
-    env = {**os.environ, "GAN_RUNS_DIR": str(runs), "GAN_MAX_RUNS": "2"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with local_server(runs, log, {"GAN_MAX_RUNS": "2"}) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture

@@ -28,16 +28,14 @@ import contextlib
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +46,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.server import local_server
+
 PAGE = "training"  # url path of the page every student watches
 RUN_STEPS = 10_000_000  # the engine's limit: the run outlives any test
 MAX_GAP_S = 10.0  # every chart of every session gets new data at least this often
@@ -329,44 +328,6 @@ def chart_name(element: object, path: tuple[int, ...]) -> str:
 
 
 # -- the server ----------------------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def local_server(runs_dir: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    """`streamlit run dashboard.py` on a free port with its own runs folder (as tests/e2e does); yields (url, pid)."""
-    port = free_port()
-    full_env = {**os.environ, "GAN_RUNS_DIR": str(runs_dir), "GAN_OFFLINE": "1", **(env or {})}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def rss_mb(pid: int | None) -> float:
     """Resident memory of a process in MB (Linux /proc), NaN where unknown."""
     if pid is None:
