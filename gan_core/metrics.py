@@ -15,6 +15,17 @@ HIGH_QUALITY_SIGMAS = 3.0  # PacGAN / VEEGAN: a sample is high quality within 3�
 KL_EPS = 1e-10  # stands in for a zero data-class probability where a sample class needs it (see class_stats)
 
 
+def nearest_mode(samples: np.ndarray, modes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each 2D sample, the index of its nearest mode and the distance to it."""
+    x = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
+    m = np.asarray(modes, dtype=np.float64).reshape(-1, 2)
+    if not len(x):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    sq_dist = ((x[:, None, :] - m[None, :, :]) ** 2).sum(-1)  # (N, K); 2,500 × 25 is a few hundred kB
+    nearest = sq_dist.argmin(1)
+    return nearest, np.sqrt(sq_dist[np.arange(len(x)), nearest])
+
+
 def mode_stats(samples: np.ndarray, modes: np.ndarray, sigma: float) -> dict[str, Any]:
     """Mode coverage of 2D samples on a Gaussian mixture, as defined by VEEGAN (Srivastava et al. 2017) and PacGAN.
 
@@ -29,18 +40,11 @@ def mode_stats(samples: np.ndarray, modes: np.ndarray, sigma: float) -> dict[str
     Returns modes_covered, modes_total, high_quality_fraction, reverse_kl, and for the UI mode_counts (high-quality
     samples per mode) and covered_mask.
     """
-    x = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-    m = np.asarray(modes, dtype=np.float64).reshape(-1, 2)
-    k = len(m)
+    k = len(np.asarray(modes).reshape(-1, 2))
     assert k > 0 and sigma > 0, (k, sigma)
-    if len(x):
-        sq_dist = ((x[:, None, :] - m[None, :, :]) ** 2).sum(-1)  # (N, K); 2,500 × 25 is a few hundred kB
-        nearest = sq_dist.argmin(1)
-        high_quality = np.sqrt(sq_dist[np.arange(len(x)), nearest]) <= HIGH_QUALITY_SIGMAS * sigma
-        counts = np.bincount(nearest[high_quality], minlength=k)
-    else:
-        high_quality = np.zeros(0, dtype=bool)
-        counts = np.zeros(k, dtype=np.int64)
+    nearest, distance = nearest_mode(samples, modes)
+    high_quality = distance <= HIGH_QUALITY_SIGMAS * sigma
+    counts = np.bincount(nearest[high_quality], minlength=k)
     n_hq = int(counts.sum())
     if n_hq:
         p = counts[counts > 0] / n_hq
@@ -50,7 +54,7 @@ def mode_stats(samples: np.ndarray, modes: np.ndarray, sigma: float) -> dict[str
     return {
         "modes_covered": int((counts > 0).sum()),
         "modes_total": k,
-        "high_quality_fraction": float(high_quality.mean()) if len(x) else 0.0,
+        "high_quality_fraction": float(high_quality.mean()) if len(distance) else 0.0,
         "reverse_kl": max(reverse_kl, 0.0),  # rounding can give −1e-17 for a perfectly uniform histogram
         "mode_counts": [int(c) for c in counts],
         "covered_mask": [bool(c > 0) for c in counts],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gan_core import bench
@@ -51,6 +53,7 @@ def test_mode_coverage_rows_sit_beside_the_published_numbers():
     assert [r.metric for r in ours] == ["ring-bce (ours)", "grid-wgan (ours)"]
     assert ours[0].target == "8.0 · ≥ 97% · ≤ 60 s" and ours[1].target == "25.0 · ≥ 95% · ≤ 60 s"
     assert all(r.note.startswith("missed; seeds 0, 1: ") for r in ours)  # three steps cannot cover a mixture
+    assert all(re.search(r"\d+% of samples at 3–6σ, \d+% beyond 10σ$", r.note) for r in ours), [r.note for r in ours]
     published = [r.metric for r in rows if r.note == "published"]
     assert published == ["ring: GAN (PacGAN Table 1)", "ring: PacGAN4 (PacGAN Table 1)", "ring: VEEGAN (PacGAN Table 1)",
                          "grid: GAN (PacGAN Table 1)", "grid: PacGAN4 (PacGAN Table 1)", "grid: VEEGAN (PacGAN Table 1)"]
@@ -58,8 +61,9 @@ def test_mode_coverage_rows_sit_beside_the_published_numbers():
 
 def test_coverage_run_scores_the_samples():
     result = bench.coverage_run("ring-bce", 0, n=100, overrides={"steps": 2, "g_width": 8, "d_width": 8, "batch_size": 16})
-    assert set(result) == {"modes", "total", "hq", "reverse_kl", "seconds"}
+    assert set(result) == {"modes", "total", "hq", "reverse_kl", "seconds", "within_6", "beyond_10"}
     assert result["total"] == 8 and 0 <= result["modes"] <= 8 and 0.0 <= result["hq"] <= 1.0 and result["seconds"] > 0
+    assert result["hq"] <= result["within_6"] <= 1.0 - result["beyond_10"]  # nested bands of distance to the modes
 
 
 def test_ui_latency_reports_a_missing_script_or_failure_as_a_row(monkeypatch, tmp_path):
