@@ -289,13 +289,15 @@ def run(names: list[str]) -> str:
     if unknown:
         raise ValueError(f"unknown bench {unknown[0]!r}; choose from: {', '.join(BENCHES)}")
     rows: list[Row] = []
+    began = time.perf_counter()
     for name in names or list(BENCHES):
         start = time.perf_counter()
         print(f"running {name}…", file=sys.stderr, flush=True)
         rows += BENCHES[name]()
         print(f"  {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     command = " ".join(["python -m gan_core bench", *names])
-    header = [f"Machine: {machine()}", f"Command: `{command}`", f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}", ""]
+    header = [f"Machine: {machine()}", f"Command: `{command}`", f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+              f"Took: {(time.perf_counter() - began) / 60:.1f} min", ""]
     return "\n".join(header) + markdown(rows) + "\n"
 
 
