@@ -339,7 +339,7 @@ PRESETS: dict[str, Preset] = {
         _preset("grid-bce", "25-Gaussian grid, BCE loss, D learning 4× faster than G, decaying learning rates",
                 "PacGAN §6 grid (Lin et al. 2018); two time-scale rates (Heusel et al. 2017)",
                 dataset="grid", steps=5000, **_TOY_BCE),
-        # the critic at 4× G's rate: 18-19% of samples high quality where equal rates gave 13% (seeds 1, 2)
+        # the critic at 4× G's rate: 18-19% of samples high quality (seeds 1, 2) where equal rates gave 13% (seed 1)
         _preset("grid-wgan", "25-Gaussian grid, WGAN-GP, critic learning 4× faster than G",
                 "Gulrajani et al. 2017 (5 critic steps; λ 0.1 as for the ring); two time-scale rates (Heusel et al. 2017)",
                 dataset="grid", steps=1500, **dict(_TOY_WGAN, lr_g=5e-4, lr_d=2e-3)),
