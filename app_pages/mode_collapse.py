@@ -15,6 +15,7 @@ from gan_core.trainer import SampleRecord
 from ui import activation_figures as af
 from ui import collapse_figures as cf
 from ui import figures, live, panels
+from ui.text import md_escape
 
 COMPARISONS = {data: name for data, name in (("digits", "collapse-digits"), ("ring", "collapse-ring")) if name in REGISTRY}
 
@@ -130,13 +131,17 @@ def point_panel(s: RunSnapshot, source: DataSource) -> None:
 
 def render_run(s: RunSnapshot) -> None:
     live.show_status(s)
-    source = source_of(s)
-    if source is None or not coverage.can_measure(source):
-        st.info(f"**{s.id}** trains on {s.config.dataset.value}, which has no classes or modes to count: pick a "
-                "digits, MNIST, ring or grid run, or run the comparison below.")
-        return
     if not s.samples:
-        st.info("No samples yet: the first snapshot comes as soon as the run starts.")
+        st.info(panels.nothing_yet(s, "samples"))
+        return
+    source = source_of(s)
+    if source is None:
+        st.info(f"The {s.config.dataset.value} data of this run is not on this server, so its samples cannot be "
+                "judged: pick another run in the sidebar.")
+        return
+    if not coverage.can_measure(source):
+        st.info(f"**{md_escape(s.id)}** trains on {s.config.dataset.value}, which has no classes or modes to count: "
+                "pick a digits, MNIST, ring or grid run, or run the comparison below.")
         return
     (image_panel if source.is_image else point_panel)(s, source)
 
@@ -162,6 +167,9 @@ c2.latex(r"\frac{\partial}{\partial l}\big[-\log \sigma(l)\big] = D(G(z)) - 1")
 
 
 def render_gradients(s: RunSnapshot) -> None:
+    if not len(s.metrics["step"]):
+        st.info(panels.nothing_yet(s, "training steps"))
+        return
     if s.config.loss is not Loss.BCE:
         st.caption(f"**{s.id}** uses {s.config.loss.value}: its critic has no sigmoid to saturate. Its scores and "
                    "G's gradient norms:")

@@ -98,7 +98,7 @@ def gan_column(snap: RunSnapshot) -> None:
     live.show_status(snap)
     record = snap.latest_samples
     if record is None:
-        st.caption("No samples yet: the first comes soon after it starts.")
+        st.caption(panels.nothing_yet(snap, "samples"))
         return
     gan_sharpness = vae.sharpness(record.samples)
     st.metric("Sharpness", f"{gan_sharpness:.2f}", delta=f"{gan_sharpness - vae_sharpness:+.2f} vs the VAE",

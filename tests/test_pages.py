@@ -133,6 +133,14 @@ def test_a_failed_run_says_why_without_a_traceback(monkeypatch, tmp_path):
     assert any("failed" in e.value and "mnist files not found" in e.value for e in app.error)
     assert any(b.label == "Resume" for b in app.button)
     # the sidebar says it on every page too: checked in the browser (tests/e2e), as AppTest drops this app's sidebar
+    # pages that draw its samples or curves say it has none because it failed, not that they are coming
+    assert any("has no samples: it failed before recording any" in i.value for i in app.info), [i.value for i in app.info]
+    app = _app("app_pages/mode_collapse.py")
+    assert not app.exception
+    infos = [i.value for i in app.info]
+    assert any("has no samples: it failed" in i for i in infos) and any("has no training steps: it failed" in i
+                                                                           for i in infos), infos
+    assert not any("yet" in i for i in infos), infos
 
 
 def test_controls_pause_and_step_a_run():

@@ -16,9 +16,10 @@ from typing import Any
 import streamlit as st
 
 from gan_core.config import Loss
-from gan_core.runs import RunSnapshot
+from gan_core.runs import RunSnapshot, Status
 from gan_core.trainer import SampleRecord
 from ui import charts, figures
+from ui.text import md_escape
 
 CHART_CONFIG = {"displayModeBar": False}
 LAYERS = ("real data", "generated", "D's output", "G's push")
@@ -130,11 +131,22 @@ def pick_record(snap: RunSnapshot, *, key: str, history: bool = True) -> SampleR
     return records[min(index, len(records) - 1)]
 
 
+def nothing_yet(snap: RunSnapshot, what: str) -> str:
+    """Why a run has no `what` (samples, training steps…) to show: it has not got there yet, or it never will."""
+    if snap.status is Status.QUEUED:
+        return f"No {what} yet: the run is queued and starts when a worker is free."
+    if snap.status.active:
+        return f"No {what} yet: the first come as soon as the run starts."
+    if snap.status in (Status.FAILED, Status.DIVERGED):
+        return f"**{md_escape(snap.id)}** has no {what}: it {snap.status.value} before recording any (see why above)."
+    return f"**{md_escape(snap.id)}** recorded no {what}."
+
+
 def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: int = 460) -> None:
     """Images: a grid from fixed noise. 2D: real points, fakes, D's decision map and G's push, each layer toggleable."""
     record = pick_record(snap, key=key, history=history)
     if record is None:
-        st.info("No samples yet: the first appear as soon as the run starts.")
+        st.info(nothing_yet(snap, "samples"))
         return
     if record.samples.ndim == 4:
         conditional = record.labels is not None
