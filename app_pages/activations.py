@@ -75,8 +75,8 @@ def no_probes(snap: RunSnapshot | None) -> bool:
     if snap is None:
         st.info("No run selected yet: run the comparison below, or start one on Training.")
         return True
-    if not snap.probes and snap.status.active:
-        st.info(f"**{snap.id}** has no probe records yet: the first comes at step {snap.config.probe_every:,}.")
+    if not snap.probes and (snap.status.active or snap.step < snap.config.probe_every):
+        st.info(panels.nothing_yet(snap, "probe records", first_at=snap.config.probe_every))
         return True
     if not snap.probes:
         st.info(f"**{snap.id}** has no probe records. They are taken while a run trains and kept in memory only, so a "

@@ -132,7 +132,7 @@ def render_run(s: RunSnapshot) -> None:
     probes = [p for p in s.probes if p.batchnorm]
     if not probes:
         if s.status.active or s.step < s.config.probe_every:
-            st.info(f"No batch-norm records yet: the first comes at step {s.config.probe_every:,}.")
+            st.info(panels.nothing_yet(s, "batch-norm records", first_at=s.config.probe_every))
         else:
             st.info("No batch-norm records for this run: they are kept in memory only, so a run trained before the server "
                     "restarted has none. Start a new run (or resume a stopped one) to record them.")

@@ -141,6 +141,10 @@ def test_a_failed_run_says_why_without_a_traceback(monkeypatch, tmp_path):
     assert any("has no samples: it failed" in i for i in infos) and any("has no training steps: it failed" in i
                                                                            for i in infos), infos
     assert not any("yet" in i for i in infos), infos
+    for page, what in (("app_pages/batch_norm.py", "batch-norm records"), ("app_pages/activations.py", "probe records")):
+        app = _app(page)
+        assert not app.exception
+        assert any(f"has no {what}: it failed before recording any" in i.value for i in app.info), [i.value for i in app.info]
 
 
 def test_controls_pause_and_step_a_run():

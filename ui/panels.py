@@ -131,12 +131,14 @@ def pick_record(snap: RunSnapshot, *, key: str, history: bool = True) -> SampleR
     return records[min(index, len(records) - 1)]
 
 
-def nothing_yet(snap: RunSnapshot, what: str) -> str:
-    """Why a run has no `what` (samples, training steps…) to show: it has not got there yet, or it never will."""
+def nothing_yet(snap: RunSnapshot, what: str, first_at: int | None = None) -> str:
+    """Why a run has no `what` (samples, training steps…) to show: it has not got there yet, or it never will.
+    `first_at`: the step that records the first one, when it is not the first step."""
     if snap.status is Status.QUEUED:
         return f"No {what} yet: the run is queued and starts when a worker is free."
     if snap.status.active:
-        return f"No {what} yet: the first come as soon as the run starts."
+        when = f"s at step {first_at:,}" if first_at else " as soon as the run starts"
+        return f"No {what} yet: the first come{when}."
     if snap.status in (Status.FAILED, Status.DIVERGED):
         return f"**{md_escape(snap.id)}** has no {what}: it {snap.status.value} before recording any (see why above)."
     return f"**{md_escape(snap.id)}** recorded no {what}."
