@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from gan_core import shapes
+
 
 class ConfigError(ValueError):
     """A configuration value or combination that cannot be trained; the message names the field."""
@@ -275,17 +277,25 @@ def validate(config: TrainConfig) -> None:
 MAX_PARAMETERS = 50_000_000  # per network: with its gradients and Adam's two moments, about 800 MB
 
 
+def weight_counts(config: TrainConfig) -> tuple[int, int]:
+    """G's and D's trainable weights for this config, counted from gan_core.shapes without building anything."""
+    x_size = math.prod(config.dataset.shape)
+    k = 10 if config.conditional else 0  # every labelled dataset has ten classes
+    if config.arch is Arch.DCGAN:
+        channels = config.dataset.shape[0]
+        return (shapes.conv_weights(shapes.dcgan_generator_convs(config.z_dim + k, config.g_width, channels),
+                                    config.g_batchnorm),
+                shapes.conv_weights(shapes.dcgan_discriminator_convs(channels + k, config.d_width), config.d_batchnorm))
+    return (shapes.mlp_weights(shapes.mlp_generator_dims(config.z_dim + k, config.g_width, config.g_depth, x_size),
+                               config.g_batchnorm),
+            shapes.mlp_weights(shapes.mlp_discriminator_dims(x_size + k, config.d_width, config.d_depth),
+                               config.d_batchnorm))
+
+
 def _check_size(config: TrainConfig) -> None:
     """Each width and depth is within its limits, but together they can ask for billions of weights: refuse those
-    before any memory is taken (the networks are built on the "meta" device, which allocates nothing)."""
-    import torch  # noqa: PLC0415 - config stays importable without torch until a config is checked
-
-    from gan_core.models import build_models  # noqa: PLC0415 - models imports this module
-
-    with torch.device("meta"):
-        g, d = build_models(config, config.dataset.shape, 10)
-    for net, width, depth in ((g, "g_width", "g_depth"), (d, "d_width", "d_depth")):
-        count = sum(p.numel() for p in net.parameters())
+    before any memory is taken."""
+    for count, width, depth in zip(weight_counts(config), ("g_width", "d_width"), ("g_depth", "d_depth"), strict=True):
         if count > MAX_PARAMETERS:
             also = f" or {depth}" if config.arch is Arch.MLP else ""
             raise ConfigError(width, f"{getattr(config, width)} makes {'G' if width[0] == 'g' else 'D'} "

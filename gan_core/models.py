@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_core.config import Activation, Arch, TrainConfig
+from gan_core.shapes import dcgan_discriminator_convs, dcgan_generator_convs, mlp_discriminator_dims, mlp_generator_dims
 
 
 @contextmanager
@@ -58,12 +59,12 @@ class MLPGenerator(nn.Module):
                  batchnorm: bool, n_classes: int, output: str) -> None:
         super().__init__()
         self.z_dim, self.n_classes, self.out_shape = z_dim, n_classes, out_shape
-        dims = [z_dim + n_classes] + [width * 2**i for i in range(depth)]
+        dims = mlp_generator_dims(z_dim + n_classes, width, depth, math.prod(out_shape))
         self.blocks = nn.Sequential(*[
             _block(nn.Linear(dims[i], dims[i + 1]), dims[i + 1], batchnorm, make_activation(act, slope), nn.BatchNorm1d)
             for i in range(depth)
         ])
-        self.out = nn.Linear(dims[-1], math.prod(out_shape))
+        self.out = nn.Linear(dims[-2], dims[-1])
         self.out_act = {"sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(), "linear": nn.Identity()}[output]
 
     def forward(self, z: Tensor, onehot: Tensor | None = None) -> Tensor:
@@ -78,12 +79,12 @@ class MLPDiscriminator(nn.Module):
                  batchnorm: bool, n_classes: int) -> None:
         super().__init__()
         self.n_classes = n_classes
-        dims = [math.prod(in_shape) + n_classes] + [width * 2 ** (depth - 1 - i) for i in range(depth)]
+        dims = mlp_discriminator_dims(math.prod(in_shape) + n_classes, width, depth)
         self.blocks = nn.Sequential(*[
             _block(nn.Linear(dims[i], dims[i + 1]), dims[i + 1], batchnorm, make_activation(act, slope), nn.BatchNorm1d)
             for i in range(depth)
         ])
-        self.out = nn.Linear(dims[-1], 1)
+        self.out = nn.Linear(dims[-2], dims[-1])
 
     def forward(self, x: Tensor, onehot: Tensor | None = None) -> Tensor:
         h = x.flatten(1)
@@ -99,17 +100,13 @@ class DCGANGenerator(nn.Module):
                  channels: int = 1) -> None:
         super().__init__()
         self.z_dim, self.n_classes = z_dim, n_classes
-        w = width
+        *hidden, out = dcgan_generator_convs(z_dim + n_classes, width, channels)  # 3×3, 6×6, 13×13, then 28×28
 
         def up(cin: int, cout: int, k: int, s: int) -> nn.Sequential:
             return _block(nn.ConvTranspose2d(cin, cout, k, s), cout, batchnorm, make_activation(act, slope), nn.BatchNorm2d)
 
-        self.blocks = nn.Sequential(
-            up(z_dim + n_classes, w * 4, 3, 2),  # state size: (4w) × 3 × 3
-            up(w * 4, w * 2, 4, 1),  # state size: (2w) × 6 × 6
-            up(w * 2, w, 3, 2),  # state size: w × 13 × 13
-        )
-        self.out = nn.ConvTranspose2d(w, channels, 4, 2)  # state size: channels × 28 × 28
+        self.blocks = nn.Sequential(*[up(*conv) for conv in hidden])
+        self.out = nn.ConvTranspose2d(*out)
         self.out_act = nn.Tanh()
         init_dcgan(self)
 
@@ -125,16 +122,13 @@ class DCGANDiscriminator(nn.Module):
                  channels: int = 1) -> None:
         super().__init__()
         self.n_classes = n_classes
-        w = width
+        *hidden, out = dcgan_discriminator_convs(channels + n_classes, width)  # 13×13, 5×5, then 1×1
 
-        def down(cin: int, cout: int) -> nn.Sequential:
-            return _block(nn.Conv2d(cin, cout, 4, 2), cout, batchnorm, make_activation(act, slope), nn.BatchNorm2d)
+        def down(cin: int, cout: int, k: int, s: int) -> nn.Sequential:
+            return _block(nn.Conv2d(cin, cout, k, s), cout, batchnorm, make_activation(act, slope), nn.BatchNorm2d)
 
-        self.blocks = nn.Sequential(
-            down(channels + n_classes, w),  # state size: w × 13 × 13
-            down(w, w * 2),  # state size: (2w) × 5 × 5
-        )
-        self.out = nn.Conv2d(w * 2, 1, 4, 2)  # state size: 1 × 1 × 1
+        self.blocks = nn.Sequential(*[down(*conv) for conv in hidden])
+        self.out = nn.Conv2d(*out)
         init_dcgan(self)
 
     def forward(self, x: Tensor, onehot: Tensor | None = None) -> Tensor:
