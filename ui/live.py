@@ -31,6 +31,7 @@ REFRESH_S = 1.0  # how often live panels poll the run: the issue's "at least onc
 # While a run trains its snapshot changes ten times a second (each batch of worker events). Browsers drawing it less than
 # FRESH_S apart share one snapshot, and so one build of each figure (shared_snapshot).
 FRESH_S = 0.5
+PREWARM_DELAY_S = 3.0  # after the server's first page has been drawn
 
 STATUS_ICONS = {  # material icons: they render the same in every browser, emoji fonts do not
     Status.QUEUED: ":material/hourglass_top:", Status.RUNNING: ":material/play_circle:",
@@ -55,7 +56,11 @@ def get_manager() -> RunManager:
         if _manager is None:
             _manager = RunManager()
             atexit.register(_manager.shutdown)  # a clean server stop checkpoints every running run
-            threading.Thread(target=_prewarm, daemon=True).start()
+            # Later, not now: warming up holds the GIL, and run at once it slowed the first pages it was meant to
+            # speed up (benchmarks/first_picture.py: a second browser's first picture 2.2 s → 1.5 s with the delay).
+            warm = threading.Timer(PREWARM_DELAY_S, _prewarm)
+            warm.daemon = True
+            warm.start()
         return _manager
 
 
