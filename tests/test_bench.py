@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,12 @@ def test_ui_latency_reports_a_missing_script_or_failure_as_a_row(monkeypatch, tm
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: Done())
     (row,) = bench.ui_latency(seconds=0.1)
     assert row.metric == "failed" and row.note == "RuntimeError: no server"
+
+
+def test_first_picture_names_a_missing_chromium(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "benchmarks/first_picture.py", "--chromium", str(tmp_path / "nope")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert done.returncode != 0 and "--chromium" in done.stderr and "is not a file" in done.stderr
