@@ -8,203 +8,35 @@ Processes rather than threads, by measurement (closing note of issue 3): with tr
 server, one open Training page cut the digits run from ~130 to ~30 steps/s, because every torch call of the training
 thread queues for the GIL behind the server's Python. In its own process a run keeps its speed, and a crash in it
 cannot take the server down. `processes=False` keeps the threads (tests use it to patch the trainer).
+
+The workers themselves are gan_core.workers; one run's state and its snapshots, gan_core.run_state.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
 import os
 import queue
-import sys
 import threading
 import time
-import types
-import zipfile
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import load_dataset
-from gan_core.history import MetricHistory, Thinned, steps_per_second
-from gan_core.probes import ProbeRecord
+from gan_core.history import steps_per_second
+from gan_core.run_state import RunSnapshot, RunState, status_message
 from gan_core.store import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
-from gan_core.trainer import CheckpointError, SampleRecord, StepRecord
-from gan_core.training import REAL_POINTS, Status, StepKind, serve, write_error
+from gan_core.trainer import CheckpointError
+from gan_core.training import REAL_POINTS, Status, StepKind, write_error
+from gan_core.workers import Worker, default_max_runs
 
 __all__ = ["RunManager", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
 
 log = logging.getLogger(__name__)
-PROBE_CAPACITY = 300
-SAMPLE_CAPACITY = 60
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """An immutable copy of what a viewer needs of one run; taking one never waits for a training step."""
-
-    id: str
-    path: Path
-    config: TrainConfig
-    status: Status
-    message: str
-    step: int
-    created: float  # seconds since the epoch
-    version: int  # changes whenever anything below changes: a cache key for figures
-    steps_per_s: float
-    queue_position: int | None  # 1 = next to start
-    metrics: Mapping[str, np.ndarray]  # history.COLUMNS, thinned
-    probes: tuple[ProbeRecord, ...]
-    samples: tuple[SampleRecord, ...]  # thinned; the last is the newest
-    real: np.ndarray | None  # 2D data: a fixed sample of real points to draw behind the fakes
-    modes: np.ndarray | None  # 2D mixtures: the true modes
-    resumable: bool = True  # False when its folder cannot be read: resuming would only fail again
-
-    @property
-    def total(self) -> int:
-        return self.config.steps
-
-    @property
-    def progress(self) -> float:
-        return min(1.0, self.step / max(1, self.config.steps))
-
-    @property
-    def latest_samples(self) -> SampleRecord | None:
-        return self.samples[-1] if self.samples else None
-
-    @property
-    def label(self) -> str:
-        """One line for pickers: name, status, step."""
-        return f"{self.id} · {self.status.value} · {self.step:,}/{self.config.steps:,}"
-
-
-class _Run:
-    """One run's mutable state in the manager; every field is read and written under `cond`."""
-
-    def __init__(self, run_id: str, store: RunStore, config: TrainConfig, created: float) -> None:
-        self.id = run_id
-        self.store = store
-        self.config = config
-        self.created = created
-        self.cond = threading.Condition()
-        self.status = Status.STOPPED
-        self.error = ""  # the message of a diverged or failed run
-        self.step = 0
-        self.checkpoint_step = 0
-        self.version = 0
-        self.metrics = MetricHistory()
-        self.recent: deque[StepRecord] = deque(maxlen=50)
-        self.probes: Thinned[ProbeRecord] = Thinned(PROBE_CAPACITY)
-        self.samples: Thinned[SampleRecord] = Thinned(SAMPLE_CAPACITY)
-        self.real: np.ndarray | None = None
-        self.modes: np.ndarray | None = None
-        self.paused = False  # asked to pause while queued: it starts paused
-        self.resumable = True
-        self.worker: _Worker | None = None
-        self._snapshot: RunSnapshot | None = None
-
-    def changed(self) -> None:
-        self.version += 1
-        self.cond.notify_all()
-
-    def reload_history(self, upto: int | None = None) -> None:
-        """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint).
-
-        `upto`: the step the worker started from. It may already have written later steps, which its progress events
-        bring too: reading them here as well would show them twice.
-        """
-        self.metrics, self.recent = MetricHistory(), deque(maxlen=50)
-        for record in self.store.read_metrics():
-            if upto is not None and record.step > upto:
-                break
-            self.metrics.append(record)
-            self.recent.append(record)
-        self.step = self.recent[-1].step if self.recent else 0
-        self.samples = Thinned(SAMPLE_CAPACITY)
-        steps = [s for s in self.store.sample_steps() if upto is None or s <= upto]
-        for s in sorted(set(steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:])):
-            try:
-                self.samples.append(self.store.load_samples(s))
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                # a snapshot is a picture of the past: a damaged one is skipped, the run (weights, curves) is intact
-                log.warning("run %s: skipping the damaged sample snapshot of step %d: %s", self.id, s, err)
-        self.probes = Thinned(PROBE_CAPACITY)  # probes live in memory only
-
-
-_MAIN_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _bare_main() -> Iterator[None]:
-    """Start a spawned process without it re-running our __main__.
-
-    A spawned child imports the parent's __main__ file to find its target. Under `streamlit run`, __main__ is the page
-    script being run (dashboard.py), which would build a RunManager in the child; the target lives in gan_core, so the
-    child needs no main module at all.
-    """
-    with _MAIN_LOCK:
-        saved = sys.modules.get("__main__")
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            yield
-        finally:
-            if saved is not None:
-                sys.modules["__main__"] = saved
-
-
-class _Worker:
-    """A worker process (or thread) and the run it is training, if any.
-
-    Each worker has its own orders and events queues: a process killed while writing to a queue can leave that queue's
-    lock held (or half a message in it), which must cost only the dead worker's queues, never the other workers'.
-    """
-
-    def __init__(self, index: int, processes: bool, torch_threads: int) -> None:
-        self.index = index
-        self.run_id: str | None = None
-        if processes:
-            ctx = multiprocessing.get_context("spawn")  # never fork a server that has threads
-            self.orders: Any = ctx.Queue()
-            self.events: Any = ctx.Queue()
-            self.handle: Any = ctx.Process(target=serve, args=(self.orders, self.events, torch_threads, os.getpid()),
-                                           name=f"gan-worker-{index}", daemon=True)
-            with _bare_main():
-                self.handle.start()
-        else:
-            self.orders, self.events = queue.Queue(), queue.Queue()
-            self.handle = threading.Thread(target=serve, args=(self.orders, self.events, torch_threads), daemon=True,
-                                           name=f"gan-worker-{index}")
-            self.handle.start()
-
-    def send(self, *order: Any) -> None:
-        self.orders.put(order)
-
-    def alive(self) -> bool:
-        return self.handle.is_alive()
-
-    def exit_code(self) -> int | None:
-        return getattr(self.handle, "exitcode", None)
-
-
-def default_max_runs() -> int:
-    """GAN_MAX_RUNS, else one run per core beyond the one the server keeps for itself (at least one)."""
-    text = os.environ.get("GAN_MAX_RUNS", "").strip()
-    if text:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError("GAN_MAX_RUNS", f"{text!r} is not a whole number") from None
-        if value < 1:
-            raise ConfigError("GAN_MAX_RUNS", f"{value} is below 1")
-        return value
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 class RunManager:
@@ -217,7 +49,7 @@ class RunManager:
         self.device = device
         self.data_dir = None if data_dir is None else str(data_dir)
         self._lock = threading.Lock()  # guards _runs, _queue and _workers; taken before a run's cond, never after
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, RunState] = {}
         self._queue: deque[str] = deque()
         self._closed = False
         self._scanned_mtime: float | None = None
@@ -261,7 +93,7 @@ class RunManager:
                 run = self._load(folder)
             except Exception as err:  # whatever is wrong with one folder, every other run must still be listed
                 log.exception("cannot load the run in %s", folder)
-                run = _Run(folder.name, RunStore(folder), TrainConfig(), 0.0)
+                run = RunState(folder.name, RunStore(folder), TrainConfig(), 0.0)
                 run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
             with self._lock:
                 self._runs.setdefault(run.id, run)
@@ -271,7 +103,7 @@ class RunManager:
             self._skipped.add(folder.name)
             log.warning("not listing the run folder %s: %s", folder, why)
 
-    def _load(self, folder: Path) -> _Run:
+    def _load(self, folder: Path) -> RunState:
         """A run from its folder, as the last process left it. A damaged folder becomes a failed run that says why."""
         store = RunStore(folder)
         saved = store.read_status()
@@ -282,10 +114,10 @@ class RunManager:
         try:
             config = store.read_config()
         except ConfigError as err:
-            run = _Run(folder.name, store, TrainConfig(), created)
+            run = RunState(folder.name, store, TrainConfig(), created)
             run.status, run.error, run.resumable = Status.FAILED, f"cannot be opened: {err}", False
             return run
-        run = _Run(folder.name, store, config, created)
+        run = RunState(folder.name, store, config, created)
         try:
             run.reload_history()
             run.checkpoint_step = int(store.load_checkpoint()["step"]) if store.has_checkpoint() else 0
@@ -305,7 +137,7 @@ class RunManager:
                 run.error = "interrupted when the server stopped"
         return run
 
-    def _load_real(self, run: _Run) -> None:
+    def _load_real(self, run: RunState) -> None:
         if not run.config.dataset.is_2d:
             return
         data = load_dataset(run.config, self.data_dir)
@@ -344,7 +176,7 @@ class RunManager:
                 store = RunStore(self.runs_dir / run_id).create(config)
             except OSError as err:
                 raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
-            run = _Run(run_id, store, config, time.time())
+            run = RunState(run_id, store, config, time.time())
             self._runs[run_id] = run
         self._queue_run(run)
         return run_id
@@ -465,7 +297,7 @@ class RunManager:
                 return cached
             snap = RunSnapshot(
                 id=run.id, path=run.store.path, config=run.config, status=run.status,
-                message=_message(run, position), step=run.step, created=run.created, version=run.version,
+                message=status_message(run, position), step=run.step, created=run.created, version=run.version,
                 steps_per_s=steps_per_second(list(run.recent)), queue_position=position,
                 metrics=run.metrics.columns(), probes=tuple(run.probes.items()), samples=tuple(run.samples.items()),
                 real=run.real, modes=run.modes, resumable=run.resumable,
@@ -474,14 +306,14 @@ class RunManager:
             return snap
 
     # -- scheduling ----------------------------------------------------------------------------------------------------
-    def _get(self, run_id: str) -> _Run:
+    def _get(self, run_id: str) -> RunState:
         with self._lock:
             run = self._runs.get(run_id)
         if run is None:
             raise ConfigError("run", f"no run named {run_id!r} on this server")
         return run
 
-    def _queue_run(self, run: _Run) -> None:
+    def _queue_run(self, run: RunState) -> None:
         with run.cond:
             run.status, run.error, run.paused = Status.QUEUED, "", False
             run.changed()
@@ -506,12 +338,12 @@ class RunManager:
                               run.paused)
                 self._write_status(run)
 
-    def _new_worker(self, index: int) -> _Worker:
-        worker = _Worker(index, self._processes, self._torch_threads)
+    def _new_worker(self, index: int) -> Worker:
+        worker = Worker(index, self._processes, self._torch_threads)
         threading.Thread(target=self._receive, args=(worker,), name=f"gan-events-{index}", daemon=True).start()
         return worker
 
-    def _receive(self, worker: _Worker) -> None:
+    def _receive(self, worker: Worker) -> None:
         """Apply one worker's events to the runs' state, until that worker has ended and all it sent is read."""
         while True:
             alive = worker.alive()  # before the read: once it is dead, an empty queue means nothing more will come
@@ -534,7 +366,7 @@ class RunManager:
             time.sleep(0.5)
             self._check_workers()
 
-    def _apply(self, event: tuple, worker: _Worker) -> None:
+    def _apply(self, event: tuple, worker: Worker) -> None:
         kind, run_id = event[0], event[1]
         run = self._runs.get(run_id)
         if run is None:
@@ -590,28 +422,9 @@ class RunManager:
                 self._workers[i] = self._new_worker(i)
             self._admit()
 
-    def _write_status(self, run: _Run) -> None:
+    def _write_status(self, run: RunState) -> None:
         try:
             run.store.write_status({"status": run.status.value, "message": run.error, "step": run.step,
                                     "checkpoint_step": run.checkpoint_step, "created": run.created})
         except OSError:
             log.warning("run %s: could not write its status file", run.id)
-
-
-def _message(run: _Run, position: int | None) -> str:
-    """A human sentence for the run's status, with its current numbers."""
-    total = run.config.steps
-    match run.status:
-        case Status.QUEUED:
-            return f"waiting for a free slot: number {position} in the queue" if position else "starting"
-        case Status.RUNNING:
-            return f"training: step {run.step:,} of {total:,}"
-        case Status.PAUSED:
-            return f"paused at step {run.step:,}: resume it, or step through it one update at a time"
-        case Status.STOPPED:
-            return (f"{run.error or 'stopped'} at step {run.step:,} of {total:,}; resuming continues from the checkpoint "
-                    f"at step {run.checkpoint_step:,}")
-        case Status.FINISHED:
-            return f"finished {run.step:,} steps"
-        case _:
-            return run.error or run.status.value

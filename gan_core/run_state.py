@@ -1,0 +1,140 @@
+"""What the manager knows of one run: its mutable state (RunState, fed by a worker's events) and the immutable
+RunSnapshot a viewer draws, with the sentence that describes its status."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zipfile
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gan_core.config import TrainConfig
+from gan_core.history import MetricHistory, Thinned
+from gan_core.probes import ProbeRecord
+from gan_core.store import RunStore
+from gan_core.trainer import SampleRecord, StepRecord
+from gan_core.training import Status
+
+if TYPE_CHECKING:
+    from gan_core.workers import Worker
+
+log = logging.getLogger(__name__)
+PROBE_CAPACITY = 300
+SAMPLE_CAPACITY = 60
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """An immutable copy of what a viewer needs of one run; taking one never waits for a training step."""
+
+    id: str
+    path: Path
+    config: TrainConfig
+    status: Status
+    message: str
+    step: int
+    created: float  # seconds since the epoch
+    version: int  # changes whenever anything below changes: a cache key for figures
+    steps_per_s: float
+    queue_position: int | None  # 1 = next to start
+    metrics: Mapping[str, np.ndarray]  # history.COLUMNS, thinned
+    probes: tuple[ProbeRecord, ...]
+    samples: tuple[SampleRecord, ...]  # thinned; the last is the newest
+    real: np.ndarray | None  # 2D data: a fixed sample of real points to draw behind the fakes
+    modes: np.ndarray | None  # 2D mixtures: the true modes
+    resumable: bool = True  # False when its folder cannot be read: resuming would only fail again
+
+    @property
+    def total(self) -> int:
+        return self.config.steps
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / max(1, self.config.steps))
+
+    @property
+    def latest_samples(self) -> SampleRecord | None:
+        return self.samples[-1] if self.samples else None
+
+    @property
+    def label(self) -> str:
+        """One line for pickers: name, status, step."""
+        return f"{self.id} · {self.status.value} · {self.step:,}/{self.config.steps:,}"
+
+
+class RunState:
+    """One run's mutable state in the manager; every field is read and written under `cond`."""
+
+    def __init__(self, run_id: str, store: RunStore, config: TrainConfig, created: float) -> None:
+        self.id = run_id
+        self.store = store
+        self.config = config
+        self.created = created
+        self.cond = threading.Condition()
+        self.status = Status.STOPPED
+        self.error = ""  # the message of a diverged or failed run
+        self.step = 0
+        self.checkpoint_step = 0
+        self.version = 0
+        self.metrics = MetricHistory()
+        self.recent: deque[StepRecord] = deque(maxlen=50)
+        self.probes: Thinned[ProbeRecord] = Thinned(PROBE_CAPACITY)
+        self.samples: Thinned[SampleRecord] = Thinned(SAMPLE_CAPACITY)
+        self.real: np.ndarray | None = None
+        self.modes: np.ndarray | None = None
+        self.paused = False  # asked to pause while queued: it starts paused
+        self.resumable = True
+        self.worker: Worker | None = None
+        self._snapshot: RunSnapshot | None = None
+
+    def changed(self) -> None:
+        self.version += 1
+        self.cond.notify_all()
+
+    def reload_history(self, upto: int | None = None) -> None:
+        """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint).
+
+        `upto`: the step the worker started from. It may already have written later steps, which its progress events
+        bring too: reading them here as well would show them twice.
+        """
+        self.metrics, self.recent = MetricHistory(), deque(maxlen=50)
+        for record in self.store.read_metrics():
+            if upto is not None and record.step > upto:
+                break
+            self.metrics.append(record)
+            self.recent.append(record)
+        self.step = self.recent[-1].step if self.recent else 0
+        self.samples = Thinned(SAMPLE_CAPACITY)
+        steps = [s for s in self.store.sample_steps() if upto is None or s <= upto]
+        for s in sorted(set(steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:])):
+            try:
+                self.samples.append(self.store.load_samples(s))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                # a snapshot is a picture of the past: a damaged one is skipped, the run (weights, curves) is intact
+                log.warning("run %s: skipping the damaged sample snapshot of step %d: %s", self.id, s, err)
+        self.probes = Thinned(PROBE_CAPACITY)  # probes live in memory only
+
+
+def status_message(run: RunState, position: int | None) -> str:
+    """A human sentence for the run's status, with its current numbers."""
+    total = run.config.steps
+    match run.status:
+        case Status.QUEUED:
+            return f"waiting for a free slot: number {position} in the queue" if position else "starting"
+        case Status.RUNNING:
+            return f"training: step {run.step:,} of {total:,}"
+        case Status.PAUSED:
+            return f"paused at step {run.step:,}: resume it, or step through it one update at a time"
+        case Status.STOPPED:
+            return (f"{run.error or 'stopped'} at step {run.step:,} of {total:,}; resuming continues from the checkpoint "
+                    f"at step {run.checkpoint_step:,}")
+        case Status.FINISHED:
+            return f"finished {run.step:,} steps"
+        case _:
+            return run.error or run.status.value
