@@ -296,8 +296,8 @@ def run(names: list[str]) -> str:
         rows += BENCHES[name]()
         print(f"  {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     command = " ".join(["python -m gan_core bench", *names])
-    header = [f"Machine: {machine()}", f"Command: `{command}`", f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-              f"Took: {(time.perf_counter() - began) / 60:.1f} min", ""]
-    return "\n".join(header) + markdown(rows) + "\n"
+    header = [f"- Machine: {machine()}", f"- Command: `{command}`", f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+              f"- Took: {(time.perf_counter() - began) / 60:.1f} min"]
+    return "\n".join(header) + "\n\n" + markdown(rows) + "\n"  # a blank line: Markdown starts a table only after one
 
 

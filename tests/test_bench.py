@@ -85,3 +85,10 @@ def test_first_picture_names_a_missing_chromium(tmp_path):
     done = subprocess.run([sys.executable, "benchmarks/first_picture.py", "--chromium", str(tmp_path / "nope")],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert done.returncode != 0 and "--chromium" in done.stderr and "is not a file" in done.stderr
+
+
+def test_the_report_is_markdown_a_list_then_a_table(monkeypatch):
+    monkeypatch.setitem(bench.BENCHES, "probe-overhead", lambda: [bench.Row("probe-overhead", "ratio", "1.00", "≥ 0.9")])
+    report = bench.run(["probe-overhead"]).splitlines()
+    assert [line.split(":")[0] for line in report[:4]] == ["- Machine", "- Command", "- Date", "- Took"]
+    assert report[4] == "" and report[5].startswith("| bench |") and report[-1] == "| probe-overhead | ratio | 1.00 | ≥ 0.9 |  |"
