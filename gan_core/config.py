@@ -36,7 +36,12 @@ def show(value: Any) -> str:
         text = repr(value)
     except ValueError:  # e.g. a list holding an integer too long for str()
         text = f"a {type(value).__name__} too large to show"
-    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 1] + "…"
+    return clip(text)
+
+
+def clip(text: str, limit: int = _SHOW_CHARS) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking the cut: user text quoted in a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Dataset(str, Enum):

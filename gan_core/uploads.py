@@ -11,14 +11,13 @@ import hashlib
 import re
 from pathlib import Path
 
-from gan_core.config import ConfigError
+from gan_core.config import ConfigError, clip
 from gan_core.data import load_points_csv
 from gan_core.store import atomic_write_bytes, default_runs_dir, sanitize_name
 
 UPLOADS_DIR = "uploads"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: well above MAX_CSV_POINTS short rows, far below a memory problem
 _HASH_CHARS = 12  # 48 bits of SHA-256: distinct contents get distinct names in practice
-_SHOWN_CHARS = 80  # an uploaded file's name in a message is cut to this length
 
 
 def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None) -> Path:
@@ -50,9 +49,7 @@ def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None)
 def _display_name(filename: str) -> str:
     """The last path component of what the browser sent, for messages only: printable, on one line, not too long."""
     name = re.split(r"[\\/]", filename)[-1].strip()
-    name = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
-    if len(name) > _SHOWN_CHARS:
-        name = name[: _SHOWN_CHARS - 1] + "…"
+    name = clip("".join(c if c.isprintable() else ascii(c)[1:-1] for c in name))
     return name or "the uploaded file"
 
 
