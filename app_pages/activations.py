@@ -5,10 +5,10 @@ from functools import partial
 
 import streamlit as st
 
-from gan_core import explain
-from gan_core.comparisons import get_comparison
 from gan_core.config import Activation
-from gan_core.runs import RunSnapshot
+from gan_core.lessons import explain
+from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.state import RunSnapshot
 from ui import activation_figures as af
 from ui import live, panels
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gan_core import explain
-from gan_core.comparisons import get_comparison
-from gan_core.runs import RunSnapshot
+from gan_core.lessons import explain
+from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.state import RunSnapshot
 from ui import batchnorm_figures as bnf
 from ui import figures, live, panels
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gan_core import explain
 from gan_core.config import Loss
-from gan_core.runs import RunSnapshot
+from gan_core.lessons import explain
+from gan_core.runs.state import RunSnapshot
 from ui import bce_figures, live, panels
 
 st.title("Binary cross-entropy")

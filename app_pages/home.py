@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.config import get_preset
-from gan_core.runs import RunSnapshot
+from gan_core.runs.state import RunSnapshot
 from ui import live, panels
 
 DEFAULT_PRESET = "digits"

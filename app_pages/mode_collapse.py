@@ -5,13 +5,13 @@ from functools import partial
 
 import streamlit as st
 
-from gan_core import coverage
-from gan_core.comparisons import COMPARISONS as REGISTRY
-from gan_core.comparisons import get_comparison
 from gan_core.config import Loss
 from gan_core.data import DataSource, load_dataset
-from gan_core.runs import RunSnapshot
-from gan_core.trainer import SampleRecord
+from gan_core.evaluation import coverage
+from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
+from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.state import RunSnapshot
+from gan_core.train.records import SampleRecord
 from ui import activation_figures as af
 from ui import collapse_figures as cf
 from ui import figures, live, panels
@@ -63,7 +63,7 @@ with st.expander("How the page measures it"):
         "**covered** when at least one high-quality sample has it as nearest mode.")
     st.latex(r"\text{reverse KL} = \sum_k \hat p_k \log(K\hat p_k)")
     st.caption("p̂_k: the share of high-quality samples nearest to mode k, K modes. The formulas are those of "
-               "gan_core.metrics (class_stats, mode_stats), which the page calls.")
+               "gan_core.evaluation.metrics (class_stats, mode_stats), which the page calls.")
 
 
 # -- 1. the selected run ------------------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from gan_core import vae
 from gan_core.config import get_preset
 from gan_core.data import load_digits
-from gan_core.runs import RunSnapshot
+from gan_core.lessons import vae
+from gan_core.runs.state import RunSnapshot
 from ui import figures, live, panels
 from ui import vae_figures as vf
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gan_core.classifier import features, get_classifier, predict_proba, real_reference
 from gan_core.config import TrainConfig, get_preset
 from gan_core.data import DataSource, load_dataset, to_model_range
-from gan_core.metrics import class_stats, frechet_distance
-from gan_core.models import build_models
-from gan_core.trainer import Trainer
+from gan_core.evaluation.classifier import features, get_classifier, predict_proba, real_reference
+from gan_core.evaluation.metrics import class_stats, frechet_distance
+from gan_core.train.models import build_models
+from gan_core.train.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,8 @@ MODE_SECONDS = 60.0
 
 def coverage_run(preset: str, seed: int, n: int = 2500, overrides: dict | None = None, threads: int = 1) -> dict[str, float]:
     """Train one preset as the dashboard would (its probes and snapshots included), then score n samples."""
-    from gan_core.coverage import point_stats  # noqa: PLC0415 - keeps `bench probe-overhead` light
-    from gan_core.metrics import nearest_mode  # noqa: PLC0415
+    from gan_core.evaluation.coverage import point_stats  # noqa: PLC0415 - keeps `bench probe-overhead` light
+    from gan_core.evaluation.metrics import nearest_mode  # noqa: PLC0415
 
     torch.set_num_threads(threads)
     trainer = Trainer(get_preset(preset).config.replace(seed=seed, **(overrides or {})))

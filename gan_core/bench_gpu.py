@@ -1,5 +1,5 @@
 """The gpu bench: the course's first GAN (an MLP on MNIST, batch 128) on a CUDA GPU, the course notebook's eager loop
-against the Trainer's CUDA-graph path (gan_core/accel.py), A B A B, in steps per second.
+against the Trainer's CUDA-graph path (gan_core/train/cuda_graphs.py), A B A B, in steps per second.
 
 Without a CUDA GPU it returns one row saying so. Where MNIST is not found (the data_dir argument, GAN_DATA_DIR,
 ../shared/data beside the repository, data/), it trains on random tensors of MNIST's shape, which cost the same per step,
@@ -19,8 +19,9 @@ import torch
 from gan_core.bench import Row, bare_loop
 from gan_core.config import ConfigError, TrainConfig, get_preset
 from gan_core.data import DataSource, load_torchvision
-from gan_core.probes import ProbeRecord
-from gan_core.trainer import StepResult, Trainer
+from gan_core.train.probes import ProbeRecord
+from gan_core.train.records import StepResult
+from gan_core.train.trainer import Trainer
 
 BENCH = "gpu"
 TARGET = "≥ 1000 steps/s"

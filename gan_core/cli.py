@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from gan_core.config import PRESETS, ConfigError, coerce, get_preset
-from gan_core.trainer import CheckpointError, Diverged
-from gan_core.training import open_run, train_to
+from gan_core.runs.train_run import open_run, train_to
+from gan_core.train.records import CheckpointError, Diverged
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -141,7 +141,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from gan_core.evaluate import evaluate_run
+    from gan_core.evaluation.evaluate import evaluate_run
 
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
     print(json.dumps(evaluate_run(trainer, n=args.n, seed=args.seed)))

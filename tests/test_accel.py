@@ -1,4 +1,4 @@
-"""The accelerated path (gan_core/accel.py). On a CPU: `accelerate="auto"` is the eager Trainer, "on" is refused, and the
+"""The accelerated path (train/cuda_graphs.py). On a CPU: `accelerate="auto"` is the eager Trainer, "on" is refused, and the
 accelerated step code, run without capture, matches the eager Trainer step for step (records, probes, samples, weights),
 through batched reads, warm-up, divergence and checkpoints. With CUDA: the captured graphs match that code run eagerly
 on the same GPU. The CUDA tests skip without a GPU; benchmarks/gpu_check.sh sets GAN_REQUIRE_CUDA=1 so they fail instead.
@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core import accel, bench_gpu
+from gan_core import bench_gpu
 from gan_core.config import ConfigError, get_preset
 from gan_core.data import DataSource
-from gan_core.trainer import Accelerate, Diverged, StepResult, Trainer
+from gan_core.train import cuda_graphs as accel
+from gan_core.train.records import Diverged, StepResult
+from gan_core.train.trainer import Accelerate, Trainer
 
 RING = get_preset("ring-bce").config.replace(steps=40, g_width=16, d_width=16, batch_size=32, probe_every=3,
                                             sample_every=5, n_samples=8)  # ring-bce decays its learning rate

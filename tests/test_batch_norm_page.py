@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import explain
-from gan_core.comparisons import get_comparison
 from gan_core.config import Activation, get_preset
-from gan_core.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
-from gan_core.runs import Status
+from gan_core.lessons import explain
+from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.state import Status
+from gan_core.train.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
 from ui import batchnorm_figures as bnf
 from ui import live
 

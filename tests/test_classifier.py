@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core.classifier import (
+from gan_core.config import Dataset
+from gan_core.data import DataSource, load_digits, load_torchvision
+from gan_core.evaluation.classifier import (
     Classifier,
     cache_path,
     clear_memo,
@@ -19,8 +21,6 @@ from gan_core.classifier import (
     get_classifier,
     predict_proba,
 )
-from gan_core.config import Dataset
-from gan_core.data import DataSource, load_digits, load_torchvision
 
 
 @pytest.fixture(scope="module")

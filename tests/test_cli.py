@@ -13,7 +13,7 @@ import torch
 
 from gan_core.cli import EXIT_BAD_INPUT, main
 from gan_core.config import PRESETS
-from gan_core.store import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
+from gan_core.runs.folder import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "g_width=16", "--set", "d_width=16", "--set", "batch_size=64", "--set", "checkpoint_every=10",

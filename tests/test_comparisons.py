@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gan_core.comparisons import COMPARISONS, get_comparison
 from gan_core.config import ConfigError
+from gan_core.lessons.comparisons import COMPARISONS, get_comparison
 
 
 @pytest.mark.parametrize("name", COMPARISONS)

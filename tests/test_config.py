@@ -312,7 +312,7 @@ def test_networks_too_big_to_build_are_refused_before_any_memory_is_taken(values
 @pytest.mark.parametrize("variant", [{}, {"g_batchnorm": False, "d_batchnorm": True}, {"g_width": 24, "d_width": 40}])
 def test_counted_weights_are_the_built_networks_weights(name: str, variant: dict) -> None:
     """The size check counts from gan_core.shapes without torch; the networks are built from the same lists."""
-    from gan_core.models import build_models
+    from gan_core.train.models import build_models
 
     config = PRESETS[name].config.replace(**variant)
     g, d = build_models(config, config.dataset.shape, 10)
@@ -322,7 +322,7 @@ def test_counted_weights_are_the_built_networks_weights(name: str, variant: dict
 def test_models_import_first_and_config_stays_light() -> None:
     """models imports config, which checks its presets as it loads: neither may need the other half-imported, and
     loading config must not pull in torch's compiler (it once cost every start 1.4 s)."""
-    code = "import sys, gan_core.models, gan_core.config; print('torch._dynamo' in sys.modules)"
+    code = "import sys, gan_core.train.models, gan_core.config; print('torch._dynamo' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

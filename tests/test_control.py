@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_core.control import class_ascent, interpolate_labels, interpolate_z, slerp
+from gan_core.lessons.control import class_ascent, interpolate_labels, interpolate_z, slerp
 
 Z_DIM, N = 16, 6
 

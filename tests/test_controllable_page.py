@@ -10,8 +10,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import get_preset
-from gan_core.control import AscentResult
-from gan_core.runs import Status
+from gan_core.lessons.control import AscentResult
+from gan_core.runs.state import Status
 from ui import control_figures as cf
 from ui import live
 

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_core import explain as ex
 from gan_core.config import Activation, GObjective
-from gan_core.losses import BCELoss, g_logit_gradient
-from gan_core.probes import SATURATION_GRAD
+from gan_core.lessons import explain as ex
+from gan_core.train.losses import BCELoss, g_logit_gradient
+from gan_core.train.probes import SATURATION_GRAD
 
 # ------------------------------------------------------------------------------------------------------------------ BCE
 

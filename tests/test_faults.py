@@ -24,12 +24,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_core import losses
 from gan_core.config import ConfigError, get_preset
-from gan_core.runs import RunManager, Status
-from gan_core.store import CHECKPOINT_FILE, METRICS_FILE, SAMPLES_DIR, RunStore
-from gan_core.trainer import Trainer
-from gan_core.training import open_run, record_step, train_to
+from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE, SAMPLES_DIR, RunStore
+from gan_core.runs.manager import RunManager
+from gan_core.runs.state import Status
+from gan_core.runs.train_run import open_run, record_step, train_to
+from gan_core.train import losses
+from gan_core.train.trainer import Trainer
 from tests.tiny import SLOW, TINY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def _all_finite(state: dict) -> bool:
 SERVER = """
 import json, sys, time
 from gan_core.config import TrainConfig
-from gan_core.runs import RunManager
+from gan_core.runs.manager import RunManager
 runs, config = sys.argv[1], TrainConfig.from_dict(json.loads(sys.argv[2]))
 m = RunManager(runs, max_runs=2, processes=True)
 ids = [m.start(config, name) for name in ("left", "right")]

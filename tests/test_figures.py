@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gan_core.trainer import SampleRecord
+from gan_core.train.records import SampleRecord
 from ui import figures as F
 
 

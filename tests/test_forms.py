@@ -139,7 +139,7 @@ def test_points_without_an_upload_is_an_error_on_the_dataset() -> None:
 
 
 def test_points_with_an_upload_uses_the_saved_file(tmp_path: Any) -> None:
-    from gan_core.uploads import save_points_upload
+    from gan_core.runs.uploads import save_points_upload
 
     path = str(save_points_upload("p.csv", b"0,0\n1,1\n", runs_dir=tmp_path))
     app = _app(preset="ring-bce", uploaded=path)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core import generators
 from gan_core.config import get_preset
-from gan_core.control import AscentResult
-from gan_core.generators import ZPath, load_generator, suits, summarize
-from gan_core.training import open_run, train_to
+from gan_core.lessons import saved_generator as generators
+from gan_core.lessons.control import AscentResult
+from gan_core.lessons.saved_generator import ZPath, load_generator, suits, summarize
+from gan_core.runs.train_run import open_run, train_to
 
 TINY = dict(steps=200, g_width=16, d_width=16, g_depth=2, d_depth=2, batch_size=32, sample_every=100)
 

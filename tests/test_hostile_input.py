@@ -28,13 +28,16 @@ import torch
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from gan_core import cli, training
+from gan_core import cli
 from gan_core.config import FIELDS, PRESETS, ConfigError, TrainConfig, field_type, get_preset, limits
 from gan_core.data import load_dataset, load_points_csv
-from gan_core.runs import RunManager, Status
-from gan_core.store import CHECKPOINT_FILE, RunStore
-from gan_core.trainer import CheckpointError, Trainer, resolve_device
-from gan_core.uploads import UPLOADS_DIR, save_points_upload
+from gan_core.runs import train_run
+from gan_core.runs.folder import CHECKPOINT_FILE, RunStore
+from gan_core.runs.manager import RunManager
+from gan_core.runs.state import Status
+from gan_core.runs.uploads import UPLOADS_DIR, save_points_upload
+from gan_core.train.records import CheckpointError
+from gan_core.train.trainer import Trainer, resolve_device
 from ui.text import md_escape
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +190,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
     """The CLI runs for real up to training (argument parsing, the config, the data, the run folder); the training loop
     and torch's global thread count are stubbed. Returns the list of (config, steps) the CLI would have trained."""
     trained: list = []
-    monkeypatch.setattr(training, "Trainer", _NoModelTrainer)
+    monkeypatch.setattr(train_run, "Trainer", _NoModelTrainer)
     monkeypatch.setattr(cli, "train_to", lambda store, trainer, until, on_step=None: trained.append(
         (trainer.config, until)) or until)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
@@ -524,7 +527,7 @@ def _assert_refused(err: BaseException, marker: Path) -> None:
 
 @pytest.mark.parametrize("kind", list(_crafted(Path("m"))))
 def test_crafted_checkpoint_is_refused_by_every_loader(crafted_runs, tmp_path: Path, kind: str) -> None:
-    from gan_core.generators import clear_memo, load_generator  # noqa: PLC0415 - imports the classifier module
+    from gan_core.lessons.saved_generator import clear_memo, load_generator  # noqa: PLC0415 - imports the classifier module
 
     marker, _, folders = crafted_runs
     run = folders[kind]
@@ -532,7 +535,7 @@ def test_crafted_checkpoint_is_refused_by_every_loader(crafted_runs, tmp_path: P
         RunStore(run).load_checkpoint()
     _assert_refused(info.value, marker)
     with pytest.raises(CheckpointError) as info:
-        training.open_run(run)  # the resume path of the CLI and of the dashboard's workers
+        train_run.open_run(run)  # the resume path of the CLI and of the dashboard's workers
     _assert_refused(info.value, marker)
     clear_memo()
     with pytest.raises(CheckpointError) as info:
@@ -548,7 +551,8 @@ def test_crafted_checkpoint_is_refused_by_every_loader(crafted_runs, tmp_path: P
 
 
 def test_crafted_cache_files_are_refused(tmp_path: Path) -> None:
-    from gan_core import classifier, vae  # noqa: PLC0415
+    from gan_core.evaluation import classifier
+    from gan_core.lessons import vae  # noqa: PLC0415
 
     marker = tmp_path / "pwned"
     for i, payload in enumerate(_crafted(marker).values()):
@@ -659,7 +663,7 @@ def test_upload_names_and_run_names_are_shown_as_text(fresh_manager, monkeypatch
 def _failed_run_status() -> None:  # an AppTest script: the status box of a run whose message quotes user text
     from types import SimpleNamespace
 
-    from gan_core.runs import Status
+    from gan_core.runs.state import Status
     from ui import live
 
     live.show_status(SimpleNamespace(id="r", status=Status.FAILED,

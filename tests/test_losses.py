@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_core.config import GObjective, Loss, TrainConfig
-from gan_core.losses import BCELoss, LeastSquaresLoss, WGANGPLoss, g_logit_gradient, make_loss
+from gan_core.train.losses import BCELoss, LeastSquaresLoss, WGANGPLoss, g_logit_gradient, make_loss
 
 LOGITS = torch.tensor([-6.0, -2.0, -0.5, 0.0, 0.5, 2.0, 6.0])
 

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from gan_core.config import ConfigError, get_preset
-from gan_core.history import MetricHistory, Thinned
-from gan_core.runs import RunManager, Status, StepKind
-from gan_core.store import RunStore
-from gan_core.trainer import Diverged, StepRecord, Trainer
+from gan_core.runs.folder import RunStore
+from gan_core.runs.history import MetricHistory, Thinned
+from gan_core.runs.manager import RunManager
+from gan_core.runs.state import Status, StepKind
+from gan_core.train.records import Diverged, StepRecord
+from gan_core.train.trainer import Trainer
 from tests.tiny import SLOW, TINY
 
 
@@ -211,7 +213,7 @@ def test_a_damaged_run_folder_is_listed_as_failed(tmp_path):
 @pytest.mark.parametrize("name", ["**bold** [link](x)", "Upper", "a b", "<img src=x>", "x" * 65])
 def test_a_folder_whose_name_is_not_a_run_id_is_not_listed(tmp_path, caplog, name):
     """A run's id is drawn as Markdown on every page: a hand-made folder name must not become markup."""
-    from gan_core.training import open_run, train_to
+    from gan_core.runs.train_run import open_run, train_to
 
     runs = tmp_path / "runs"
     store, trainer = open_run(runs / "fine", TINY.replace(steps=5))
@@ -227,7 +229,7 @@ def test_a_folder_whose_name_is_not_a_run_id_is_not_listed(tmp_path, caplog, nam
 
 
 def test_runs_trained_elsewhere_appear(manager, tmp_path):
-    from gan_core.training import open_run, train_to
+    from gan_core.runs.train_run import open_run, train_to
 
     store, trainer = open_run(manager.runs_dir / "from-cli", TINY.replace(steps=10))
     train_to(store, trainer)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gan_core.data import GRID_SIGMA, RING_SIGMA, grid_modes, ring_modes
-from gan_core.metrics import KL_EPS, class_stats, frechet_distance, mode_stats
+from gan_core.evaluation.metrics import KL_EPS, class_stats, frechet_distance, mode_stats
 
 RING = ring_modes().numpy()
 

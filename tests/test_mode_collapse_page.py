@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import coverage, explain
-from gan_core.comparisons import get_comparison
 from gan_core.config import Loss, get_preset
 from gan_core.data import load_digits, mixture
-from gan_core.runs import Status
-from gan_core.trainer import SampleRecord
+from gan_core.evaluation import coverage
+from gan_core.lessons import explain
+from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.state import Status
+from gan_core.train.records import SampleRecord
 from ui import collapse_figures as cf
 from ui import live
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from gan_core.config import PRESETS, Activation, Arch, TrainConfig
 from gan_core.data import load_digits, mixture
-from gan_core.models import build_models, make_activation
+from gan_core.train.models import build_models, make_activation
 
 N = 5
 

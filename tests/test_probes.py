@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from gan_core.config import Activation, get_preset
-from gan_core.models import _block
-from gan_core.probes import HIST_EDGES, Probe, block_label, grad_norms
-from gan_core.trainer import Trainer
+from gan_core.train.models import _block
+from gan_core.train.probes import HIST_EDGES, Probe, block_label, grad_norms
+from gan_core.train.trainer import Trainer
 
 
 class Tiny(nn.Module):

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core.classifier import evaluate_images, get_classifier
 from gan_core.config import get_preset
 from gan_core.data import DataSource
-from gan_core.metrics import mode_stats
-from gan_core.trainer import METRIC_COLUMNS, CheckpointError, Diverged, StepRecord, Trainer, resolve_device
+from gan_core.evaluation.classifier import evaluate_images, get_classifier
+from gan_core.evaluation.metrics import mode_stats
+from gan_core.train.records import METRIC_COLUMNS, CheckpointError, Diverged, StepRecord
+from gan_core.train.trainer import Trainer, resolve_device
 
 RING = get_preset("ring-bce").config.replace(steps=50, g_width=16, d_width=16, batch_size=64, probe_every=10**5,
                                             sample_every=10**5, n_samples=32)

@@ -1,4 +1,4 @@
-"""open_run / train_to (gan_core.training): a resumed run takes exactly the steps an uninterrupted one would."""
+"""open_run / train_to (gan_core.runs.train_run): a resumed run takes exactly the steps an uninterrupted one would."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gan_core.config import get_preset
-from gan_core.store import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
-from gan_core.trainer import CheckpointError, Diverged, StepRecord
-from gan_core.training import open_run, train_to
+from gan_core.runs.folder import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
+from gan_core.runs.train_run import open_run, train_to
+from gan_core.train.records import CheckpointError, Diverged, StepRecord
 
 CONFIG = get_preset("ring-bce").config.replace(steps=30, g_width=16, d_width=16, batch_size=64, checkpoint_every=5,
                                                probe_every=4, sample_every=10, n_samples=16)

@@ -6,7 +6,7 @@ import pytest
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import load_points_csv
-from gan_core.uploads import MAX_UPLOAD_BYTES, save_points_upload
+from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
 
 GOOD = b"0,0\n1,2\n-3.5,4e-1\n"
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from gan_core import vae
 from gan_core.data import load_digits
+from gan_core.lessons import vae
 
 STEPS = 300  # enough to move the loss well below its start; a fraction of a second
 

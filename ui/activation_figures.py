@@ -1,7 +1,7 @@
 """Figures of the activations lesson: the functions and their derivatives (plotly, static maths), and what the probes
 measured inside a run (Vega-Lite, live): dead units, pre-activation histograms, per-layer gradient norms.
 
-Pure functions, no streamlit. Every curve value comes from gan_core.explain; every measured value from ProbeRecords.
+Pure functions, no streamlit. Every curve value comes from gan_core.lessons.explain; every measured value from ProbeRecords.
 The Vega-Lite specs depend only on the *names* in the records (layers, variants), never on their values, so a keyed
 st.vega_lite_chart keeps one chart and swaps its data in place while a run trains (see ui/charts.py for why).
 """
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gan_core import explain
 from gan_core.config import Activation
-from gan_core.probes import HIST_EDGES, SATURATION_GRAD, LayerStats, ProbeRecord
+from gan_core.lessons import explain
+from gan_core.train.probes import HIST_EDGES, SATURATION_GRAD, LayerStats, ProbeRecord
 
 CURVE_KINDS = (Activation.RELU, Activation.LEAKY_RELU, Activation.SIGMOID, Activation.TANH)
 DEAD_KINDS = frozenset({Activation.RELU, Activation.LEAKY_RELU})  # "dead": every pre-activation negative

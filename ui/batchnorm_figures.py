@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gan_core import explain
-from gan_core.explain import BatchNormResult
-from gan_core.probes import HIST_EDGES, ProbeRecord
+from gan_core.lessons import explain
+from gan_core.lessons.explain import BatchNormResult
+from gan_core.train.probes import HIST_EDGES, ProbeRecord
 from ui.figures import D_COLOR, G_COLOR
 
 STATISTICS = ("mean", "variance")

@@ -1,6 +1,6 @@
 """Figures of the BCE lesson: the loss's two terms over the prediction h, and G's two losses with their gradients.
 
-Pure functions (arrays in, plotly figures out); every number they plot comes from gan_core.explain.
+Pure functions (arrays in, plotly figures out); every number they plot comes from gan_core.lessons.explain.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from gan_core import explain
+from gan_core.lessons import explain
 from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
 
 H = np.linspace(0.001, 0.999, 400)  # the prediction's range, short of 0 and 1 where the logs are infinite

@@ -2,7 +2,7 @@
 generator gradient a winning discriminator leaves. Pure functions (stats in, chart specs or plotly figures out).
 
 Live charts are Vega-Lite (spec, data) pairs whose spec depends only on names and sizes, never on values, so a keyed
-st.vega_lite_chart swaps its data in place (see ui.charts). Every number comes from gan_core.coverage / metrics / explain.
+st.vega_lite_chart swaps its data in place (see ui.charts). Every number comes from gan_core.evaluation / lessons.explain.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gan_core import explain
+from gan_core.lessons import explain
 from ui.charts import RUN_COLORS
 from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
 
@@ -89,7 +89,7 @@ def class_heatmap_chart(rows: Sequence[Mapping[str, Any]], *, height: int = 260)
 # -- coverage over time, one line per run -------------------------------------------------------------------------------
 def series_chart(runs: Mapping[str, Mapping[str, np.ndarray]], column: str, *, title: str, domain: Sequence[float] | None = None,
                  total: float | None = None, height: int = 240) -> tuple[dict, pd.DataFrame]:
-    """One line of `column` against step per run (tables from gan_core.coverage.coverage_table); a dashed rule at
+    """One line of `column` against step per run (tables from gan_core.evaluation.coverage.coverage_table); a dashed rule at
     `total` (all classes or modes) when given."""
     names = list(runs)
     parts = [(i, np.asarray(t["step"]), np.asarray(t.get(column, np.zeros(len(t["step"]))))) for i, t in enumerate(runs.values())]

@@ -1,11 +1,11 @@
-"""Figures of the controllable-generation lesson: pure functions from gan_core.control results to images and plotly figures."""
+"""Figures of the controllable-generation lesson: pure functions from lessons.control results to images and plotly figures."""
 
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from gan_core.control import AscentResult
+from gan_core.lessons.control import AscentResult
 from ui import figures
 
 TARGET_COLOR = "#e4572e"

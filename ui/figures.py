@@ -16,7 +16,7 @@ import plotly.graph_objects as go  # the import lock, keeps two threads from see
 import torch
 from PIL import Image
 
-from gan_core.trainer import SampleRecord
+from gan_core.train.records import SampleRecord
 
 # One colour per role on every page, so "purple = generated" is learnt once. Real/fake follow GAN Lab (green/purple)
 # and are the two ends of the decision heatmap's PRGn scale, so a point's colour matches the side of D it belongs on.

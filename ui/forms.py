@@ -121,7 +121,7 @@ def config_form(base: TrainConfig, *, key: str = "train", submit_label: str = "S
                 uploaded_points: str = "") -> TrainConfig | None:
     """Render the form starting from `base`; on a valid submit return the new config, otherwise None.
 
-    `uploaded_points` is the saved CSV path (gan_core.uploads.save_points_upload) used when dataset is points.
+    `uploaded_points` is the saved CSV path (gan_core.runs.uploads.save_points_upload) used when dataset is points.
     On an invalid submit the engine's message is shown under the field it names, and None is returned: nothing starts.
     """
     values: dict[str, Any] = {}

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from gan_core.comparisons import get_comparison
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.history import COLUMNS
-from gan_core.runs import RunManager, RunSnapshot, Status, StepKind
-from gan_core.trainer import SampleRecord
+from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.history import COLUMNS
+from gan_core.runs.manager import RunManager
+from gan_core.runs.state import RunSnapshot, Status, StepKind
+from gan_core.train.records import SampleRecord
 from ui.text import md_escape
 
 SELECTED = "selected_run"
@@ -237,7 +238,7 @@ def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> Non
 
 
 def start_comparison(name: str) -> dict[str, str]:
-    """Start every variant of a comparison (gan_core.comparisons); returns label -> run id, remembered per browser."""
+    """Start every variant of a comparison (gan_core.lessons.comparisons); returns label -> run id, remembered per browser."""
     comparison = get_comparison(name)
     manager = get_manager()
     runs = {label: manager.start(config, f"{name}-{label}") for label, config in comparison.configs().items()}

@@ -16,8 +16,8 @@ from typing import Any
 import streamlit as st
 
 from gan_core.config import Loss
-from gan_core.runs import RunSnapshot, Status
-from gan_core.trainer import SampleRecord
+from gan_core.runs.state import RunSnapshot, Status
+from gan_core.train.records import SampleRecord
 from ui import charts, figures
 from ui.text import md_escape
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.trainer import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
+from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"

@@ -2,7 +2,7 @@
 
 `load_generator(run_dir)` builds the run's Trainer from config.json and restores checkpoint.pt; it is memoised per run
 folder and checkpoint file, so every viewer of a run shares one copy and a newer checkpoint is picked up. The methods
-wrap gan_core.control with the run's own noise size, output range and the dataset's classifier.
+wrap gan_core.lessons.control with the run's own noise size, output range and the dataset's classifier.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_core.classifier import Classifier, get_classifier, predict_proba
 from gan_core.config import TrainConfig
-from gan_core.control import AscentResult, class_ascent, interpolate_labels, interpolate_z, slerp
 from gan_core.data import to_data_range
-from gan_core.models import inference
-from gan_core.store import RunStore
-from gan_core.trainer import Trainer
+from gan_core.evaluation.classifier import Classifier, get_classifier, predict_proba
+from gan_core.lessons.control import AscentResult, class_ascent, interpolate_labels, interpolate_z, slerp
+from gan_core.runs.folder import RunStore
+from gan_core.train.models import inference
+from gan_core.train.trainer import Trainer
 
 _MEMO: OrderedDict[tuple, RunGenerator] = OrderedDict()
 _MEMO_SIZE = 8  # a few runs' models: each is small, and a classroom looks at one or two

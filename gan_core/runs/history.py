@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from gan_core.trainer import METRIC_COLUMNS, StepRecord
+from gan_core.train.records import METRIC_COLUMNS, StepRecord
 
 T = TypeVar("T")
 SMOOTH_ALPHA = 0.05  # exponential moving average weight of the newest loss: about the last 20 steps

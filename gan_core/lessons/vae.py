@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_core.classifier import default_cache_dir
 from gan_core.data import DataSource
-from gan_core.model_cache import ModelCache
-from gan_core.models import inference
-from gan_core.store import atomic_write_bytes
+from gan_core.evaluation.cache import ModelCache
+from gan_core.evaluation.classifier import default_cache_dir
+from gan_core.runs.folder import atomic_write_bytes
+from gan_core.train.models import inference
 
 FORMAT_VERSION = 1  # bump when the architecture or the checkpoint layout changes: old cache files are then retrained
 HIDDEN = 256

@@ -109,7 +109,7 @@ class Probe:
         self._counts.clear()
 
     def refilled(self) -> None:
-        """The captured tensors now hold new values (a replayed CUDA graph wrote its step into them, gan_core/accel.py):
+        """The captured tensors now hold new values (a replayed CUDA graph wrote its step into them, cuda_graphs.py):
         forget the histogram counts cached for the old ones, keep the tensors."""
         self._counts.clear()
 

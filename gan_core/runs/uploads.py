@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gan_core.config import ConfigError, clip
 from gan_core.data import load_points_csv
-from gan_core.store import atomic_write_bytes, default_runs_dir, sanitize_name
+from gan_core.runs.folder import atomic_write_bytes, default_runs_dir, sanitize_name
 
 UPLOADS_DIR = "uploads"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: well above MAX_CSV_POINTS short rows, far below a memory problem

@@ -2,7 +2,7 @@
 
 A snapshot's samples come from the run's fixed noise, so snapshot after snapshot the same z's are tracked: a class or a
 mode that disappears from them has been dropped by G, not by chance. Images are judged by the dataset's cached
-classifier (gan_core.classifier), 2D mixtures by the VEEGAN/PacGAN definitions (gan_core.metrics.mode_stats).
+classifier (gan_core.evaluation.classifier), 2D mixtures by the VEEGAN/PacGAN definitions (metrics.mode_stats).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_core.classifier import get_classifier, predict_proba
 from gan_core.data import DataSource
-from gan_core.metrics import class_stats, mode_stats
-from gan_core.trainer import SampleRecord
+from gan_core.evaluation.classifier import get_classifier, predict_proba
+from gan_core.evaluation.metrics import class_stats, mode_stats
+from gan_core.train.records import SampleRecord
 
 
 def can_measure(source: DataSource) -> bool:

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from gan_core.classifier import evaluate_images, get_classifier
-from gan_core.metrics import mode_stats
-from gan_core.trainer import Trainer
+from gan_core.evaluation.classifier import evaluate_images, get_classifier
+from gan_core.evaluation.metrics import mode_stats
+from gan_core.train.trainer import Trainer
 
 DEFAULT_N_2D = 2500  # PacGAN's sample count for the ring and grid tables
 DEFAULT_N_IMAGES = 1000

@@ -50,8 +50,9 @@ import torch
 from torch import Tensor, nn
 
 from gan_core.config import ConfigError
-from gan_core.probes import Probe, ProbeRecord, grad_norms
-from gan_core.trainer import D_KEYS, Accelerate, Diverged, SampleRecord, StepRecord, StepResult, Trainer
+from gan_core.train.probes import Probe, ProbeRecord, grad_norms
+from gan_core.train.records import D_KEYS, Diverged, SampleRecord, StepRecord, StepResult
+from gan_core.train.trainer import Accelerate, Trainer
 
 log = logging.getLogger(__name__)
 

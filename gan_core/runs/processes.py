@@ -1,7 +1,7 @@
 """The processes (or threads) that train the dashboard's runs: one per run slot, each with its own queues.
 
-gan_core.runs.RunManager owns them: it sends orders ("train", "pause", "step", …) and applies the events each sends
-back. The training loop itself is gan_core.training.serve.
+gan_core.runs.manager.RunManager owns them: it sends orders ("train", "pause", "step", …) and applies the events each sends
+back. The training loop itself is gan_core.runs.worker.serve.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gan_core.config import ConfigError
-from gan_core.training import serve
+from gan_core.runs.worker import serve
 
 _MAIN_LOCK = threading.Lock()
 

@@ -4,7 +4,7 @@ Each step returns a StepRecord; every `probe_every` steps a ProbeRecord; every `
 samples from fixed noise (and, for 2D data, D's view of the plane). All randomness after model init flows through one
 torch.Generator that is saved in checkpoints, so a resumed run takes exactly the steps an uninterrupted one would.
 
-On a CUDA GPU, `Trainer(config, "cuda", accelerate="auto")` replays each step as a CUDA graph (gan_core/accel.py, which
+On a CUDA GPU, `Trainer(config, "cuda", accelerate="auto")` replays each step as a CUDA graph (train/cuda_graphs.py, which
 says what differs there: random numbers come from a generator on the GPU). `steps(n)` runs n steps and returns their
 results; on that path it reads the GPU once per batch of steps instead of once per step.
 """
@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -27,69 +26,22 @@ from torch import Tensor
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import DataSource, load_dataset, to_data_range, to_model_range
-from gan_core.losses import WGANGPLoss, make_loss
-from gan_core.models import build_models, inference
-from gan_core.probes import Probe, ProbeRecord, grad_norms
+from gan_core.train.losses import WGANGPLoss, make_loss
+from gan_core.train.models import build_models, inference
+from gan_core.train.probes import Probe, ProbeRecord, grad_norms
+from gan_core.train.records import D_KEYS, CheckpointError, Diverged, SampleRecord, StepRecord, StepResult
 
 if TYPE_CHECKING:
-    from gan_core.accel import GraphSteps
+    from gan_core.train.cuda_graphs import GraphSteps
 
 CHECKPOINT_FORMAT = 1
-D_KEYS = ("d_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "gp")  # what one D update logs, in this order
 # Fields that may change between a checkpoint and its resumption: how long to train and what to record.
 RESUMABLE_CHANGES = frozenset({"steps", "probe_every", "sample_every", "checkpoint_every", "n_samples"})
 _INIT_LOCK = threading.Lock()  # model init reads torch's global RNG: runs started in parallel threads must not interleave
 
 
-class Diverged(RuntimeError):
-    """A loss became NaN or infinite; the update was not applied, so the models are still the last good ones."""
-
-    def __init__(self, step: int, what: str) -> None:
-        super().__init__(f"diverged at step {step}: {what} is not a finite number")
-        self.step = step
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, corrupt, or from a different configuration."""
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One row of metrics.csv. For BCE, d_real/d_fake are mean probabilities D(x), D(G(z)); for other losses raw scores."""
-
-    step: int
-    time_s: float
-    d_loss: float
-    g_loss: float
-    d_real: float
-    d_fake: float
-    d_loss_real: float
-    d_loss_fake: float
-    gp: float  # gradient penalty (WGAN-GP), else nan
-
-
-METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    step: int
-    samples: np.ndarray  # data space: 2D (n, 2) float; images (n, C, H, W) in [0, 1]
-    labels: np.ndarray | None  # the class each sample was asked for (conditional runs)
-    field: np.ndarray | None = None  # 2D only: D's output over a grid, (res, res), rows = y from low to high
-    extent: tuple[float, float, float, float] | None = None  # 2D only: x0, x1, y0, y1 of that grid
-    arrows: np.ndarray | None = None  # 2D only: −∂J_G/∂x at each sample, the way G's loss pushes it (n, 2)
-
-
-@dataclass(frozen=True)
-class StepResult:
-    record: StepRecord
-    probe: ProbeRecord | None
-    samples: SampleRecord | None
-
-
 class Accelerate(str, Enum):
-    """How steps run on a CUDA GPU (gan_core/accel.py). The CPU always runs eager steps."""
+    """How steps run on a CUDA GPU (gan_core/train/cuda_graphs.py). The CPU always runs eager steps."""
 
     AUTO = "auto"  # CUDA graphs where they work, else eager steps (Trainer.acceleration says which, and why)
     OFF = "off"  # eager steps everywhere: each op launched from Python, as written
@@ -150,7 +102,7 @@ class Trainer:
         self.acceleration = "eager"  # what runs the steps, and why (for logs and the bench)
         mode = Accelerate.parse(accelerate)
         if mode is not Accelerate.OFF:
-            from gan_core.accel import attach  # noqa: PLC0415 - accel imports this module; eager users never load it
+            from gan_core.train.cuda_graphs import attach  # noqa: PLC0415 - accel imports this module; eager users never load it
 
             attach(self, mode)
 

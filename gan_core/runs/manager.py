@@ -1,6 +1,6 @@
 """RunManager: the dashboard's background runs, shared by every browser on one server.
 
-Runs train in worker processes (gan_core.training.serve), at most `max_runs` at a time; the rest wait in a queue. The
+Runs train in worker processes (gan_core.runs.worker.serve), at most `max_runs` at a time; the rest wait in a queue. The
 manager keeps each run's bounded history in memory, fed by the workers' events, and hands viewers immutable
 snapshots, so a viewer never waits for a step and a step never waits for a viewer.
 
@@ -9,7 +9,7 @@ server, one open Training page cut the digits run from ~130 to ~30 steps/s, beca
 thread queues for the GIL behind the server's Python. In its own process a run keeps its speed, and a crash in it
 cannot take the server down. `processes=False` keeps the threads (tests use it to patch the trainer).
 
-The workers themselves are gan_core.workers; one run's state and its snapshots, gan_core.run_state.
+The workers themselves are gan_core.runs.processes; one run's state and its snapshots, gan_core.runs.state.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import torch
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import load_dataset
-from gan_core.history import steps_per_second
-from gan_core.run_state import RunSnapshot, RunState, status_message
-from gan_core.store import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
-from gan_core.trainer import CheckpointError
-from gan_core.training import REAL_POINTS, Status, StepKind, write_error
-from gan_core.workers import Worker, default_max_runs
+from gan_core.runs.folder import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
+from gan_core.runs.history import steps_per_second
+from gan_core.runs.processes import Worker, default_max_runs
+from gan_core.runs.state import RunSnapshot, RunState, Status, StepKind, status_message
+from gan_core.runs.worker import REAL_POINTS, write_error
+from gan_core.train.records import CheckpointError
 
 __all__ = ["RunManager", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
 

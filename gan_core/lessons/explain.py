@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from gan_core.config import Activation
-from gan_core.probes import SATURATION_GRAD
+from gan_core.train.probes import SATURATION_GRAD
 
 EPS = 1e-12  # h is clipped to [EPS, 1 − EPS] inside the logs only, so a plot gets a tall finite value instead of −inf
 
