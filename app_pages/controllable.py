@@ -10,7 +10,8 @@ import torch
 from gan_core.config import get_preset
 from gan_core.lessons.control import interpolate_z, slerp
 from gan_core.lessons.saved_generator import RunGenerator, ZPath, load_generator, suits, summarize
-from gan_core.runs.state import RunSnapshot, Status
+from gan_core.runs.state import RunSnapshot
+from gan_core.runs.status import Status
 from ui import control_figures as cf
 from ui import live, panels
 

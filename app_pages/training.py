@@ -6,7 +6,8 @@ import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, TrainConfig
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
-from gan_core.runs.state import RunSnapshot, Status
+from gan_core.runs.state import RunSnapshot
+from gan_core.runs.status import Status
 from gan_core.runs.uploads import save_points_upload
 from ui import charts, live, panels
 from ui.forms import config_form

@@ -1,0 +1,20 @@
+"""gan_core: the engine of the GAN explainer. It trains small GANs and records what a lesson needs; it never imports
+streamlit or plotly, so everything here runs (and is tested) without a browser.
+
+The map, in the order a step's data flows:
+
+    config.py      TrainConfig: every option as a typed field with its limits beside it; the presets
+    shapes.py      every network's layer sizes as numbers (config counts weights from them before building anything)
+    data.py        the data sources: 2D mixtures, CSV points, bundled 8×8 digits, MNIST via torchvision
+    train/         one training step: records (what a step returns), models, losses, probes,
+                   trainer (the eager D and G updates: start reading at Trainer.step), cuda_graphs (the same step on a GPU)
+    runs/          runs over time: folder (the run folder on disk), train_run (train a folder to N steps),
+                   worker and processes (the dashboard's background workers), state and history (what a viewer reads),
+                   manager (RunManager: every browser's runs), uploads (user CSVs)
+    evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`
+    lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
+                   a finished run's generator, one-click comparison runs
+    cli.py         `python -m gan_core presets | train | sample | eval | bench`
+
+Importing this package imports nothing: each module pulls in torch only when it is used.
+"""

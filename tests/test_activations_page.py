@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import Activation, get_preset
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
 from ui import activation_figures as af
 from ui import live

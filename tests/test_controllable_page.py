@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import get_preset
 from gan_core.lessons.control import AscentResult
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from ui import control_figures as cf
 from ui import live
 

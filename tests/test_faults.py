@@ -27,7 +27,7 @@ import torch
 from gan_core.config import ConfigError, get_preset
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE, SAMPLES_DIR, RunStore
 from gan_core.runs.manager import RunManager
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from gan_core.runs.train_run import open_run, record_step, train_to
 from gan_core.train import losses
 from gan_core.train.trainer import Trainer

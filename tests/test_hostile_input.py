@@ -34,7 +34,7 @@ from gan_core.data import load_dataset, load_points_csv
 from gan_core.runs import train_run
 from gan_core.runs.folder import CHECKPOINT_FILE, RunStore
 from gan_core.runs.manager import RunManager
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from gan_core.runs.uploads import UPLOADS_DIR, save_points_upload
 from gan_core.train.records import CheckpointError
 from gan_core.train.trainer import Trainer, resolve_device
@@ -663,7 +663,7 @@ def test_upload_names_and_run_names_are_shown_as_text(fresh_manager, monkeypatch
 def _failed_run_status() -> None:  # an AppTest script: the status box of a run whose message quotes user text
     from types import SimpleNamespace
 
-    from gan_core.runs.state import Status
+    from gan_core.runs.status import Status
     from ui import live
 
     live.show_status(SimpleNamespace(id="r", status=Status.FAILED,

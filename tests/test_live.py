@@ -7,7 +7,7 @@ import time
 import pytest
 
 from gan_core.config import get_preset
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from ui import live
 
 pytestmark = pytest.mark.usefixtures("fresh_manager")

@@ -15,7 +15,7 @@ from gan_core.config import ConfigError, get_preset
 from gan_core.runs.folder import RunStore
 from gan_core.runs.history import MetricHistory, Thinned
 from gan_core.runs.manager import RunManager
-from gan_core.runs.state import Status, StepKind
+from gan_core.runs.status import Status, StepKind
 from gan_core.train.records import Diverged, StepRecord
 from gan_core.train.trainer import Trainer
 from tests.tiny import SLOW, TINY

@@ -14,7 +14,7 @@ from gan_core.data import load_digits, mixture
 from gan_core.evaluation import coverage
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from gan_core.train.records import SampleRecord
 from ui import collapse_figures as cf
 from ui import live

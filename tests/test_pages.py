@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import get_preset
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from ui import live
 from ui.forms import field_key
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
-from gan_core.runs.state import Status
+from gan_core.runs.status import Status
 from ui import live
 from ui import vae_figures as vf
 

@@ -19,7 +19,8 @@ from gan_core.config import ConfigError, TrainConfig
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.history import COLUMNS
 from gan_core.runs.manager import RunManager
-from gan_core.runs.state import RunSnapshot, Status, StepKind
+from gan_core.runs.state import RunSnapshot
+from gan_core.runs.status import Status, StepKind
 from gan_core.train.records import SampleRecord
 from ui.text import md_escape
 

@@ -16,7 +16,8 @@ from typing import Any
 import streamlit as st
 
 from gan_core.config import Loss
-from gan_core.runs.state import RunSnapshot, Status
+from gan_core.runs.state import RunSnapshot
+from gan_core.runs.status import Status
 from gan_core.train.records import SampleRecord
 from ui import charts, figures
 from ui.text import md_escape

@@ -9,7 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gan_core.config import Dataset
-from gan_core.runs.state import RunSnapshot, Status
+from gan_core.runs.state import RunSnapshot
+from gan_core.runs.status import Status
 from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
 
 # Ten distinguishable colours (plotly's D3 palette): one per digit, the same in the scatter and its legend.

@@ -1,0 +1,2 @@
+"""How good a run is: sample metrics (metrics), coverage over a run's snapshots (coverage), the cached digit classifier
+(classifier, cache) and the numbers `python -m gan_core eval` prints (evaluate)."""

@@ -30,7 +30,8 @@ from gan_core.data import load_dataset
 from gan_core.runs.folder import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
 from gan_core.runs.history import steps_per_second
 from gan_core.runs.processes import Worker, default_max_runs
-from gan_core.runs.state import RunSnapshot, RunState, Status, StepKind, status_message
+from gan_core.runs.state import RunSnapshot, RunState, status_message
+from gan_core.runs.status import Status, StepKind
 from gan_core.runs.worker import REAL_POINTS, write_error
 from gan_core.train.records import CheckpointError
 

@@ -9,7 +9,6 @@ import zipfile
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ import numpy as np
 from gan_core.config import TrainConfig
 from gan_core.runs.folder import RunStore
 from gan_core.runs.history import MetricHistory, Thinned
+from gan_core.runs.status import Status
 from gan_core.train.probes import ProbeRecord
 from gan_core.train.records import SampleRecord, StepRecord
 
@@ -27,29 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PROBE_CAPACITY = 300
 SAMPLE_CAPACITY = 60
-
-
-class Status(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-    FINISHED = "finished"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-
-    @property
-    def active(self) -> bool:
-        """Holds a worker (or waits for one)."""
-        return self in (Status.QUEUED, Status.RUNNING, Status.PAUSED)
-
-
-class StepKind(str, Enum):
-    """The slow-motion controls of a paused run."""
-
-    D = "d"  # one discriminator update: D's view of the plane moves, the fakes stay put
-    G = "g"  # one generator update: the fakes move along G's gradient
-    FULL = "full"  # one training step: the configured D updates, then one G update
 
 
 @dataclass(frozen=True)

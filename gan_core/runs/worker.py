@@ -25,7 +25,7 @@ import torch
 from gan_core.config import ConfigError
 from gan_core.data import load_digits
 from gan_core.runs.folder import RunStore
-from gan_core.runs.state import Status, StepKind
+from gan_core.runs.status import Status, StepKind
 from gan_core.runs.train_run import checkpoint_if_due, open_run, record_step, save_checkpoint
 from gan_core.train.records import CheckpointError, Diverged, StepResult
 from gan_core.train.trainer import Trainer
