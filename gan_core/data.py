@@ -71,15 +71,6 @@ class DataSource:
         counts = torch.bincount(self.y, minlength=self.num_classes).double()
         return (counts / counts.sum()).numpy()
 
-    def describe(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "shape": list(self.shape),
-            "value_range": list(self.value_range),
-            "labels": self.num_classes if self.num_classes else "none",
-            "size": self.size if self.size is not None else "unlimited (sampled fresh)",
-            "note": self.note,
-        }
 
 
 def ring_modes() -> Tensor:

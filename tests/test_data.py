@@ -96,12 +96,6 @@ def test_mixtures_have_no_class_distribution() -> None:
     assert mixture("ring").class_distribution().shape == (0,)
 
 
-def test_describe_is_plain_data() -> None:
-    info = load_digits().describe()
-    assert info["shape"] == [1, 8, 8] and info["labels"] == 10 and info["size"] == 1797
-    assert "sampled fresh" in str(mixture("ring").describe()["size"])
-
-
 # -- user CSV points --
 
 

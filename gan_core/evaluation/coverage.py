@@ -51,13 +51,6 @@ def record_stats(record: SampleRecord, source: DataSource) -> dict[str, Any]:
     return {"step": int(record.step), **stats}
 
 
-def covered_fraction(stats: dict[str, Any]) -> float:
-    """Classes (or modes) covered as a fraction of all of them: 0.1 is one digit of ten, 1.0 is every one."""
-    total = stats.get("modes_total", len(stats.get("covered_mask", ())))
-    covered = stats.get("modes_covered", stats.get("classes_covered", 0))
-    return covered / total if total else float("nan")
-
-
 def coverage_table(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per-snapshot stats (from record_stats, in step order) as columns: step, covered, total, and kl (images: KL to the
     data's classes) or high_quality and reverse_kl (2D)."""

@@ -29,11 +29,6 @@ class AscentResult:
     scores: np.ndarray  # (steps + 1,): the course's get_score at each step
 
     @property
-    def target_prob(self) -> np.ndarray:
-        """Mean probability of the target class at each step, (steps + 1,)."""
-        return self.probs[:, :, self.target].mean(1)
-
-    @property
     def other_logit_shift(self) -> np.ndarray:
         """Mean over samples of ‖other logits − their step-0 values‖₂ at each step: how entangled the edit was."""
         others = np.delete(self.logits, self.target, axis=2)

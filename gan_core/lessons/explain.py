@@ -97,17 +97,6 @@ def bce(y: ArrayLike, h: ArrayLike) -> np.ndarray:
     return -(term_real + term_fake)
 
 
-def bce_from_logits(y: ArrayLike, logit: ArrayLike) -> np.ndarray:
-    """BCE(y, σ(l)) from D's logit l, stably: max(l, 0) − l · y + log(1 + e^(−|l|)).
-
-    Same value as `bce(y, sigmoid(l))` but with no σ rounded to 0 or 1 first, so a confident wrong logit gives its true
-    large loss (y = 1, l = −1000 → 1000) rather than log EPS. It is what torch's binary_cross_entropy_with_logits computes.
-    """
-    y = _unit("y", y, "labels")
-    l = _array("logit", logit)  # noqa: E741 - the notes' name for the logit
-    return np.maximum(l, 0.0) - l * y + np.log1p(np.exp(-np.abs(l)))
-
-
 @dataclass(frozen=True)
 class BatchCost:
     """One batch's BCE cost with every intermediate a page tabulates (all arrays have the batch's length m)."""
@@ -350,14 +339,3 @@ def update_running(running: float, batch_value: float, momentum: float = 0.1) ->
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum: must be in [0, 1]; got {momentum!r}")
     return (1.0 - momentum) * running + momentum * batch_value
-
-
-def running_stats_after(x: ArrayLike, running_mean: float = 0.0, running_var: float = 1.0,
-                        momentum: float = 0.1) -> tuple[float, float]:
-    """(running_mean, running_var) after one training-mode forward of batch x, as torch's BatchNorm updates them:
-
-    μ_run ← (1 − momentum) μ_run + momentum · μ_B,  σ²_run ← (1 − momentum) σ²_run + momentum · s²_B (unbiased).
-    Defaults are torch's initial values (0 and 1).
-    """
-    x = _batch("x", x, 2)
-    return update_running(running_mean, float(x.mean()), momentum), update_running(running_var, unbiased_var(x), momentum)

@@ -221,18 +221,6 @@ def sharpness(images: np.ndarray) -> float:
     return float(np.mean(np.abs(2 * np.clip(x, 0, 1) - 1)))
 
 
-def edge_energy(images: np.ndarray) -> float:
-    """Mean squared 4-neighbour Laplacian (the Laplacian variance of blur detection) over interior pixels of (…, H, W).
-
-    A sharp edge changes a pixel a lot relative to its neighbours; a blur spreads the change and the value drops."""
-    x = np.asarray(images, dtype=np.float64)
-    if x.ndim < 2 or x.shape[-1] < 3 or x.shape[-2] < 3:
-        raise ValueError("need images at least 3×3")
-    c = x[..., 1:-1, 1:-1]
-    lap = x[..., :-2, 1:-1] + x[..., 2:, 1:-1] + x[..., 1:-1, :-2] + x[..., 1:-1, 2:] - 4 * c
-    return float(np.mean(lap ** 2))
-
-
 # -- cache -----------------------------------------------------------------------------------------------------------------
 def _identity(x: Tensor, name: str, latent_dim: int, steps: int, seed: int) -> dict[str, Any]:
     """What a cache file must say about itself to be used for these settings."""
