@@ -11,15 +11,7 @@ export GAN_OFFLINE=1  # never try to download MNIST
 if [ $# -ge 1 ]; then export GAN_DATA_DIR="$1"; fi
 
 status=0
-timeout 180 python - <<'PY' || status=$?
-import time
-from gan_core.bench import machine, markdown
-from gan_core.bench_gpu import gpu
-print(f"Machine: {machine()}")
-print("Command: `benchmarks/gpu_check.sh` (gan_core.bench_gpu.gpu())")
-print(f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}\n")
-print(markdown(gpu()), flush=True)
-PY
+timeout 180 python -m benchmarks gpu || status=$?
 echo
 GAN_REQUIRE_CUDA=1 timeout 110 python -m pytest -q -p no:cacheprovider tests/test_accel.py || status=$?
 exit $status

@@ -149,12 +149,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from gan_core import bench  # noqa: PLC0415 - only this command needs the classifier and timing code
+    """`python -m benchmarks NAME ...`, run from here: the benchmarks live in the repository beside gan_core (never
+    inside it), so an installed gan_core without them says so."""
+    import importlib.util  # noqa: PLC0415
+    import runpy  # noqa: PLC0415
 
+    repo = str(Path(__file__).resolve().parents[1])
+    if repo not in sys.path:  # run from another folder: the checkout's benchmarks/ beside this gan_core
+        sys.path.append(repo)
+    if importlib.util.find_spec("benchmarks") is None:
+        raise UsageError("bench: the benchmarks package is not importable (it ships in the repository beside gan_core); "
+                         "run this from the repository's root")
+    argv, sys.argv = sys.argv, ["python -m benchmarks", *args.names]
     try:
-        print(bench.run(args.names))
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+        runpy.run_module("benchmarks", run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    finally:
+        sys.argv = argv
     return 0
 
 

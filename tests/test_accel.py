@@ -1,5 +1,5 @@
-"""The accelerated path (train/cuda_graphs.py). On a CPU: `accelerate="auto"` is the eager Trainer, "on" is refused, and the
-accelerated step code, run without capture, matches the eager Trainer step for step (records, probes, samples, weights),
+"""The accelerated path (train/cuda_graphs.py). On a CPU: `accelerate(trainer, "auto")` is the eager Trainer, "on" is refused,
+and the accelerated step code, run without capture, matches the eager Trainer step for step (records, probes, samples, weights),
 through batched reads, warm-up, divergence and checkpoints. With CUDA: the captured graphs match that code run eagerly
 on the same GPU. The CUDA tests skip without a GPU; benchmarks/gpu_check.sh sets GAN_REQUIRE_CUDA=1 so they fail instead.
 """
@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core import bench_gpu
+from benchmarks import gpu as bench_gpu
 from gan_core.config import ConfigError, get_preset
 from gan_core.data import DataSource
 from gan_core.train import cuda_graphs as accel
+from gan_core.train.cuda_graphs import Accelerate
 from gan_core.train.records import Diverged, StepResult
-from gan_core.train.trainer import Accelerate, Trainer
+from gan_core.train.trainer import Trainer
 
 RING = get_preset("ring-bce").config.replace(steps=40, g_width=16, d_width=16, batch_size=32, probe_every=3,
                                             sample_every=5, n_samples=8)  # ring-bce decays its learning rate
@@ -53,9 +54,9 @@ CONFIGS = {
 }
 
 
-def _trainer(name: str, device: str = "cpu", **kwargs) -> Trainer:
+def _trainer(name: str, device: str = "cpu") -> Trainer:
     config, data = CONFIGS[name]
-    return Trainer(config, device=device, data=_fake_mnist() if data else None, **kwargs)
+    return Trainer(config, device=device, data=_fake_mnist() if data else None)
 
 
 def _row(result: StepResult) -> dict[str, float | None]:
@@ -65,7 +66,7 @@ def _row(result: StepResult) -> dict[str, float | None]:
 
 
 def _last_d(t: Trainer) -> dict[str, float | None]:
-    return {k: None if math.isnan(v) else v for k, v in t._last_d.items()}
+    return {k: None if math.isnan(v) else v for k, v in t.last_d.items()}
 
 
 def _params(t: Trainer) -> list[torch.Tensor]:
@@ -129,34 +130,35 @@ def _through_disk(state: dict, map_location: str = "cpu") -> dict:
 
 # -- choosing the path ---------------------------------------------------------------------------------------------
 def test_auto_on_the_cpu_is_the_eager_trainer_and_says_why():
-    auto, plain = Trainer(RING, accelerate="auto"), Trainer(RING)
-    assert auto.accel is None and auto.acceleration.startswith("eager:") and "cpu" in auto.acceleration
-    assert auto.batches is auto.data and auto.batch_gen is auto.gen  # nothing moved, nothing reseeded
-    assert plain.acceleration == "eager"
+    t = Trainer(RING)
+    auto, plain = accel.accelerate(t, "auto"), accel.accelerate(Trainer(RING), "off")
+    assert type(auto) is accel.EagerSteps and auto.acceleration.startswith("eager:") and "cpu" in auto.acceleration
+    assert t.batches is t.data and t.batch_gen is t.gen  # nothing moved, nothing reseeded
+    assert type(plain) is accel.EagerSteps and plain.acceleration == "eager"
     _assert_same_results([auto.step() for _ in range(4)], [plain.step() for _ in range(4)])
 
 
 def test_on_without_a_cuda_device_is_refused():
     with pytest.raises(ConfigError, match="accelerate: on: CUDA graphs need a CUDA device.*runs on the cpu"):
-        Trainer(RING, device="cpu", accelerate="on")
+        accel.accelerate(Trainer(RING, device="cpu"), "on")
 
 
 def test_an_unknown_accelerate_value_is_refused():
     with pytest.raises(ConfigError, match="accelerate: 'fast' is not one of: auto, off, on"):
-        Trainer(RING, accelerate="fast")
+        accel.accelerate(Trainer(RING), "fast")
     assert Accelerate.parse(" ON ") is Accelerate.ON and Accelerate.parse(Accelerate.AUTO) is Accelerate.AUTO
 
 
 @pytest.mark.parametrize("mode, raises", [("auto", False), ("on", True)])
 def test_a_failed_capture_falls_back_to_eager_steps_or_raises(mode, raises):
-    t, plain = Trainer(DIGITS), Trainer(DIGITS)
-    t.accel = accel.GraphSteps(t, Accelerate(mode), capture=True)  # on a CPU the capture itself fails
+    plain = Trainer(DIGITS)
+    t = accel.GraphSteps(Trainer(DIGITS), Accelerate(mode), capture=True)  # on a CPU the capture itself fails
     if raises:
         with pytest.raises(accel.AccelerationError, match="CUDA graph capture failed"):
             t.steps(2)
         return
     results = t.steps(4)
-    assert t.accel is None and t.acceleration.startswith("eager: CUDA graph capture failed")
+    assert t.fell_back and t.graphs is None and t.acceleration.startswith("eager: CUDA graph capture failed")
     _assert_same_results(results, [plain.step() for _ in range(4)])
 
 
@@ -164,8 +166,9 @@ def test_a_failed_capture_falls_back_to_eager_steps_or_raises(mode, raises):
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_accelerated_steps_match_eager_steps(name):
     eager, fast = _trainer(name), _trainer(name)
-    accel.uncaptured(fast).read_every = 4  # several reads of the ring within one steps() call
-    ours = fast.steps(7) + [fast.step()] + fast.steps(3)
+    steps = accel.uncaptured(fast)
+    steps.read_every = 4  # several reads of the ring within one steps() call
+    ours = steps.steps(7) + [steps.step()] + steps.steps(3)
     _assert_same_results(ours, [eager.step() for _ in range(11)])
     assert fast.step_count == eager.step_count == 11 and _last_d(fast) == _last_d(eager)
     assert _close(_params(fast), _params(eager), rtol=0, atol=0)
@@ -179,8 +182,8 @@ def test_accelerated_steps_match_eager_steps(name):
 def test_eager_steps_in_between_share_the_state():
     """The dashboard's slow-motion steps are eager steps on the same models and optimizers."""
     eager, fast = Trainer(DIGITS), Trainer(DIGITS)
-    accel.uncaptured(fast)
-    ours = fast.steps(2) + [fast.step(d_updates=0)] + fast.steps(2)
+    steps = accel.uncaptured(fast)
+    ours = steps.steps(2) + [steps.step(d_updates=0)] + steps.steps(2)
     fast.d_update()
     theirs = [eager.step(), eager.step(), eager.step(d_updates=0), eager.step(), eager.step()]
     eager.d_update()
@@ -192,7 +195,8 @@ def test_tensor_learning_rates_follow_the_schedule(monkeypatch):
     """The graphs read the learning rate from a float32 tensor the schedule writes before each step: the same steps as
     an eager Trainer whose schedule rounds its learning rates to float32."""
     eager, fast = Trainer(RING), Trainer(RING)
-    accel.uncaptured(fast).tensor_lr = True
+    steps = accel.uncaptured(fast)
+    steps.tensor_lr = True
     schedule = eager.set_learning_rates
 
     def float32_schedule(step: int) -> None:
@@ -201,10 +205,10 @@ def test_tensor_learning_rates_follow_the_schedule(monkeypatch):
             for group in opt.param_groups:
                 group["lr"] = float(np.float32(group["lr"]))
     monkeypatch.setattr(eager, "set_learning_rates", float32_schedule)
-    ours = fast.steps(12)
+    ours = steps.steps(12)
     _assert_same_results(ours, [eager.step() for _ in range(12)])
     assert RING.lr_final != 1.0
-    for lr, group in zip(fast.accel.lrs, fast.accel.groups, strict=True):
+    for lr, group in zip(steps.lrs, steps.groups, strict=True):
         assert isinstance(group["lr"], float) and float(lr) == pytest.approx(group["lr"], rel=1e-6)
     assert fast.opt_g.param_groups[0]["lr"] == pytest.approx(eager.opt_g.param_groups[0]["lr"])
     assert fast.opt_g.param_groups[0]["lr"] < RING.lr_g
@@ -214,9 +218,9 @@ def test_the_warm_up_trains_nothing():
     eager, fast = Trainer(DIGITS), Trainer(DIGITS)
     steps = accel.uncaptured(fast)
     steps.warm_up()  # fresh optimizers: the state it creates must be a fresh Adam's
-    ours = fast.steps(4)
+    ours = steps.steps(4)
     steps.warm_up()  # and with state: it is put back as it was
-    ours += fast.steps(4)
+    ours += steps.steps(4)
     _assert_same_results(ours, [eager.step() for _ in range(8)])
     assert _close(_params(fast), _params(eager), rtol=0, atol=0)
     assert all(torch.equal(x, y) for x, y in zip(fast.G.buffers(), eager.G.buffers(), strict=True))
@@ -225,43 +229,41 @@ def test_the_warm_up_trains_nothing():
 @pytest.mark.parametrize("which, what", [("d_loss", "D loss"), ("g_loss", "G loss")])
 def test_a_divergence_returns_the_good_steps_then_raises(which, what):
     eager, fast = Trainer(DIGITS), Trainer(DIGITS)
-    accel.uncaptured(fast)
+    steps = accel.uncaptured(fast)
     for t in (eager, fast):
         setattr(t.loss, which, _poison(getattr(t.loss, which), at=4))
     good = [eager.step() for _ in range(3)]
     with pytest.raises(Diverged, match=f"diverged at step 4: {what}"):
         eager.step()
     opt_state = [v["exp_avg"].clone() for v in eager.opt_g.state.values()]
-    ours = fast.steps(7)  # steps 5-7 are queued behind the bad one and skip their updates
+    ours = steps.steps(7)  # steps 5-7 are queued behind the bad one and skip their updates
     _assert_same_results(ours, good)
     assert fast.step_count == 3 and _last_d(fast) == _last_d(eager)
     assert _close(_params(fast), _params(eager), rtol=0, atol=0)  # the last good weights
     assert _close([v["exp_avg"] for v in fast.opt_g.state.values()], opt_state, rtol=0, atol=0)
     with pytest.raises(Diverged, match=f"diverged at step 4: {what}") as err:
-        fast.steps(2)
+        steps.steps(2)
     assert err.value.step == 4
-    again = fast.steps(2)  # as after an eager Diverged, the next steps try again (and here they are fine)
+    again = steps.steps(2)  # as after an eager Diverged, the next steps try again (and here they are fine)
     assert [r.record.step for r in again] == [4, 5] and all(math.isfinite(r.record.g_loss) for r in again)
 
 
 def test_a_divergence_at_the_first_step_raises_at_once():
     t = Trainer(DIGITS.replace(dataset="mnist"), data=_fake_mnist(nan_fraction=1.0))
-    accel.uncaptured(t)
+    steps = accel.uncaptured(t)
     before = _params(t)
     with pytest.raises(Diverged, match="diverged at step 1: D loss"):
-        t.steps(3)
+        steps.steps(3)
     assert t.step_count == 0 and _close(_params(t), before, rtol=0, atol=0)
 
 
 def test_a_checkpoint_resumes_on_either_path():
-    a = Trainer(DIGITS)
-    accel.uncaptured(a)
+    a = accel.uncaptured(Trainer(DIGITS))
     a.steps(5)
     state = _through_disk(a.state_dict())
     assert "rng_device" not in state  # on the CPU the accelerated code draws with the Trainer's own generator
     assert all(isinstance(g["lr"], float) and not g["capturable"] for g in state["opt_g"]["param_groups"])
-    b, c = Trainer(DIGITS), Trainer(DIGITS)
-    accel.uncaptured(b)
+    b, c = accel.uncaptured(Trainer(DIGITS)), Trainer(DIGITS)
     b.load_state_dict(state)
     c.load_state_dict(_through_disk(a.state_dict()))  # into the eager path (its own copy: loading aliases the tensors)
     ra, rb, rc = a.steps(4), b.steps(4), [c.step() for _ in range(4)]
@@ -311,11 +313,16 @@ def _cuda() -> None:
     require_cuda()
 
 
-def _twins(name: str) -> tuple[Trainer, Trainer]:
+def _on(name: str) -> accel.GraphSteps:
+    steps = accel.accelerate(_trainer(name, device="cuda"), "on")
+    assert isinstance(steps, accel.GraphSteps)
+    return steps
+
+
+def _twins(name: str) -> tuple[accel.GraphSteps, accel.GraphSteps]:
     """A captured Trainer on the GPU and one running the same code uncaptured, with the same random numbers."""
-    graphed = _trainer(name, device="cuda", accelerate="on")
-    plain = _trainer(name, device="cuda", accelerate="on")
-    plain.accel.capture = False  # the same generator seed and float32 learning rates: only the capture differs
+    graphed, plain = _on(name), _on(name)
+    plain.capture = False  # the same generator seed and float32 learning rates: only the capture differs
     return graphed, plain
 
 
@@ -323,18 +330,20 @@ def _twins(name: str) -> tuple[Trainer, Trainer]:
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_cuda_graphs_match_the_same_steps_run_eagerly(name):
     graphed, plain = _twins(name)
-    graphed.accel.read_every = plain.accel.read_every = 8
+    graphed.read_every = plain.read_every = 8
     ours = graphed.steps(13) + [graphed.step()] + graphed.steps(6)
-    assert graphed.accel.graphs is not None and graphed.acceleration.startswith("cuda graphs")
+    assert graphed.graphs is not None and graphed.acceleration.startswith("cuda graphs")
     _assert_same_results(ours, plain.steps(20), exact=False)
-    assert _close(_params(graphed), _params(plain), rtol=1e-3, atol=1e-5)
+    assert _close(_params(graphed.trainer), _params(plain.trainer), rtol=1e-3, atol=1e-5)
 
 
 @cuda
 def test_cuda_auto_uses_graphs_and_keeps_data_on_the_gpu():
-    t = _trainer("first-gan", device="cuda", accelerate="auto")
-    results = t.steps(5)
-    assert t.accel is not None and t.accel.graphs is not None and t.acceleration.startswith("cuda graphs"), t.acceleration
+    t = _trainer("first-gan", device="cuda")
+    steps = accel.accelerate(t)
+    results = steps.steps(5)
+    assert isinstance(steps, accel.GraphSteps) and steps.graphs is not None, steps.acceleration
+    assert steps.acceleration.startswith("cuda graphs"), steps.acceleration
     assert t.batches.x.device.type == "cuda" and t.batch_gen.device.type == "cuda" and t.data.x.device.type == "cpu"
     assert all(math.isfinite(r.record.d_loss) and math.isfinite(r.record.g_loss) for r in results)
     assert results[2].probe is not None and results[4].samples is not None
@@ -342,11 +351,11 @@ def test_cuda_auto_uses_graphs_and_keeps_data_on_the_gpu():
 
 @cuda
 def test_cuda_checkpoint_resumes_as_if_uninterrupted():
-    a = _trainer("ring-bce", device="cuda", accelerate="on")
+    a = _on("ring-bce")
     a.steps(6)
     state = _through_disk(a.state_dict(), map_location="cuda")  # what open_run does on a GPU
     assert "rng_device" in state
-    b = _trainer("ring-bce", device="cuda", accelerate="on")
+    b = _on("ring-bce")
     b.load_state_dict(state)
     _assert_same_results(a.steps(7), b.steps(7), exact=False)
     eager, cpu = _trainer("ring-bce", device="cuda"), _trainer("ring-bce")
@@ -355,7 +364,7 @@ def test_cuda_checkpoint_resumes_as_if_uninterrupted():
     assert math.isfinite(eager.step().record.d_loss) and math.isfinite(cpu.step().record.d_loss)
 
 
-def _until_diverged(t: Trainer, n: int = 40) -> tuple[list[StepResult], Diverged]:
+def _until_diverged(t: accel.GraphSteps, n: int = 40) -> tuple[list[StepResult], Diverged]:
     """The results before the first diverged step, and its Diverged error (raised at once when it is the first step)."""
     try:
         results = t.steps(n)
@@ -370,15 +379,16 @@ def _until_diverged(t: Trainer, n: int = 40) -> tuple[list[StepResult], Diverged
 def test_cuda_divergence_returns_the_good_steps_then_raises():
     config = CONFIGS["first-gan"][0]
     data = _fake_mnist(n=512, nan_fraction=0.05)  # a batch of 8 holds a NaN image with probability ~1/3
-    graphed = Trainer(config, device="cuda", data=data, accelerate="on")
-    plain = Trainer(config, device="cuda", data=data, accelerate="on")
-    plain.accel.capture = False  # the same batches, so it diverges at the same step
+    graphed = accel.accelerate(Trainer(config, device="cuda", data=data), "on")
+    plain = accel.accelerate(Trainer(config, device="cuda", data=data), "on")
+    plain.capture = False  # the same batches, so it diverges at the same step
     ours, error = _until_diverged(graphed)
     theirs, their_error = _until_diverged(plain)
     assert str(error) == str(their_error) == f"diverged at step {len(ours) + 1}: D loss is not a finite number"
-    assert graphed.step_count == len(ours)
+    assert graphed.trainer.step_count == len(ours)
     _assert_same_results(ours, theirs, exact=False)
-    assert _close(_params(graphed), _params(plain), rtol=1e-3, atol=1e-5)  # both the weights of the last good step
+    # both the weights of the last good step
+    assert _close(_params(graphed.trainer), _params(plain.trainer), rtol=1e-3, atol=1e-5)
 
 
 @cuda

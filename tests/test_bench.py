@@ -1,4 +1,5 @@
-"""The benchmark harness on tiny settings: it runs, and its rows say what they measured (no timing is asserted)."""
+"""The benchmark harness (benchmarks/) on tiny settings: it runs, and its rows say what they measured (no timing is
+asserted); `python -m benchmarks` and `python -m gan_core bench` run it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_core import bench
+from benchmarks import bench
 from gan_core.cli import main
 from gan_core.config import get_preset
 
@@ -43,8 +44,31 @@ def test_markdown_table_has_a_row_per_result():
 def test_cli_refuses_an_unknown_bench(capsys):
     assert main(["bench", "nope"]) == 2
     assert "unknown bench 'nope'" in capsys.readouterr().err
+    assert bench.main(["nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown bench 'nope'; choose from: probe-overhead, ")
 
 
+def test_cli_bench_runs_the_benchmarks_package(capsys, monkeypatch):
+    monkeypatch.setitem(bench.BENCHES, "probe-overhead", lambda: [bench.Row("probe-overhead", "ratio", "1.00", "≥ 0.9")])
+    assert main(["bench", "probe-overhead"]) == 0
+    out = capsys.readouterr().out
+    assert "- Command: `python -m benchmarks probe-overhead`" in out and "| probe-overhead | ratio | 1.00 |" in out
+
+
+def test_cli_bench_without_the_benchmarks_package_says_so(capsys, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "the benchmarks package is not importable" in err
+
+
+def test_gan_core_holds_no_benchmark_code():
+    engine = Path(__file__).resolve().parents[1] / "gan_core"
+    lines = [(f, line) for f in engine.rglob("*.py") for line in f.read_text().splitlines()
+             if re.match(r"\s*(from|import) benchmarks\b", line)]
+    assert not lines and not (engine / "bench.py").exists() and not (engine / "bench_gpu.py").exists(), lines
 
 
 def test_mode_coverage_rows_sit_beside_the_published_numbers():

@@ -167,8 +167,8 @@ def test_d_update_alone_changes_only_d():
 def test_step_runs_the_asked_number_of_d_updates(monkeypatch):
     t = Trainer(RING.replace(d_steps=2))
     calls = []
-    original = t.d_update
-    monkeypatch.setattr(t, "d_update", lambda capture=False: calls.append(capture) or original(capture))
+    original = t.d_forward  # each D update computes D's loss once (step() writes the updates out, see Trainer.step)
+    monkeypatch.setattr(t, "d_forward", lambda probe=None: calls.append(probe) or original(probe))
     t.step()
     t.step(d_updates=4)
     assert len(calls) == 6

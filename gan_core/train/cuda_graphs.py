@@ -5,13 +5,15 @@ eager PyTorch spends tens of µs of Python and launch overhead on each while the
 measured the plain loop at ~180 steps/s on an H100). Captured as a graph, a step is one launch, and the host queues
 steps ahead of the GPU.
 
-How (`Trainer(config, "cuda", accelerate="auto" | "on")`; "off", the default, keeps the eager path):
+How: `steps = accelerate(Trainer(config, "cuda"), "auto" | "on")`, then `steps.steps(n)`, `steps.step()`,
+`steps.state_dict()`, `steps.load_state_dict(state)` in place of the Trainer's own ("off" gives the Trainer's eager steps
+behind the same four calls). The Trainer does not know this module: it is driven through the Trainer's public attributes.
 - A step runs the Trainer's own code (`Trainer.d_forward`, `g_forward`, which read nothing off the device). Batches are
   drawn on the GPU from a copy of the data there (`Trainer.batches`), with a generator there (`Trainer.batch_gen`).
 - Two graphs are captured at the first step, after a warm-up whose effects are all undone (weights, buffers, optimizer
   state and generator restored, so it trains nothing): a plain step and a probe step. They work on the Trainer's own
   parameters, batch-norm buffers and optimizer state, in place, so graphs and eager steps (the dashboard's slow-motion
-  D-only or G-only steps) interleave freely.
+  D-only or G-only steps: `step(d_updates)` with another count, or the Trainer's own calls) interleave freely.
 - The probe step is captured with the probe's hooks attached: the tensors they hold are the graph's own buffers, which
   each replay refills, and the ProbeRecord is then computed from them by probes.py as for an eager step. Grad norms read
   the gradients the captured backward wrote: the same record an eager step from the same state would make. (It is
@@ -19,9 +21,9 @@ How (`Trainer(config, "cuda", accelerate="auto" | "on")`; "off", the default, ke
 - Fused Adam is captured with a tensor learning rate (the schedule writes it before each replay) and `found_inf`: a loss
   that is not finite raises a flag on the GPU, and from then on every update is skipped, with no check on the host.
 - Each step's logged values go to a buffer on the GPU, read with one copy every `read_every` steps and at the end of
-  `Trainer.steps(n)` (`step()` is `steps(1)`: one read a step). Probe and sample steps read the GPU anyway.
+  `steps(n)` (`step()` is `steps(1)`: one read a step). Probe and sample steps read the GPU anyway.
 
-What differs from the eager path (the contract in trainer.py):
+What differs from the eager path (Trainer.step and Trainer.steps):
 - Random numbers come from a generator on the GPU, seeded from the Trainer's CPU generator: the same seed gives the same
   run on the same GPU and torch, but not the run the eager path takes. Checkpoints hold both generators ("rng" and
   "rng_device"), so a resumed accelerated run continues as an uninterrupted one would (to the GPU's float rounding);
@@ -30,10 +32,11 @@ What differs from the eager path (the contract in trainer.py):
   Diverged (`step()` raises at once). Weights and optimizer state are the last good ones; batch-norm running statistics
   and the generator may have moved on with the steps queued behind the bad one.
 - StepRecord.time_s is the host's clock when the step was queued, exact at each read.
-- Loading a checkpoint replaces the optimizer's state tensors, so the graphs are captured again at the next step.
+- Checkpoints are the stepper's state_dict (the Trainer's keys and "rng_device"); load them through the stepper too:
+  loading replaces the optimizer's state tensors, so the graphs are captured again at the next step.
 
-Fallback: "auto" runs eager steps where graphs cannot run (no CUDA device, or the capture failed) and says why in
-`Trainer.acceleration` and a log line; "on" raises instead. `uncaptured(trainer)` runs this module's step code without
+Fallback: "auto" runs eager steps where graphs cannot run (no CUDA device, or the capture failed) and says why in the
+stepper's `acceleration` and a log line; "on" raises instead. `uncaptured(trainer)` runs this module's step code without
 capturing it, on any device: the CPU tests check it step for step against the eager Trainer.
 """
 
@@ -44,6 +47,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from typing import Any
 
 import torch
@@ -51,8 +55,8 @@ from torch import Tensor, nn
 
 from gan_core.config import ConfigError
 from gan_core.train.probes import Probe, ProbeRecord, grad_norms
-from gan_core.train.records import D_KEYS, Diverged, SampleRecord, StepRecord, StepResult
-from gan_core.train.trainer import Accelerate, Trainer
+from gan_core.train.records import D_KEYS, CheckpointError, Diverged, SampleRecord, StepRecord, StepResult
+from gan_core.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,23 @@ _CAPTURE_LOCK = threading.Lock()  # one capture at a time in a process (a torch 
 _Queued = tuple[int, ProbeRecord | None, SampleRecord | None, float]  # a step whose values are still on the GPU; clock
 
 
+class Accelerate(str, Enum):
+    """How steps run on a CUDA GPU. The CPU always runs eager steps."""
+
+    AUTO = "auto"  # CUDA graphs where they work, else eager steps (the stepper's `acceleration` says which, and why)
+    OFF = "off"  # eager steps everywhere: each op launched from Python, as written
+    ON = "on"  # CUDA graphs or an error
+
+    @classmethod
+    def parse(cls, value: Accelerate | str) -> Accelerate:
+        try:
+            return cls(str(value.value if isinstance(value, Enum) else value).strip().lower())
+        except ValueError:
+            raise ConfigError("accelerate", f"{value!r} is not one of: {', '.join(m.value for m in cls)}") from None
+
+
 class AccelerationError(RuntimeError):
-    """accelerate="on" could not be honoured: the step could not be captured as a CUDA graph."""
+    """Accelerate.ON could not be honoured: the step could not be captured as a CUDA graph."""
 
 
 def unavailable(device: torch.device) -> str | None:
@@ -79,24 +98,25 @@ def unavailable(device: torch.device) -> str | None:
     return None
 
 
-def attach(trainer: Trainer, mode: Accelerate) -> None:
-    """Trainer's hook: give it CUDA-graph steps, or say why not (mode AUTO) or refuse (mode ON)."""
+def accelerate(trainer: Trainer, mode: Accelerate | str = Accelerate.AUTO) -> EagerSteps:
+    """The stepper to train `trainer` with: its steps replayed as CUDA graphs (a GraphSteps) where they can run; else,
+    with mode AUTO or OFF, the Trainer's own eager steps behind the same interface, saying why; mode ON refuses."""
+    mode = Accelerate.parse(mode)
+    if mode is Accelerate.OFF:
+        return EagerSteps(trainer)
     why = unavailable(trainer.device)
-    if why is not None:
-        if mode is Accelerate.ON:
-            raise ConfigError("accelerate", f"on: {why}; use auto (eager steps where graphs cannot run) or off")
-        trainer.acceleration = f"eager: {why}"
-        log.info("accelerate=%s: %s", mode.value, trainer.acceleration)
-        return
-    trainer.accel = GraphSteps(trainer, mode)
-    trainer.acceleration = "cuda graphs (captured at the first step)"
+    if why is None:
+        return GraphSteps(trainer, mode)
+    if mode is Accelerate.ON:
+        raise ConfigError("accelerate", f"on: {why}; use auto (eager steps where graphs cannot run) or off")
+    stepper = EagerSteps(trainer, f"eager: {why}")
+    log.info("accelerate=%s: %s", mode.value, stepper.acceleration)
+    return stepper
 
 
 def uncaptured(trainer: Trainer) -> GraphSteps:
     """This module's step code on `trainer`, run eagerly instead of captured (any device): what the CPU tests check."""
-    trainer.accel = GraphSteps(trainer, Accelerate.ON, capture=False)
-    trainer.acceleration = "accelerated step code, run without capture"
-    return trainer.accel
+    return GraphSteps(trainer, Accelerate.ON, capture=False)
 
 
 def _seed_from(gen: torch.Generator) -> int:
@@ -104,11 +124,34 @@ def _seed_from(gen: torch.Generator) -> int:
     return int(torch.randint(2**62, (1,), generator=gen))
 
 
-class GraphSteps:
-    """Trainer.steps(n) replayed as CUDA graphs (or, with capture=False, the same code run eagerly)."""
+class EagerSteps:
+    """The Trainer's own eager steps behind the stepper's interface: what `accelerate` gives where graphs do not run."""
+
+    def __init__(self, trainer: Trainer, acceleration: str = "eager") -> None:
+        self.trainer = trainer
+        self.acceleration = acceleration  # what runs the steps, and why (for logs and the bench)
+
+    def step(self, d_updates: int | None = None) -> StepResult:
+        return self.trainer.step(d_updates)
+
+    def steps(self, n: int) -> list[StepResult]:
+        return self.trainer.steps(n)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.trainer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.trainer.load_state_dict(state)
+
+
+class GraphSteps(EagerSteps):
+    """A Trainer's steps replayed as CUDA graphs (or, with capture=False, the same code run eagerly)."""
 
     def __init__(self, trainer: Trainer, mode: Accelerate = Accelerate.ON, capture: bool = True) -> None:
-        self.trainer, self.mode, self.capture = trainer, mode, capture
+        super().__init__(trainer, "cuda graphs (captured at the first step)" if capture
+                         else "accelerated step code, run without capture")
+        self.mode, self.capture = mode, capture
+        self.fell_back = False  # the capture failed (mode AUTO): from then on, the Trainer's eager steps
         device = trainer.device
         if trainer.gen.device == device:
             self.gen = trainer.gen  # on the CPU: the Trainer's own generator, so steps match the eager ones exactly
@@ -129,22 +172,33 @@ class GraphSteps:
         self.graphs: dict[bool, Any] | None = None  # {probing: torch.cuda.CUDAGraph}
         self.capture_s = 0.0  # warm-up and capture time, the last time it ran
         self._probe_grads: dict[str, list[Tensor | None]] = {}  # the gradients the probe step's backward writes
+        self._pending: Diverged | None = None  # a divergence steps(n) found after the steps it returned
 
     # -- checkpoints --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {} if self.gen is self.trainer.gen else {"rng_device": self.gen.get_state()}
+        """The Trainer's checkpoint, and the GPU's generator ("rng_device") when it has one of its own."""
+        state = self.trainer.state_dict()
+        if self.gen is not self.trainer.gen:
+            state["rng_device"] = self.gen.get_state()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """After Trainer.load_state_dict: its optimizers hold new state tensors, so the graphs must be captured again."""
+        """Trainer.load_state_dict, then: its optimizers hold new state tensors, so the graphs are captured again."""
+        self.trainer.load_state_dict(state)
+        self._pending = None
         self.release()
         t = self.trainer
         self.groups = [g for opt in (t.opt_d, t.opt_g) for g in opt.param_groups]  # loading made new group dicts
         self._lr_values = [None] * len(self.groups)  # so write the learning rates again
-        if self.gen is not self.trainer.gen:
+        if self.gen is t.gen:
+            return
+        try:
             if "rng_device" in state:
                 self.gen.set_state(state["rng_device"].cpu())
             else:  # an eager run's checkpoint: seed from its CPU generator, as a fresh accelerated run does
-                self.gen.manual_seed(_seed_from(self.trainer.gen))
+                self.gen.manual_seed(_seed_from(t.gen))
+        except (TypeError, ValueError, RuntimeError, AttributeError) as err:
+            raise CheckpointError(f"checkpoint's rng_device is not a generator state: {str(err).splitlines()[0]}") from None
 
     def release(self) -> None:
         """Drop the graphs and every tensor that points into their memory."""
@@ -157,11 +211,35 @@ class GraphSteps:
         self.halt.zero_()
 
     # -- training -----------------------------------------------------------------------------------------------------
-    def steps(self, n: int) -> tuple[list[StepResult], Diverged | None]:
+    def step(self, d_updates: int | None = None) -> StepResult:
+        """One step, as Trainer.step: replayed, unless `d_updates` asks for another count of D updates than the config's
+        (the dashboard's slow-motion steps), which is an eager Trainer step on the same state."""
+        if d_updates in (None, self.trainer.config.d_steps):
+            return self.steps(1)[0]
+        self._raise_pending()
+        return self.trainer.step(d_updates)
+
+    def steps(self, n: int) -> list[StepResult]:
+        """n steps, as Trainer.steps: queued on the GPU and read back every read_every steps. A divergence at step k
+        returns the steps before k, and the next call raises Diverged (at once when k is the first)."""
+        self._raise_pending()
+        if self.fell_back or (self.capture and self.graphs is None and not self._try_capture()):
+            return self.trainer.steps(n)
+        results, error = self._queue(n)
+        if error is not None:
+            if not results:
+                raise error
+            self._pending = error
+        return results
+
+    def _raise_pending(self) -> None:
+        error, self._pending = self._pending, None
+        if error is not None:
+            raise error
+
+    def _queue(self, n: int) -> tuple[list[StepResult], Diverged | None]:
         """n steps queued on the GPU, read back every read_every steps; stops at the first step whose loss diverged."""
         t = self.trainer
-        if self.capture and self.graphs is None and not self._try_capture():
-            return t._eager_steps(n)
         cfg = t.config
         results: list[StepResult] = []
         queued: list[_Queued] = []
@@ -206,11 +284,11 @@ class GraphSteps:
         n_d = t.config.d_steps
         with self._optimizers(capturing):
             for i in range(n_d):
-                # (1) Update D: maximize log D(x) + log(1 − D(G(z))) (or the critic objective)
+                # (1) Update D: maximize log D(x) + log(1 − D(G(z))), as Trainer.step does (or the configured objective)
                 loss, values = t.d_forward(self.probe if probing and i == n_d - 1 else None)
                 self._update(loss, "D")
             halt_d = self.halt.clone()
-            # (2) Update G: make D call G(z) real
+            # (2) Update G: maximize log D(G(z)) (or the configured objective)
             g_loss = t.g_forward(self.probe if probing else None)
             self._update(g_loss, "G")
             row = torch.cat([values, g_loss.detach().reshape(1), halt_d.reshape(1), self.halt.reshape(1)])
@@ -266,12 +344,12 @@ class GraphSteps:
                 if row[_HALT]:
                     self.halt.zero_()  # the next step tries again, as after an eager Diverged
                     t.step_count = number - 1
-                    if not row[_HALT_D]:  # as eager: that step's D update was applied, and _last_d shows it
-                        t._last_d = dict(zip(D_KEYS, row[:len(D_KEYS)], strict=True))
+                    if not row[_HALT_D]:  # as eager: that step's D update was applied, and last_d shows it
+                        t.last_d = dict(zip(D_KEYS, row[:len(D_KEYS)], strict=True))
                     return Diverged(number, "D loss" if row[_HALT_D] else "G loss")
-                t._last_d = dict(zip(D_KEYS, row[:len(D_KEYS)], strict=True))
+                t.last_d = dict(zip(D_KEYS, row[:len(D_KEYS)], strict=True))
                 t.elapsed_s = base + ((now if i == len(queued) - 1 else clock) - start)
-                record = StepRecord(step=number, time_s=round(t.elapsed_s, 4), g_loss=row[_G], **t._last_d)
+                record = StepRecord(step=number, time_s=round(t.elapsed_s, 4), g_loss=row[_G], **t.last_d)
                 results.append(StepResult(record, probe, samples))
             return None
         finally:
@@ -297,7 +375,6 @@ class GraphSteps:
     # -- capture ------------------------------------------------------------------------------------------------------
     def _try_capture(self) -> bool:
         """Capture the graphs; on failure "auto" goes on with eager steps (saying why) and "on" raises."""
-        t = self.trainer
         try:
             self._capture()
         except Exception as err:
@@ -305,12 +382,12 @@ class GraphSteps:
             why = f"CUDA graph capture failed: {type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
             if self.mode is Accelerate.ON:
                 raise AccelerationError(why) from err
-            t.accel = None
-            t.acceleration = f"eager: {why}"
+            self.fell_back = True
+            self.acceleration = f"eager: {why}"
             log.warning("accelerate=auto: %s; training goes on with eager steps", why)
             return False
-        t.acceleration = f"cuda graphs (warm-up and capture took {self.capture_s:.2f} s)"
-        log.info("accelerate=%s: %s", self.mode.value, t.acceleration)
+        self.acceleration = f"cuda graphs (warm-up and capture took {self.capture_s:.2f} s)"
+        log.info("accelerate=%s: %s", self.mode.value, self.acceleration)
         return True
 
     def _capture(self) -> None:

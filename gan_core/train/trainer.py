@@ -1,12 +1,15 @@
 """The training loop, one step at a time: `Trainer(config).step()` does the D updates then one G update.
 
+Start reading at `Trainer.step`: the two objectives as comments, each update written out (forward, backward, optimizer
+step), as in pytorch/examples' dcgan/main.py. The losses themselves are `d_forward` and `g_forward` (losses.py states
+their equations).
+
 Each step returns a StepRecord; every `probe_every` steps a ProbeRecord; every `sample_every` steps a SampleRecord of
 samples from fixed noise (and, for 2D data, D's view of the plane). All randomness after model init flows through one
 torch.Generator that is saved in checkpoints, so a resumed run takes exactly the steps an uninterrupted one would.
 
-On a CUDA GPU, `Trainer(config, "cuda", accelerate="auto")` replays each step as a CUDA graph (train/cuda_graphs.py, which
-says what differs there: random numbers come from a generator on the GPU). `steps(n)` runs n steps and returns their
-results; on that path it reads the GPU once per batch of steps instead of once per step.
+On a CUDA GPU the same step can be replayed as a CUDA graph: `cuda_graphs.accelerate(trainer)` wraps a Trainer from
+outside, through the public attributes and methods listed on the class. This module knows nothing of it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,28 +33,10 @@ from gan_core.train.models import build_models, inference
 from gan_core.train.probes import Probe, ProbeRecord, grad_norms
 from gan_core.train.records import D_KEYS, CheckpointError, Diverged, SampleRecord, StepRecord, StepResult
 
-if TYPE_CHECKING:
-    from gan_core.train.cuda_graphs import GraphSteps
-
 CHECKPOINT_FORMAT = 1
 # Fields that may change between a checkpoint and its resumption: how long to train and what to record.
 RESUMABLE_CHANGES = frozenset({"steps", "probe_every", "sample_every", "checkpoint_every", "n_samples"})
 _INIT_LOCK = threading.Lock()  # model init reads torch's global RNG: runs started in parallel threads must not interleave
-
-
-class Accelerate(str, Enum):
-    """How steps run on a CUDA GPU (gan_core/train/cuda_graphs.py). The CPU always runs eager steps."""
-
-    AUTO = "auto"  # CUDA graphs where they work, else eager steps (Trainer.acceleration says which, and why)
-    OFF = "off"  # eager steps everywhere: each op launched from Python, as written
-    ON = "on"  # CUDA graphs or an error
-
-    @classmethod
-    def parse(cls, value: Accelerate | str) -> Accelerate:
-        try:
-            return cls(str(value.value if isinstance(value, Enum) else value).strip().lower())
-        except ValueError:
-            raise ConfigError("accelerate", f"{value!r} is not one of: {', '.join(m.value for m in cls)}") from None
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -72,8 +56,19 @@ def adam(params: Iterable[Tensor], lr: float, betas: tuple[float, float]) -> tor
 
 
 class Trainer:
+    """A GAN, its optimizers and its data, trained one `step()` at a time.
+
+    Public, for the runs and for a faster path that drives the same state from outside (cuda_graphs.py):
+    - config, device, data; G, D, opt_g, opt_d, loss; gen, the generator every random draw after init comes from;
+    - batches, batch_gen: where batches come from and what draws them (`data` and `gen`; a faster path may point them
+      at copies on its device);
+    - step_count, elapsed_s, last_d (the values the latest D update logged, in D_KEYS order: a step's record shows
+      them): whatever runs a step updates them;
+    - d_forward, g_forward (one D or G loss, reading nothing off the device), set_learning_rates, snapshot.
+    """
+
     def __init__(self, config: TrainConfig, device: str = "cpu", data: DataSource | None = None,
-                 data_dir: str | None = None, accelerate: Accelerate | str = Accelerate.OFF) -> None:
+                 data_dir: str | None = None) -> None:
         self.config = config
         self.device = resolve_device(device)
         self.data = data if data is not None else load_dataset(config, data_dir)
@@ -87,26 +82,109 @@ class Trainer:
         self.opt_d = adam(self.D.parameters(), config.lr_d, betas)
         self.loss = make_loss(config)
         self.gen = torch.Generator().manual_seed(config.seed)
-        # where batches come from and what draws them: the data and `gen` here; copies on the GPU when accelerated
         self.batches, self.batch_gen = self.data, self.gen
         self.step_count = 0
         self.elapsed_s = 0.0
         self.probe = Probe({"G": self.G, "D": self.D})
-        self._last_d: dict[str, float] = {}
-        self._grads: dict[str, dict[str, float]] = {}
+        self.last_d: dict[str, float] = {}
         fixed = torch.Generator().manual_seed(config.seed + 7919)  # a different stream from training's
         self.fixed_z = torch.randn(config.n_samples, config.z_dim, generator=fixed)
         self.fixed_labels = torch.arange(config.n_samples) % self.n_classes if self.n_classes else None
         self._pending: Diverged | None = None  # a divergence steps(n) found after the steps it returned
-        self.accel: GraphSteps | None = None  # set when steps are replayed as CUDA graphs
-        self.acceleration = "eager"  # what runs the steps, and why (for logs and the bench)
-        mode = Accelerate.parse(accelerate)
-        if mode is not Accelerate.OFF:
-            from gan_core.train.cuda_graphs import attach  # noqa: PLC0415 - accel imports this module; eager users never load it
 
-            attach(self, mode)
+    # -- one training step ---------------------------------------------------------------------------------------------
+    def step(self, d_updates: int | None = None) -> StepResult:
+        """One training step: `d_updates` D updates (default config.d_steps; 0: a G update alone), then one G update.
+        A loss that is not a finite number raises Diverged before its update: the models stay the last good ones."""
+        self._raise_pending()
+        start = time.perf_counter()
+        cfg = self.config
+        number = self.step_count + 1
+        n_d = cfg.d_steps if d_updates is None else d_updates
+        # a probe step records, for the lessons, the forward passes and gradients of its last D update and its G update
+        probe = self.probe if number % cfg.probe_every == 0 else None
+        if probe is not None:
+            probe.reset()
+        grads: dict[str, dict[str, float]] = {}
+        self.set_learning_rates(number)
 
-    # -- the two updates ---------------------------------------------------------------------------------------------
+        # (1) Update D: maximize log D(x) + log(1 − D(G(z)))  (with the configured loss: its D or critic objective)
+        for i in range(n_d):
+            recorded = probe if i == n_d - 1 else None
+            d_loss, d_values = self.d_forward(recorded)
+            if not torch.isfinite(d_loss):
+                raise Diverged(number, "D loss")
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            if recorded is not None:
+                grads["D"] = grad_norms(self.D)
+            self.opt_d.step()
+            self.last_d = dict(zip(D_KEYS, d_values.tolist(), strict=True))  # one read for six values: a GPU sync each
+        if not self.last_d:
+            self.d_update()  # a G-only first step: its record needs D's view of one batch
+
+        # (2) Update G: maximize log D(G(z))  (the non-saturating objective; or the configured one)
+        g_loss = self.g_forward(probe)
+        if not torch.isfinite(g_loss):
+            raise Diverged(number, "G loss")
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        if probe is not None:
+            grads["G"] = grad_norms(self.G)
+        self.opt_g.step()
+
+        self.step_count = number
+        probed = None
+        if probe is not None:
+            probed = ProbeRecord(number, grads, probe.layer_stats(), probe.batchnorm_stats())
+            probe.reset()  # drop the captured tensors now rather than holding them until the next probe
+        samples = self.snapshot() if number % cfg.sample_every == 0 or number == cfg.steps else None
+        self.elapsed_s += time.perf_counter() - start
+        record = StepRecord(step=number, time_s=round(self.elapsed_s, 4), g_loss=float(g_loss.detach()), **self.last_d)
+        return StepResult(record, probed, samples)
+
+    def steps(self, n: int) -> list[StepResult]:
+        """n training steps, their results in order. If a loss diverges at step k, the results before k are returned
+        and the next call raises Diverged (at once when k is the first); the models are the last good ones either way."""
+        self._raise_pending()
+        results: list[StepResult] = []
+        for _ in range(n):
+            try:
+                results.append(self.step())
+            except Diverged as error:
+                if not results:
+                    raise
+                self._pending = error
+                break
+        return results
+
+    def _raise_pending(self) -> None:
+        error, self._pending = self._pending, None
+        if error is not None:
+            raise error
+
+    def d_update(self) -> dict[str, float]:
+        """Step (1) alone, one D update counting no step: the dashboard's slow-motion D step. Returns what it logs."""
+        d_loss, d_values = self.d_forward()
+        if not torch.isfinite(d_loss):
+            raise Diverged(self.step_count + 1, "D loss")
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        self.last_d = dict(zip(D_KEYS, d_values.tolist(), strict=True))
+        return dict(self.last_d)
+
+    def g_update(self) -> float:
+        """Step (2) alone, one G update counting no step. Returns J_G."""
+        g_loss = self.g_forward()
+        if not torch.isfinite(g_loss):
+            raise Diverged(self.step_count + 1, "G loss")
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        return float(g_loss.detach())
+
+    # -- the two losses (shared with the CUDA-graph path, which captures exactly this code) ----------------------------
     def _onehot(self, labels: Tensor | None) -> Tensor | None:
         if not self.n_classes or labels is None:
             return None
@@ -116,20 +194,9 @@ class Trainer:
         gen = self.batch_gen
         return torch.randn(n, self.config.z_dim, generator=gen, device=gen.device).to(self.device)
 
-    def _apply(self, loss: Tensor, net: str, capture: bool) -> None:
-        """Backpropagate one network's loss and step its optimizer; a non-finite loss stops before any change."""
-        if not torch.isfinite(loss):
-            raise Diverged(self.step_count + 1, f"{net} loss")
-        model, opt = (self.D, self.opt_d) if net == "D" else (self.G, self.opt_g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if capture:
-            self._grads[net] = grad_norms(model)
-        opt.step()
-
     def d_forward(self, probe: Probe | None = None) -> tuple[Tensor, Tensor]:
         """D's loss on a fresh batch, and the values a D update logs (D_KEYS order) as one tensor. Reads nothing off
-        the device, so the accelerated path captures it as it is; `probe` records the forward passes."""
+        the device, so a CUDA graph can capture it as it is; `probe` records the forward passes."""
         cfg = self.config
         real, labels = self.batches.sample(cfg.batch_size, self.batch_gen)
         real = to_model_range(real, cfg).to(self.device)
@@ -160,81 +227,6 @@ class Trainer:
         with probe.capture("G") if probe is not None else nullcontext():
             fake = self.G(self._noise(cfg.batch_size), onehot)
         return self.loss.g_loss(self.D(fake, onehot))["loss"]
-
-    def d_update(self, capture: bool = False) -> dict[str, float]:
-        """(1) Update D: maximize log D(x) + log(1 − D(G(z))) (or the critic objective for WGAN-GP)."""
-        loss, values = self.d_forward(self.probe if capture else None)
-        self._apply(loss, "D", capture)
-        # one .tolist() instead of six float() calls: each is a device sync on a GPU
-        self._last_d = dict(zip(D_KEYS, values.tolist(), strict=True))
-        return dict(self._last_d)
-
-    def g_update(self, capture: bool = False) -> float:
-        """(2) Update G: make D call G(z) real (minimise −log D(G(z)), or the configured G objective). Returns J_G."""
-        loss = self.g_forward(self.probe if capture else None)
-        self._apply(loss, "G", capture)
-        return float(loss.detach())
-
-    def step(self, d_updates: int | None = None) -> StepResult:
-        """One training step: `d_updates` D updates (default config.d_steps; 0 = a G update alone) then one G update."""
-        self._raise_pending()
-        if self.accel is not None and d_updates in (None, self.config.d_steps):
-            return self.steps(1)[0]
-        return self._eager_step(d_updates)
-
-    def steps(self, n: int) -> list[StepResult]:
-        """n training steps, their results in order. If a loss diverges at step k, the results before k are returned
-        and the next call raises Diverged (at once when k is the first); the models are the last good ones either way.
-        Accelerated, the GPU is read once per batch of steps; eager, this is step() n times."""
-        self._raise_pending()
-        if self.accel is not None:
-            results, error = self.accel.steps(n)  # may fall back to the eager steps below (accelerate=auto)
-        else:
-            results, error = self._eager_steps(n)
-        if error is not None:
-            if not results:
-                raise error
-            self._pending = error
-        return results
-
-    def _eager_steps(self, n: int) -> tuple[list[StepResult], Diverged | None]:
-        results = []
-        for _ in range(n):
-            try:
-                results.append(self._eager_step())
-            except Diverged as err:
-                return results, err
-        return results, None
-
-    def _raise_pending(self) -> None:
-        error, self._pending = self._pending, None
-        if error is not None:
-            raise error
-
-    def _eager_step(self, d_updates: int | None = None) -> StepResult:
-        t0 = time.perf_counter()
-        cfg = self.config
-        n_d = cfg.d_steps if d_updates is None else d_updates
-        number = self.step_count + 1
-        probing = number % cfg.probe_every == 0
-        if probing:
-            self.probe.reset()
-            self._grads = {}
-        self.set_learning_rates(number)
-        for i in range(n_d):
-            self.d_update(capture=probing and i == n_d - 1)
-        if not self._last_d:
-            self.d_update()  # a G update needs D's view at least once; only happens for a G-only first step
-        g_loss = self.g_update(capture=probing)
-        self.step_count = number
-        probe = None
-        if probing:
-            probe = ProbeRecord(number, dict(self._grads), self.probe.layer_stats(), self.probe.batchnorm_stats())
-            self.probe.reset()  # drop the captured tensors now rather than holding them until the next probe
-        samples = self.snapshot() if number % cfg.sample_every == 0 or number == cfg.steps else None
-        self.elapsed_s += time.perf_counter() - t0
-        record = StepRecord(step=number, time_s=round(self.elapsed_s, 4), g_loss=g_loss, **self._last_d)
-        return StepResult(record, probe, samples)
 
     def set_learning_rates(self, step: int) -> None:
         """Linear decay from lr to lr·lr_final over the run: late small steps let G settle onto sharp modes."""
@@ -308,7 +300,7 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """A plain dict (tensors, numbers, strings) that torch.load(weights_only=True) can read back."""
-        state = {
+        return {
             "format": CHECKPOINT_FORMAT,
             "config": self.config.to_dict(),
             "step": self.step_count,
@@ -318,11 +310,8 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": self.gen.get_state(),
-            "last_d": dict(self._last_d),
+            "last_d": dict(self.last_d),
         }
-        if self.accel is not None:
-            state.update(self.accel.state_dict())  # the GPU's generator
-        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint; a different model or training configuration is refused with CheckpointError."""
@@ -342,10 +331,8 @@ class Trainer:
             self.gen.set_state(state["rng"].cpu())  # a checkpoint loaded with map_location="cuda" has it on the GPU
             self.step_count = int(state["step"])
             self.elapsed_s = float(state["elapsed_s"])
-            self._last_d = {k: float(v) for k, v in state["last_d"].items()}
+            self.last_d = {k: float(v) for k, v in state["last_d"].items()}
             self._pending = None
-            if self.accel is not None:
-                self.accel.load_state_dict(state)
         except CheckpointError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as err:

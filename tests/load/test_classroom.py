@@ -1,6 +1,6 @@
 """A small classroom, fast enough for CI: five sessions watch one live run for 20 s over Streamlit's own protocol.
 
-The full measurement (30 sessions, 5 minutes, speed and memory targets) is `python -m tests.load.classroom`; this test
+The full measurement (30 sessions, 5 minutes, speed and memory targets) is `python -m benchmarks.classroom`; this test
 asserts only what must hold on any machine: no session sees an exception, and every chart keeps getting new data.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("websockets.asyncio.client", reason="websockets ≥ 13 (a Streamlit dependency) drives the sessions")
 
-from tests.load import classroom  # noqa: E402 - after the skip: it imports websockets
+from benchmarks import classroom  # noqa: E402 - after the skip: it imports websockets
 
 SESSIONS, SECONDS = 5, 20.0
 

@@ -3,7 +3,7 @@ against the Trainer's CUDA-graph path (gan_core/train/cuda_graphs.py), A B A B, 
 
 Without a CUDA GPU it returns one row saying so. Where MNIST is not found (the data_dir argument, GAN_DATA_DIR,
 ../shared/data beside the repository, data/), it trains on random tensors of MNIST's shape, which cost the same per step,
-and says so. Warm-up and capture are timed apart from the steps/s. `python -m gan_core bench gpu` runs it.
+and says so. Warm-up and capture are timed apart from the steps/s. `python -m benchmarks gpu` runs it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_core.bench import Row, bare_loop
+from benchmarks.common import Row, bare_loop
 from gan_core.config import ConfigError, TrainConfig, get_preset
 from gan_core.data import DataSource, load_torchvision
+from gan_core.train.cuda_graphs import GraphSteps, accelerate
 from gan_core.train.probes import ProbeRecord
 from gan_core.train.records import StepResult
 from gan_core.train.trainer import Trainer
@@ -40,11 +41,12 @@ def gpu(steps: int = 2000, rounds: int = 3, preset: str = "first-gan", data_dir:
     what = f"{preset} on {data.name}" + (f" ({data.note})" if data.note else "")
 
     start = time.perf_counter()
-    ours = Trainer(config, device="cuda", data=data, accelerate="auto")
+    ours = accelerate(Trainer(config, device="cuda", data=data), "auto")
     results = ours.steps(config.probe_every)  # the first call warms up and captures
     torch.cuda.synchronize()
     first_call_s = time.perf_counter() - start
-    capture_s = ours.accel.capture_s if ours.accel is not None else math.nan
+    graphed_path = isinstance(ours, GraphSteps) and not ours.fell_back
+    capture_s = ours.capture_s if graphed_path else math.nan
 
     bare_loop(config, 20, data, device)  # warm the plain loop's kernels and cuBLAS handles too
     bare, graphed = [], []
@@ -64,10 +66,10 @@ def gpu(steps: int = 2000, rounds: int = 3, preset: str = "first-gan", data_dir:
             note=f"{what}: the course notebook's loop on the GPU (batches copied from the CPU, torch's default Adam), "
                  f"{steps} steps a round"),
         Row(BENCH, "Trainer, eager steps/s", f"{eager:.0f}",
-            note=f"accelerate=off, {eager_steps} steps: the engine's own eager path, for reference"),
+            note=f"Trainer.steps, {eager_steps} steps: the engine's own eager path, for reference"),
         Row(BENCH, "Trainer, CUDA graphs steps/s", fmt(f"{v:.0f}" for v in graphed), TARGET,
             note=f"{ours.acceleration}; probe every {config.probe_every}, samples every {config.sample_every} steps, "
-                 f"metrics read every {ours.accel.read_every if ours.accel is not None else 1}"),
+                 f"metrics read every {ours.read_every if graphed_path else 1}"),
         Row(BENCH, "ratio CUDA graphs / bare", f"{sum(graphed) / sum(bare):.1f}"),
         Row(BENCH, "warm-up and capture", f"{capture_s:.2f} s",
             note=f"once per Trainer (and after a checkpoint load), not in the steps/s; the first call with its "
@@ -93,7 +95,7 @@ def find_mnist(config: TrainConfig, data_dir: str | os.PathLike | None = None) -
 
 
 def trainer_eager_cuda(config: TrainConfig, data: DataSource, steps: int) -> tuple[float, list[StepResult]]:
-    """The Trainer's eager path on the GPU (accelerate=off): steps per second, and its results (for the probe check)."""
+    """The Trainer's own eager path on the GPU: steps per second, and its results (for the probe check)."""
     trainer = Trainer(config, device="cuda", data=data)
     warm = trainer.steps(config.probe_every)
     torch.cuda.synchronize()

@@ -1,6 +1,6 @@
 """A classroom of browsers: N sessions watching one live run, each one emulated with Streamlit's own websocket protocol.
 
-    python -m tests.load.classroom [--sessions 30] [--minutes 5] [--page training|home]
+    python -m benchmarks.classroom [--sessions 30] [--minutes 5] [--page training|home]
                                    [--url http://host:8501 [--pid PID]]
 
 Without --url it starts `streamlit run dashboard.py` on a free port with an empty runs folder. A teacher session

@@ -1,80 +1,36 @@
-"""Benchmarks: `python -m gan_core bench [NAME ...]`. Numbers measured side by side in one process, printed as a
-Markdown table ready for BENCHMARKS.md, with the machine, the command and the date. No unit test times anything.
+"""The benches `python -m benchmarks [NAME ...]` runs (`main`; also `python -m gan_core bench`), measured side by side
+in one process and printed as a Markdown table ready for BENCHMARKS.md, with the machine, the command and the date. An
+unknown name prints one line and exits 2. No unit test times anything.
 
 - probe-overhead: the Trainer with the dashboard's probing against the course notebook's bare loop, A B A B.
 - time-to-quality: seconds of training until the classifier finds all 10 digit classes in 1,000 fixed-noise samples.
 - mode-coverage: the ring and grid presets, 5 seeds each, scored on 2,500 samples beside PacGAN's Table 1.
-- ui-latency: Training page rerun time and a run's speed with and without a page polling it (benchmarks/ui_latency.py).
-- gpu: the course's first GAN on CUDA, the eager loop against our accelerated path (skipped without a GPU).
+- ui-latency: Training page rerun time and a run's speed with and without a page polling it (ui_latency.py here).
+- gpu: the course's first GAN on CUDA, the eager loop against our accelerated path (gpu.py; skipped without a GPU).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from benchmarks.common import Row, bare_loop, machine, markdown
 from gan_core.config import TrainConfig, get_preset
-from gan_core.data import DataSource, load_dataset, to_model_range
 from gan_core.evaluation.classifier import features, get_classifier, predict_proba, real_reference
 from gan_core.evaluation.metrics import class_stats, frechet_distance
-from gan_core.train.models import build_models
 from gan_core.train.trainer import Trainer
 
-
-@dataclass(frozen=True)
-class Row:
-    bench: str
-    metric: str
-    value: str
-    target: str = ""
-    note: str = ""
+UI_LATENCY_SCRIPT = Path(__file__).resolve().parent / "ui_latency.py"
 
 
 # -- probe-overhead ---------------------------------------------------------------------------------------------------
-def bare_loop(config: TrainConfig, steps: int, data: DataSource | None = None, device: str | torch.device = "cpu") -> float:
-    """The course notebook's training loop, written plainly (no records, no probes; a batch drawn on the CPU and copied
-    to `device`, noise made there, torch's default Adam); returns steps per second."""
-    device = torch.device(device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda _device: None
-    torch.manual_seed(config.seed)
-    data = data if data is not None else load_dataset(config)
-    gen, disc = build_models(config, data.shape, 0)
-    gen, disc = gen.to(device), disc.to(device)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    sampler = torch.Generator().manual_seed(config.seed)
-    b = config.batch_size
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        real = to_model_range(data.sample(b, sampler)[0], config).to(device)
-        # (1) Update D: maximize log D(x) + log(1 − D(G(z)))
-        fake = gen(torch.randn(b, config.z_dim, device=device))
-        fake_logits, real_logits = disc(fake.detach()), disc(real)
-        d_loss = (F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-                  + F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))) / 2
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        # (2) Update G: maximize log D(G(z))
-        logits = disc(gen(torch.randn(b, config.z_dim, device=device)))
-        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-    sync(device)
-    return steps / (time.perf_counter() - start)
-
-
 def trainer_loop(config: TrainConfig, steps: int) -> float:
     """Our Trainer, probing and snapshotting as the dashboard does; returns steps per second."""
     trainer = Trainer(config)
@@ -229,16 +185,12 @@ def mode_coverage(presets: tuple[str, ...] = MODE_PRESETS, seeds: tuple[int, ...
 
 # -- ui-latency -------------------------------------------------------------------------------------------------------
 def ui_latency(seconds: float = 10.0) -> list[Row]:
-    """benchmarks/ui_latency.py in a subprocess: the engine never imports Streamlit."""
+    """ui_latency.py in a subprocess: it starts Streamlit's AppTest and worker processes of its own."""
     import json  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ui_latency.py"
-    if not script.is_file():
-        return [Row("ui-latency", "skipped", "-", note=f"{script} not found (it ships with the repository)")]
-    done = subprocess.run([sys.executable, str(script), "--seconds", str(seconds)], capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run([sys.executable, str(UI_LATENCY_SCRIPT), "--seconds", str(seconds)], capture_output=True,
+                          text=True, timeout=300, check=False)
     if done.returncode != 0:
         return [Row("ui-latency", "failed", "-", note=(done.stderr.strip().splitlines() or ["no output"])[-1])]
     r = json.loads(done.stdout.strip().splitlines()[-1])
@@ -256,7 +208,7 @@ def ui_latency(seconds: float = 10.0) -> list[Row]:
 
 
 def gpu() -> list[Row]:
-    from gan_core.bench_gpu import gpu as run_gpu  # noqa: PLC0415 - CUDA code only where asked for
+    from benchmarks.gpu import gpu as run_gpu  # noqa: PLC0415 - CUDA code only where asked for
 
     return run_gpu()
 
@@ -271,18 +223,6 @@ BENCHES: dict[str, Callable[[], list[Row]]] = {
 }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
-
-
-def markdown(rows: list[Row]) -> str:
-    lines = ["| bench | metric | value | target | note |", "|---|---|---|---|---|"]
-    lines += [f"| {r.bench} | {r.metric} | {r.value} | {r.target} | {r.note} |" for r in rows]
-    return "\n".join(lines)
-
-
 def run(names: list[str]) -> str:
     """Run the named benches (all when empty) and return the report: machine, command, date, then the table."""
     unknown = [n for n in names if n not in BENCHES]
@@ -295,9 +235,19 @@ def run(names: list[str]) -> str:
         print(f"running {name}…", file=sys.stderr, flush=True)
         rows += BENCHES[name]()
         print(f"  {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    command = " ".join(["python -m gan_core bench", *names])
+    command = " ".join(["python -m benchmarks", *names])
     header = [f"- Machine: {machine()}", f"- Command: `{command}`", f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
               f"- Took: {(time.perf_counter() - began) / 60:.1f} min"]
     return "\n".join(header) + "\n\n" + markdown(rows) + "\n"  # a blank line: Markdown starts a table only after one
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Run benchmarks and print a Markdown table.")
+    parser.add_argument("names", nargs="*", help=f"benches to run (default: all): {', '.join(BENCHES)}")
+    args = parser.parse_args(argv)
+    try:
+        print(run(args.names))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
