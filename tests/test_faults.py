@@ -24,14 +24,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_core.config import ConfigError, get_preset
+from gan_core.config import ConfigError
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE, SAMPLES_DIR, RunStore
 from gan_core.runs.manager import RunManager
 from gan_core.runs.status import Status
 from gan_core.runs.train_run import open_run, record_step, train_to
 from gan_core.train import losses
 from gan_core.train.trainer import Trainer
-from tests.tiny import SLOW, TINY
+from tests.tiny import SLOW, TINY, tiny
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -294,9 +294,8 @@ def test_an_unreadable_sample_or_status_file_does_not_take_the_server_down(tmp_p
 # -- NaN and inf ---------------------------------------------------------------------------------------------------------
 # Measured: with no gradient penalty, a learning rate of 1 and a deep narrow critic, the critic's scores grow without
 # bound and its loss overflows to inf/NaN around step 20 (deterministic on the CPU with seed 0).
-EXPLODING = get_preset("ring-wgan").config.replace(
-    steps=300, gp_lambda=0.0, lr_g=1.0, lr_d=1.0, lr_final=1.0, d_steps=1, d_width=16, g_width=16, d_depth=6,
-    batch_size=32, checkpoint_every=5, probe_every=5, sample_every=5, n_samples=16)
+EXPLODING = tiny("ring-wgan", steps=300, gp_lambda=0.0, lr_g=1.0, lr_d=1.0, lr_final=1.0, d_steps=1, d_depth=6,
+                 batch_size=32, checkpoint_every=5, probe_every=5, sample_every=5, n_samples=16)
 
 
 def _assert_diverged_with_the_last_good_checkpoint(snap, every: int) -> int:

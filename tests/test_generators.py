@@ -13,12 +13,13 @@ from gan_core.lessons import saved_generator as generators
 from gan_core.lessons.control import AscentResult
 from gan_core.lessons.saved_generator import ZPath, load_generator, suits, summarize
 from gan_core.runs.train_run import open_run, train_to
+from tests.tiny import tiny
 
-TINY = dict(steps=200, g_width=16, d_width=16, g_depth=2, d_depth=2, batch_size=32, sample_every=100)
+SMALL = dict(steps=200, g_depth=2, d_depth=2, batch_size=32, sample_every=100)
 
 
 def _train(path: Path, preset: str, **changes: object) -> Path:
-    store, trainer = open_run(path, get_preset(preset).config.replace(**{**TINY, **changes}))
+    store, trainer = open_run(path, tiny(preset, **{**SMALL, **changes}))
     train_to(store, trainer)
     return path
 

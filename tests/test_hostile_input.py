@@ -38,6 +38,7 @@ from gan_core.runs.status import Status
 from gan_core.runs.uploads import UPLOADS_DIR, save_points_upload
 from gan_core.train.records import CheckpointError
 from gan_core.train.trainer import Trainer, resolve_device
+from tests.tiny import tiny
 from ui.text import md_escape
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -407,7 +408,7 @@ def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
 
 RUN_NAMES = st.one_of(HOSTILE_NAMES, st.text(max_size=80), st.none(),
                       st.sampled_from(["My Run", "run.d", "a/b", "-", "_", "__init__", "-rf", "~", "$HOME", "`id`"]))
-TINY = get_preset("ring-bce").config.replace(steps=5, g_width=8, d_width=8)
+TINY = tiny("ring-bce", width=8, steps=5)
 
 
 @PROPERTY
@@ -499,8 +500,8 @@ def _crafted(marker: Path) -> dict[str, object]:
     }
 
 
-CKPT_CONFIG = get_preset("digits").config.replace(g_width=8, d_width=8, g_depth=1, d_depth=1, batch_size=8, steps=5,
-                                                  n_samples=4)
+CKPT_CONFIG = tiny("digits", width=8, g_depth=1, d_depth=1, batch_size=8, steps=5,
+                   n_samples=4)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from gan_core.config import get_preset
 from gan_core.runs.status import Status
+from tests.tiny import tiny
 from ui import live
 
 pytestmark = pytest.mark.usefixtures("fresh_manager")
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("fresh_manager")
 
 def test_refreshes_share_a_snapshot_of_a_running_run_but_never_of_a_paused_one(monkeypatch):
     manager = live.get_manager()
-    run_id = manager.start(get_preset("ring-bce").config.replace(steps=1_000_000, g_width=8, d_width=8), "shared")
+    run_id = manager.start(tiny("ring-bce", width=8, steps=1_000_000), "shared")
     manager.wait(run_id, lambda s: s.step > 5)
     monkeypatch.setattr(live, "FRESH_S", 60.0)
     first = live.shared_snapshot(run_id)

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from gan_core.config import Activation, get_preset
+from gan_core.config import Activation
 from gan_core.train.models import _block
 from gan_core.train.probes import HIST_EDGES, Probe, block_label, grad_norms
 from gan_core.train.trainer import Trainer
+from tests.tiny import tiny
 
 
 class Tiny(nn.Module):
@@ -154,8 +155,8 @@ def test_hooks_are_removed_after_capture():
 
 
 def test_probed_training_is_identical_to_unprobed():
-    base = get_preset("ring-bce").config.replace(steps=12, g_width=16, d_width=16, batch_size=64, d_batchnorm=True,
-                                                 sample_every=10**5)
+    base = tiny("ring-bce", steps=12, batch_size=64, d_batchnorm=True,
+                sample_every=10**5)
     probed, plain = Trainer(base.replace(probe_every=1)), Trainer(base.replace(probe_every=10**5))
     rows_probed, rows_plain = [], []
     n_probes = 0

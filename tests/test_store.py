@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from gan_core.config import ConfigError, get_preset
+from gan_core.config import ConfigError
 from gan_core.runs import folder as store_module
 from gan_core.runs.folder import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore, sanitize_name
 from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
+from tests.tiny import tiny
 
 SAFE = re.compile(r"^[a-z0-9_-]{1,64}$")
-CONFIG = get_preset("ring-bce").config.replace(steps=10, g_width=16, d_width=16, batch_size=64)
+CONFIG = tiny("ring-bce", steps=10, batch_size=64)
 
 
 def _record(step: int, gp: float = math.nan) -> StepRecord:

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_core.config import get_preset
 from gan_core.runs.folder import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
 from gan_core.runs.train_run import open_run, train_to
 from gan_core.train.records import CheckpointError, Diverged, StepRecord
+from tests.tiny import tiny
 
-CONFIG = get_preset("ring-bce").config.replace(steps=30, g_width=16, d_width=16, batch_size=64, checkpoint_every=5,
-                                               probe_every=4, sample_every=10, n_samples=16)
+CONFIG = tiny("ring-bce", steps=30, batch_size=64, checkpoint_every=5,
+              probe_every=4, sample_every=10, n_samples=16)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
