@@ -141,7 +141,7 @@ def load_digits() -> DataSource:
     """scikit-learn's bundled 8×8 digits (1,797 images, 10 classes), scaled from 0..16 to [0, 1]: no download.
 
     Cached: the data are only read, and importing scikit-learn costs a second or two the first time."""
-    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.datasets import load_digits as sk_digits  # noqa: PLC0415 - a second or two to import; only digits need it
 
     bunch = sk_digits()
     x = torch.tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8)
@@ -154,7 +154,7 @@ def default_data_dir() -> Path:
 
 
 def _torchvision_class(dataset: Dataset) -> type:
-    from torchvision.datasets import MNIST, FashionMNIST
+    from torchvision.datasets import MNIST, FashionMNIST  # noqa: PLC0415 - only the MNIST datasets need torchvision
 
     return MNIST if dataset is Dataset.MNIST else FashionMNIST
 
@@ -213,7 +213,7 @@ def load_torchvision(dataset: Dataset, data_dir: str | os.PathLike | None = None
     if not _split_present(raw, cls, train=True) and download:
         try:
             cls(str(root), train=True, download=True)
-        except Exception:  # no network, a proxy, a read-only folder: fall back to what is on disk
+        except Exception:  # noqa: BLE001 - no network, a proxy, a read-only folder: fall back to what is on disk
             pass
     if _split_present(raw, cls, train=True):
         x, y = _load_torchvision(cls, root, train=True)

@@ -67,7 +67,7 @@ def test_images_and_probabilities(digits_run: Path):
 
 
 def test_ascent_raises_the_target_for_most_samples_and_leaves_the_models_alone(digits_run: Path):
-    """The issue's target on a 200-step generator: the page's defaults (10 steps, η 0.1, λ 0.1) raise p(target)."""
+    """On a 200-step generator, the page's defaults (10 steps, η 0.1, λ 0.1) raise p(target)."""
     g = load_generator(digits_run)
     before = {k: v.clone() for k, v in g.trainer.G.state_dict().items()}
     raised, gains = [], []

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("gan_core", "ui", "app_pages", "benchmarks")
-MAX_LINES = 450  # DESIGN: split a file when it passes ~400 lines
+MAX_LINES = 450  # the house rule: split a file by idea when it passes ~400 lines
 
 
 def _module_name(path: Path) -> str:
@@ -77,7 +77,7 @@ def test_no_import_cycles():
 
 
 def test_the_engine_imports_no_ui():
-    """DESIGN rule 1: gan_core never imports streamlit, plotly, or the dashboard's own UI modules."""
+    """The engine stays UI-free: gan_core never imports streamlit, plotly, or the dashboard's own UI modules."""
     offenders = []
     for path in (ROOT / "gan_core").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -92,4 +92,4 @@ def test_the_engine_imports_no_ui():
 def test_modules_stay_small(package):
     big = {str(p.relative_to(ROOT)): n for p in (ROOT / package).rglob("*.py")
            if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert not big, f"split these by idea (DESIGN: ~400 lines a file): {big}"
+    assert not big, f"split these by idea (~400 lines a file): {big}"

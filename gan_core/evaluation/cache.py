@@ -39,7 +39,7 @@ class ModelCache(Generic[M]):
                 info["source"] = "disk"
             except FileNotFoundError:
                 pass
-            except Exception as exc:  # corrupt, truncated, other settings or an older format: train a fresh one
+            except Exception as exc:  # noqa: BLE001 - corrupt, truncated, other settings, an older format: train anew
                 note = f"replaced unusable cache file ({type(exc).__name__}: {exc})"
             if loaded is None:
                 if train is None:

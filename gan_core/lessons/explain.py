@@ -3,7 +3,7 @@ derivatives, batch norm worked by hand.
 
 Pure numpy, no torch graph: a page calls these on a grid or on a handful of numbers the reader typed. Each docstring
 states the equation it computes, and tests/test_explain.py checks each against a value worked by hand and against the
-torch function the engine really trains with (DESIGN rule 6), so the text a page shows cannot drift from the training code.
+torch function the engine really trains with, so the text a page shows cannot drift from the training code.
 
 Notation follows the course notes: y is the label (1 real, 0 fake), h = D's prediction in [0, 1], l = D's logit (h = σ(l)),
 m the batch size. Bad inputs raise ValueError with a message that starts with the field's name and says what is allowed.

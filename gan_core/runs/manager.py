@@ -4,7 +4,7 @@ Runs train in worker processes (gan_core.runs.worker.serve), at most `max_runs` 
 manager keeps each run's bounded history in memory, fed by the workers' events, and hands viewers immutable
 snapshots, so a viewer never waits for a step and a step never waits for a viewer.
 
-Processes rather than threads, by measurement (closing note of issue 3): with training in a thread of the Streamlit
+Processes rather than threads, by measurement on 2 CPU cores: with training in a thread of the Streamlit
 server, one open Training page cut the digits run from ~130 to ~30 steps/s, because every torch call of the training
 thread queues for the GIL behind the server's Python. In its own process a run keeps its speed, and a crash in it
 cannot take the server down. `processes=False` keeps the threads (tests use it to patch the trainer).
