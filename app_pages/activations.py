@@ -9,8 +9,9 @@ from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import activation_figures as af
-from ui import live, panels
+from ui import cache, live, panels
+from ui.figures import activations
+from ui.style import PLOTLY_CONFIG
 
 DYING, VANISHING = "dying-relu", "vanishing-gradients"
 COURSE_SLOPE = 0.2  # the course's discriminator: nn.LeakyReLU(0.2)
@@ -32,26 +33,22 @@ st.subheader("Four activations and their slopes")
 st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: the gradient is exactly 0 (a dead ReLU). "
            "Red: the gradient is below 0.01 (saturated). Both come from the same formulas the page shows.")
 slope = 0.1
-for row in (af.CURVE_KINDS[:2], af.CURVE_KINDS[2:]):
+for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
     for kind, col in zip(row, st.columns(2), strict=True):
         with col:
-            st.markdown(f"**{af.NAMES[kind]}**")
+            st.markdown(f"**{activations.NAMES[kind]}**")
             for formula in FORMULAS[kind]:
                 st.latex(formula)
             plot = st.container()  # the plot above its slider, level with its neighbour's; drawn once a is known
             if kind is Activation.LEAKY_RELU:
                 slope = st.slider("Negative slope a", 0.0, 1.0, 0.1, step=0.01, key="act_slope",
                                   help="a = 0 is a plain ReLU; a = 1 is no activation at all (a straight line).")
-                at = af.minus(f"{float(explain.activation(kind, -2.0, slope)):.3g}")
+                at = activations.minus(f"{float(explain.activation(kind, -2.0, slope)):.3g}")
                 grad = f"{float(explain.derivative(kind, -2.0, slope)):.3g}"
                 st.caption(f"leaky ReLU(−2) = {at}, and its gradient there is {grad}, not 0. "
                            f"The course's discriminator uses a = {COURSE_SLOPE}.")
-            plot.plotly_chart(af.activation_figure(kind, slope), key=f"act_curve_{kind.value}", config=panels.CHART_CONFIG)
-
-
-def chart(spec_and_data: tuple[dict, object], key: str) -> None:
-    spec, data = spec_and_data
-    st.vega_lite_chart(data, spec, key=key, width="stretch")
+            plot.plotly_chart(activations.activation_figure(kind, slope), key=f"act_curve_{kind.value}",
+                              config=PLOTLY_CONFIG)
 
 
 def comparison(name: str, render: Callable[[dict[str, RunSnapshot]], None], key: str) -> None:
@@ -112,13 +109,13 @@ def selected_run(render: Callable[[RunSnapshot], None], key: str) -> None:
 
 
 def run_dead(s: RunSnapshot) -> None:
-    relu_like = any(layer.kind in af.DEAD_KINDS for layer in s.probes[-1].layers)
+    relu_like = any(layer.kind in activations.DEAD_KINDS for layer in s.probes[-1].layers)
     measure = "dead" if relu_like else "saturated"
     st.markdown(f"**{s.id}**: the fraction of each layer's units that are "
                 + ("dead, per probe step" if relu_like else "saturated (its layers are sigmoid or tanh: they saturate, "
                    "they do not die)"))
-    chart(panels.cached((s.id, s.version, "act_dead", measure), partial(af.dead_fraction_chart, s.probes, measure=measure)),
-          key="act_run_dead")
+    cache.vega_chart((s.id, s.version, "act_dead", measure),
+                     partial(activations.dead_fraction_chart, s.probes, measure=measure), key="act_run_dead")
 
 
 selected_run(run_dead, key="act_run_dead_panel")
@@ -140,15 +137,15 @@ def variant_columns(snaps: dict[str, RunSnapshot]) -> Iterator[tuple[int, RunSna
 def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
     for i, s in variant_columns(snaps):
         latest = s.probes[-1]
-        st.metric("D's units dead (mean of its layers)", f"{af.dead_mean(latest, 'D'):.0%}",
+        st.metric("D's units dead (mean of its layers)", f"{activations.dead_mean(latest, 'D'):.0%}",
                   help=f"At step {latest.step:,}, the latest probe.")
-        chart(panels.cached((s.id, s.version, "act_cmp_dead"), partial(af.dead_fraction_chart, s.probes, ("D",))),
-              key=f"act_cmp_dead_{i}")
+        cache.vega_chart((s.id, s.version, "act_cmp_dead"), partial(activations.dead_fraction_chart, s.probes, ("D",)),
+                         key=f"act_cmp_dead_{i}")
         d_layers = [layer for layer in latest.layers if layer.net == "D"]
         st.caption(f"D's pre-activations z at step {latest.step:,}: "
-                   + ", ".join(f"{layer.layer} {af.negative_share(layer):.0%} below 0" for layer in d_layers))
-        chart(panels.cached((s.id, s.version, "act_cmp_hist"), partial(af.histogram_chart, d_layers)),
-              key=f"act_cmp_hist_{i}")
+                   + ", ".join(f"{layer.layer} {activations.negative_share(layer):.0%} below 0" for layer in d_layers))
+        cache.vega_chart((s.id, s.version, "act_cmp_hist"), partial(activations.histogram_chart, d_layers),
+                         key=f"act_cmp_hist_{i}")
 
 
 comparison(DYING, dying_panel, key="act_dying")
@@ -165,8 +162,8 @@ def run_grads(s: RunSnapshot) -> None:
     st.markdown(f"**{s.id}**: each layer's gradient norm per probe step (log scale; light: first layers, dark: last)")
     for net, col in zip(("D", "G"), st.columns(2), strict=True):
         with col:
-            chart(panels.cached((s.id, s.version, "act_grads", net), partial(af.grad_norm_chart, s.probes, net)),
-                  key=f"act_run_grads_{net}")
+            cache.vega_chart((s.id, s.version, "act_grads", net), partial(activations.grad_norm_chart, s.probes, net),
+                             key=f"act_run_grads_{net}")
 
 
 selected_run(run_grads, key="act_run_grads_panel")
@@ -177,15 +174,18 @@ def vanishing_panel(snaps: dict[str, RunSnapshot]) -> None:
                                help="G's first layer is the furthest from the loss: its gradient has passed through D too.")
     net = net or "G"
     for i, s in variant_columns(snaps):
-        st.metric(f"{net}'s first layer gets, of its last layer's gradient", af.ratio_text(af.grad_ratio(s.probes[-1], net)),
+        ratio = activations.grad_ratio(s.probes[-1], net)
+        st.metric(f"{net}'s first layer gets, of its last layer's gradient", activations.ratio_text(ratio),
                   help=f"‖∇ block 1‖ / ‖∇ output‖ at step {s.probes[-1].step:,}, the latest probe.")
-        chart(panels.cached((s.id, s.version, "act_cmp_grads", net),
-                            partial(af.grad_norm_chart, s.probes, net, fixed_domain=True)), key=f"act_cmp_grads_{i}")
+        cache.vega_chart((s.id, s.version, "act_cmp_grads", net),
+                         partial(activations.grad_norm_chart, s.probes, net, fixed_domain=True), key=f"act_cmp_grads_{i}")
     latest = {label: s.probes[-1] for label, s in snaps.items() if s.probes}
     if latest:
         st.markdown(f"**{net}'s gradient norm per layer at the latest probe**: a flat line reaches every layer, a "
                     "falling one vanishes")
-        chart(af.grad_profile_chart(latest, net), key="act_cmp_profile")
+        versions = tuple((s.id, s.version) for s in snaps.values())
+        cache.vega_chart((versions, "act_cmp_profile", net), partial(activations.grad_profile_chart, latest, net),
+                         key="act_cmp_profile")
 
 
 comparison(VANISHING, vanishing_panel, key="act_vanishing")

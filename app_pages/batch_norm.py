@@ -2,6 +2,7 @@
 inside, and one click to train the same GAN with and without it."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,9 @@ import streamlit as st
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import batchnorm_figures as bnf
-from ui import figures, live, panels
+from ui import cache, live, panels
+from ui.figures import batch_norm, images
+from ui.style import PLOTLY_CONFIG
 
 EPS = 1e-5  # torch's default ε
 MOMENTUM = 0.1  # torch's default: the weight of the new batch in the running averages
@@ -94,12 +96,12 @@ def toy_batch() -> None:
 
     table_col, plot_col = st.columns(2, gap="large", vertical_alignment="center")
     with table_col:
-        st.dataframe(bnf.toy_table(result, y_infer).round(4), hide_index=True, key="bn_toy_table")
+        st.dataframe(batch_norm.toy_table(result, y_infer).round(4), hide_index=True, key="bn_toy_table")
         st.caption("In training each output depends on the whole batch: change one value and every y changes. At "
                    "inference it depends on its own x only.")
     with plot_col:
-        st.plotly_chart(bnf.toy_figure(result, running_mean, running_var, gamma, beta, eps=EPS), key="bn_toy_plot",
-                        config=panels.CHART_CONFIG)
+        st.plotly_chart(batch_norm.toy_figure(result, running_mean, running_var, gamma, beta, eps=EPS), key="bn_toy_plot",
+                        config=PLOTLY_CONFIG)
 
 
 st.subheader("One feature, one batch, by hand")
@@ -140,26 +142,23 @@ def render_run(s: RunSnapshot) -> None:
     st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. The batch's "
                 "(thin, light blue) jump from batch to batch; the running ones used at inference (bold, dark blue) follow "
                 "them smoothly and late.")
-    layers = bnf.bn_layers(probes)
-    charts = panels.cached((s.id, s.version, "bn_stats"), lambda: {
-        (layer, statistic): bnf.bn_stats_chart(probes, layer, statistic)
-        for layer in layers for statistic in bnf.STATISTICS})
+    layers = batch_norm.bn_layers(probes)
     for layer, cell in zip(layers, grid(len(layers)), strict=True):
         with cell:
-            for statistic in bnf.STATISTICS:
-                spec, data = charts[(layer, statistic)]
-                st.vega_lite_chart(data, spec, key=f"bn_{statistic}_{layer}", width="stretch")
+            for statistic in batch_norm.STATISTICS:
+                cache.vega_chart((s.id, s.version, "bn_stats", layer, statistic),
+                                 partial(batch_norm.bn_stats_chart, probes, layer, statistic),
+                                 key=f"bn_{statistic}_{layer}")
     st.markdown("**Values before and after batch norm**, pooled over the step's batches: grey before, "
                 ":blue[blue] after (γ and β included). Whatever the input's centre and spread, the output sits near 0 "
                 "with spread near 1.")
     steps = [p.step for p in probes]
     step = hist_step(steps)
     record = next(p for p in reversed(probes) if p.step == step)
-    hists = panels.cached((s.id, "bn_hist", step, id(record)),
-                          lambda: {layer: bnf.hist_chart(record, layer) for layer in layers})
     for layer, cell in zip(layers, grid(len(layers)), strict=True):
-        spec, data = hists[layer]
-        cell.vega_lite_chart(data, spec, key=f"bn_hist_{layer}", width="stretch")
+        with cell:
+            cache.vega_chart((s.id, "bn_hist", step, id(record), layer), partial(batch_norm.hist_chart, record, layer),
+                             key=f"bn_hist_{layer}")
 
 
 snap = live.selected_snapshot()
@@ -201,28 +200,26 @@ else:
                 live.show_status(s)
         version = tuple((s.id, s.version) for s in snaps.values())
         st.markdown("**Losses** (smoothed): G solid, D dashed")
-        spec, data = panels.cached((version, "bn_losses"),
-                                   lambda: bnf.variant_loss_chart({k: s.metrics for k, s in snaps.items()}))
-        st.vega_lite_chart(data, spec, key="bn_cmp_losses", width="stretch")
+        cache.vega_chart((version, "bn_losses"),
+                         lambda: batch_norm.variant_loss_chart({k: s.metrics for k, s in snaps.items()}), key="bn_cmp_losses")
         st.markdown(f"**Drift**: the mean (line) and mean ± std (band) of the values entering each of {net}'s "
                     "activations, over training; colours as in the losses")
         probes = {k: s.probes for k, s in snaps.items()}
-        layers = bnf.drift_layers(probes, net)
-        drift = panels.cached((version, "bn_drift", net),
-                              lambda: {layer: bnf.drift_chart(probes, net, layer) for layer in layers})
+        layers = batch_norm.drift_layers(probes, net)
         if not layers:
             st.caption(f"The first layer records come at step {next(iter(snaps.values())).config.probe_every:,}.")
         for layer, cell in zip(layers, grid(len(layers)), strict=True):
-            spec, data = drift[layer]
-            cell.vega_lite_chart(data, spec, key=f"bn_drift_{net}_{layer}", width="stretch")
+            with cell:
+                cache.vega_chart((version, "bn_drift", net, layer), partial(batch_norm.drift_chart, probes, net, layer),
+                                 key=f"bn_drift_{net}_{layer}")
         st.markdown("**Samples**, from the same fixed noise")
         for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
             record = s.latest_samples
             if record is None:
                 col.caption(f"{label}: no samples yet")
                 continue
-            image = panels.cached((s.id, "bn_grid", record.step, id(record)),
-                                  lambda record=record: figures.sample_grid(record.samples, min_size=320))
+            image = cache.cached((s.id, "bn_grid", record.step, id(record)),
+                                 partial(images.sample_grid, record.samples, min_size=320))
             col.image(image, caption=f"{label}, step {record.step:,}")  # natural size, at most the column's width
 
     live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key="bn_compare")

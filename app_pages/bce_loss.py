@@ -9,7 +9,9 @@ import streamlit as st
 from gan_core.config import Loss
 from gan_core.lessons import explain
 from gan_core.runs.state import RunSnapshot
-from ui import bce_figures, live, panels
+from ui import live, panels
+from ui.figures import bce_loss
+from ui.style import PLOTLY_CONFIG
 
 st.title("Binary cross-entropy")
 st.write("D is a classifier: it outputs h = D(x), its belief that x is real. BCE scores that belief against the label "
@@ -30,7 +32,7 @@ with controls:
     st.caption("Only one term is ever non-zero: y picks it. A confident right answer costs almost nothing; a confident "
                "wrong one (h → 0 for a real example) costs −log h, which grows without bound.")
 with plot:
-    st.plotly_chart(bce_figures.bce_curves(y, h), key="bce_curves", config=panels.CHART_CONFIG)
+    st.plotly_chart(bce_loss.bce_curves(y, h), key="bce_curves", config=PLOTLY_CONFIG)
 
 # -- 2. a batch ---------------------------------------------------------------------------------------------------------
 st.subheader("A batch: the cost J(θ)")
@@ -64,11 +66,11 @@ left, right = st.columns(2)
 with left:
     st.latex(r"\text{minimax: } \min_G \log(1 - D(G(z)))")
     st.latex(r"\text{non-saturating: } \min_G -\log D(G(z))")
-    st.plotly_chart(bce_figures.g_losses(), key="bce_glosses", config=panels.CHART_CONFIG)
+    st.plotly_chart(bce_loss.g_losses(), key="bce_glosses", config=PLOTLY_CONFIG)
 with right:
     st.latex(r"\frac{\partial}{\partial l}\log(1-\sigma(l)) = -D(G(z))")
     st.latex(r"\frac{\partial}{\partial l}\big(-\log\sigma(l)\big) = D(G(z)) - 1")
-    st.plotly_chart(bce_figures.g_gradients(), key="bce_ggrad", config=panels.CHART_CONFIG)
+    st.plotly_chart(bce_loss.g_gradients(), key="bce_ggrad", config=PLOTLY_CONFIG)
 st.caption("Early in training D spots fakes easily, so D(G(z)) is near 0. There the minimax gradient vanishes and G "
            "barely moves; the non-saturating gradient is at its largest.")
 

@@ -12,8 +12,10 @@ from gan_core.lessons.control import interpolate_z, slerp
 from gan_core.lessons.saved_generator import RunGenerator, ZPath, load_generator, suits, summarize
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
-from ui import control_figures as cf
-from ui import live, panels
+from ui import cache, live
+from ui.figures import controllable
+from ui.figures.images import image_rows
+from ui.style import PLOTLY_CONFIG
 
 PRESET, COND_PRESET = "digits", "digits-conditional"
 DONE = (Status.FINISHED, Status.STOPPED)  # a run whose checkpoint no longer changes
@@ -114,9 +116,10 @@ if gen is not None:
 
     def build() -> tuple:
         result = gen.ascent(target, steps, step_size, penalty, n, seed)
-        return result, summarize(result), cf.ascent_grid(result), cf.class_prob_figure(result), cf.target_heatmap(result)
+        return (result, summarize(result), controllable.ascent_grid(result), controllable.class_prob_figure(result),
+                controllable.target_heatmap(result))
 
-    result, summary, grid, prob_fig, heat_fig = panels.cached(
+    result, summary, grid, prob_fig, heat_fig = cache.cached(
         ("ctl_ascent", gen.key, target, steps, step_size, penalty, n, seed), build)
 
     m1, m2, m3, m4 = st.columns(4)
@@ -126,15 +129,15 @@ if gen is not None:
               f"{round((summary.reached - summary.started_as_target) * n):+d} from step 0")
     m4.metric("Other logits moved", f"{result.other_logit_shift[-1]:.1f}",
               help="Mean over samples of ‖ℓ_others − ℓ_others at step 0‖₂: what the penalty keeps small.")
-    st.caption(cf.others_sentence(summary.change, target))
+    st.caption(controllable.others_sentence(summary.change, target))
 
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.image(grid, caption=f"Columns: {n} samples. Rows: ascent steps 0 (top, the starting z) to {steps}.",
                  width="stretch")
     with right:
-        st.plotly_chart(prob_fig, key="ctl_probs", config=panels.CHART_CONFIG)
-        st.plotly_chart(heat_fig, key="ctl_heat", config=panels.CHART_CONFIG)
+        st.plotly_chart(prob_fig, key="ctl_probs", config=PLOTLY_CONFIG)
+        st.plotly_chart(heat_fig, key="ctl_heat", config=PLOTLY_CONFIG)
 
     # -- 2. z-space ---------------------------------------------------------------------------------------------------
     st.subheader("Walk through z-space")
@@ -153,14 +156,14 @@ if gen is not None:
 
     def build_paths() -> tuple:
         paths = {how: gen.z_path(seed_a, seed_b, FRAMES, how) for how in ZPath}
-        strip = cf.image_rows(np.stack([paths[how][1] for how in ZPath]), min_size=640)
+        strip = image_rows(np.stack([paths[how][1] for how in ZPath]), min_size=640)
         return strip, {how.value: paths[how][0].norm(dim=1).numpy() for how in ZPath}
 
-    strip, norms = panels.cached(("ctl_paths", gen.key, seed_a, seed_b), build_paths)
+    strip, norms = cache.cached(("ctl_paths", gen.key, seed_a, seed_b), build_paths)
     z_a, z_b = gen.noise(1, seed_a)[0], gen.noise(1, seed_b)[0]
     at_t = {how: fn(z_a, z_b, t) for how, fn in (("linear", interpolate_z), ("slerp", slerp))}
-    at_t_images = panels.cached(("ctl_at_t", gen.key, seed_a, seed_b, t),
-                                lambda: cf.image_rows(gen.images(torch.stack(list(at_t.values())))[None], min_size=240))
+    at_t_images = cache.cached(("ctl_at_t", gen.key, seed_a, seed_b, t),
+                                lambda: image_rows(gen.images(torch.stack(list(at_t.values())))[None], min_size=240))
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.image(strip, caption="t = 0, 0.1, …, 1 from left to right. Top row: linear; bottom row: slerp.",
@@ -168,8 +171,8 @@ if gen is not None:
         st.image(at_t_images, caption=f"t = {t:.2f}. Linear: ‖z‖ = {float(at_t['linear'].norm()):.2f}; "
                  f"slerp: ‖z‖ = {float(at_t['slerp'].norm()):.2f}.", width=320)
     with right:
-        fig = cf.norm_figure(FRAMES, norms, t, typical=float(np.sqrt(gen.config.z_dim)))
-        st.plotly_chart(fig, key="ctl_norms", config=panels.CHART_CONFIG)
+        fig = controllable.norm_figure(FRAMES, norms, t, typical=float(np.sqrt(gen.config.z_dim)))
+        st.plotly_chart(fig, key="ctl_norms", config=PLOTLY_CONFIG)
 
 # -- 3. conditional generation ------------------------------------------------------------------------------------------
 st.subheader("Ask for a digit: conditional generation")
@@ -188,9 +191,9 @@ if cond is not None:
     def build_class() -> tuple:
         z = cond.noise(16, cond_seed)
         images = cond.images(z, torch.full((16,), digit))
-        return cf.image_rows(images.reshape(2, 8, *images.shape[1:]), min_size=480), cond.probs(images)
+        return image_rows(images.reshape(2, 8, *images.shape[1:]), min_size=480), cond.probs(images)
 
-    grid, probs = panels.cached(("ctl_class", cond.key, digit, cond_seed), build_class)
+    grid, probs = cache.cached(("ctl_class", cond.key, digit, cond_seed), build_class)
     agree = int((probs.argmax(1) == digit).sum())
     st.image(grid, caption=f"16 noise vectors, each with the label {digit}. The classifier reads {agree} of 16 as a "
              f"{digit} (mean p = {probs[:, digit].mean():.2f}).", width=480)
@@ -205,17 +208,17 @@ if cond is not None:
 
     def build_labels() -> tuple:
         _, images = cond.label_path(class_a, class_b, FRAMES, cond_seed)
-        return cf.image_rows(images[None], min_size=640), cond.probs(images)
+        return image_rows(images[None], min_size=640), cond.probs(images)
 
-    strip, path_probs = panels.cached(("ctl_labels", cond.key, class_a, class_b, cond_seed), build_labels)
-    labels_t, image_t = panels.cached(("ctl_label_t", cond.key, class_a, class_b, cond_seed, t_label),
+    strip, path_probs = cache.cached(("ctl_labels", cond.key, class_a, class_b, cond_seed), build_labels)
+    labels_t, image_t = cache.cached(("ctl_label_t", cond.key, class_a, class_b, cond_seed, t_label),
                                       partial(cond.label_path, class_a, class_b, np.array([t_label]), cond_seed))
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.image(strip, caption=f"One noise vector; the label goes from digit {class_a} (t = 0) to digit {class_b} (t = 1).",
                  width="stretch")
         weights = ", ".join(f"{w:.2f}·e{c}" for c, w in enumerate(labels_t[0].tolist()) if w > 0) or "0"
-        st.image(cf.image_rows(image_t[None], min_size=160), caption=f"t = {t_label:.2f}: y = {weights}", width=200)
+        st.image(image_rows(image_t[None], min_size=160), caption=f"t = {t_label:.2f}: y = {weights}", width=200)
     with right:
-        st.plotly_chart(cf.label_prob_figure(FRAMES, path_probs, class_a, class_b, t_label), key="ctl_label_probs",
-                        config=panels.CHART_CONFIG)
+        st.plotly_chart(controllable.label_prob_figure(FRAMES, path_probs, class_a, class_b, t_label), key="ctl_label_probs",
+                        config=PLOTLY_CONFIG)

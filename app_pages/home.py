@@ -5,28 +5,12 @@ import streamlit as st
 from gan_core.config import get_preset
 from gan_core.runs.state import RunSnapshot
 from ui import live, panels
+from ui.figures import home
 
 DEFAULT_PRESET = "digits"
 
-DIAGRAM = """
-digraph gan {
-  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.4;
-  node [fontname="Helvetica", fontsize=14, style="rounded,filled", shape=box];
-  edge [fontname="Helvetica", fontsize=12];
-  z [label="noise z", shape=ellipse, fillcolor="#eeeeee"];
-  G [label="Generator G", fillcolor="#ffd8a8"];
-  fake [label="fake G(z)", shape=note, fillcolor="#e5d4ef"];
-  real [label="real x", shape=note, fillcolor="#d9f0d3"];
-  D [label="Discriminator D", fillcolor="#c6dbef"];
-  out [label="D(·): real?\\n0 … 1", shape=ellipse, fillcolor="#eeeeee"];
-  z -> G -> fake -> D; real -> D; D -> out;
-  out -> D [label="D's update: real → 1, fake → 0", style=dashed, color="#1f77b4", fontcolor="#1f77b4"];
-  out -> G [label="G's update: make D say 1 on fakes", style=dashed, color="#ff7f0e", fontcolor="#ff7f0e"];
-}
-"""
-
 st.title("How a GAN learns")
-st.graphviz_chart(DIAGRAM, width="stretch")
+st.graphviz_chart(home.gan_diagram(), width="stretch")
 d_goal, g_goal = st.columns(2)
 d_goal.markdown(":blue[**The discriminator D**] tells real examples from fakes: it wants D(x) → 1 on real data and "
                 "D(G(z)) → 0 on fakes.")

@@ -12,23 +12,18 @@ from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from gan_core.train.records import SampleRecord
-from ui import activation_figures as af
-from ui import collapse_figures as cf
-from ui import figures, live, panels
+from ui import cache, live, panels
+from ui.figures import activations, images, mode_collapse
+from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
 
 COMPARISONS = {data: name for data, name in (("digits", "collapse-digits"), ("ring", "collapse-ring")) if name in REGISTRY}
 
 
-def chart(spec_and_data: tuple[dict, object], key: str) -> None:
-    spec, data = spec_and_data
-    st.vega_lite_chart(data, spec, key=key, width="stretch")
-
-
 def source_of(snap: RunSnapshot) -> DataSource | None:
     """The run's data (digits and mixtures load in milliseconds; MNIST once per server), None when it is not there."""
     try:
-        return panels.cached(("mc_source", snap.config.dataset.value, snap.config.points_csv),
+        return cache.cached(("mc_source", snap.config.dataset.value, snap.config.points_csv),
                              partial(load_dataset, snap.config))
     except Exception:  # noqa: BLE001 - a dataset missing on this machine: the page says so instead of failing
         return None
@@ -36,7 +31,7 @@ def source_of(snap: RunSnapshot) -> DataSource | None:
 
 def stats_of(snap: RunSnapshot, record: SampleRecord, source: DataSource) -> dict:
     """Coverage of one snapshot, computed once per server: a snapshot's samples never change once taken."""
-    return panels.cached(("mc_stats", snap.id, snap.created, record.step, len(record.samples)),
+    return cache.cached(("mc_stats", snap.id, snap.created, record.step, len(record.samples)),
                          partial(coverage.record_stats, record, source))
 
 
@@ -81,26 +76,28 @@ def image_panel(s: RunSnapshot, source: DataSource) -> None:
     with hist_col:
         st.markdown(f"**What the classifier sees** in {n:,} samples at step {latest['step']:,}: bars, G's share of each "
                     "digit; black ticks, the data's share")
-        chart(panels.cached(("mc_hist", s.id, s.created, latest["step"], n), partial(cf.class_histogram_chart, latest)),
-              key="mc_run_hist")
+        cache.vega_chart(("mc_hist", s.id, s.created, latest["step"], n),
+                         partial(mode_collapse.class_histogram_chart, latest), key="mc_run_hist")
     with grid_col:
         record = s.samples[-1]
         shown = record.samples[:100]
-        image = panels.cached(("mc_grid", s.id, s.created, record.step), lambda: figures.sample_grid(shown, nrow=10))
+        image = cache.cached(("mc_grid", s.id, s.created, record.step), lambda: images.sample_grid(shown, nrow=10))
         st.image(image, caption=f"The first {len(shown)} of them", width=300)
     if n < 1000:
         st.caption(f"This run keeps {n:,} samples per snapshot (its n_samples): the shares are out of {n:,}. The "
                    "comparison below draws 1,000.")
     st.markdown("**Over training**: each column is a snapshot, each row a digit; collapse is one dark row, and a row "
                 "that moves is G hopping from digit to digit")
-    chart(panels.cached(("mc_heat", s.id, s.version), partial(cf.class_heatmap_chart, rows)), key="mc_run_heat")
+    cache.vega_chart(("mc_heat", s.id, s.version), partial(mode_collapse.class_heatmap_chart, rows), key="mc_run_heat")
     left, right = st.columns(2)
     with left:
-        chart(panels.cached(("mc_cov", s.id, s.version), partial(
-            cf.series_chart, {s.id: table}, "covered", title="classes covered", domain=(0, 10), total=10)), key="mc_run_cov")
+        cache.vega_chart(("mc_cov", s.id, s.version), partial(
+            mode_collapse.series_chart, {s.id: table}, "covered", title="classes covered", domain=(0, 10), total=10),
+            key="mc_run_cov")
     with right:
-        chart(panels.cached(("mc_kl", s.id, s.version), partial(
-            cf.series_chart, {s.id: table}, "kl", title="KL to the data (nats)", domain=(0, 2.5))), key="mc_run_kl")
+        cache.vega_chart(("mc_kl", s.id, s.version), partial(
+            mode_collapse.series_chart, {s.id: table}, "kl", title="KL to the data (nats)", domain=(0, 2.5)),
+            key="mc_run_kl")
 
 
 def point_panel(s: RunSnapshot, source: DataSource) -> None:
@@ -117,16 +114,16 @@ def point_panel(s: RunSnapshot, source: DataSource) -> None:
     with plot:
         st.markdown(f"**Step {latest['step']:,}**: modes ringed green are covered, red are missed")
         record = s.samples[-1]
-        fig = panels.cached(("mc_modes", s.id, s.created, record.step),
-                            lambda: cf.mode_figure(record.samples, s.real, s.modes, latest))
-        st.plotly_chart(fig, key="mc_run_modes", config=panels.CHART_CONFIG)
+        fig = cache.cached(("mc_modes", s.id, s.created, record.step),
+                            lambda: mode_collapse.mode_figure(record.samples, s.real, s.modes, latest))
+        st.plotly_chart(fig, key="mc_run_modes", config=PLOTLY_CONFIG)
     with over_time:
-        chart(panels.cached(("mc_cov", s.id, s.version), partial(
-            cf.series_chart, {s.id: table}, "covered", title="modes covered", domain=(0, total), total=total, height=200)),
-            key="mc_run_cov")
-        chart(panels.cached(("mc_hq", s.id, s.version), partial(
-            cf.series_chart, {s.id: table}, "high_quality", title="high-quality share", domain=(0, 1), height=200)),
-            key="mc_run_hq")
+        cache.vega_chart(("mc_cov", s.id, s.version), partial(
+            mode_collapse.series_chart, {s.id: table}, "covered", title="modes covered", domain=(0, total), total=total,
+            height=200), key="mc_run_cov")
+        cache.vega_chart(("mc_hq", s.id, s.version), partial(
+            mode_collapse.series_chart, {s.id: table}, "high_quality", title="high-quality share", domain=(0, 1),
+            height=200), key="mc_run_hq")
 
 
 def render_run(s: RunSnapshot) -> None:
@@ -179,12 +176,12 @@ def render_gradients(s: RunSnapshot) -> None:
     with right:
         if s.config.loss is Loss.BCE:
             st.markdown("**G's gradient at D's logit** under each objective, from this run's D(G(z))")
-            chart(panels.cached(("mc_logit", s.id, s.version), partial(
-                cf.logit_gradient_chart, s.metrics["step"], s.metrics["d_fake"])), key="mc_logit")
+            cache.vega_chart(("mc_logit", s.id, s.version),
+                             partial(mode_collapse.logit_gradient_chart, s.metrics["step"], s.metrics["d_fake"]), key="mc_logit")
     if s.probes:
         st.markdown("**G's gradient norm per layer** as measured (log scale; light: first layers, dark: output)")
-        chart(panels.cached(("mc_gnorm", s.id, s.version), partial(af.grad_norm_chart, s.probes, "G", height=240)),
-              key="mc_gnorm")
+        cache.vega_chart(("mc_gnorm", s.id, s.version), partial(activations.grad_norm_chart, s.probes, "G", height=240),
+                         key="mc_gnorm")
     else:
         st.caption("No probe records for this run (they are kept in memory while it trains): G's per-layer gradient "
                    "norms show for runs trained since the server started.")
@@ -235,20 +232,20 @@ def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
             covered, total = int(tables[label]["covered"][-1]), int(tables[label]["total"][-1])
             st.metric(f"{what} covered at step {rows[-1]['step']:,}", f"{covered} of {total}")
             if source.is_image:
-                chart(panels.cached(("mc_hist", s.id, s.created, rows[-1]["step"], rows[-1]["n"]),
-                                    partial(cf.class_histogram_chart, rows[-1], height=260)), key=f"mc_cmp_hist_{label}")
+                cache.vega_chart(("mc_hist", s.id, s.created, rows[-1]["step"], rows[-1]["n"], "small"),
+                                 partial(mode_collapse.class_histogram_chart, rows[-1], height=260),
+                                 key=f"mc_cmp_hist_{label}")
             else:
                 record = s.samples[-1]
-                fig = panels.cached(("mc_modes", s.id, s.created, record.step, "small"),
-                                    lambda s=s, record=record, r=rows[-1]: cf.mode_figure(record.samples, s.real, s.modes, r,
-                                                                                           height=320))
-                st.plotly_chart(fig, key=f"mc_cmp_modes_{label}", config=panels.CHART_CONFIG)
+                fig = cache.cached(("mc_modes", s.id, s.created, record.step, "small"),
+                                   partial(mode_collapse.mode_figure, record.samples, s.real, s.modes, rows[-1], height=320))
+                st.plotly_chart(fig, key=f"mc_cmp_modes_{label}", config=PLOTLY_CONFIG)
     if tables:
         total = float(next(iter(tables.values()))["total"][-1])
         version = tuple((s.id, s.version) for s in snaps.values())
         st.markdown("**Coverage over time**, both runs")
-        chart(panels.cached(("mc_cmp_cov", version), partial(
-            cf.series_chart, tables, "covered", title="covered", domain=(0, total), total=total)), key="mc_cmp_cov")
+        cache.vega_chart(("mc_cmp_cov", version), partial(
+            mode_collapse.series_chart, tables, "covered", title="covered", domain=(0, total), total=total), key="mc_cmp_cov")
 
 
 if runs is not None:

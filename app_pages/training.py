@@ -9,7 +9,8 @@ from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
 from gan_core.runs.uploads import save_points_upload
-from ui import charts, live, panels
+from ui import cache, live, panels
+from ui.figures import curves
 from ui.forms import config_form
 from ui.text import md_escape
 
@@ -101,7 +102,7 @@ def downloads(s: RunSnapshot) -> None:
 def render(s: RunSnapshot) -> None:
     live.show_status(s)
     panels.headline(s)
-    panels.curves(s, key="train")
+    panels.curves_row(s, key="train")
     st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
     panels.samples_view(s, key="train")
     st.markdown("**Downloads**")
@@ -123,8 +124,8 @@ column = st.segmented_control("Curve", list(COMPARE_COLUMNS), default="G loss (s
 def compare(snaps: dict[str, RunSnapshot]) -> None:
     curve = COMPARE_COLUMNS[column or "G loss (smoothed)"]
     runs = list(snaps.values())
-    panels.vega_chart(("compare", curve, *((s.id, s.version) for s in runs)),
-                      lambda: charts.compare_chart([(s.id, s.metrics) for s in runs], curve, max_points=charts.MAX_POINTS),
+    cache.vega_chart(("compare", curve, *((s.id, s.version) for s in runs)),
+                      lambda: curves.compare_chart([(s.id, s.metrics) for s in runs], curve, max_points=curves.MAX_POINTS),
                       key="compare_chart")
 
 

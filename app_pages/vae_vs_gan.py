@@ -1,14 +1,18 @@
 """VAE vs GAN: two ways to learn to make digits. A small VAE trained here in seconds (cached on disk) beside a GAN run."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import streamlit as st
 
-from gan_core.config import get_preset
+from gan_core.config import Dataset, get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
-from gan_core.runs.state import RunSnapshot
-from ui import figures, live, panels
-from ui import vae_figures as vf
+from gan_core.runs.state import RunSnapshot, Status
+from ui import cache, live, panels
+from ui.figures import vae_vs_gan
+from ui.figures.images import sample_grid
+from ui.style import PLOTLY_CONFIG
 
 N_SHOWN = 64  # samples per grid: 8 × 8, as many as a GAN run keeps per snapshot by default
 GRID_PX = 300
@@ -23,13 +27,13 @@ st.write("Both models learn to turn random numbers into new digits, and both end
 left, right = st.columns(2, gap="large")
 with left:
     st.markdown("**Variational autoencoder (VAE)**")
-    st.graphviz_chart(vf.vae_dot(), width="content")
+    st.graphviz_chart(vae_vs_gan.vae_dot(), width="content")
     st.markdown("The encoder squeezes each image into a small code, a point in the latent space, and the decoder rebuilds "
                 "the image from it; the loss compares the rebuild with the original pixel by pixel. A second term keeps "
                 "the codes spread like N(0, I), so any z drawn from N(0, I) decodes to a digit.")
 with right:
     st.markdown("**Generative adversarial network (GAN)**")
-    st.graphviz_chart(vf.gan_dot(), width="content")
+    st.graphviz_chart(vae_vs_gan.gan_dot(), width="content")
     st.markdown("The generator turns noise into images and the discriminator learns to tell them from real ones. The "
                 "generator's only teacher is the discriminator's gradient: it is never told which real image to copy, "
                 "only how to look more real.")
@@ -67,8 +71,8 @@ with formulas:
 with curve:
     st.markdown(f"**The VAE's training**: {int(history['step'][-1]):,} updates in {info['train_seconds']:.1f} s on the CPU, "
                 "then cached on disk")
-    st.plotly_chart(panels.cached(("vae", info["path"], "loss"), lambda: vf.loss_figure(history)), key="vae_loss",
-                    config=panels.CHART_CONFIG)
+    st.plotly_chart(cache.cached(("vae", info["path"], "loss"), lambda: vae_vs_gan.loss_figure(history)), key="vae_loss",
+                    config=PLOTLY_CONFIG)
     m = st.columns(2)
     m[0].metric("BCE (nats)", f"{history['reconstruction'][-1]:.1f}",
                 help="BCE summed over the 64 pixels, averaged over the last updates' images.")
@@ -81,13 +85,13 @@ st.subheader("New digits from each")
 st.write("Left: z ~ N(0, I) through the VAE's decoder. Right: the latest fixed-noise samples of a GAN trained on the "
          "same data. Sharpness is the mean of |2x − 1| over the pixels: 1 when every pixel is pure black or white, "
          "0 when all are mid-grey.")
-vae_samples = panels.cached(("vae", info["path"], "samples"), lambda: vae.sample(model, N_SHOWN, seed=SAMPLE_SEED))
-real_sharpness = panels.cached(("vae", "real-sharpness"), lambda: vae.sharpness(source.x.numpy()))
+vae_samples = cache.cached(("vae", info["path"], "samples"), lambda: vae.sample(model, N_SHOWN, seed=SAMPLE_SEED))
+real_sharpness = cache.cached(("vae", "real-sharpness"), lambda: vae.sharpness(source.x.numpy()))
 vae_sharpness = vae.sharpness(vae_samples)
 
 
 def grid(images: np.ndarray, caption: str | None = None) -> None:
-    st.image(figures.sample_grid(images[:N_SHOWN], nrow=8), caption=caption, width=GRID_PX)
+    st.image(sample_grid(images[:N_SHOWN], nrow=8), caption=caption, width=GRID_PX)
 
 
 def gan_column(snap: RunSnapshot) -> None:
@@ -106,6 +110,23 @@ def gan_column(snap: RunSnapshot) -> None:
     grid(record.samples, f"step {record.step:,}")
 
 
+def is_digits_gan(snap: RunSnapshot) -> bool:
+    return snap.config.dataset is Dataset.DIGITS
+
+
+def pick_gan_run(selected: RunSnapshot | None, snaps: Sequence[RunSnapshot]) -> RunSnapshot | None:
+    """The GAN to compare with: the selected run if it is a digits run with samples, else the newest finished digits run
+    with samples (snaps are newest first), else None."""
+    if selected is not None and is_digits_gan(selected) and selected.samples:
+        return selected
+    return next((s for s in snaps if is_digits_gan(s) and s.samples and s.status is Status.FINISHED), None)
+
+
+def training_gan_run(snaps: Sequence[RunSnapshot]) -> RunSnapshot | None:
+    """The newest digits run still queued or training, if any: show it rather than offer to start another."""
+    return next((s for s in snaps if is_digits_gan(s) and s.status.active), None)
+
+
 def start_gan() -> None:
     live.start(get_preset("digits").config, "digits")
 
@@ -118,7 +139,7 @@ with vae_col:
 with gan_col:
     manager = live.get_manager()
     snaps = manager.snapshots()
-    gan = vf.pick_gan_run(live.selected_snapshot(), snaps) or vf.training_gan_run(snaps)
+    gan = pick_gan_run(live.selected_snapshot(), snaps) or training_gan_run(snaps)
     if gan is None:
         st.markdown("**GAN**")
         st.info("No finished digits GAN on this server yet. The default digits preset trains in under a minute.")
@@ -140,12 +161,12 @@ st.write("Every digit's code μ(x), coloured by the digit it is. Nobody told the
          "origin, inside the prior's circles, so a z drawn from N(0, I) lands among real codes.")
 scatter, lattice = st.columns([3, 2])
 with scatter:
-    mu, _ = panels.cached(("vae", info["path"], "codes"), lambda: vae.encode(model, source.x))
-    st.plotly_chart(panels.cached(("vae", info["path"], "latent"), lambda: vf.latent_figure(mu, source.y.numpy())),
-                    key="vae_latent", config=panels.CHART_CONFIG)
+    mu, _ = cache.cached(("vae", info["path"], "codes"), lambda: vae.encode(model, source.x))
+    st.plotly_chart(cache.cached(("vae", info["path"], "latent"), lambda: vae_vs_gan.latent_figure(mu, source.y.numpy())),
+                    key="vae_latent", config=PLOTLY_CONFIG)
 with lattice:
     st.markdown("**What the decoder draws at each point** of the square [−2, 2]²")
-    st.image(figures.sample_grid(vae.decode(model, vf.latent_grid(10, 2.0)), nrow=10), width="stretch",
+    st.image(sample_grid(vae.decode(model, vae_vs_gan.latent_grid(10, 2.0)), nrow=10), width="stretch",
              caption="z₁ left to right, z₂ bottom to top: one digit melts into the next.")
 
 # -- 5. reconstruction next to generation -----------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
-from ui import activation_figures as af
-from ui import live
+from ui import live, style
+from ui.figures import activations
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "activations.py")
 BINS = len(HIST_EDGES) - 1
@@ -52,41 +52,41 @@ def _zones(fig) -> list[tuple[float, float]]:  # noqa: ANN001
 
 
 def test_activation_figure_plots_explain_and_shades_its_flat_zones():
-    relu = af.activation_figure(R)
+    relu = activations.activation_figure(R)
     z = np.asarray(relu.data[0].x)
     np.testing.assert_allclose(relu.data[0].y, np.maximum(z, 0))
     np.testing.assert_allclose(relu.data[1].y, explain.derivative(R, z))
     assert _zones(relu) == [(-6.0, 0.0)]
     assert relu.layout.annotations[0].text == "dead"
 
-    sigmoid = af.activation_figure(S)
+    sigmoid = activations.activation_figure(S)
     (a0, a1), (b0, b1) = _zones(sigmoid)
     assert a0 == -6.0 and b1 == 6.0 and a1 == pytest.approx(-4.585, abs=1e-3) and b0 == pytest.approx(4.585, abs=1e-3)
     assert [a.text for a in sigmoid.layout.annotations] == ["saturated", "saturated"]
-    assert _zones(af.activation_figure(Activation.TANH))[1][0] == pytest.approx(2.993, abs=1e-3)
+    assert _zones(activations.activation_figure(Activation.TANH))[1][0] == pytest.approx(2.993, abs=1e-3)
 
-    assert _zones(af.activation_figure(L, 0.1)) == []  # a slope of 0.1 is never below the 0.01 threshold
-    np.testing.assert_allclose(af.activation_figure(L, 0.3).data[0].y[0], -6 * 0.3)
-    assert af.zone_label(L, (-6.0, 0.0), 0.005).startswith("saturated")  # small, not zero
-    assert af.zone_label(L, (-6.0, 0.0), 0.0).startswith("dead")
+    assert _zones(activations.activation_figure(L, 0.1)) == []  # a slope of 0.1 is never below the 0.01 threshold
+    np.testing.assert_allclose(activations.activation_figure(L, 0.3).data[0].y[0], -6 * 0.3)
+    assert activations.zone_label(L, (-6.0, 0.0), 0.005).startswith("saturated")  # small, not zero
+    assert activations.zone_label(L, (-6.0, 0.0), 0.0).startswith("dead")
 
 
 # -- measured: dead units ------------------------------------------------------------------------------------------------
 def test_dead_fraction_chart_has_one_line_per_relu_like_layer():
     probes = _probes()
-    spec, data = af.dead_fraction_chart(probes)
+    spec, data = activations.dead_fraction_chart(probes)
     assert list(data["series"].cat.categories) == ["D block 1", "D block 2", "G block 1"]  # the sigmoid layer is left out
     assert len(data) == 3 * len(probes)
     np.testing.assert_allclose(_rows(data, "D block 1")["value"], [0.0, 0.1, 0.2, 0.3], atol=1e-6)
     np.testing.assert_array_equal(_rows(data, "D block 2")["step"], [10, 20, 30, 40])
     assert spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
     colors = spec["encoding"]["color"]["scale"]["range"]
-    assert colors[0] != colors[1] and colors[2] in af._ORANGES and colors[0] in af._BLUES  # D blue, G orange
+    assert colors[0] != colors[1] and colors[2] in style.G_SHADES and colors[0] in style.D_SHADES  # D blue, G orange
     json.dumps(spec)
 
-    d_only, d_data = af.dead_fraction_chart(probes, ("D",))
+    d_only, d_data = activations.dead_fraction_chart(probes, ("D",))
     assert list(d_data["series"].cat.categories) == ["D block 1", "D block 2"]
-    _, saturated = af.dead_fraction_chart(probes, measure="saturated")
+    _, saturated = activations.dead_fraction_chart(probes, measure="saturated")
     assert list(saturated["series"].cat.categories) == ["G block 2"]
     np.testing.assert_allclose(saturated["value"], 0.2, atol=1e-6)
 
@@ -94,10 +94,11 @@ def test_dead_fraction_chart_has_one_line_per_relu_like_layer():
 def test_live_specs_depend_on_names_not_values():
     """A keyed Vega-Lite chart updates in place only while its spec stays the same: new values must not change it."""
     early, late = _probes(2), _probes(4)
-    for build in (af.dead_fraction_chart, lambda p: af.grad_norm_chart(p, "G"), lambda p: af.histogram_chart(p[-1].layers),
-                  lambda p: af.grad_norm_chart(p, "D", fixed_domain=True)):
+    for build in (activations.dead_fraction_chart, lambda p: activations.grad_norm_chart(p, "G"),
+                  lambda p: activations.histogram_chart(p[-1].layers),
+                  lambda p: activations.grad_norm_chart(p, "D", fixed_domain=True)):
         assert build(early)[0] == build(late)[0]
-    assert af.dead_fraction_chart([])[1].empty and af.histogram_chart([])[1].empty
+    assert activations.dead_fraction_chart([])[1].empty and activations.histogram_chart([])[1].empty
 
 
 def test_histogram_rows_are_fractions_per_layer_and_count_the_negative_side():
@@ -105,39 +106,39 @@ def test_histogram_rows_are_fractions_per_layer_and_count_the_negative_side():
     hist[:BINS // 2] = 3.0  # every value below 0 (HIST_EDGES has an edge at 0)
     hist[-1] = 1.0
     layers = [_layer("D", "block 2", R, hist=hist), _layer("D", "block 1", R)]
-    spec, data = af.histogram_chart(layers)
+    spec, data = activations.histogram_chart(layers)
     assert list(data["series"].cat.categories) == ["D block 1", "D block 2"]  # network order
     for name in ("D block 1", "D block 2"):
         assert _rows(data, name)["value"].sum() == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(_rows(data, "D block 2")["lo"], HIST_EDGES[:-1], atol=1e-6)
-    assert af.negative_share(layers[0]) == pytest.approx(60 / 61)
-    assert af.negative_share(layers[1]) == pytest.approx(0.5)
-    assert math.isnan(af.negative_share(_layer("D", "block 1", R, hist=np.zeros(BINS))))
+    assert activations.negative_share(layers[0]) == pytest.approx(60 / 61)
+    assert activations.negative_share(layers[1]) == pytest.approx(0.5)
+    assert math.isnan(activations.negative_share(_layer("D", "block 1", R, hist=np.zeros(BINS))))
 
 
 # -- measured: gradients -------------------------------------------------------------------------------------------------
 def test_grad_norm_chart_orders_layers_and_drops_zeros_from_the_log_axis():
-    spec, data = af.grad_norm_chart(_probes(), "G")
+    spec, data = activations.grad_norm_chart(_probes(), "G")
     assert list(data["series"].cat.categories) == ["block 1", "block 2", "block 10", "output"]  # 10 after 2, output last
     np.testing.assert_allclose(_rows(data, "block 1")["value"], [1e-6, 2e-6, 3e-6, 4e-6], rtol=1e-5)
     assert _rows(data, "block 10")["value"].isna().all()  # a zero norm has no place on a log axis
     assert spec["encoding"]["y"]["scale"] == {"type": "log"}
-    fixed, _ = af.grad_norm_chart(_probes(), "G", fixed_domain=True)
-    assert fixed["encoding"]["y"]["scale"]["domain"] == list(af.GRAD_DOMAIN)
+    fixed, _ = activations.grad_norm_chart(_probes(), "G", fixed_domain=True)
+    assert fixed["encoding"]["y"]["scale"]["domain"] == list(activations.GRAD_DOMAIN)
 
 
 def test_grad_profile_and_ratio_compare_first_and_last_layer():
     latest = {"sigmoid": _probes()[-1], "leaky ReLU": ProbeRecord(5, {"G": {"block 1": 0.5, "output": 1.0}}, (), ())}
-    spec, data = af.grad_profile_chart(latest, "G")
+    spec, data = activations.grad_profile_chart(latest, "G")
     assert spec["encoding"]["x"]["sort"] == ["block 1", "block 2", "block 10", "output"]
     leaky = _rows(data, "leaky ReLU")
     assert list(leaky["layer"]) == ["block 1", "output"] and list(leaky["value"]) == [0.5, 1.0]
-    assert af.grad_ratio(latest["sigmoid"], "G") == pytest.approx(4e-5)
-    assert af.grad_ratio(latest["sigmoid"], "D") == pytest.approx(0.25)
-    assert math.isnan(af.grad_ratio(latest["leaky ReLU"], "D"))
-    assert [af.ratio_text(x) for x in (4e-5, 0.25, 0.4, 3.0, math.nan)] == ["1/25,000", "1/4", "1/2.5", "3×", "—"]
-    assert af.dead_mean(_probes()[-1], "D") == pytest.approx(0.225)
-    assert math.isnan(af.dead_mean(ProbeRecord(1, {}, (_layer("G", "block 1", S),), ()), "G"))
+    assert activations.grad_ratio(latest["sigmoid"], "G") == pytest.approx(4e-5)
+    assert activations.grad_ratio(latest["sigmoid"], "D") == pytest.approx(0.25)
+    assert math.isnan(activations.grad_ratio(latest["leaky ReLU"], "D"))
+    assert [activations.ratio_text(x) for x in (4e-5, 0.25, 0.4, 3.0, math.nan)] == ["1/25,000", "1/4", "1/2.5", "3×", "—"]
+    assert activations.dead_mean(_probes()[-1], "D") == pytest.approx(0.225)
+    assert math.isnan(activations.dead_mean(ProbeRecord(1, {}, (_layer("G", "block 1", S),), ()), "G"))
 
 
 # -- the page ------------------------------------------------------------------------------------------------------------
@@ -200,11 +201,13 @@ def test_a_finished_run_shows_its_dead_units_and_gradients(fresh_manager):
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     (dead,) = _charts(app, "fraction of units dead")
-    data = pyarrow.ipc.open_stream(dead.proto.data.data).read_all().to_pandas()  # what the browser receives
+    # what the browser receives: the Arrow bytes ui.cache serialised once for every browser
+    data = pyarrow.ipc.open_stream(dead.proto.datasets[0].data.data).read_all().to_pandas()
     assert set(data["series"]) == {f"{net} block {i}" for net in "DG" for i in (1, 2, 3)}
     assert sorted(set(data["step"])) == [4, 8, 12]
     assert data["value"].between(0, 1).all()
     assert len(_charts(app, "gradient norm")) == 2  # D and G
+    assert all(c.proto.datasets and not c.proto.data.data for c in app.get("vega_lite_chart"))  # through ui.cache
     assert not app.info
 
     live.reset_manager()  # a server restart: the run folder stays, its probes (memory only) are gone

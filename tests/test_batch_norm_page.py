@@ -14,8 +14,8 @@ from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
-from ui import batchnorm_figures as bnf
-from ui import live
+from ui import live, style
+from ui.figures import batch_norm
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "batch_norm.py")
 BINS = len(HIST_EDGES) - 1
@@ -46,20 +46,20 @@ def test_bn_stats_average_over_channels_per_layer_and_source():
         _record(20, (_bn("G", "block 1", [2.0, 4.0], [1.0, 1.0], [0.3, 0.5], [1.5, 2.5]),
                      _bn("G", "block 2", [5.0], [9.0], [0.5], [1.8]))),
     ]
-    assert bnf.bn_layers(probes) == ["G block 1", "G block 2", "D block 1"]  # G first, as the lesson reads
-    frame = bnf.bn_stats_frame(probes).set_index(["step", "layer", "statistic", "source"])["value"]
+    assert batch_norm.bn_layers(probes) == ["G block 1", "G block 2", "D block 1"]  # G first, as the lesson reads
+    frame = batch_norm.bn_stats_frame(probes).set_index(["step", "layer", "statistic", "source"])["value"]
     assert frame[(10, "G block 1", "mean", "batch")] == pytest.approx(2.0)
     assert frame[(10, "G block 1", "mean", "running")] == pytest.approx(0.2)
     assert frame[(20, "G block 1", "variance", "running")] == pytest.approx(2.0)
     assert frame[(20, "G block 2", "variance", "batch")] == pytest.approx(9.0)
-    spec, data = bnf.bn_stats_chart(probes, "G block 2", "variance")
+    spec, data = batch_norm.bn_stats_chart(probes, "G block 2", "variance")
     assert data.to_dict("list") == {"step": [10, 10, 20, 20], "source": ["batch", "running"] * 2,
                                     "value": pytest.approx([1.0, 1.0, 9.0, 1.8])}
     assert spec["title"]["text"] == "G block 2: variance"
     # the spec depends only on the layer, never on the values, so a keyed chart can swap its data in place
-    assert bnf.bn_stats_chart(probes[:1], "G block 2", "variance")[0] == spec
+    assert batch_norm.bn_stats_chart(probes[:1], "G block 2", "variance")[0] == spec
     with pytest.raises(AssertionError):
-        bnf.bn_stats_chart(probes, "G block 2", "std")
+        batch_norm.bn_stats_chart(probes, "G block 2", "std")
 
 
 def test_histograms_are_fractions_over_the_probe_bins():
@@ -69,17 +69,17 @@ def test_histograms_are_fractions_over_the_probe_bins():
     hist_out[BINS // 2 - 1: BINS // 2 + 1] = [10.0, 30.0]
     record = _record(50, (_bn("D", "block 1", [0.0], [1.0], [0.0], [1.0], hist_in, hist_out),
                           _bn("D", "block 2", [0.0], [1.0], [0.0], [1.0])))
-    frame = bnf.hist_frame(record)
+    frame = batch_norm.hist_frame(record)
     assert len(frame) == 2 * 2 * BINS
     sums = frame.groupby(["layer", "stage"])["fraction"].sum()
     assert sums.to_numpy() == pytest.approx(np.ones(4))
-    spec, data = bnf.hist_chart(record, "D block 1")
+    spec, data = batch_norm.hist_chart(record, "D block 1")
     assert len(data) == 2 * BINS and spec["title"]["text"] == "D block 1"
     after = data[data["stage"] == "after BN"].set_index("x")["fraction"]
     assert after.max() == pytest.approx(0.75) and after.idxmax() == pytest.approx(0.0)  # the bin [0, 0.2)
     assert data[data["stage"] == "before BN"]["x_end"].iloc[-1] == pytest.approx(HIST_EDGES[-1])
     assert data["x"].min() == pytest.approx(HIST_EDGES[0])
-    assert bnf.hist_frame(_record(60)).empty
+    assert batch_norm.hist_frame(_record(60)).empty
 
 
 def test_drift_bands_are_mean_plus_minus_std_of_one_net_per_variant():
@@ -88,13 +88,13 @@ def test_drift_bands_are_mean_plus_minus_std_of_one_net_per_variant():
                        _record(20, layers=(_layer("G", "block 1", 0.1, 1.1), _layer("D", "block 1", 0.4, 0.3)))],
         "no batch norm": [_record(10, layers=(_layer("G", "block 1", 0.3, 0.5), _layer("G", "block 10", 0.0, 0.1)))],
     }
-    frame = bnf.drift_frame(runs, "G")
+    frame = batch_norm.drift_frame(runs, "G")
     assert len(frame) == 4 and set(frame["variant"]) == set(runs)
     row = frame[(frame["variant"] == "no batch norm") & (frame["layer"] == "block 1")].iloc[0]
     assert (row["low"], row["mean"], row["high"]) == pytest.approx((-0.2, 0.3, 0.8))
-    assert len(bnf.drift_frame(runs, "D")) == 2
-    assert bnf.drift_layers(runs, "G") == ["block 1", "block 10"]
-    spec, data = bnf.drift_chart(runs, "G", "block 1")
+    assert len(batch_norm.drift_frame(runs, "D")) == 2
+    assert batch_norm.drift_layers(runs, "G") == ["block 1", "block 10"]
+    spec, data = batch_norm.drift_chart(runs, "G", "block 1")
     assert data["variant"].tolist() == ["batch norm", "batch norm", "no batch norm"]
     assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == list(runs)
 
@@ -102,7 +102,7 @@ def test_drift_bands_are_mean_plus_minus_std_of_one_net_per_variant():
 def test_variant_losses_one_line_per_variant_and_loss_with_inf_as_gap():
     metrics = {"step": np.array([1, 2, 3]), "g_loss_smooth": np.array([1.0, np.inf, 0.5]),
                "d_loss_smooth": np.array([0.7, 0.6])}  # a snapshot may fall between two columns' appends
-    spec, data = bnf.variant_loss_chart({"batch norm": metrics, "no batch norm": {}})
+    spec, data = batch_norm.variant_loss_chart({"batch norm": metrics, "no batch norm": {}})
     assert len(data) == 3 + 2
     assert np.isnan(data[(data["loss"] == "G loss")]["value"].iloc[1])
     assert spec["encoding"]["color"]["scale"]["domain"] == ["batch norm", "no batch norm"]
@@ -111,13 +111,13 @@ def test_variant_losses_one_line_per_variant_and_loss_with_inf_as_gap():
 def test_toy_table_and_figure_show_both_modes():
     result = explain.batchnorm_train([1.0, 2.0, 4.0, 9.0], gamma=2.0, beta=1.0)
     y_infer = explain.batchnorm_infer(result.x, 2.0, 4.0, gamma=2.0, beta=1.0)
-    table = bnf.toy_table(result, y_infer)
+    table = batch_norm.toy_table(result, y_infer)
     assert list(table.columns) == ["x", "x̂", "y (training)", "y (inference)"]
     assert table["x̂"].mean() == pytest.approx(0.0, abs=1e-12)
     assert table["y (inference)"].iloc[0] == pytest.approx(2.0 * (1.0 - 2.0) / np.sqrt(4.0 + 1e-5) + 1.0)
-    fig = bnf.toy_figure(result, 2.0, 4.0, 2.0, 1.0)
+    fig = batch_norm.toy_figure(result, 2.0, 4.0, 2.0, 1.0)
     training, inference = (next(tr for tr in fig.data if tr.mode == "markers" and tr.marker.color == c)
-                           for c in (bnf.TRAIN_COLOR, bnf.INFER_COLOR))
+                           for c in (style.BN_TRAIN_COLOR, style.BN_INFER_COLOR))
     assert list(training.y) == pytest.approx(list(result.y)) and list(inference.y) == pytest.approx(list(y_infer))
     lines = [tr for tr in fig.data if tr.mode == "lines" and tr.name]
     # both maps cross y = β at their own mean: the batch's 4 and the running 2
@@ -194,6 +194,7 @@ def test_a_finished_run_with_batch_norm_shows_its_statistics_then_none_after_a_r
     specs = _vega_specs(app)
     layers = ["G block 1", "G block 2", "G block 3", "D block 1", "D block 2", "D block 3"]
     assert len(specs) == 3 * len(layers), "mean, variance and histogram per BN layer"
+    assert all(c.proto.datasets and not c.proto.data.data for c in app.get("vega_lite_chart"))  # through ui.cache
     titles = [json.loads(s)["title"]["text"] for s in specs]
     assert titles == [f"{layer}: {statistic}" for layer in layers for statistic in ("mean", "variance")] + layers
     assert app.select_slider(key="bn_hist_step").value == snap.probes[-1].step

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import get_preset
-from ui import bce_figures, live
+from ui import live
+from ui.figures import bce_loss
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "bce_loss.py")
 
@@ -61,10 +62,10 @@ def test_a_wgan_run_is_not_read_as_bce():
 
 
 def test_figures_plot_the_explain_functions():
-    fig = bce_figures.bce_curves(1, 0.99)
+    fig = bce_loss.bce_curves(1, 0.99)
     assert fig.data[2].y[0] == pytest.approx(0.01005, rel=1e-3)
     assert fig.data[0].line.width > fig.data[1].line.width  # the chosen label's curve is bold
-    grads = bce_figures.g_gradients()
+    grads = bce_loss.g_gradients()
     h = grads.data[0].x
     assert grads.data[0].y[0] == pytest.approx(h[0])  # minimax: |∂/∂l| = D(G(z)), vanishing at the left edge
     assert grads.data[1].y[0] == pytest.approx(1 - h[0])

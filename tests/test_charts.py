@@ -1,4 +1,4 @@
-"""ui.charts: the Vega-Lite (spec, data) pairs of the live line charts, on small synthetic and on empty metrics."""
+"""ui.figures.curves: the Vega-Lite (spec, data) pairs of the live line charts, on small synthetic and on empty metrics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from gan_core.config import Loss
-from ui import charts as C
-from ui import figures as F
+from ui import cache, style
+from ui.figures import curves
 
 
 def _metrics(n: int, smooth: bool = True) -> dict[str, np.ndarray]:
@@ -18,7 +18,7 @@ def _metrics(n: int, smooth: bool = True) -> dict[str, np.ndarray]:
     d, g = 0.7 + 0.1 * np.sin(step), 1.5 + 0.2 * np.cos(step)
     m = {"step": step, "d_loss": d, "g_loss": g, "d_real": 0.8 + 0.05 * np.sin(step), "d_fake": 0.3 + 0.05 * np.cos(step)}
     if smooth:
-        m |= {"d_loss_smooth": F.ema(d), "g_loss_smooth": F.ema(g)}
+        m |= {"d_loss_smooth": curves.ema(d), "g_loss_smooth": curves.ema(g)}
     return m
 
 
@@ -38,17 +38,17 @@ def _color_scale(spec: dict) -> dict:
 
 
 ALL = [
-    lambda m: C.loss_chart(m),
-    lambda m: C.d_output_chart(m, Loss.BCE),
-    lambda m: C.d_output_chart(m, Loss.WGAN_GP),
-    lambda m: C.compare_chart([("a", m), ("b", m)], "g_loss"),
+    lambda m: curves.loss_chart(m),
+    lambda m: curves.d_output_chart(m, Loss.BCE),
+    lambda m: curves.d_output_chart(m, Loss.WGAN_GP),
+    lambda m: curves.compare_chart([("a", m), ("b", m)], "g_loss"),
 ]
 
 
 # -- loss_chart --------------------------------------------------------------------------------------------------------
 def test_loss_chart_data_is_long_format_with_raw_and_smooth_per_net():
     m = _metrics(7)
-    spec, data = C.loss_chart(m)
+    spec, data = curves.loss_chart(m)
     assert list(data.columns) == ["step", "value", "series", "kind"]
     assert len(data) == 4 * 7
     assert list(data["series"].cat.categories) == ["D loss", "G loss"]
@@ -62,12 +62,12 @@ def test_loss_chart_data_is_long_format_with_raw_and_smooth_per_net():
 
 def test_loss_chart_smooths_raw_when_smooth_column_is_missing():
     m = _metrics(30, smooth=False)
-    _, data = C.loss_chart(m)
-    np.testing.assert_allclose(_series(data, "G loss", "smooth")["value"], F.ema(m["g_loss"]), rtol=1e-6)
+    _, data = curves.loss_chart(m)
+    np.testing.assert_allclose(_series(data, "G loss", "smooth")["value"], curves.ema(m["g_loss"]), rtol=1e-6)
 
 
 def test_loss_chart_spec_draws_thin_faint_raw_and_bold_smooth_with_figure_colours():
-    spec, _ = C.loss_chart(_metrics(5), height=250)
+    spec, _ = curves.loss_chart(_metrics(5), height=250)
     raw, smooth = spec["layer"]
     assert raw["transform"] == [{"filter": "datum.kind == 'raw'"}]
     assert smooth["transform"] == [{"filter": "datum.kind == 'smooth'"}]
@@ -75,7 +75,7 @@ def test_loss_chart_spec_draws_thin_faint_raw_and_bold_smooth_with_figure_colour
     assert smooth["mark"]["strokeWidth"] == 2.5 and "opacity" not in smooth["mark"]
     assert raw["mark"]["tooltip"] is None and "tooltip" not in raw["encoding"]  # tooltips on the smooth lines only
     assert [t["field"] for t in smooth["encoding"]["tooltip"]] == ["series", "step", "value"]
-    assert _color_scale(spec) == {"domain": ["D loss", "G loss"], "range": [F.D_COLOR, F.G_COLOR]}
+    assert _color_scale(spec) == {"domain": ["D loss", "G loss"], "range": [style.D_COLOR, style.G_COLOR]}
     enc = smooth["encoding"]
     assert enc["x"]["title"] == "step" and enc["y"]["title"] == "loss"
     assert enc["color"]["legend"]["orient"] == "top" and enc["color"]["legend"]["direction"] == "horizontal"
@@ -85,7 +85,7 @@ def test_loss_chart_spec_draws_thin_faint_raw_and_bold_smooth_with_figure_colour
 def test_loss_chart_rounds_to_float32_and_blanks_infinities():
     m = _metrics(4)
     m["d_loss"] = np.array([0.1, np.inf, np.nan, 1 / 3])
-    _, data = C.loss_chart(m)
+    _, data = curves.loss_chart(m)
     raw = _series(data, "D loss", "raw")["value"].to_numpy()
     assert np.isnan(raw[1]) and np.isnan(raw[2])
     assert raw[3] == np.float32(1 / 3)
@@ -94,23 +94,24 @@ def test_loss_chart_rounds_to_float32_and_blanks_infinities():
 def test_loss_chart_cuts_columns_to_common_length():
     m = _metrics(6)
     m["g_loss"] = m["g_loss"][:4]  # a snapshot taken between two appends
-    _, data = C.loss_chart(m)
+    _, data = curves.loss_chart(m)
     assert len(_series(data, "G loss", "raw")) == 4 and len(_series(data, "D loss", "raw")) == 6
 
 
 # -- d_output_chart ----------------------------------------------------------------------------------------------------
 def test_d_output_chart_smooth_is_figures_ema():
     m = _metrics(25)
-    _, data = C.d_output_chart(m, Loss.BCE)
+    _, data = curves.d_output_chart(m, Loss.BCE)
     assert list(data["series"].cat.categories) == ["D(x): real data", "D(G(z)): generated"]
     for series, column in (("D(x): real data", "d_real"), ("D(G(z)): generated", "d_fake")):
         np.testing.assert_allclose(_series(data, series, "raw")["value"], m[column], rtol=1e-6)
-        np.testing.assert_allclose(_series(data, series, "smooth")["value"], F.ema(m[column]), rtol=1e-6)
+        np.testing.assert_allclose(_series(data, series, "smooth")["value"], curves.ema(m[column]), rtol=1e-6)
 
 
 def test_d_output_chart_bce_has_probability_scale_and_cant_tell_rule():
-    spec, _ = C.d_output_chart(_metrics(5), Loss.BCE)
-    assert _color_scale(spec) == {"domain": ["D(x): real data", "D(G(z)): generated"], "range": [F.REAL_COLOR, F.FAKE_COLOR]}
+    spec, _ = curves.d_output_chart(_metrics(5), Loss.BCE)
+    assert _color_scale(spec) == {"domain": ["D(x): real data", "D(G(z)): generated"],
+                                  "range": [style.REAL_COLOR, style.FAKE_COLOR]}
     line = _layers_with(spec, "line")[0]["encoding"]
     assert line["y"]["title"] == "probability real" and line["y"]["scale"]["domain"] == [0, 1]
     (rule,) = _layers_with(spec, "rule")
@@ -122,7 +123,7 @@ def test_d_output_chart_bce_has_probability_scale_and_cant_tell_rule():
 
 @pytest.mark.parametrize("loss", [Loss.WGAN_GP, Loss.LEAST_SQUARES])
 def test_d_output_chart_critic_has_free_scale_and_no_rule(loss):
-    spec, _ = C.d_output_chart(_metrics(5), loss)
+    spec, _ = curves.d_output_chart(_metrics(5), loss)
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "line"]
     y = spec["layer"][0]["encoding"]["y"]
     assert y["title"] == "critic score" and "domain" not in y["scale"]
@@ -131,31 +132,31 @@ def test_d_output_chart_critic_has_free_scale_and_no_rule(loss):
 # -- compare_chart -----------------------------------------------------------------------------------------------------
 def test_compare_chart_one_series_per_run_coloured_like_figures():
     runs = [(f"run{i}", _metrics(3 + i)) for i in range(12)]
-    spec, data = C.compare_chart(runs)
+    spec, data = curves.compare_chart(runs)
     assert list(data.columns) == ["step", "value", "series"]
     assert list(data["series"].cat.categories) == [name for name, _ in runs]
     assert len(data) == sum(3 + i for i in range(12))
     np.testing.assert_allclose(_series(data, "run4")["value"], runs[4][1]["g_loss_smooth"], rtol=1e-6)
     scale = _color_scale(spec)
     assert scale["domain"] == [name for name, _ in runs]
-    assert scale["range"] == [C.RUN_COLORS[i % 10] for i in range(12)]
+    assert scale["range"] == [style.RUN_COLORS[i % 10] for i in range(12)]
     color = spec["layer"][0]["encoding"]["color"]
     assert color["title"] == "run"
     assert spec["layer"][0]["encoding"]["y"]["title"] == "g_loss_smooth"
 
 
 def test_run_colours_are_the_figures_ones():
-    assert not {F.D_COLOR, F.G_COLOR, F.REAL_COLOR, F.FAKE_COLOR} & set(C.RUN_COLORS)
+    assert not {style.D_COLOR, style.G_COLOR, style.REAL_COLOR, style.FAKE_COLOR} & set(style.RUN_COLORS)
 
 
 def test_compare_chart_keeps_repeated_run_names_apart():
-    _, data = C.compare_chart([("a", _metrics(2)), ("a", _metrics(3)), ("a (2)", _metrics(1))])
+    _, data = curves.compare_chart([("a", _metrics(2)), ("a", _metrics(3)), ("a (2)", _metrics(1))])
     assert list(data["series"].cat.categories) == ["a", "a (2)", "a (2) (2)"]
     assert data["series"].value_counts().to_dict() == {"a": 2, "a (2)": 3, "a (2) (2)": 1}
 
 
 def test_compare_chart_without_runs():
-    spec, data = C.compare_chart([])
+    spec, data = curves.compare_chart([])
     assert len(data) == 0 and list(data.columns) == ["step", "value", "series"]
     json.dumps(spec)
 
@@ -188,13 +189,13 @@ def test_charts_render_in_streamlit():
         import streamlit as st
 
         from gan_core.config import Loss
-        from ui import charts
+        from ui.figures import curves
 
         step = np.arange(50, dtype=float)
         m = {"step": step, "d_loss": np.sin(step), "g_loss": np.cos(step), "d_real": np.full(50, 0.7),
              "d_fake": np.full(50, 0.3)}
-        pairs = [charts.loss_chart(m), charts.d_output_chart(m, Loss.BCE), charts.d_output_chart(m, Loss.WGAN_GP),
-                 charts.compare_chart([("a", m), ("b", m)], "g_loss"), charts.loss_chart({}), charts.compare_chart([])]
+        pairs = [curves.loss_chart(m), curves.d_output_chart(m, Loss.BCE), curves.d_output_chart(m, Loss.WGAN_GP),
+                 curves.compare_chart([("a", m), ("b", m)], "g_loss"), curves.loss_chart({}), curves.compare_chart([])]
         for i, (spec, data) in enumerate(pairs):
             st.vega_lite_chart(data, spec, key=f"chart{i}", width="stretch")
 
@@ -209,37 +210,37 @@ def test_charts_render_in_streamlit():
 
 # -- what a browser is sent: thinned, serialised once -------------------------------------------------------------------
 def test_thin_rows_keeps_a_power_of_two_stride_from_the_first_row_and_the_newest():
-    assert list(C.thin_rows(5, 10)) == [0, 1, 2, 3, 4]
-    assert list(C.thin_rows(0, 10)) == []
-    rows = C.thin_rows(2001, 500)
+    assert list(curves.thin_rows(5, 10)) == [0, 1, 2, 3, 4]
+    assert list(curves.thin_rows(0, 10)) == []
+    rows = curves.thin_rows(2001, 500)
     assert rows[0] == 0 and rows[-1] == 2000 and len(rows) <= 501
     assert set(np.diff(rows[:-1])) == {8}  # 2001 rows / 500 → stride 8 (a power of two)
     # one more row keeps every point drawn before in place (a noisy curve does not shimmer between refreshes)
-    assert set(C.thin_rows(1999, 500)[:-1]) <= set(C.thin_rows(2000, 500))
+    assert set(curves.thin_rows(1999, 500)[:-1]) <= set(curves.thin_rows(2000, 500))
 
 
 def test_charts_thin_each_curve_after_smoothing():
     m = _metrics(3000)
-    spec, data = C.loss_chart(m, max_points=500)
-    assert spec == C.loss_chart(m)[0]  # the same chart, fewer points
+    spec, data = curves.loss_chart(m, max_points=500)
+    assert spec == curves.loss_chart(m)[0]  # the same chart, fewer points
     raw_g = _series(data, "G loss", "raw")
     assert 375 <= len(raw_g) <= 501 and raw_g["step"].iloc[-1] == m["step"][-1]
-    _, full = C.d_output_chart(m, Loss.BCE)
-    _, thinned = C.d_output_chart(m, Loss.BCE, max_points=500)
+    _, full = curves.d_output_chart(m, Loss.BCE)
+    _, thinned = curves.d_output_chart(m, Loss.BCE, max_points=500)
     smooth_full = _series(full, "D(x): real data", "smooth").set_index("step")["value"]
     smooth_thin = _series(thinned, "D(x): real data", "smooth").set_index("step")["value"]
     np.testing.assert_array_equal(smooth_thin.to_numpy(), smooth_full.loc[smooth_thin.index].to_numpy())
-    _, compare = C.compare_chart([("a", m)], "g_loss", max_points=500)
+    _, compare = curves.compare_chart([("a", m)], "g_loss", max_points=500)
     assert len(compare) <= 501
 
 
 def test_arrow_spec_carries_the_data_as_arrow_bytes_beside_an_unchanged_spec():
     import pyarrow
 
-    spec, data = C.loss_chart(_metrics(20))
-    out = C.arrow_spec(spec, data)
-    assert out["data"] == {"name": C.DATASET} and {k: v for k, v in out.items() if k not in ("data", "datasets")} == spec
-    sent = pyarrow.ipc.open_stream(out["datasets"][C.DATASET]).read_all().to_pandas()
+    spec, data = curves.loss_chart(_metrics(20))
+    out = cache.arrow_spec(spec, data)
+    assert out["data"] == {"name": cache.DATASET} and {k: v for k, v in out.items() if k not in ("data", "datasets")} == spec
+    sent = pyarrow.ipc.open_stream(out["datasets"][cache.DATASET]).read_all().to_pandas()
     pd.testing.assert_frame_equal(sent, data)
     assert "data" not in spec  # the spec given is left as it was
 
@@ -253,18 +254,19 @@ def test_arrow_spec_chart_renders_in_streamlit_with_the_bytes_as_given():
         import streamlit as st
 
         from gan_core.config import Loss
-        from ui import charts
+        from ui import cache
+        from ui.figures import curves
 
         step = np.arange(50, dtype=float)
         m = {"step": step, "d_loss": np.sin(step), "g_loss": np.cos(step), "d_real": np.full(50, 0.7),
              "d_fake": np.full(50, 0.3)}
-        st.vega_lite_chart(spec=charts.arrow_spec(*charts.d_output_chart(m, Loss.BCE)), key="c", width="stretch")
+        st.vega_lite_chart(spec=cache.arrow_spec(*curves.d_output_chart(m, Loss.BCE)), key="c", width="stretch")
 
     at = AppTest.from_function(app, default_timeout=60).run()
     assert not at.exception
     proto = at.get("vega_lite_chart")[0].proto
     sent = json.loads(proto.spec)
-    assert "datasets" not in sent and sent["data"] == {"name": C.DATASET}
-    assert [d.name for d in proto.datasets] == [C.DATASET]
+    assert "datasets" not in sent and sent["data"] == {"name": cache.DATASET}
+    assert [d.name for d in proto.datasets] == [cache.DATASET]
     rows = pyarrow.ipc.open_stream(proto.datasets[0].data.data).read_all()
     assert rows.num_rows == 4 * 50

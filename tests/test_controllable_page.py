@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import get_preset
 from gan_core.lessons.control import AscentResult
 from gan_core.runs.status import Status
-from ui import control_figures as cf
-from ui import live
+from ui import live, style
+from ui.figures import controllable
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "controllable.py")
 TINY = dict(steps=150, g_width=16, d_width=16, g_depth=2, d_depth=2, batch_size=32, sample_every=100)
@@ -33,21 +33,24 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 # -- figures -------------------------------------------------------------------------------------------------------------
 def test_ascent_grid_has_a_column_per_sample_and_a_row_per_step():
-    w, h = _png_size(cf.ascent_grid(_result(steps=4, n=3), min_size=0))
+    w, h = _png_size(controllable.ascent_grid(_result(steps=4, n=3), min_size=0))
     assert (w, h) == (3 * 9 + 1, 5 * 9 + 1)  # 8×8 images with 1-pixel padding
 
 
 def test_probability_figures_show_the_target_and_every_other_class():
     result = _result()
-    fig = cf.class_prob_figure(result)
+    fig = controllable.class_prob_figure(result)
     assert len(fig.data) == 10
     target = fig.data[2]
     assert target.name == "2 (target)" and target.line.width > fig.data[0].line.width
     np.testing.assert_allclose(target.y, result.probs[:, :, 2].mean(1))
-    heat = cf.target_heatmap(result)
+    # one digit palette: each digit in the colour the VAE page's latent space gives it
+    assert [t.line.color for t in fig.data] == list(style.DIGIT_COLORS)
+    heat = controllable.target_heatmap(result)
     np.testing.assert_allclose(heat.data[0].z, result.probs[:, :, 2])
-    labels = cf.label_prob_figure(np.linspace(0, 1, 5), np.full((5, 10), 0.1), 1, 7, 0.5)
+    labels = controllable.label_prob_figure(np.linspace(0, 1, 5), np.full((5, 10), 0.1), 1, 7, 0.5)
     assert [t.name for t in labels.data] == ["p(digit 1)", "p(digit 7)"]
+    assert [t.line.color for t in labels.data] == [style.DIGIT_COLORS[1], style.DIGIT_COLORS[7]]
 
 
 # -- the page ------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""ui.figures: each figure's traces, layers and scaling on small synthetic inputs (no browser, no training)."""
+"""ui.figures' shared pieces (images, plane, curves.ema): each figure's traces, layers and scaling on small synthetic
+inputs (no browser, no training)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import numpy as np
 import pytest
 
 from gan_core.train.records import SampleRecord
-from ui import figures as F
+from ui import style
+from ui.figures import curves, images, plane
 
 
 def _metrics(n: int) -> dict[str, np.ndarray]:
     step = np.arange(n, dtype=float)
     d, g = 0.7 + 0.1 * np.sin(step), 1.5 + 0.2 * np.cos(step)
-    return {"step": step, "d_loss": d, "g_loss": g, "d_loss_smooth": F.ema(d), "g_loss_smooth": F.ema(g),
+    return {"step": step, "d_loss": d, "g_loss": g, "d_loss_smooth": curves.ema(d), "g_loss_smooth": curves.ema(g),
             "d_real": np.full(n, 0.8), "d_fake": np.full(n, 0.3)}
 
 
@@ -34,23 +36,23 @@ def _names(fig) -> list[str]:
 
 # -- ema ---------------------------------------------------------------------------------------------------------------
 def test_ema_of_constant_is_constant():
-    np.testing.assert_allclose(F.ema(np.full(50, 3.5), alpha=0.2), 3.5)
+    np.testing.assert_allclose(curves.ema(np.full(50, 3.5), alpha=0.2), 3.5)
 
 
 def test_ema_matches_hand_values_and_skips_nan():
-    out = F.ema(np.array([np.nan, 1.0, 3.0, np.nan, 5.0]), alpha=0.5)
+    out = curves.ema(np.array([np.nan, 1.0, 3.0, np.nan, 5.0]), alpha=0.5)
     # before any finite value: NaN; then 1; 0.5·1 + 0.5·3 = 2; NaN keeps 2; 0.5·2 + 0.5·5 = 3.5
     np.testing.assert_allclose(out, [np.nan, 1.0, 2.0, 2.0, 3.5])
-    assert F.ema(np.array([])).shape == (0,)
+    assert curves.ema(np.array([])).shape == (0,)
     with pytest.raises(ValueError):
-        F.ema(np.ones(3), alpha=0.0)
+        curves.ema(np.ones(3), alpha=0.0)
 
 
 # -- line figures ------------------------------------------------------------------------------------------------------
 def test_sample_grid_grey_digits_upscaled_crisply():
     samples = np.zeros((10, 1, 8, 8), dtype=np.float32)
     samples[0, 0, 0, 0] = 1.0
-    image = F.sample_grid(samples, min_size=256)
+    image = images.sample_grid(samples, min_size=256)
     # nrow = ceil(sqrt(10)) = 4 → 4 columns × 3 rows of 8 px, 1 px padding around each: 37 × 28, then ×7 (259 ≥ 256)
     assert image.dtype == np.uint8 and image.shape == (28 * 7, 37 * 7, 3)
     # the single white pixel of sample 0 sits after the 1 px padding and becomes a 7×7 block of 255: pure nearest
@@ -62,16 +64,16 @@ def test_sample_grid_grey_digits_upscaled_crisply():
 
 def test_sample_grid_rgb_and_nrow():
     samples = np.random.default_rng(0).uniform(size=(6, 3, 4, 4)).astype(np.float32)
-    image = F.sample_grid(samples, nrow=3, min_size=1)
+    image = images.sample_grid(samples, nrow=3, min_size=1)
     assert image.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
     expected = np.round(samples[0].transpose(1, 2, 0) * 255)
     np.testing.assert_array_equal(image[1:5, 1:5], expected)
     with pytest.raises(ValueError):
-        F.sample_grid(np.zeros((0, 1, 8, 8)))
+        images.sample_grid(np.zeros((0, 1, 8, 8)))
 
 
 def test_png_bytes_signature():
-    data = F.png_bytes(F.sample_grid(np.ones((4, 1, 8, 8)), min_size=32))
+    data = images.png_bytes(images.sample_grid(np.ones((4, 1, 8, 8)), min_size=32))
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -80,19 +82,19 @@ def test_plane_figure_all_layers():
     rec = _record()
     real = np.random.default_rng(1).normal(size=(50, 2))
     modes = np.array([[0.0, 0.0], [1.0, 1.0]])
-    fig = F.plane_figure(rec, real, modes=modes)
+    fig = plane.plane_figure(rec, real, modes=modes)
     assert _names(fig) == ["D's output", "real data", "modes", "generated", "G's push"]
     heat = fig.data[0]
     assert (heat.zmin, heat.zmax) == (0.0, 1.0) and heat.colorbar.title.text == "D(x): real?"
     np.testing.assert_allclose(heat.x, np.linspace(-2, 3, 6))
     np.testing.assert_allclose(heat.y, np.linspace(-1, 4, 6))
-    assert fig.data[1].marker.color == F.REAL_COLOR and fig.data[3].marker.color == F.FAKE_COLOR
+    assert fig.data[1].marker.color == style.REAL_COLOR and fig.data[3].marker.color == style.FAKE_COLOR
     assert tuple(fig.layout.xaxis.range) == (-2.0, 3.0) and tuple(fig.layout.yaxis.range) == (-1.0, 4.0)
     assert fig.layout.yaxis.scaleanchor == "x"
 
 
 def test_plane_figure_raw_scores():
-    fig = F.plane_figure(_record(), None, probability=False)
+    fig = plane.plane_figure(_record(), None, probability=False)
     heat = fig.data[0]
     assert heat.zmin is None and heat.colorbar.title.text == "critic score"
 
@@ -101,13 +103,13 @@ def test_plane_figure_raw_scores():
                                         ("show_fake", "generated"), ("show_arrows", "G's push")])
 def test_plane_figure_toggles_remove_the_layer(flag, name):
     real = np.zeros((5, 2))
-    assert name in _names(F.plane_figure(_record(), real))
-    names = _names(F.plane_figure(_record(), real, **{flag: False}))
+    assert name in _names(plane.plane_figure(_record(), real))
+    names = _names(plane.plane_figure(_record(), real, **{flag: False}))
     assert name not in names and len(names) == 3
 
 
 def test_plane_figure_missing_data_means_no_layer():
-    fig = F.plane_figure(_record(field=False, arrows=False), None)
+    fig = plane.plane_figure(_record(field=False, arrows=False), None)
     assert _names(fig) == ["generated"]
     x0, x1 = fig.layout.xaxis.range
     assert x0 < fig.data[0].x.min() and x1 > fig.data[0].x.max()
@@ -115,7 +117,7 @@ def test_plane_figure_missing_data_means_no_layer():
 
 def test_arrows_scaled_to_eight_percent_of_the_width():
     rec = _record()
-    fig = F.plane_figure(rec, None)
+    fig = plane.plane_figure(rec, None)
     arrows = fig.data[-1]
     xs, ys = np.asarray(arrows.x, dtype=float).reshape(-1, 3), np.asarray(arrows.y, dtype=float).reshape(-1, 3)
     assert np.isnan(xs[:, 2]).all()  # one trace, segments separated by gaps
@@ -130,5 +132,5 @@ def test_arrows_scaled_to_eight_percent_of_the_width():
 
 def test_zero_arrows_do_not_divide_by_zero():
     rec = SampleRecord(1, np.ones((4, 2)), None, arrows=np.zeros((4, 2)))
-    xs = np.asarray(F.plane_figure(rec, None).data[-1].x, dtype=float).reshape(-1, 3)
+    xs = np.asarray(plane.plane_figure(rec, None).data[-1].x, dtype=float).reshape(-1, 3)
     np.testing.assert_allclose(xs[:, 1], xs[:, 0])

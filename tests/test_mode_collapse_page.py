@@ -160,6 +160,8 @@ def test_a_finished_digits_run_shows_its_class_histogram(fresh_manager):
     text = _texts(app)
     assert "What the classifier sees" in text and "out of 200" in text
     assert len(app.get("vega_lite_chart")) >= 4  # histogram, heatmap, coverage, KL (+ the gradient charts)
+    # every chart through ui.cache.vega_chart: data serialised once as Arrow bytes, never a DataFrame per browser
+    assert all(c.proto.datasets and not c.proto.data.data for c in app.get("vega_lite_chart"))
     assert app.get("image"), "the sample grid is shown"
 
 

@@ -73,7 +73,7 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
     snap = live.get_manager().snapshot(run_id)
     assert snap.status is Status.FINISHED and snap.step == 40
     loss = next(c for c in app.get("vega_lite_chart") if '"D loss"' in c.proto.spec)
-    # what the browser receives: Arrow bytes serialised once for every browser (ui.charts.arrow_spec)
+    # what the browser receives: Arrow bytes serialised once for every browser (ui.cache.arrow_spec)
     data = pyarrow.ipc.open_stream(loss.proto.datasets[0].data.data).read_all().to_pandas()
     smooth = data[data["kind"] == "smooth"]
     assert set(smooth["series"]) == {"D loss", "G loss"} and smooth["step"].max() == 40

@@ -13,8 +13,8 @@ from gan_core.config import get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
 from gan_core.runs.status import Status
-from ui import live
-from ui import vae_figures as vf
+from ui import live, style
+from ui.figures import vae_vs_gan
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "vae_vs_gan.py")
 TINY_VAE_STEPS = 30
@@ -22,8 +22,8 @@ TINY_VAE_STEPS = 30
 
 # -- the figure helpers ------------------------------------------------------------------------------------------------------
 def test_architecture_diagrams_name_each_models_parts():
-    for dot, parts in ((vf.vae_dot(), ("encoder", "latent space", "decoder", "reconstruction")),
-                       (vf.gan_dot(), ("generator", "discriminator", "real image", "fake image", "gradient"))):
+    for dot, parts in ((vae_vs_gan.vae_dot(), ("encoder", "latent space", "decoder", "reconstruction")),
+                       (vae_vs_gan.gan_dot(), ("generator", "discriminator", "real image", "fake image", "gradient"))):
         assert dot.startswith("digraph") and dot.count("{") == dot.count("}")
         assert all(part in dot for part in parts)
 
@@ -31,25 +31,25 @@ def test_architecture_diagrams_name_each_models_parts():
 def test_loss_figure_draws_the_total_and_its_two_terms():
     history = {"step": np.array([10, 20]), "loss": np.array([30.0, 25.0]), "reconstruction": np.array([28.0, 22.0]),
                "kl": np.array([2.0, 3.0])}
-    fig = vf.loss_figure(history)
-    assert [t.name for t in fig.data] == [vf.LOSS_NAMES[k] for k in ("loss", "reconstruction", "kl")]
+    fig = vae_vs_gan.loss_figure(history)
+    assert [t.name for t in fig.data] == [vae_vs_gan.LOSS_NAMES[k] for k in ("loss", "reconstruction", "kl")]
     np.testing.assert_array_equal(fig.data[2].y, [2.0, 3.0])
 
 
 def test_latent_figure_has_one_trace_per_digit_in_its_colour():
     mu = np.random.default_rng(0).normal(size=(30, 2))
     labels = np.arange(30) % 10
-    fig = vf.latent_figure(mu, labels)
+    fig = vae_vs_gan.latent_figure(mu, labels)
     digits = [t for t in fig.data if t.mode == "markers"]
     assert [t.name for t in digits] == [str(k) for k in range(10)]
-    assert digits[3].marker.color == vf.DIGIT_COLORS[3] and len(digits[3].x) == 3
+    assert digits[3].marker.color == style.DIGIT_COLORS[3] and len(digits[3].x) == 3
     np.testing.assert_allclose(digits[0].x, mu[labels == 0, 0].astype(np.float32))
     with pytest.raises(ValueError):
-        vf.latent_figure(mu, labels[:5])
+        vae_vs_gan.latent_figure(mu, labels[:5])
 
 
 def test_latent_grid_reads_like_a_plot():
-    z = vf.latent_grid(3, 2.0)
+    z = vae_vs_gan.latent_grid(3, 2.0)
     assert z.shape == (9, 2)
     np.testing.assert_array_equal(z[0], [-2, 2])  # top left: z₁ low, z₂ high
     np.testing.assert_array_equal(z[2], [2, 2])  # top right

@@ -81,11 +81,11 @@ def reset_manager() -> None:
 def _prewarm() -> None:
     """The first sample grid imports torchvision, the first plotly figure loads plotly's validators: ~2.5 s on 2 cores
     that would otherwise land on whoever first presses Start."""
-    from ui import charts, figures  # noqa: PLC0415 (imported by the pages too; here only to be warm)
+    from ui.figures import curves, images, plane  # noqa: PLC0415 (imported by the pages too; here only to be warm)
 
-    figures.sample_grid(np.zeros((1, 1, 8, 8), np.float32))
-    charts.loss_chart({c: np.zeros(0) for c in COLUMNS})
-    figures.plane_figure(SampleRecord(0, np.zeros((1, 2), np.float32), None), None).to_json()
+    images.sample_grid(np.zeros((1, 1, 8, 8), np.float32))
+    curves.loss_chart({c: np.zeros(0) for c in COLUMNS})
+    plane.plane_figure(SampleRecord(0, np.zeros((1, 2), np.float32), None), None).to_json()
 
 
 def start(config: TrainConfig, name: str) -> str:
@@ -281,7 +281,7 @@ _shared_lock = threading.Lock()
 def shared_snapshot(run_id: str) -> RunSnapshot:
     """The run's snapshot to draw: while the run trains, one taken less than FRESH_S ago is reused.
 
-    Figures are cached by snapshot version (ui.panels.cached), so thirty browsers refreshing at different moments of a
+    Figures are cached by snapshot version (ui.cache.cached), so thirty browsers refreshing at different moments of a
     second cost about two builds of each figure instead of one per version the worker sent. A run that is not running
     now is read as it is: one paused a moment ago, stepped one update, or just ended shows exactly that.
     """

@@ -1,16 +1,14 @@
-"""Drawing a run's snapshot: headline numbers, loss charts, samples (image grid or GAN Lab's plane), history scrubbing.
+"""Drawing a run's snapshot with Streamlit: headline numbers, loss charts, samples (image grid or GAN Lab's plane),
+history scrubbing, and why a run has nothing to show yet. The Training page draws all of it; Home, BCE loss and Mode
+collapse draw parts.
 
-Figures are built once per run version and shared by every browser that shows them: thirty students watching one run
-cost one figure build per refresh, not thirty.
+Every figure goes through ui.cache, built once per run version and shared by every browser that shows it.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -19,10 +17,11 @@ from gan_core.config import Loss
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
 from gan_core.train.records import SampleRecord
-from ui import charts, figures
+from ui.cache import cached, vega_chart
+from ui.figures import curves, images, plane
+from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
 
-CHART_CONFIG = {"displayModeBar": False}
 LAYERS = ("real data", "generated", "D's output", "G's push")
 
 PLANE_LEGEND_BCE = """
@@ -41,25 +40,6 @@ PLANE_LEGEND_CRITIC = """
 - **Green dots**: real data (the circles mark its modes). **Purple dots**: G's samples.
 - **Orange arrows**: where G's loss pushes each sample, along the critic's slope.
 """
-
-_cache: OrderedDict[tuple, Any] = OrderedDict()
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 256
-
-
-def cached(key: tuple, build: Callable[[], Any]) -> Any:
-    """`build()` once per key, e.g. (run, version, what); built objects are only read afterwards."""
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    value = build()
-    with _cache_lock:
-        _cache[key] = value
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return value
-
 
 def _fmt(value: float, digits: int = 3) -> str:
     return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
@@ -81,31 +61,22 @@ def headline(snap: RunSnapshot) -> None:
                    help="D's mean output on generated examples" + (": 0 means sure they are fake." if probability else "."))
 
 
-def vega_chart(name: tuple, build: Callable[[], tuple[dict, Any]], *, key: str) -> None:
-    """A keyed Vega-Lite chart built by `build()` -> (spec, data) once per `name` and shared by every browser.
-
-    Vega-Lite, not plotly, for curves that grow every second: a keyed Vega chart updates in place, while
-    st.plotly_chart derives its identity from the data and remounts the chart in every browser on each refresh. The
-    data go to Streamlit already serialised (charts.arrow_spec): a classroom costs one serialisation, not thirty.
-    """
-    spec = cached(name, lambda: charts.arrow_spec(*build()))
-    st.vega_lite_chart(spec=spec, key=key, width="stretch")
-
-
 def loss_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
+    """D's and G's losses, raw and smoothed, under a one-line heading."""
     st.markdown("**Losses** (thin: each step, bold: smoothed)")
     vega_chart((snap.id, snap.version, "loss", height),
-               lambda: charts.loss_chart(snap.metrics, height=height, max_points=charts.MAX_POINTS), key=f"{key}_loss")
+               lambda: curves.loss_chart(snap.metrics, height=height, max_points=curves.MAX_POINTS), key=f"{key}_loss")
 
 
 def d_output_chart(snap: RunSnapshot, *, key: str, height: int = 280) -> None:
+    """D(x) on real data against D(G(z)) on generated data (critic scores for a WGAN), under a one-line heading."""
     st.markdown("**What D says**: real examples against generated ones")
     vega_chart((snap.id, snap.version, "dout", height),
-               lambda: charts.d_output_chart(snap.metrics, snap.config.loss, height=height, max_points=charts.MAX_POINTS),
+               lambda: curves.d_output_chart(snap.metrics, snap.config.loss, height=height, max_points=curves.MAX_POINTS),
                key=f"{key}_dout")
 
 
-def curves(snap: RunSnapshot, *, key: str) -> None:
+def curves_row(snap: RunSnapshot, *, key: str) -> None:
     """D and G loss (raw and smoothed) beside D(x) against D(G(z))."""
     left, right = st.columns(2)
     with left:
@@ -164,13 +135,13 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
                      help="GAN Lab's layers: D's output over the plane, the data, G's samples and where G's loss pushes them.")
     shown = set(shown or ())
     name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)))
-    fig = cached(name, lambda: figures.plane_figure(
+    fig = cached(name, lambda: plane.plane_figure(
         record, snap.real, show_real="real data" in shown, show_fake="generated" in shown,
         show_field="D's output" in shown, show_arrows="G's push" in shown, modes=snap.modes,
         probability=snap.config.loss is Loss.BCE, height=height))
     plot, legend = st.columns([3, 2], vertical_alignment="center")
     with plot:
-        st.plotly_chart(fig, key=f"{key}_plane", config=CHART_CONFIG)
+        st.plotly_chart(fig, key=f"{key}_plane", config=PLOTLY_CONFIG)
         st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
     with legend:
         st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
@@ -182,8 +153,8 @@ def _grid_src(samples: Any, nrow: int | None) -> tuple[str, int]:
     Encoded once per snapshot and sent inside the page's message: given an array, st.image encoded it again for every
     browser on every refresh and stored a copy per browser that each then fetched over HTTP, a new one every second.
     """
-    grid = figures.sample_grid(samples, nrow=nrow, min_size=320)
-    return "data:image/png;base64," + base64.b64encode(figures.png_bytes(grid)).decode("ascii"), grid.shape[1]
+    grid = images.sample_grid(samples, nrow=nrow, min_size=320)
+    return "data:image/png;base64," + base64.b64encode(images.png_bytes(grid)).decode("ascii"), grid.shape[1]
 
 
 def samples_png(snap: RunSnapshot) -> bytes:
@@ -192,5 +163,5 @@ def samples_png(snap: RunSnapshot) -> bytes:
     if record is None:
         return b""
     if record.samples.ndim == 4:
-        return figures.png_bytes(figures.sample_grid(record.samples, min_size=512))
-    return figures.png_bytes(figures.scatter_image(record.samples, snap.real, record.extent))
+        return images.png_bytes(images.sample_grid(record.samples, min_size=512))
+    return images.png_bytes(images.scatter_image(record.samples, snap.real, record.extent))

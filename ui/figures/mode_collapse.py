@@ -1,8 +1,9 @@
-"""Figures of the mode-collapse lesson: class histograms, their evolution, coverage over time, the 2D modes, and the
+"""Figures of the Mode-collapse page: class histograms, their evolution, coverage over time, the 2D modes, and the
 generator gradient a winning discriminator leaves. Pure functions (stats in, chart specs or plotly figures out).
 
 Live charts are Vega-Lite (spec, data) pairs whose spec depends only on names and sizes, never on values, so a keyed
-st.vega_lite_chart swaps its data in place (see ui.charts). Every number comes from gan_core.evaluation / lessons.explain.
+chart (ui.cache.vega_chart) swaps its data in place (see ui/figures/curves.py). Every number comes from
+gan_core.evaluation or gan_core.lessons.explain.
 """
 
 from __future__ import annotations
@@ -15,13 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from gan_core.lessons import explain
-from ui.charts import RUN_COLORS
-from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
+from ui.style import D_COLOR, FAKE_COLOR, FIT, G_COLOR, LEGEND_TOP, MARGIN, MISSED_COLOR, REAL_COLOR, run_colors, vega_legend_top
 
-MISSED_COLOR = "#d62728"
-_MARGIN = dict(l=40, r=10, t=30, b=30)
-_LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)
-_FIT = {"type": "fit", "contains": "padding"}
 COVERED, MISSED = "covered", "not covered"
 
 
@@ -47,14 +43,14 @@ def class_histogram_chart(stats: Mapping[str, Any], *, height: int = 280) -> tup
     x = {"field": "class", "type": "nominal", "title": "class the classifier sees", "sort": None, "axis": {"labelAngle": 0}}
     y_scale = {"domainMin": 0}  # follows the tallest bar: a spread histogram (10 % each) must not look flat
     spec = {
-        "height": height, "autosize": _FIT,
+        "height": height, "autosize": FIT,
         "layer": [
             {"mark": {"type": "bar", "tooltip": True},
              "encoding": {"x": x, "y": {"field": "generated", "type": "quantitative", "title": "share of samples",
                                         "scale": y_scale, "axis": {"format": "%"}},
                           "color": {"field": "status", "type": "nominal", "title": None,
                                     "scale": {"domain": [COVERED, MISSED], "range": [FAKE_COLOR, MISSED_COLOR]},
-                                    "legend": {"orient": "top", "direction": "horizontal"}}}},
+                                    "legend": vega_legend_top()}}},
             {"mark": {"type": "tick", "color": "black", "thickness": 3, "size": 30},
              "encoding": {"x": x, "y": {"field": "data", "type": "quantitative", "scale": y_scale},
                           "tooltip": [{"field": "class"}, {"field": "data", "title": "data's share", "format": ".1%"}]}},
@@ -73,7 +69,7 @@ def class_heatmap_chart(rows: Sequence[Mapping[str, Any]], *, height: int = 260)
     data = pd.DataFrame(records, columns=["step", "class", "share"])
     data["share"] = data["share"].astype(np.float32)
     spec = {
-        "height": height, "autosize": _FIT,
+        "height": height, "autosize": FIT,
         "mark": {"type": "rect", "tooltip": True},
         "encoding": {
             "x": {"field": "step", "type": "ordinal", "title": "step",
@@ -103,8 +99,8 @@ def series_chart(runs: Mapping[str, Mapping[str, np.ndarray]], column: str, *, t
     if domain is not None:
         y["scale"] = {"domain": list(domain)}
     color = {"field": "run", "type": "nominal", "title": None,
-             "scale": {"domain": names, "range": [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names))]},
-             "legend": {"orient": "top", "direction": "horizontal"} if len(names) > 1 else None}
+             "scale": {"domain": names, "range": run_colors(len(names))},
+             "legend": vega_legend_top() if len(names) > 1 else None}
     layers: list[dict[str, Any]] = [{
         "mark": {"type": "line", "strokeWidth": 2.5, "point": True, "clip": True},
         "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step", "scale": {"nice": False, "zero": False},
@@ -115,7 +111,7 @@ def series_chart(runs: Mapping[str, Mapping[str, np.ndarray]], column: str, *, t
     if total is not None:
         layers.append({"data": {"values": [{}]}, "mark": {"type": "rule", "color": "grey", "strokeDash": [4, 3]},
                        "encoding": {"y": {"datum": float(total), "type": "quantitative"}}})
-    return {"height": height, "autosize": _FIT, "layer": layers}, data
+    return {"height": height, "autosize": FIT, "layer": layers}, data
 
 
 # -- 2D: the modes -------------------------------------------------------------------------------------------------------
@@ -141,7 +137,7 @@ def mode_figure(samples: np.ndarray, real: np.ndarray | None, modes: np.ndarray,
                 marker=dict(symbol="circle-open", color=color, size=22, line=dict(width=3))))
     span = float(np.abs(modes).max()) * 1.25 + 0.2
     fig = go.Figure(traces)
-    fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, uirevision="modes",
+    fig.update_layout(height=height, margin=MARGIN, legend=LEGEND_TOP, uirevision="modes",
                       xaxis=dict(range=[-span, span], constrain="domain", showgrid=False, zeroline=False),
                       yaxis=dict(range=[-span, span], scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False,
                                  zeroline=False))
@@ -172,7 +168,7 @@ def logit_gradient_chart(step: np.ndarray, d_fake: np.ndarray, *, height: int = 
         "series": pd.Categorical.from_codes(np.repeat([0, 1], len(step)).astype(np.int32), categories=names),
     })
     spec = {
-        "height": height, "autosize": _FIT,
+        "height": height, "autosize": FIT,
         "mark": {"type": "line", "strokeWidth": 2.5, "clip": True},
         "encoding": {
             "x": {"field": "step", "type": "quantitative", "title": "step", "scale": {"nice": False, "zero": False},
@@ -180,7 +176,7 @@ def logit_gradient_chart(step: np.ndarray, d_fake: np.ndarray, *, height: int = 
             "y": {"field": "value", "type": "quantitative", "title": "G's gradient at D's logit", "scale": {"domain": [0, 1]}},
             "color": {"field": "series", "type": "nominal", "title": None,
                       "scale": {"domain": names, "range": list(GRAD_SERIES.values())},
-                      "legend": {"orient": "top", "direction": "vertical", "labelLimit": 320}},
+                      "legend": vega_legend_top(direction="vertical", labelLimit=320)},
             "tooltip": [{"field": "series"}, {"field": "step", "format": ",d"}, {"field": "value", "format": ".3g"}],
         },
     }

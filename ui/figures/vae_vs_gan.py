@@ -1,25 +1,27 @@
-"""The VAE-vs-GAN lesson's pictures: the two architectures as Graphviz diagrams, the VAE's loss curve, its 2D latent
-space coloured by digit, and the run of a GAN picked to stand beside it. Pure functions: no streamlit."""
+"""Figures of the VAE-vs-GAN page: the two architectures as Graphviz diagrams, the VAE's loss curve, and its 2D latent
+space coloured by digit (ui.style.DIGIT_COLORS, as on the Controllable-generation page). Pure functions: no streamlit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
 
-from gan_core.config import Dataset
-from gan_core.runs.state import RunSnapshot
-from gan_core.runs.status import Status
-from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
+from ui.style import (
+    D_COLOR,
+    DIGIT_COLORS,
+    FAKE_COLOR,
+    G_COLOR,
+    LEGEND_TOP,
+    MARGIN,
+    NEUTRAL_FILL,
+    REAL_COLOR,
+    VAE_COLOR,
+    VAE_LOSS_COLORS,
+)
 
-# Ten distinguishable colours (plotly's D3 palette): one per digit, the same in the scatter and its legend.
-DIGIT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-VAE_COLOR = "#00897b"  # teal: the VAE's own parts, apart from the GAN's D blue and G orange
-LOSS_COLORS = {"loss": "#333333", "reconstruction": VAE_COLOR, "kl": "#c2185b"}
 LOSS_NAMES = {"loss": "total (−ELBO)", "reconstruction": "reconstruction (BCE)", "kl": "KL to N(0, I)"}
-_MARGIN = dict(l=50, r=10, t=30, b=40)
-
 
 _DOT_HEAD = """digraph {{
   rankdir=TB; bgcolor="transparent"; nodesep=0.3; ranksep=0.3;
@@ -34,7 +36,7 @@ def vae_dot() -> str:
     return _DOT_HEAD.format(body=f"""
   x [label="image x", fillcolor="{REAL_COLOR}33"];
   enc [label="encoder q(z|x)", fillcolor="{VAE_COLOR}33"];
-  lat [label="latent space\\nz = μ + σ·ε", shape=ellipse, fillcolor="#eeeeee"];
+  lat [label="latent space\\nz = μ + σ·ε", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   dec [label="decoder p(x|z)", fillcolor="{VAE_COLOR}33"];
   rec [label="reconstruction x̂", fillcolor="{FAKE_COLOR}22"];
   x -> enc -> lat -> dec -> rec;
@@ -44,7 +46,7 @@ def vae_dot() -> str:
 def gan_dot() -> str:
     """The GAN top to bottom: noise through G to a fake, D judges fakes and real images, its verdict teaches G."""
     return _DOT_HEAD.format(body=f"""
-  noise [label="noise z ~ N(0, I)", shape=ellipse, fillcolor="#eeeeee"];
+  noise [label="noise z ~ N(0, I)", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   gen [label="generator G(z)", fillcolor="{G_COLOR}33"];
   fake [label="fake image", fillcolor="{FAKE_COLOR}22"];
   real [label="real image x", fillcolor="{REAL_COLOR}33"];
@@ -61,9 +63,8 @@ def loss_figure(history: Mapping[str, np.ndarray], *, height: int = 300) -> go.F
     fig = go.Figure()
     for key in ("loss", "reconstruction", "kl"):
         fig.add_trace(go.Scatter(x=np.asarray(history["step"]), y=np.asarray(history[key], dtype=np.float64),
-                                 mode="lines", name=LOSS_NAMES[key], line=dict(color=LOSS_COLORS[key], width=2)))
-    fig.update_layout(height=height, margin=_MARGIN, xaxis_title="update step", yaxis_title="nats per image",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+                                 mode="lines", name=LOSS_NAMES[key], line=dict(color=VAE_LOSS_COLORS[key], width=2)))
+    fig.update_layout(height=height, margin=MARGIN, xaxis_title="update step", yaxis_title="nats per image", legend=LEGEND_TOP,
                       template="plotly_white")
     return fig
 
@@ -84,7 +85,7 @@ def latent_figure(mu: np.ndarray, labels: np.ndarray, *, height: int = 460) -> g
         fig.add_trace(go.Scattergl(x=mu[sel, 0], y=mu[sel, 1], mode="markers", name=str(k),
                                    marker=dict(size=5, color=DIGIT_COLORS[int(k) % len(DIGIT_COLORS)], opacity=0.75),
                                    hovertemplate=f"digit {k}<br>z₁ %{{x:.2f}}, z₂ %{{y:.2f}}<extra></extra>"))
-    fig.update_layout(height=height, margin=_MARGIN, template="plotly_white", legend_title_text="digit",
+    fig.update_layout(height=height, margin=MARGIN, template="plotly_white", legend_title_text="digit",
                       xaxis=dict(title="z₁", zeroline=False), yaxis=dict(title="z₂", zeroline=False, scaleanchor="x"))
     return fig
 
@@ -94,20 +95,3 @@ def latent_grid(n: int = 10, span: float = 2.0) -> np.ndarray:
     axis = np.linspace(-span, span, n, dtype=np.float32)
     z2, z1 = np.meshgrid(axis[::-1], axis, indexing="ij")
     return np.stack([z1.ravel(), z2.ravel()], axis=1)
-
-
-def is_digits_gan(snap: RunSnapshot) -> bool:
-    return snap.config.dataset is Dataset.DIGITS
-
-
-def pick_gan_run(selected: RunSnapshot | None, snaps: Sequence[RunSnapshot]) -> RunSnapshot | None:
-    """The GAN to compare with: the selected run if it is a digits run with samples, else the newest finished digits run
-    with samples (snaps are newest first), else None."""
-    if selected is not None and is_digits_gan(selected) and selected.samples:
-        return selected
-    return next((s for s in snaps if is_digits_gan(s) and s.samples and s.status is Status.FINISHED), None)
-
-
-def training_gan_run(snaps: Sequence[RunSnapshot]) -> RunSnapshot | None:
-    """The newest digits run still queued or training, if any: show it rather than offer to start another."""
-    return next((s for s in snaps if is_digits_gan(s) and s.status.active), None)

@@ -1,86 +1,23 @@
-"""Pure functions from engine records and arrays to plotly Figures and images; no streamlit, so tests need no browser.
+"""GAN Lab's layered view of 2D data as a plotly figure: D's output over the plane, real and generated points, and G's
+push on each generated point. Pure functions, no streamlit; the Training and Home pages draw it for 2D runs.
 
-Pages rebuild these up to once a second for every viewer, so each figure is a handful of traces fed whole numpy arrays
-(plotly serialises those as compact binary) and a small layout; nothing loops over points in Python.
+Pages rebuild it up to once a second for every viewer (through ui.cache, once per snapshot), so it is a handful of
+traces fed whole numpy arrays (plotly serialises those as compact binary) and a small layout; nothing loops over points
+in Python.
 """
 
 from __future__ import annotations
 
-import io
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas  # noqa: F401  plotly imports pandas lazily, reading sys.modules without a lock: importing it here, under
 import plotly.graph_objects as go  # the import lock, keeps two threads from seeing a half-imported pandas
-import torch
-from PIL import Image
 
 from gan_core.train.records import SampleRecord
-
-# One colour per role on every page, so "purple = generated" is learnt once. Real/fake follow GAN Lab (green/purple)
-# and are the two ends of the decision heatmap's PRGn scale, so a point's colour matches the side of D it belongs on.
-D_COLOR = "#1f77b4"
-G_COLOR = "#ff7f0e"
-REAL_COLOR = "#1b7837"
-FAKE_COLOR = "#762a83"
+from ui.style import FAKE_COLOR, G_COLOR, LEGEND_TOP, MARGIN, REAL_COLOR
 
 ARROW_FRACTION = 0.08  # the longest of G's push arrows spans this fraction of the plot's width
-_MARGIN = dict(l=50, r=10, t=30, b=40)
-_LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)
-
-
-def ema(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
-    """Exponential moving average s_t = (1 − α)·s_{t−1} + α·x_t, started at the first finite value.
-
-    A NaN (or infinite) input keeps the previous average, so one bad row does not blank the rest of the curve;
-    positions before the first finite value stay NaN.
-    """
-    if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-    x = np.asarray(values, dtype=np.float64).ravel()
-    out = np.full(x.shape, np.nan)
-    avg = math.nan
-    keep = 1.0 - alpha
-    # A plain loop over a list: a few thousand points take well under a millisecond, and NaN-skipping makes the
-    # closed-form (lfilter) version awkward to get right.
-    for i, v in enumerate(x.tolist()):
-        if math.isfinite(v):
-            avg = v if math.isnan(avg) else keep * avg + alpha * v
-        out[i] = avg
-    return out
-
-
-def sample_grid(samples: np.ndarray, nrow: int | None = None, min_size: int = 256) -> np.ndarray:
-    """Images (N, C, H, W) in [0, 1] → one (H', W', 3) uint8 RGB grid, upscaled by whole pixels to ≥ min_size wide.
-
-    Nearest-neighbour upscaling keeps 8×8 digits crisp; leaving it to the browser would blur them. (N, H, W) is read
-    as grey.
-    """
-    x = np.asarray(samples, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or len(x) == 0:
-        raise ValueError(f"expected a non-empty (N, C, H, W) array, got shape {x.shape}")
-    # Imported here, as gan_core.data does: torchvision costs ~1.5 s to import and only this function needs it.
-    from torchvision.utils import make_grid
-
-    nrow = nrow or math.ceil(math.sqrt(len(x)))
-    # Mid-grey padding shows as a line between black backgrounds and between white strokes alike.
-    grid = make_grid(torch.from_numpy(np.nan_to_num(x)), nrow=nrow, padding=1, pad_value=0.5)  # (3, H', W'); grey → RGB
-    image = (grid.clamp_(0, 1).mul_(255).round_().to(torch.uint8)).permute(1, 2, 0).numpy()
-    factor = max(1, math.ceil(min_size / image.shape[1]))
-    if factor > 1:
-        image = image.repeat(factor, axis=0).repeat(factor, axis=1)
-    return np.ascontiguousarray(image)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 (H, W) or (H, W, 3) image as PNG."""
-    buffer = io.BytesIO()
-    # Fast compression: these small images are re-encoded every refresh, and size barely changes at higher levels.
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def _arrow_segments(start: np.ndarray, push: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,38 +101,9 @@ def plane_figure(record: SampleRecord, real: np.ndarray | None, *, show_real: bo
 
     fig = go.Figure(traces)
     fig.update_layout(
-        height=height, margin=_MARGIN, legend=_LEGEND, uirevision="plane",
+        height=height, margin=MARGIN, legend=LEGEND_TOP, uirevision="plane",
         xaxis=dict(range=[x0, x1], constrain="domain", showgrid=False, zeroline=False),
         # Equal aspect: a circle of data must look like a circle, or the ring's geometry misleads.
         yaxis=dict(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain", showgrid=False, zeroline=False),
     )
     return fig
-
-
-def scatter_image(fake: np.ndarray, real: np.ndarray | None, extent: tuple[float, float, float, float] | None,
-                  size: int = 512) -> np.ndarray:
-    """2D samples drawn as dots on a white square (real data light green behind): a PNG-able (size, size, 3) uint8 image.
-
-    Drawn with numpy rather than plotly, because exporting a plotly figure needs a browser engine this app does not ship.
-    """
-    fake = np.asarray(fake, dtype=np.float64).reshape(-1, 2)
-    layers = [fake] if real is None else [np.asarray(real, dtype=np.float64).reshape(-1, 2), fake]
-    if extent is None:
-        both = np.concatenate(layers)
-        both = both[np.isfinite(both).all(axis=1)]
-        lo, hi = (both.min(axis=0), both.max(axis=0)) if len(both) else (np.zeros(2), np.ones(2))
-        pad = 0.1 * float((hi - lo).max()) + 1e-6
-        extent = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
-    x0, x1, y0, y1 = extent
-    image = np.full((size, size, 3), 255, dtype=np.uint8)
-    colors = ([] if real is None else [(180, 220, 170)]) + [tuple(int(FAKE_COLOR[i:i + 2], 16) for i in (1, 3, 5))]
-    for points, color in zip(layers, colors, strict=True):
-        ok = np.isfinite(points).all(axis=1)
-        col = ((points[ok, 0] - x0) / (x1 - x0) * (size - 1)).round().astype(int)
-        row = ((y1 - points[ok, 1]) / (y1 - y0) * (size - 1)).round().astype(int)  # y grows upwards
-        for dr in (-1, 0, 1):  # 3×3 dots
-            for dc in (-1, 0, 1):
-                r, c = row + dr, col + dc
-                inside = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-                image[r[inside], c[inside]] = color
-    return image

@@ -1,9 +1,10 @@
-"""Figures of the activations lesson: the functions and their derivatives (plotly, static maths), and what the probes
+"""Figures of the Activations page: the functions and their derivatives (plotly, static maths), and what the probes
 measured inside a run (Vega-Lite, live): dead units, pre-activation histograms, per-layer gradient norms.
 
 Pure functions, no streamlit. Every curve value comes from gan_core.lessons.explain; every measured value from ProbeRecords.
 The Vega-Lite specs depend only on the *names* in the records (layers, variants), never on their values, so a keyed
-st.vega_lite_chart keeps one chart and swaps its data in place while a run trains (see ui/charts.py for why).
+chart (ui.cache.vega_chart) keeps one chart and swaps its data in place while a run trains (see ui/figures/curves.py).
+The Mode-collapse page draws grad_norm_chart too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,20 @@ import plotly.graph_objects as go
 from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.train.probes import HIST_EDGES, SATURATION_GRAD, LayerStats, ProbeRecord
+from ui.style import (
+    CURVE_COLOR,
+    D_SHADES,
+    DEAD_FILL,
+    DERIVATIVE_COLOR,
+    FIT_X,
+    G_SHADES,
+    LEGEND_TOP,
+    MARGIN,
+    SATURATED_FILL,
+    TOOLTIP_STEP,
+    run_colors,
+    shades,
+)
 
 CURVE_KINDS = (Activation.RELU, Activation.LEAKY_RELU, Activation.SIGMOID, Activation.TANH)
 DEAD_KINDS = frozenset({Activation.RELU, Activation.LEAKY_RELU})  # "dead": every pre-activation negative
@@ -28,20 +43,9 @@ NAMES = {Activation.RELU: "ReLU", Activation.LEAKY_RELU: "leaky ReLU", Activatio
          Activation.TANH: "tanh", Activation.ELU: "ELU"}
 Z_RANGE = (-6.0, 6.0)
 GRAD_DOMAIN = (1e-10, 1e2)  # a fixed log axis for side-by-side comparisons: both variants read on the same scale
-
-CURVE_COLOR = "#1f77b4"
-DERIVATIVE_COLOR = "#d62728"
-DEAD_FILL = "rgba(120, 120, 120, 0.22)"
-SATURATED_FILL = "rgba(214, 39, 40, 0.12)"
-# Layer shades, light (first layer, next to the input) to dark (last, next to the loss): D in blues, G in oranges,
-# as D and G are drawn on every page (ui.figures.D_COLOR, G_COLOR).
-_BLUES = ("#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
-_ORANGES = ("#fdae6b", "#fd8d3c", "#f16913", "#d94801", "#a63603", "#7f2704")
-VARIANT_COLORS = ("#17becf", "#e377c2", "#bcbd22", "#8c564b")  # run colours (as ui.charts): not D's blue or G's orange
-_MARGIN = dict(l=45, r=10, t=30, b=40)
 # a handful of decade ticks labelled 1e-6, 1e2 (d3's .0e would write 1e+2)
 _LOG_AXIS = {"tickCount": 6, "labelExpr": "'1e' + round(log(datum.value) / LN10)", "gridOpacity": 0.6}
-_TOOLTIP_STEP = {"field": "step", "type": "quantitative", "title": "step", "format": ",d"}
+_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 
 
 def minus(text: str) -> str:
@@ -73,8 +77,7 @@ def activation_figure(kind: Activation, slope: float = 0.1, *, height: int = 260
                       line_width=0, layer="below", annotation_text=label.split(":")[0],
                       annotation_position="top left" if zone[0] <= Z_RANGE[0] else "top right",
                       annotation_font=dict(size=11, color="#555"))
-    fig.update_layout(height=height, margin=_MARGIN, uirevision=kind.value, hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+    fig.update_layout(height=height, margin=MARGIN, uirevision=kind.value, hovermode="x unified", legend=LEGEND_TOP,
                       xaxis=dict(title="pre-activation z", range=list(Z_RANGE), zeroline=True),
                       yaxis=dict(zeroline=True))
     return fig
@@ -85,13 +88,6 @@ def layer_order(name: str) -> tuple[int, str]:
     """Sort key: block 1, block 2, …, block 10, then output (the input side first, the loss side last)."""
     match = re.fullmatch(r"block (\d+)", name)
     return (int(match.group(1)), "") if match else (10_000, name)
-
-
-def _shades(n: int, palette: Sequence[str]) -> list[str]:
-    """n colours spread over the palette, light to dark (one alone takes a middle-dark shade)."""
-    if n == 1:
-        return [palette[-2]]
-    return [palette[round(i * (len(palette) - 1) / (n - 1))] for i in range(n)]
 
 
 def layer_names(probes: Sequence[ProbeRecord], net: str, *, kinds: frozenset[Activation] | None = None,
@@ -150,7 +146,7 @@ def _layer_colors(series: Sequence[str]) -> list[str]:
     """Blues for D's layers, oranges for G's (by the "D "/"G " prefix, else blues), light to dark in order."""
     d = [s for s in series if not s.startswith("G ")]
     g = [s for s in series if s.startswith("G ")]
-    shade = dict(zip(d, _shades(len(d), _BLUES), strict=True)) | dict(zip(g, _shades(len(g), _ORANGES), strict=True))
+    shade = dict(zip(d, shades(len(d), D_SHADES), strict=True)) | dict(zip(g, shades(len(g), G_SHADES), strict=True))
     return [shade[s] for s in series]
 
 
@@ -161,13 +157,13 @@ def _line_spec(series: Sequence[str], colors: Sequence[str], y: dict[str, Any], 
               "axis": {"format": "~s"}},
         "y": {"field": "value", "type": "quantitative", **y},
         "color": _color(series, colors, columns=columns),
-        "tooltip": [{"field": "series", "type": "nominal", "title": "layer"}, _TOOLTIP_STEP,
+        "tooltip": [{"field": "series", "type": "nominal", "title": "layer"}, TOOLTIP_STEP,
                     {"field": "value", "type": "quantitative", "title": y.get("title", "value"), "format": ".3~g"}],
     }
     spec: dict[str, Any] = {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "$schema": _SCHEMA,
         "height": height,
-        "autosize": {"type": "fit-x", "contains": "padding"},
+        "autosize": FIT_X,
         "mark": {"type": "line", "strokeWidth": 2, "clip": True, "point": False},
         "encoding": encoding,
     }
@@ -195,12 +191,12 @@ def grad_norm_chart(probes: Sequence[ProbeRecord], net: str, *, height: int = 26
     `fixed_domain`: GRAD_DOMAIN instead of the data's range, so side-by-side variants share a scale.
     """
     data, series = grad_rows(probes, net)
-    palette = _ORANGES if net == "G" else _BLUES
+    palette = G_SHADES if net == "G" else D_SHADES
     scale: dict[str, Any] = {"type": "log"}
     if fixed_domain:
         scale["domain"] = list(GRAD_DOMAIN)
     y = {"title": f"{net}: gradient norm ‖∇‖ (log)", "scale": scale, "axis": _LOG_AXIS}
-    return _line_spec(series, _shades(len(series), palette), y, height, title, columns), data
+    return _line_spec(series, shades(len(series), palette), y, height, title, columns), data
 
 
 def histogram_rows(layers: Sequence[LayerStats]) -> tuple[pd.DataFrame, list[str]]:
@@ -236,9 +232,9 @@ def histogram_chart(layers: Sequence[LayerStats], *, height: int = 240, title: s
          "scale": {"domain": [float(HIST_EDGES[0]), float(HIST_EDGES[-1])], "nice": False}}
     one = {"values": [{}]}
     spec: dict[str, Any] = {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "$schema": _SCHEMA,
         "height": height,
-        "autosize": {"type": "fit-x", "contains": "padding"},
+        "autosize": FIT_X,
         "layer": [
             {"data": one, "mark": {"type": "rect", "color": "#888", "opacity": 0.15},
              "encoding": {"x": {"datum": float(HIST_EDGES[0]), "type": "quantitative"}, "x2": {"datum": 0.0}}},
@@ -270,18 +266,17 @@ def grad_profile_chart(probes: Mapping[str, ProbeRecord], net: str, *, height: i
             for layer, v in p.grad_norms.get(net, {}).items()]
     data = _frame(rows, labels).rename(columns={"step": "position"})
     data["layer"] = pd.Categorical([layers[int(i)] for i in data["position"]], categories=layers)
-    colors = [VARIANT_COLORS[i % len(VARIANT_COLORS)] for i in range(len(labels))]
     spec: dict[str, Any] = {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "$schema": _SCHEMA,
         "height": height,
-        "autosize": {"type": "fit-x", "contains": "padding"},
+        "autosize": FIT_X,
         "mark": {"type": "line", "strokeWidth": 2.5, "point": {"size": 60}},
         "encoding": {
             "x": {"field": "layer", "type": "ordinal", "sort": layers, "title": f"{net}'s layers: input side → loss side",
                   "axis": {"labelAngle": 0}},
             "y": {"field": "value", "type": "quantitative", "title": "gradient norm (log)",
                   "scale": {"type": "log", "domain": list(GRAD_DOMAIN)}, "axis": _LOG_AXIS},
-            "color": _color(labels, colors, "variant"),
+            "color": _color(labels, run_colors(len(labels)), "variant"),
             "tooltip": [{"field": "series", "type": "nominal", "title": "variant"},
                         {"field": "layer", "type": "nominal", "title": "layer"},
                         {"field": "value", "type": "quantitative", "title": "‖∇‖", "format": ".2e"}],

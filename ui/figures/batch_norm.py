@@ -1,11 +1,9 @@
-"""Figures of the batch-norm lesson: the toy batch worked by hand, and a run's batch-norm and drift records.
+"""Figures of the Batch-norm page: the toy batch worked by hand, and a run's batch-norm and drift records.
 
 Pure functions, no streamlit. The toy batch's figure is plotly (it changes only when the reader edits a value). The run
-charts refresh every second while a run trains, so they are Vega-Lite (spec, data) pairs: a keyed st.vega_lite_chart
-swaps its data in place, where st.plotly_chart would remount. Each spec depends only on the data's shape (which layers,
-which variants), never on the values.
-
-Call: `spec, data = bn_stats_chart(probes, "G block 1", "mean")` then `st.vega_lite_chart(data, spec, key="...")`.
+charts refresh every second while a run trains, so they are Vega-Lite (spec, data) pairs: a keyed chart
+(ui.cache.vega_chart) swaps its data in place, where st.plotly_chart would remount. Each spec depends only on the
+data's shape (which layers, which variants), never on the values.
 """
 
 from __future__ import annotations
@@ -20,18 +18,9 @@ import plotly.graph_objects as go
 from gan_core.lessons import explain
 from gan_core.lessons.explain import BatchNormResult
 from gan_core.train.probes import HIST_EDGES, ProbeRecord
-from ui.figures import D_COLOR, G_COLOR
+from ui.style import BN_INFER_COLOR, BN_SOURCES, BN_STAGES, BN_TRAIN_COLOR, FIT, LEGEND_TOP, MARGIN, run_colors
 
 STATISTICS = ("mean", "variance")
-SOURCES = {"batch": "#9ecae1", "running": "#08519c"}  # the batch's (jumpy) against the running average (smooth)
-STAGES = {"before BN": "#bdbdbd", "after BN": "#3182bd"}
-VARIANT_COLORS = ("#17becf", "#e377c2", "#bcbd22", "#8c564b")  # ui.charts' first run colours: not D/G/real/fake
-TRAIN_COLOR, INFER_COLOR = G_COLOR, D_COLOR
-# as ui.charts: the width follows the container (width="stretch") and `height` is the whole chart's, title, axes and
-# legend included
-FIT = {"type": "fit", "contains": "padding"}
-_MARGIN = dict(l=50, r=10, t=30, b=40)
-_LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)
 
 
 # -- the toy batch -------------------------------------------------------------------------------------------------------
@@ -59,13 +48,13 @@ def toy_figure(result: BatchNormResult, running_mean: float, running_var: float,
     fig = go.Figure([
         go.Scatter(x=gap_x, y=gap_y, mode="lines", line=dict(color="#999", width=1, dash="dot"), hoverinfo="skip",
                    showlegend=False),
-        go.Scatter(x=ends, y=train_line, mode="lines", line=dict(color=TRAIN_COLOR, width=2), hoverinfo="skip",
+        go.Scatter(x=ends, y=train_line, mode="lines", line=dict(color=BN_TRAIN_COLOR, width=2), hoverinfo="skip",
                    name="training: the batch's μ and σ²"),
-        go.Scatter(x=ends, y=infer_line, mode="lines", line=dict(color=INFER_COLOR, width=2), hoverinfo="skip",
+        go.Scatter(x=ends, y=infer_line, mode="lines", line=dict(color=BN_INFER_COLOR, width=2), hoverinfo="skip",
                    name="inference: the running μ and σ²"),
-        go.Scatter(x=x, y=result.y, mode="markers", marker=dict(size=10, color=TRAIN_COLOR), showlegend=False,
+        go.Scatter(x=x, y=result.y, mode="markers", marker=dict(size=10, color=BN_TRAIN_COLOR), showlegend=False,
                    hovertemplate="x = %{x:.4g}<br>training y = %{y:.4g}<extra></extra>"),
-        go.Scatter(x=x, y=y_infer, mode="markers", marker=dict(size=10, color=INFER_COLOR), showlegend=False,
+        go.Scatter(x=x, y=y_infer, mode="markers", marker=dict(size=10, color=BN_INFER_COLOR), showlegend=False,
                    hovertemplate="x = %{x:.4g}<br>inference y = %{y:.4g}<extra></extra>"),
         # each line crosses y = β at its own mean; a label sits on the side of the point its line leaves free
         go.Scatter(x=[result.mean, running_mean], y=[beta, beta], mode="markers+text",
@@ -74,7 +63,7 @@ def toy_figure(result: BatchNormResult, running_mean: float, running_var: float,
                    hovertemplate="%{text} = %{x:.4g}<extra></extra>"),
     ])
     fig.add_hline(y=beta, line=dict(color="#bbb", width=1))
-    fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, uirevision="bn_toy", xaxis_title="input x",
+    fig.update_layout(height=height, margin=MARGIN, legend=LEGEND_TOP, uirevision="bn_toy", xaxis_title="input x",
                       yaxis_title="output y", hovermode="closest")
     return fig
 
@@ -115,9 +104,9 @@ def bn_stats_chart(probes: Sequence[ProbeRecord], layer: str, statistic: str, *,
             "x": {"field": "step", "type": "quantitative", "title": "step"},
             "y": {"field": "value", "type": "quantitative", "title": None, "scale": {"zero": statistic == "variance"}},
             "color": {"field": "source", "type": "nominal", "legend": None,  # small multiples: the page says it once
-                      "scale": {"domain": list(SOURCES), "range": list(SOURCES.values())}},
+                      "scale": {"domain": list(BN_SOURCES), "range": list(BN_SOURCES.values())}},
             "strokeWidth": {"field": "source", "type": "nominal", "legend": None,
-                            "scale": {"domain": list(SOURCES), "range": [1.2, 2.8]}},
+                            "scale": {"domain": list(BN_SOURCES), "range": [1.2, 2.8]}},
             "tooltip": [{"field": "source"}, {"field": "step", "format": ",d"}, {"field": "value", "format": ".4g"}],
         },
     }
@@ -151,7 +140,7 @@ def hist_chart(record: ProbeRecord, layer: str, *, height: int = 200) -> tuple[d
             "x2": {"field": "x_end"},
             "y": {"field": "fraction", "type": "quantitative", "title": None, "stack": None},
             "color": {"field": "stage", "type": "nominal", "legend": None,
-                      "scale": {"domain": list(STAGES), "range": list(STAGES.values())}},
+                      "scale": {"domain": list(BN_STAGES), "range": list(BN_STAGES.values())}},
             "tooltip": [{"field": "stage"}, {"field": "x", "format": ".1f", "title": "from"},
                         {"field": "x_end", "format": ".1f", "title": "to"}, {"field": "fraction", "format": ".3f"}],
         },
@@ -162,7 +151,7 @@ def hist_chart(record: ProbeRecord, layer: str, *, height: int = 200) -> tuple[d
 # -- the comparison: batch norm on against off ---------------------------------------------------------------------------
 def _variant_color(variants: Sequence[str], legend: bool) -> dict[str, Any]:
     return {"field": "variant", "type": "nominal", "title": None, "legend": {"orient": "top"} if legend else None,
-            "scale": {"domain": list(variants), "range": list(VARIANT_COLORS[: len(variants)])}}
+            "scale": {"domain": list(variants), "range": run_colors(len(variants))}}
 
 
 def variant_loss_chart(runs: Mapping[str, Mapping[str, np.ndarray]], *,

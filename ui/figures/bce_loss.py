@@ -1,4 +1,4 @@
-"""Figures of the BCE lesson: the loss's two terms over the prediction h, and G's two losses with their gradients.
+"""Figures of the BCE-loss page: the loss's two terms over the prediction h, and G's two losses with their gradients.
 
 Pure functions (arrays in, plotly figures out); every number they plot comes from gan_core.lessons.explain.
 """
@@ -9,11 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gan_core.lessons import explain
-from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR
+from ui.style import D_COLOR, FAKE_COLOR, G_COLOR, LEGEND_TOP, MARGIN, REAL_COLOR
 
 H = np.linspace(0.001, 0.999, 400)  # the prediction's range, short of 0 and 1 where the logs are infinite
-_MARGIN = dict(l=50, r=10, t=30, b=40)
-_LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)
 
 
 def bce_curves(y: int, h: float, *, height: int = 340) -> go.Figure:
@@ -29,7 +27,7 @@ def bce_curves(y: int, h: float, *, height: int = 340) -> go.Figure:
         go.Scatter(x=[h], y=[loss_here], name=f"h = {h:.3g}: loss {loss_here:.4g}", mode="markers",
                    marker=dict(size=12, color="black")),
     ])
-    fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, xaxis_title="prediction h = D(x)",
+    fig.update_layout(height=height, margin=MARGIN, legend=LEGEND_TOP, xaxis_title="prediction h = D(x)",
                       yaxis_title="loss", yaxis_range=[0, 7], uirevision="bce")
     return fig
 
@@ -42,7 +40,7 @@ def g_losses(*, height: int = 320) -> go.Figure:
         go.Scatter(x=H, y=explain.g_loss_non_saturating(H), name="non-saturating: −log D(G(z))", mode="lines",
                    line=dict(color=G_COLOR, width=2.5)),
     ])
-    fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, xaxis_title="D(G(z)): D's belief a fake is real",
+    fig.update_layout(height=height, margin=MARGIN, legend=LEGEND_TOP, xaxis_title="D(G(z)): D's belief a fake is real",
                       yaxis_title="G's loss (G minimises it)", yaxis_range=[-7, 7], uirevision="gloss")
     return fig
 
@@ -59,6 +57,6 @@ def g_gradients(*, height: int = 320) -> go.Figure:
     # early in training D rejects fakes with confidence: the left edge, where the minimax gradient is ~0
     fig.add_vrect(x0=0, x1=0.1, fillcolor="grey", opacity=0.15, line_width=0,
                   annotation_text="early training: D wins", annotation_position="top left")
-    fig.update_layout(height=height, margin=_MARGIN, legend=_LEGEND, xaxis_title="D(G(z))",
+    fig.update_layout(height=height, margin=MARGIN, legend=LEGEND_TOP, xaxis_title="D(G(z))",
                       yaxis_title="gradient size w.r.t. D's logit", yaxis_range=[0, 1.05], uirevision="ggrad")
     return fig

@@ -1,4 +1,5 @@
-"""Pure functions from engine metrics to Vega-Lite (spec, data) pairs for the live line charts; no streamlit here.
+"""A run's curves over training steps, as Vega-Lite (spec, data) pairs: D's and G's losses, D's two outputs, and one
+curve of several runs overlaid. Pure functions, no streamlit; the Training, Home, BCE and Mode-collapse pages draw them.
 
 Why not plotly for these: st.plotly_chart derives its element identity from the figure, so every refresh of a live
 panel mounted a new chart in the browser. st.vega_lite_chart with a `key` keeps one chart and swaps its data in place,
@@ -6,26 +7,22 @@ as long as the spec stays the same. So every spec here depends only on its argum
 run names, height), never on the data: the data travel separately as one long DataFrame
 (step, value, series[, kind]) that Streamlit sends as Arrow.
 
-Call: `spec, data = loss_chart(metrics)` then `st.vega_lite_chart(data, spec, key="...", width="stretch")`; for a
-chart that many browsers show, `st.vega_lite_chart(spec=arrow_spec(spec, data), ...)` with the result built once
-(ui.panels caches it): Streamlit sends Arrow bytes as they are, so the data are serialised once, not once per browser.
-Same colours and meaning as ui.figures: thin faint raw lines, bold smoothed lines in the same colour.
+Call through the shared cache, which serialises the data once for every browser:
+`cache.vega_chart((run, version, "loss"), lambda: loss_chart(metrics, max_points=MAX_POINTS), key="...")`.
+Thin faint raw lines, bold smoothed lines in the same colour; colours from ui.style.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from gan_core.config import Loss
-from ui.figures import D_COLOR, FAKE_COLOR, G_COLOR, REAL_COLOR, ema
-
-# The same ten run colours as ui.figures (without the D/G/real/fake ones), in the same order.
-RUN_COLORS = ("#17becf", "#e377c2", "#bcbd22", "#8c564b", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd", "#aec7e8", "#ffbb78")
+from ui.style import D_COLOR, FAKE_COLOR, FIT, G_COLOR, REAL_COLOR, TOOLTIP_STEP, run_colors
 
 KINDS = ("raw", "smooth")
 LOSS_SERIES = {"D loss": D_COLOR, "G loss": G_COLOR}
@@ -36,11 +33,30 @@ RAW_OPACITY = 0.3
 # Points per curve sent to a browser: a chart is at most ~700 pixels wide. The history holds up to 2,000 steps; sending
 # them all was ~280 kB a second per browser on the Training page (measured: tests/load/classroom.py).
 MAX_POINTS = 500
-DATASET = "values"  # the name arrow_spec gives the chart's data
 
 _EMPTY = np.empty(0, dtype=np.float32)
-_TOOLTIP_STEP = {"field": "step", "type": "quantitative", "title": "step", "format": ",d"}
 _TOOLTIP_VALUE = {"field": "value", "type": "quantitative", "title": "value", "format": ".4g"}
+
+
+def ema(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Exponential moving average s_t = (1 − α)·s_{t−1} + α·x_t, started at the first finite value.
+
+    A NaN (or infinite) input keeps the previous average, so one bad row does not blank the rest of the curve;
+    positions before the first finite value stay NaN.
+    """
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    out = np.full(x.shape, np.nan)
+    avg = math.nan
+    keep = 1.0 - alpha
+    # A plain loop over a list: a few thousand points take well under a millisecond, and NaN-skipping makes the
+    # closed-form (lfilter) version awkward to get right.
+    for i, v in enumerate(x.tolist()):
+        if math.isfinite(v):
+            avg = v if math.isnan(avg) else keep * avg + alpha * v
+        out[i] = avg
+    return out
 
 
 # -- data ----------------------------------------------------------------------------------------------------------------
@@ -99,20 +115,6 @@ def thin_rows(n: int, max_points: int | None = MAX_POINTS) -> np.ndarray:
     return np.append(rows, n - 1) if n and rows[-1] != n - 1 else rows
 
 
-def arrow_spec(spec: Mapping[str, Any], data: pd.DataFrame) -> dict[str, Any]:
-    """`spec` with `data` attached as a named dataset of Arrow IPC bytes, for `st.vega_lite_chart(spec=...)`.
-
-    Streamlit passes a dataset that is already bytes through untouched; a DataFrame it converts on every call, which
-    with ten browsers open was a third of the server's time (py-spy). The spec itself is unchanged, so a keyed chart
-    still swaps its data in place.
-    """
-    table = pa.Table.from_pandas(data, preserve_index=False, nthreads=1)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return {**spec, "data": {"name": DATASET}, "datasets": {DATASET: sink.getvalue().to_pybytes()}}
-
-
 # -- spec ----------------------------------------------------------------------------------------------------------------
 def _color(domain: Sequence[str], colors: Sequence[str], title: str | None) -> dict[str, Any]:
     """Colour by series through an explicit scale, so each role keeps its colour whatever the data hold."""
@@ -142,16 +144,14 @@ def _encoding(y_title: str, y_scale: dict[str, Any], color: dict[str, Any]) -> d
 def _spec(height: int, layers: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "height": height,
-        # fit: the width follows the container (width="stretch") and `height` is the whole chart's, legend and axes
-        # included, as plotly's height was; padding counts, so nothing overflows the element.
-        "autosize": {"type": "fit", "contains": "padding"},
+        "autosize": FIT,  # ui.style: the whole chart's height, the container's width
         "layer": layers,
     }
 
 
 def _raw_and_smooth_layers(encoding: dict[str, Any]) -> list[dict[str, Any]]:
     """Raw: thin and faint, no tooltip. Smoothed: bold, with the tooltip. Both colour by series on one shared scale."""
-    tooltip = [{"field": "series", "type": "nominal", "title": "series"}, _TOOLTIP_STEP, _TOOLTIP_VALUE]
+    tooltip = [{"field": "series", "type": "nominal", "title": "series"}, TOOLTIP_STEP, _TOOLTIP_VALUE]
     return [
         {"transform": [{"filter": "datum.kind == 'raw'"}],
          "mark": {"type": "line", "strokeWidth": RAW_WIDTH, "opacity": RAW_OPACITY, "clip": True, "tooltip": None},
@@ -167,7 +167,7 @@ def loss_chart(metrics: Mapping[str, np.ndarray], *, height: int = 280,
                max_points: int | None = None) -> tuple[dict, pd.DataFrame]:
     """D's and G's losses over steps: raw values thin and faint, their moving averages bold in the same colour.
 
-    The averages are the run's "*_smooth" columns; an old snapshot without them is smoothed here with ui.figures.ema.
+    The averages are the run's "*_smooth" columns; an old snapshot without them is smoothed here with ema.
     """
     parts = []
     for i, net in enumerate(("d", "g")):
@@ -186,7 +186,7 @@ def d_output_chart(metrics: Mapping[str, np.ndarray], loss: Loss, *, height: int
                    max_points: int | None = None) -> tuple[dict, pd.DataFrame]:
     """D(x) on real and D(G(z)) on generated data over steps: probabilities for BCE, raw critic scores otherwise.
 
-    Each step's value is one batch's mean, so it is noisy: thin raw lines, with a bold moving average (ui.figures.ema).
+    Each step's value is one batch's mean, so it is noisy: thin raw lines, with a bold moving average (ema).
     """
     parts = []
     for i, column in enumerate(("d_real", "d_fake")):
@@ -229,8 +229,7 @@ def compare_chart(runs: Sequence[tuple[str, Mapping[str, np.ndarray]]], column: 
     names = _unique([name for name, _ in runs])
     data = _frame([(i, 0, *_xy(metrics, column)) for i, (_, metrics) in enumerate(runs)], names, with_kind=False,
                   max_points=max_points)
-    colors = [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names))]
-    encoding = _encoding(column, {"zero": False}, _color(names, colors, "run"))
-    tooltip = [{"field": "series", "type": "nominal", "title": "run"}, _TOOLTIP_STEP, _TOOLTIP_VALUE]
+    encoding = _encoding(column, {"zero": False}, _color(names, run_colors(len(names)), "run"))
+    tooltip = [{"field": "series", "type": "nominal", "title": "run"}, TOOLTIP_STEP, _TOOLTIP_VALUE]
     layers = [{"mark": {"type": "line", "strokeWidth": RUN_WIDTH, "clip": True}, "encoding": {**encoding, "tooltip": tooltip}}]
     return _spec(height, layers), data

@@ -1,4 +1,5 @@
-"""Figures of the controllable-generation lesson: pure functions from lessons.control results to images and plotly figures."""
+"""Figures of the Controllable-generation page: pure functions from gan_core.lessons.control results to images and
+plotly figures. Digits keep their colours from ui.style.DIGIT_COLORS, as in the VAE page's latent space."""
 
 from __future__ import annotations
 
@@ -6,21 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gan_core.lessons.control import AscentResult
-from ui import figures
-
-TARGET_COLOR = "#e4572e"
-# Plotly's D3 palette: distinct enough for ten lines, and none of them is the target's orange-red.
-CLASS_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79",
-                "#637939")
-_MARGIN = dict(l=50, r=20, t=60, b=40)
-_TOP = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0)  # a legend that leaves narrow plots wide
-
-
-def image_rows(rows: np.ndarray, min_size: int = 480) -> bytes:
-    """(R, N, C, H, W) images as one PNG: R rows of N columns."""
-    rows = np.asarray(rows)
-    assert rows.ndim == 5, rows.shape
-    return figures.png_bytes(figures.sample_grid(rows.reshape(-1, *rows.shape[2:]), nrow=rows.shape[1], min_size=min_size))
+from ui.figures.images import image_rows
+from ui.style import DIGIT_COLORS, HIGHLIGHT_COLOR, LEGEND_TOP_RIGHT, PATH_COLORS, TITLED_MARGIN
 
 
 def ascent_grid(result: AscentResult, min_size: int = 480) -> bytes:
@@ -41,7 +29,8 @@ def others_sentence(change: np.ndarray, target: int, threshold: float = 0.01) ->
 
 
 def class_prob_figure(result: AscentResult, height: int = 340) -> go.Figure:
-    """Mean probability of each class over the ascent steps: the target rises; whatever else moves is entanglement."""
+    """Mean probability of each class over the ascent steps, each digit in its colour and the target bold with markers:
+    the target rises; whatever else moves is entanglement."""
     steps = np.arange(len(result.probs))
     mean = result.probs.mean(1)  # (steps + 1, n_classes)
     fig = go.Figure()
@@ -49,9 +38,9 @@ def class_prob_figure(result: AscentResult, height: int = 340) -> go.Figure:
         target = c == result.target
         fig.add_trace(go.Scatter(
             x=steps, y=mean[:, c], mode="lines+markers" if target else "lines", name=f"{c} (target)" if target else str(c),
-            line=dict(color=TARGET_COLOR if target else CLASS_COLORS[c % len(CLASS_COLORS)], width=4 if target else 1.5),
+            line=dict(color=DIGIT_COLORS[c % len(DIGIT_COLORS)], width=4 if target else 1.5),
             hovertemplate=f"digit {c}<br>step %{{x}}: %{{y:.2f}}<extra></extra>"))
-    fig.update_layout(height=height, margin=_MARGIN, title="Mean probability of each digit, step by step",
+    fig.update_layout(height=height, margin=TITLED_MARGIN, title="Mean probability of each digit, step by step",
                       xaxis=dict(title="ascent step", dtick=max(1, len(steps) // 10)),
                       yaxis=dict(title="classifier's probability", range=[0, 1]), legend=dict(title="digit"))
     return fig
@@ -63,7 +52,7 @@ def target_heatmap(result: AscentResult, height: int = 340) -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=p, x=[str(i + 1) for i in range(p.shape[1])], y=list(range(p.shape[0])), zmin=0, zmax=1,
         colorscale="Oranges", colorbar=dict(title="p"), hovertemplate="sample %{x}, step %{y}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(height=height, margin=_MARGIN, title=f"p(digit {result.target}) per sample",
+    fig.update_layout(height=height, margin=TITLED_MARGIN, title=f"p(digit {result.target}) per sample",
                       xaxis=dict(title="sample", type="category"), yaxis=dict(title="ascent step", autorange="reversed"))
     return fig
 
@@ -72,12 +61,14 @@ def norm_figure(ts: np.ndarray, norms: dict[str, np.ndarray], t: float, typical:
     """‖z‖ along each interpolation path, against the norm a typical Gaussian z has (≈ √d)."""
     fig = go.Figure()
     for i, (name, values) in enumerate(norms.items()):
-        fig.add_trace(go.Scatter(x=ts, y=values, mode="lines", name=name, line=dict(width=3, color=CLASS_COLORS[i])))
+        fig.add_trace(go.Scatter(x=ts, y=values, mode="lines", name=name,
+                                 line=dict(width=3, color=PATH_COLORS[i % len(PATH_COLORS)])))
     fig.add_hline(y=typical, line=dict(dash="dot", color="grey"), annotation_text=f"typical length √d = {typical:.2f}",
                   annotation_position="top left")
-    fig.add_vline(x=t, line=dict(color=TARGET_COLOR, width=2))
-    fig.update_layout(height=height, margin=_MARGIN, title="Length of z along the path",
-                      xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="length of z", rangemode="tozero"), legend=_TOP)
+    fig.add_vline(x=t, line=dict(color=HIGHLIGHT_COLOR, width=2))
+    fig.update_layout(height=height, margin=TITLED_MARGIN, title="Length of z along the path",
+                      xaxis=dict(title="t", range=[0, 1]), yaxis=dict(title="length of z", rangemode="tozero"),
+                      legend=LEGEND_TOP_RIGHT)
     return fig
 
 
@@ -85,11 +76,11 @@ def label_prob_figure(ts: np.ndarray, probs: np.ndarray, class_a: int, class_b: 
                       height: int = 280) -> go.Figure:
     """The classifier's probability of the two classes as the soft label slides from e_a (t = 0) to e_b (t = 1)."""
     fig = go.Figure()
-    for c, color in ((class_a, CLASS_COLORS[0]), (class_b, TARGET_COLOR)):
+    for c in (class_a, class_b):
         fig.add_trace(go.Scatter(x=ts, y=probs[:, c], mode="lines+markers", name=f"p(digit {c})",
-                                 line=dict(width=3, color=color)))
+                                 line=dict(width=3, color=DIGIT_COLORS[c % len(DIGIT_COLORS)])))
     fig.add_vline(x=t, line=dict(color="grey", width=2, dash="dot"))
-    fig.update_layout(height=height, margin=_MARGIN, title="What the classifier sees along the label path",
+    fig.update_layout(height=height, margin=TITLED_MARGIN, title="What the classifier sees along the label path",
                       xaxis=dict(title="t (label weight on the second digit)", range=[0, 1]),
-                      yaxis=dict(title="probability", range=[0, 1]), legend=_TOP)
+                      yaxis=dict(title="probability", range=[0, 1]), legend=LEGEND_TOP_RIGHT)
     return fig

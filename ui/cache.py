@@ -1,0 +1,66 @@
+"""Build a figure or chart once per run version and share it across every browser: the one cache every page draws through.
+
+Thirty students watching one run cost one build per refresh, not thirty. Keys name what was built and from which data,
+e.g. (run id, snapshot version, "loss"): a snapshot's version changes whenever its data do, so a key never serves stale
+data, and the least recently used entries are dropped past _CACHE_SIZE.
+
+Live Vega-Lite charts go through `vega_chart`, which also serialises their data once (Arrow bytes) for every browser.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import streamlit as st
+
+DATASET = "values"  # the name arrow_spec gives a chart's data
+
+_cache: OrderedDict[Hashable, Any] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 256
+
+
+def cached(key: Hashable, build: Callable[[], Any]) -> Any:
+    """`build()` once per key, e.g. (run, version, what); built objects are only read afterwards."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    # Built outside the lock: a slow figure must not hold up every other browser's cache hits. Two browsers missing
+    # the same key at once both build it; the second result replaces an equal first one.
+    value = build()
+    with _cache_lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def arrow_spec(spec: Mapping[str, Any], data: pd.DataFrame) -> dict[str, Any]:
+    """`spec` with `data` attached as a named dataset of Arrow IPC bytes, for `st.vega_lite_chart(spec=...)`.
+
+    Streamlit passes a dataset that is already bytes through untouched; a DataFrame it converts on every call, which
+    with ten browsers open was a third of the server's time (py-spy). The spec itself is unchanged, so a keyed chart
+    still swaps its data in place.
+    """
+    table = pa.Table.from_pandas(data, preserve_index=False, nthreads=1)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return {**spec, "data": {"name": DATASET}, "datasets": {DATASET: sink.getvalue().to_pybytes()}}
+
+
+def vega_chart(name: Hashable, build: Callable[[], tuple[dict, pd.DataFrame]], *, key: str) -> None:
+    """A keyed Vega-Lite chart built by `build()` -> (spec, data) once per `name` and shared by every browser.
+
+    Vega-Lite, not plotly, for charts that change every second: a keyed Vega chart updates in place, while
+    st.plotly_chart derives its identity from the data and remounts the chart in every browser on each refresh. The
+    data go to Streamlit already serialised (arrow_spec): a classroom costs one serialisation, not thirty.
+    """
+    spec = cached(name, lambda: arrow_spec(*build()))
+    st.vega_lite_chart(spec=spec, key=key, width="stretch")
