@@ -9,7 +9,7 @@ samples from fixed noise (and, for 2D data, D's view of the plane). All randomne
 torch.Generator that is saved in checkpoints, so a resumed run takes exactly the steps an uninterrupted one would.
 
 On a CUDA GPU the same step can be replayed as a CUDA graph: `cuda_graphs.accelerate(trainer)` wraps a Trainer from
-outside, through the public attributes and methods listed on the class. This module knows nothing of it.
+outside, through the public attributes and methods listed on the class; this module does not import it.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Trainer:
             if recorded is not None:
                 grads["D"] = grad_norms(self.D)
             self.opt_d.step()
-            self.last_d = dict(zip(D_KEYS, d_values.tolist(), strict=True))  # one read for six values: a GPU sync each
+            self.last_d = dict(zip(D_KEYS, d_values.tolist(), strict=True))  # one device read, not six float() syncs
         if not self.last_d:
             self.d_update()  # a G-only first step: its record needs D's view of one batch
 
