@@ -1,8 +1,8 @@
 """Shared fixtures and the skip policy.
 
-Tests that need something this machine may lack (MNIST files, Chromium) call `require_mnist()` / `require_chromium()`,
-or carry the `mnist` / `browser` marker. Where the thing is missing they skip with the reason; with GAN_REQUIRE_ALL=1
-(set by CI) they fail instead, so CI always runs everything.
+Tests that need something this machine may lack (MNIST files, Chromium, the tensorboard package) call `require_mnist()` /
+`require_chromium()` / `require_tensorboard()`, or carry the `mnist` / `browser` / `tensorboard` marker. Where the thing
+is missing they skip with the reason; with GAN_REQUIRE_ALL=1 (set by CI) they fail instead, so CI always runs everything.
 """
 
 from __future__ import annotations
@@ -49,12 +49,20 @@ def require_chromium() -> str:
     return exe
 
 
+def require_tensorboard() -> None:
+    """The tensorboard package (run folders' event files are read back with it), or skip/fail saying it is missing."""
+    if importlib.util.find_spec("tensorboard") is None:
+        _missing("the tensorboard package is not installed (pip install -r requirements-dev.txt)")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # the markers apply the same policy, so a marked test need not call the helper itself
     if item.get_closest_marker("mnist"):
         require_mnist()
     if item.get_closest_marker("browser"):
         require_chromium()
+    if item.get_closest_marker("tensorboard"):
+        require_tensorboard()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The run folder: config.json, metrics.csv, checkpoint.pt and sample snapshots, written so a crash loses little.
+"""The run folder: config.json, metrics.csv, checkpoint.pt and sample snapshots, written so a crash loses little,
+and TensorBoard event files beside them (gan_core.runs.tensorboard_log) written with the metrics and samples.
 
 metrics.csv is appended and flushed as training goes; checkpoint.pt is written to a temp file and os.replace'd, so a
 reader sees the old checkpoint or the new one, never half of one; checkpoints are read with weights_only=True.
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.runs.tensorboard_log import EventLog
 from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
 
 CONFIG_FILE = "config.json"
@@ -91,6 +93,7 @@ class RunStore:
         self.path = Path(path)
         self._metrics_fh: io.TextIOWrapper | None = None
         self._last_flush = 0.0
+        self.events = EventLog(self.path)
 
     # -- config ------------------------------------------------------------------------------------------------------
     def create(self, config: TrainConfig) -> RunStore:
@@ -140,6 +143,7 @@ class RunStore:
             if new:
                 self._metrics_fh.write(",".join(METRIC_COLUMNS) + "\n")
         self._metrics_fh.write(_row(record))
+        self.events.add_metrics(record)
         now = time.monotonic()
         if force_flush or now - self._last_flush >= FLUSH_SECONDS:
             self.flush()
@@ -148,8 +152,10 @@ class RunStore:
     def flush(self) -> None:
         if self._metrics_fh is not None:
             self._metrics_fh.flush()
+        self.events.flush()
 
     def close(self) -> None:
+        self.events.close()
         if self._metrics_fh is not None:
             fh, self._metrics_fh = self._metrics_fh, None  # even when the last flush fails (disk full): never reused
             fh.close()
@@ -241,6 +247,7 @@ class RunStore:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(file, buffer.getvalue())
+        self.events.add_samples(record)
         return file
 
     def sample_steps(self) -> list[int]:
