@@ -1,9 +1,8 @@
 """Accelerated steps on a CUDA GPU: each training step replayed as one CUDA graph.
 
 Why: the course's first GAN (an MLP on MNIST, batch 128) is launch-bound on a big GPU. A step is ~200 small kernels and
-eager PyTorch spends tens of µs of Python and launch overhead on each while the GPU needs a few (the benchmarks issue
-measured the plain loop at ~180 steps/s on an H100). Captured as a graph, a step is one launch, and the host queues
-steps ahead of the GPU.
+eager PyTorch spends tens of µs of Python and launch overhead on each while the GPU needs a few (the plain loop ran at
+~180 steps/s on an H100). Captured as a graph, a step is one launch, and the host queues steps ahead of the GPU.
 
 How: `steps = accelerate(Trainer(config, "cuda"), "auto" | "on")`, then `steps.steps(n)`, `steps.step()`,
 `steps.state_dict()`, `steps.load_state_dict(state)` in place of the Trainer's own ("off" gives the Trainer's eager steps
@@ -31,9 +30,8 @@ What differs from the eager path (Trainer.step and Trainer.steps):
 - A divergence is found when the metrics are read: `steps(n)` returns the steps before the bad one and the next call raises
   Diverged (`step()` raises at once). Weights and optimizer state are the last good ones; batch-norm running statistics
   and the generator may have moved on with the steps queued behind the bad one.
-- StepRecord.time_s is the host's clock when the step was queued, exact at each read.
-- Checkpoints are the stepper's state_dict (the Trainer's keys and "rng_device"); load them through the stepper too:
-  loading replaces the optimizer's state tensors, so the graphs are captured again at the next step.
+- StepRecord.time_s is the host's clock when the step was queued, exact at each read. Checkpoints are the stepper's
+  state_dict (the Trainer's keys and "rng_device"), loaded through it too (graphs are captured again after a load).
 
 Fallback: "auto" runs eager steps where graphs cannot run (no CUDA device, or the capture failed) and says why in the
 stepper's `acceleration` and a log line; "on" raises instead. `uncaptured(trainer)` runs this module's step code without
