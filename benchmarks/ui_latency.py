@@ -31,10 +31,11 @@ def main() -> None:
     os.environ.setdefault("GAN_RUNS_DIR", tempfile.mkdtemp(prefix="ui_latency_"))
     sys.path.insert(0, str(REPO))
 
-    from streamlit.testing.v1 import AppTest
+    # imported only now: the environment above must be set first, and the repository put on the path
+    from streamlit.testing.v1 import AppTest  # noqa: PLC0415
 
-    from gan_core.config import get_preset
-    from ui import live
+    from gan_core.config import get_preset  # noqa: PLC0415
+    from ui import live  # noqa: PLC0415
 
     def page() -> AppTest:
         app = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=60)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from gan_core.config import PRESETS, ConfigError, coerce, get_preset
 from gan_core.runs.train_run import open_run, train_to
@@ -104,12 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         store, trainer = open_run(args.out, config, device=args.device, data_dir=args.data_dir)
     if trainer.data.note:
         print(f"note: {trainer.data.note}", file=sys.stderr)
-    from tqdm import tqdm
-
     total = trainer.config.steps
     with tqdm(total=total, initial=trainer.step_count, unit="step", file=sys.stderr, dynamic_ncols=True,
               disable=None) as bar:
-        def show(result):  # noqa: ANN001, ANN202 - a callback
+        def show(result):
             bar.update(1)
             if result.record.step % 25 == 0:
                 bar.set_postfix(d=f"{result.record.d_loss:.3f}", g=f"{result.record.g_loss:.3f}")
@@ -141,7 +140,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from gan_core.evaluation.evaluate import evaluate_run
+    from gan_core.evaluation.evaluate import evaluate_run  # noqa: PLC0415 - scikit-learn and the classifier: only eval
 
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
     print(json.dumps(evaluate_run(trainer, n=args.n, seed=args.seed)))

@@ -229,7 +229,7 @@ class RunStore:
             raise CheckpointError(f"{file} does not exist")
         try:
             state = torch.load(file, map_location=map_location, weights_only=True)
-        except Exception as err:  # torch raises many types for a truncated or hostile file
+        except Exception as err:  # noqa: BLE001 - torch raises many types for a truncated or hostile file
             raise CheckpointError(f"{file} cannot be read safely: {_load_failure(err)}") from None
         if not isinstance(state, dict):
             raise CheckpointError(f"{file} does not hold a checkpoint dict")
