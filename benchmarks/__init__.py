@@ -7,6 +7,6 @@
     benchmarks/gpu_check.sh             on a CUDA machine: the gpu bench and the CUDA tests
 
 bench.py holds the named benches and the report; gpu.py the gpu bench; common.py what both use (Row, the table, the
-course notebook's bare loop); classroom.py the load test, which tests/load/test_classroom.py runs small, and browser_session.py the
-browser tab it emulates thirty times.
+course notebook's bare loop); classroom.py the load test, which tests/load/test_classroom.py runs small;
+browser_session.py the browser tab it emulates thirty times.
 """
