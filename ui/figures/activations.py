@@ -78,7 +78,8 @@ def activation_figure(kind: Activation, slope: float = 0.1, *, height: int = 260
                       annotation_position="top left" if zone[0] <= Z_RANGE[0] else "top right",
                       annotation_font=dict(size=11, color="#555"))
     fig.update_layout(height=height, margin=MARGIN, uirevision=kind.value, hovermode="x unified", legend=LEGEND_TOP,
-                      xaxis=dict(title="pre-activation z", range=list(Z_RANGE), zeroline=True),
+                      # a tick every 2: in a half-width column plotly's own choice falls back to every 5, hiding where zones end
+                      xaxis=dict(title="pre-activation z", range=list(Z_RANGE), dtick=2, zeroline=True),
                       yaxis=dict(zeroline=True))
     return fig
 
