@@ -45,7 +45,7 @@ SATURATED_FILL = "rgba(214, 39, 40, 0.12)"
 
 # -- the batch-norm lesson ----------------------------------------------------------------------------------------------
 BN_TRAIN_COLOR, BN_INFER_COLOR = G_COLOR, D_COLOR  # training mode against inference mode
-BN_SOURCES = {"batch": "#9ecae1", "running": "#08519c"}  # the batch's statistic (jumpy) against the running one (smooth)
+BN_SOURCES = {"batch": D_SHADES[0], "running": D_SHADES[4]}  # the batch's statistic (jumpy) against the running one
 BN_STAGES = {"before BN": "#bdbdbd", "after BN": "#3182bd"}
 
 # -- the VAE lesson -----------------------------------------------------------------------------------------------------
