@@ -191,4 +191,4 @@ def test_pictures_of_samples():
     dot, real, fake = tensorboard_log.DOT, tensorboard_log.SHADES - 1, 0
     assert picture[10, 10] == dot and picture[0, 19] == dot  # (0, 0) in the middle, (1, 1) top right; NaN skipped
     assert picture[2, 2] == real and picture[17, 2] == fake  # D's field: real above (rows run up), fake below
-    assert (scatter_picture(SampleRecord(0, np.zeros((0, 2), np.float32), None)) == 0).all()
+    assert (scatter_picture(SampleRecord(0, np.zeros((0, 2), np.float32), None)) == tensorboard_log.SHADES // 2).all()

@@ -31,9 +31,12 @@ GRID_SAMPLES = 64  # images: the first 64 fixed-noise samples, an 8×8 grid (the
 PICTURE_SIZE = 160  # 2D: pixels a side of the scatter picture
 QUEUE = 1000  # events the writer's thread may hold, so a step never waits for it between flushes
 FLUSH_SECONDS = 30  # the writer's own flush; RunStore flushes it with metrics.csv, at least every second while training
-SHADES = 5  # D's verdict in five shades, white (fake) to green (real): flat areas make a small, quick PNG
-# the 2D picture's palette: the shades, then the dots (fake samples: purple, as the dashboard draws them)
-PALETTE = np.vstack([np.linspace([255, 255, 255], [190, 230, 190], SHADES), [[110, 40, 160]]]).round().astype(np.uint8)
+# The 2D picture's palette, in the dashboard's colours (ui/style.py: FAKE_FILL, REAL_FILL, FAKE_COLOR): D's verdict in
+# five shades from "fake" (light purple) through white (0.5) to "real" (light green), then the samples' dots (purple).
+# Flat areas of a few colours make a small PNG, quick to encode and to checksum.
+SHADES = 5
+PALETTE = np.vstack([np.linspace([229, 212, 239], [255, 255, 255], 3), np.linspace([255, 255, 255], [217, 240, 211], 3)[1:],
+                     [[118, 42, 131]]]).round().astype(np.uint8)
 DOT = SHADES  # the dots' index in PALETTE
 
 
@@ -171,7 +174,8 @@ def sample_grid(samples: np.ndarray, columns: int = 8, pad: int = 1) -> np.ndarr
 
 def scatter_picture(record: SampleRecord, size: int = PICTURE_SIZE) -> np.ndarray:
     """2D samples as a (size, size) picture of PALETTE indices, without axes: a dot per sample over D's verdict across
-    the record's extent (green where D says real), or over white around the samples when the record has no field."""
+    the record's extent (green where D says real, purple where fake), or over white around the samples when the record
+    has no field."""
     points = record.samples.astype(np.float64)
     points = points[np.isfinite(points).all(axis=1)]
     if record.extent is not None:
@@ -182,7 +186,7 @@ def scatter_picture(record: SampleRecord, size: int = PICTURE_SIZE) -> np.ndarra
         x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
     else:
         x0, x1, y0, y1 = -1.0, 1.0, -1.0, 1.0
-    picture = np.zeros((size, size), np.uint8)
+    picture = np.full((size, size), SHADES // 2, np.uint8)  # white: D undecided, or not drawn
     if record.field is not None and record.field.size:
         field = np.nan_to_num(record.field.astype(np.float64))
         low, high = float(field.min()), float(field.max())
