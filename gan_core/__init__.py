@@ -6,6 +6,7 @@ The map, in the order a step's data flows:
     config.py      TrainConfig: every option as a typed field with its limits beside it; the presets
     shapes.py      every network's layer sizes as numbers (config counts weights from them before building anything)
     data.py        the data sources: 2D mixtures, CSV points, bundled 8×8 digits, MNIST via torchvision
+    pictures.py    samples as pixels (image grids, 2D dots, PNG bytes), for the pages and TensorBoard alike
     train/         one training step: records (what a step returns), models, losses, probes,
                    trainer (the eager D and G updates: start reading at Trainer.step), cuda_graphs (the same step on a GPU)
     runs/          runs over time: folder (the run folder on disk), train_run (train a folder to N steps),

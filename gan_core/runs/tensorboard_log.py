@@ -11,14 +11,14 @@ The events are a copy for outside tools: a failure to write them is logged once 
 from __future__ import annotations
 
 import functools
-import io
 import logging
 import math
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from gan_core import pictures
 from gan_core.train.records import SampleRecord, StepRecord
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,18 @@ class EventLog:
         if self._open(record.step) is None:
             return
         if record.samples.ndim == 4:
-            png = encode_png(sample_grid(record.samples))
+            pixels, palette = sample_grid(record.samples), None
         elif record.samples.ndim == 2 and record.samples.shape[1] == 2:
-            png = encode_png(scatter_picture(record), palette=PALETTE)
+            pixels, palette = scatter_picture(record), PALETTE
         else:
             return
         from torch.utils.tensorboard.summary import Summary  # noqa: PLC0415 - imported by _open already
 
         # our own PNG, not add_image's: that one converts to float, resizes and always writes RGB, several times the
         # bytes for a grey grid, and every byte goes through the writer's pure-Python checksum
-        image = Summary.Image(height=png.height, width=png.width, colorspace=png.colorspace, encoded_image_string=png.data)
+        colorspace = 3 if palette is not None or pixels.ndim == 3 else 1  # a palette picture decodes to RGB
+        image = Summary.Image(height=pixels.shape[0], width=pixels.shape[1], colorspace=colorspace,
+                              encoded_image_string=pictures.png_bytes(pixels, palette))
         self._write(record.step, [Summary.Value(tag=SAMPLES_TAG, image=image)])
 
     def _write(self, step: int, values: list[Any]) -> None:
@@ -137,55 +139,17 @@ class EventLog:
                 pass
 
 
-class Png(NamedTuple):
-    data: bytes
-    height: int
-    width: int
-    colorspace: int  # 1 grey, 3 RGB (a palette image decodes to RGB)
-
-
-def encode_png(pixels: np.ndarray, palette: np.ndarray | None = None) -> Png:
-    """(H, W) grey or (H, W, 3) RGB uint8, or (H, W) indices into `palette` ((k, 3) uint8), as a PNG."""
-    from PIL import Image  # noqa: PLC0415 - only needed once a run writes a picture
-
-    picture = Image.fromarray(pixels)
-    if palette is not None:
-        picture.putpalette(palette.tobytes())  # an "L" image with a palette becomes a "P" one
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    colorspace = 3 if palette is not None or pixels.ndim == 3 else 1
-    return Png(buffer.getvalue(), pixels.shape[0], pixels.shape[1], colorspace)
-
-
-def sample_grid(samples: np.ndarray, columns: int = 8, pad: int = 1) -> np.ndarray:
+def sample_grid(samples: np.ndarray, columns: int = 8) -> np.ndarray:
     """Images (n, C, H, W) in [0, 1]: the first GRID_SAMPLES as one uint8 grid, `columns` a row, on white lines;
-    (H', W') for grey, (H', W', 3) for RGB. Tiled here rather than by torchvision's make_grid: importing torchvision
-    takes seconds in a worker that has not loaded it, and the first picture would wait for it."""
-    images = np.clip(np.nan_to_num(samples[:GRID_SAMPLES].astype(np.float32)), 0, 1)
-    n, channels, h, w = images.shape
-    rows = -(-n // columns)
-    grid = np.ones((rows * (h + pad) + pad, min(n, columns) * (w + pad) + pad, channels), np.float32)
-    for i, image in enumerate(images):
-        top, left = pad + (i // columns) * (h + pad), pad + (i % columns) * (w + pad)
-        grid[top:top + h, left:left + w] = image.transpose(1, 2, 0)
-    grid = np.round(grid * 255).astype(np.uint8)
-    return grid if channels == 3 else grid[:, :, 0]  # grey (or the first channel of anything else)
+    (H', W') for grey, (H', W', C) otherwise."""
+    return pictures.tile(samples[:GRID_SAMPLES], columns, pad=1, pad_value=1.0)
 
 
 def scatter_picture(record: SampleRecord, size: int = PICTURE_SIZE) -> np.ndarray:
     """2D samples as a (size, size) picture of PALETTE indices, without axes: a dot per sample over D's verdict across
     the record's extent (green where D says real, purple where fake), or over white around the samples when the record
     has no field."""
-    points = record.samples.astype(np.float64)
-    points = points[np.isfinite(points).all(axis=1)]
-    if record.extent is not None:
-        x0, x1, y0, y1 = record.extent
-    elif len(points):
-        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-        pad = 0.1 * max(x1 - x0, y1 - y0, 1e-6)
-        x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
-    else:
-        x0, x1, y0, y1 = -1.0, 1.0, -1.0, 1.0
+    extent = record.extent if record.extent is not None else pictures.fit_extent(record.samples)
     picture = np.full((size, size), SHADES // 2, np.uint8)  # white: D undecided, or not drawn
     if record.field is not None and record.field.size:
         field = np.nan_to_num(record.field.astype(np.float64))
@@ -194,11 +158,5 @@ def scatter_picture(record: SampleRecord, size: int = PICTURE_SIZE) -> np.ndarra
             field = (field - low) / (high - low) if high > low else np.zeros_like(field)
         shade = np.round(field[::-1] * (SHADES - 1)).astype(np.uint8)  # the field's rows run up, a picture's down
         picture = shade[np.arange(size) * field.shape[0] // size][:, np.arange(size) * field.shape[1] // size]
-    px = np.round((points[:, 0] - x0) / max(x1 - x0, 1e-12) * (size - 1)).astype(np.int64)
-    py = np.round((y1 - points[:, 1]) / max(y1 - y0, 1e-12) * (size - 1)).astype(np.int64)
-    for dy in (-1, 0, 1):  # 3×3 dots
-        for dx in (-1, 0, 1):
-            x, y = px + dx, py + dy
-            inside = (x >= 0) & (x < size) & (y >= 0) & (y < size)
-            picture[y[inside], x[inside]] = DOT
+    picture[pictures.dot_pixels(record.samples, extent, size)] = DOT
     return picture

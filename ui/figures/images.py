@@ -2,18 +2,16 @@
 
 Every page that shows what G drew uses these: the live sample grid, the downloads, the lesson pages' grids and strips.
 Pixels rather than plotly, because an 8×8 digit must stay crisp (the browser would blur it) and a PNG download needs
-no browser engine.
+no browser engine; drawn by gan_core.pictures, as the TensorBoard pictures of a run are.
 """
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
-import torch
-from PIL import Image
 
+from gan_core import pictures
 from ui.style import FAKE_COLOR, REAL_LIGHT
 
 
@@ -26,15 +24,11 @@ def sample_grid(samples: np.ndarray, nrow: int | None = None, min_size: int = 25
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim == 3:
         x = x[:, None]
-    if x.ndim != 4 or len(x) == 0:
-        raise ValueError(f"expected a non-empty (N, C, H, W) array, got shape {x.shape}")
-    # Imported here, as gan_core.data does: torchvision costs ~1.5 s to import and only this function needs it.
-    from torchvision.utils import make_grid
-
     nrow = nrow or math.ceil(math.sqrt(len(x)))
     # Mid-grey padding shows as a line between black backgrounds and between white strokes alike.
-    grid = make_grid(torch.from_numpy(np.nan_to_num(x)), nrow=nrow, padding=1, pad_value=0.5)  # (3, H', W'); grey → RGB
-    image = (grid.clamp_(0, 1).mul_(255).round_().to(torch.uint8)).permute(1, 2, 0).numpy()
+    image = pictures.tile(x, nrow, pad=1, pad_value=0.5)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
     factor = max(1, math.ceil(min_size / image.shape[1]))
     if factor > 1:
         image = image.repeat(factor, axis=0).repeat(factor, axis=1)
@@ -42,11 +36,8 @@ def sample_grid(samples: np.ndarray, nrow: int | None = None, min_size: int = 25
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 (H, W) or (H, W, 3) image as PNG."""
-    buffer = io.BytesIO()
-    # Fast compression: these small images are re-encoded every refresh, and size barely changes at higher levels.
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    """Encode a uint8 (H, W) or (H, W, 3) image as PNG, compressed fast: these are re-encoded every refresh."""
+    return pictures.png_bytes(image, compress_level=1)
 
 
 def scatter_image(fake: np.ndarray, real: np.ndarray | None, extent: tuple[float, float, float, float] | None,
@@ -58,23 +49,11 @@ def scatter_image(fake: np.ndarray, real: np.ndarray | None, extent: tuple[float
     fake = np.asarray(fake, dtype=np.float64).reshape(-1, 2)
     layers = [fake] if real is None else [np.asarray(real, dtype=np.float64).reshape(-1, 2), fake]
     if extent is None:
-        both = np.concatenate(layers)
-        both = both[np.isfinite(both).all(axis=1)]
-        lo, hi = (both.min(axis=0), both.max(axis=0)) if len(both) else (np.zeros(2), np.ones(2))
-        pad = 0.1 * float((hi - lo).max()) + 1e-6
-        extent = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
-    x0, x1, y0, y1 = extent
+        extent = pictures.fit_extent(np.concatenate(layers))
     image = np.full((size, size, 3), 255, dtype=np.uint8)
     colors = [_rgb(c) for c in ([] if real is None else [REAL_LIGHT]) + [FAKE_COLOR]]
     for points, color in zip(layers, colors, strict=True):
-        ok = np.isfinite(points).all(axis=1)
-        col = ((points[ok, 0] - x0) / (x1 - x0) * (size - 1)).round().astype(int)
-        row = ((y1 - points[ok, 1]) / (y1 - y0) * (size - 1)).round().astype(int)  # y grows upwards
-        for dr in (-1, 0, 1):  # 3×3 dots
-            for dc in (-1, 0, 1):
-                r, c = row + dr, col + dc
-                inside = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-                image[r[inside], c[inside]] = color
+        image[pictures.dot_pixels(points, extent, size)] = color
     return image
 
 
