@@ -79,11 +79,10 @@ def reset_manager() -> None:
 
 
 def _prewarm() -> None:
-    """The first sample grid imports torchvision, the first plotly figure loads plotly's validators: ~2.5 s on 2 cores
+    """The first plotly figure loads plotly's validators and the first chart pandas' machinery: seconds on 2 cores
     that would otherwise land on whoever first presses Start."""
-    from ui.figures import curves, images, plane  # noqa: PLC0415 (imported by the pages too; here only to be warm)
+    from ui.figures import curves, plane  # noqa: PLC0415 (imported by the pages too; here only to be warm)
 
-    images.sample_grid(np.zeros((1, 1, 8, 8), np.float32))
     curves.loss_chart({c: np.zeros(0) for c in COLUMNS})
     plane.plane_figure(SampleRecord(0, np.zeros((1, 2), np.float32), None), None).to_json()
 
