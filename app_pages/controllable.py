@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.delta_generator import DeltaGenerator
 
 from gan_core.config import get_preset
 from gan_core.lessons.control import interpolate_z, slerp
@@ -77,7 +78,7 @@ def resample(*keys: str) -> None:
         st.session_state[key] = int(st.session_state.get(key, 0)) + len(keys)
 
 
-def seed_input(label: str, key: str, default: int, col) -> int:  # noqa: ANN001 - a Streamlit column
+def seed_input(label: str, key: str, default: int, col: DeltaGenerator) -> int:
     st.session_state.setdefault(key, default)
     return int(col.number_input(label, min_value=0, max_value=1_000_000, step=1, key=key))
 

@@ -99,7 +99,7 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A test of the app gets its own runs folder and RunManager (st.cache_resource is shared by every AppTest in a
     process). Worker threads here: the browser tests cover worker processes."""
-    from ui import live  # noqa: PLC0415 - only app tests need streamlit
+    from ui import live
 
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAN_WORKERS", "threads")

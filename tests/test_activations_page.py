@@ -42,12 +42,12 @@ def _probes(n: int = 4) -> list[ProbeRecord]:
     return out
 
 
-def _rows(data, series: str):  # noqa: ANN001, ANN202
+def _rows(data, series: str):
     return data[data["series"] == series]
 
 
 # -- the functions -------------------------------------------------------------------------------------------------------
-def _zones(fig) -> list[tuple[float, float]]:  # noqa: ANN001
+def _zones(fig) -> list[tuple[float, float]]:
     return [(shape.x0, shape.x1) for shape in fig.layout.shapes]
 
 

@@ -66,7 +66,7 @@ def test_mixture_samples_lie_near_their_modes_with_the_stated_spread(name: str) 
 
 
 @pytest.mark.parametrize("make", [lambda: mixture("ring"), lambda: mixture("grid"), load_digits])
-def test_sampling_is_deterministic_for_a_generator_seed(make) -> None:  # noqa: ANN001 - a factory
+def test_sampling_is_deterministic_for_a_generator_seed(make) -> None:
     source = make()
     a, la = source.sample(64, torch.Generator().manual_seed(123))
     b, lb = source.sample(64, torch.Generator().manual_seed(123))
@@ -193,7 +193,7 @@ def _tiny(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), rng.integers(0, 10, size=n, dtype=np.uint8)
 
 
-def _check_loaded(source, images: np.ndarray, labels: np.ndarray, name: str = "mnist") -> None:  # noqa: ANN001
+def _check_loaded(source, images: np.ndarray, labels: np.ndarray, name: str = "mnist") -> None:
     assert source.name == name and source.shape == (1, 28, 28) and source.num_classes == 10
     assert source.size == len(images) and source.x.shape == (len(images), 1, 28, 28)
     assert source.value_range == (0.0, 1.0)

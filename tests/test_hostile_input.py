@@ -484,7 +484,7 @@ class _RunsCode:
     def __init__(self, func: object, *args: object) -> None:
         self.func, self.args = func, args
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (self.func, self.args)
 
 
@@ -528,7 +528,7 @@ def _assert_refused(err: BaseException, marker: Path) -> None:
 
 @pytest.mark.parametrize("kind", list(_crafted(Path("m"))))
 def test_crafted_checkpoint_is_refused_by_every_loader(crafted_runs, tmp_path: Path, kind: str) -> None:
-    from gan_core.lessons.saved_generator import clear_memo, load_generator  # noqa: PLC0415 - imports the classifier module
+    from gan_core.lessons.saved_generator import clear_memo, load_generator  # imports the classifier module
 
     marker, _, folders = crafted_runs
     run = folders[kind]
@@ -553,15 +553,15 @@ def test_crafted_checkpoint_is_refused_by_every_loader(crafted_runs, tmp_path: P
 
 def test_crafted_cache_files_are_refused(tmp_path: Path) -> None:
     from gan_core.evaluation import classifier
-    from gan_core.lessons import vae  # noqa: PLC0415
+    from gan_core.lessons import vae
 
     marker = tmp_path / "pwned"
     for i, payload in enumerate(_crafted(marker).values()):
         path = tmp_path / f"cache-{i}.pt"
         torch.save(payload, path)
-        with pytest.raises(Exception):  # noqa: B017, PT011 - ModelCache retrains on any error; the point is the marker
+        with pytest.raises(Exception):  # noqa: B017 - ModelCache retrains on any error; the point is the marker
             classifier._load(path, SimpleNamespace(name="digits", x=torch.zeros(3), shape=(1, 8, 8)))
-        with pytest.raises(Exception):  # noqa: B017, PT011
+        with pytest.raises(Exception):  # noqa: B017
             vae._load(path, {"shape": [1, 8, 8], "latent_dim": 2})
         assert not marker.exists()
 
@@ -629,10 +629,10 @@ def test_md_escape_shows_the_characters_and_no_markup(text: str) -> None:
 
 
 def test_upload_names_and_run_names_are_shown_as_text(fresh_manager, monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit  # noqa: PLC0415
-    from streamlit.testing.v1 import AppTest  # noqa: PLC0415
+    import streamlit
+    from streamlit.testing.v1 import AppTest
 
-    from ui import live  # noqa: PLC0415
+    from ui import live
 
     hostile = "<script>alert(1)</script>**x**[a](javascript:alert(1)).csv"
     upload = SimpleNamespace(name=hostile, data=b"x,y\n1,2\n3,abc\n")
@@ -672,7 +672,7 @@ def _failed_run_status() -> None:  # an AppTest script: the status box of a run 
 
 
 def test_a_failed_runs_message_is_shown_as_text() -> None:
-    from streamlit.testing.v1 import AppTest  # noqa: PLC0415
+    from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_function(_failed_run_status).run()
     assert not app.exception, [e.value for e in app.exception]

@@ -139,7 +139,7 @@ def test_comparison_button_starts_both_variants(fresh_manager):
         manager.stop(run_id)
 
 
-def _finished(config, name: str) -> str:  # noqa: ANN001
+def _finished(config, name: str) -> str:
     manager = live.get_manager()
     run_id = manager.start(config, name)
     assert manager.wait(run_id, timeout=30).status is Status.FINISHED

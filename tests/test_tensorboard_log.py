@@ -29,7 +29,7 @@ OLD_RUNS = Path(__file__).parent / "fixtures" / "runs_v1"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _events(folder: Path):  # noqa: ANN202 - an EventAccumulator, imported only where tensorboard is
+def _events(folder: Path):  # an EventAccumulator, imported only where tensorboard is
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0})  # 0: keep every event
@@ -37,7 +37,7 @@ def _events(folder: Path):  # noqa: ANN202 - an EventAccumulator, imported only 
     return events
 
 
-def _png(image) -> np.ndarray:  # noqa: ANN001
+def _png(image) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(image.encoded_image_string)).convert("RGB"))
@@ -142,12 +142,12 @@ def test_without_tensorboard_training_is_unchanged_and_writes_no_events(tmp_path
     assert len(said) == 1 and said[0].levelno == logging.INFO and "pip install tensorboard" in said[0].getMessage()
 
 
-def _values(record) -> tuple:  # noqa: ANN001 - a StepRecord without its timing (NaN as None, so rows compare equal)
+def _values(record) -> tuple:
     return tuple(None if isinstance(v, float) and math.isnan(v) else v for k, v in vars(record).items() if k != "time_s")
 
 
 def test_a_folder_that_cannot_take_events_still_trains(tmp_path, monkeypatch, caplog):
-    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003 - SummaryWriter's signature
+    def refuse(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tensorboard_log, "summary_writer_class", lambda: refuse)

@@ -18,7 +18,7 @@ STEPS = 300  # enough to move the loss well below its start; a fraction of a sec
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread) -> tuple[vae.VAE, dict[str, np.ndarray]]:  # noqa: ANN001
+def trained(one_thread) -> tuple[vae.VAE, dict[str, np.ndarray]]:
     return vae.train_vae(load_digits(), steps=STEPS, seed=0)
 
 

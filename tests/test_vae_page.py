@@ -125,5 +125,5 @@ def test_a_finished_digits_gan_stands_beside_the_vae(fresh):
     assert any("step 12" in (c or "") for img in app.get("image") for c in _captions(img))
 
 
-def _captions(img) -> list[str]:  # noqa: ANN001
+def _captions(img) -> list[str]:
     return [i.caption for i in img.proto.imgs]

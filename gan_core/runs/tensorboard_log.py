@@ -116,7 +116,7 @@ class EventLog:
                 # checkpoint this session resumed from, so trained again now)
                 self._writer = cls(str(self.folder), purge_step=step if earlier else None, max_queue=QUEUE,
                                    flush_secs=FLUSH_SECONDS)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - a copy for outside tools: any failure only turns it off
                 self._fail(err)
         return self._writer
 
@@ -125,7 +125,7 @@ class EventLog:
             return
         try:
             write()
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - a full disk, a closed writer: the events stop, training goes on
             self._fail(err)
 
     def _fail(self, err: Exception) -> None:
@@ -135,7 +135,7 @@ class EventLog:
         if writer is not None:
             try:
                 writer.close()
-            except Exception:  # already failing: nothing more to say
+            except Exception:  # noqa: BLE001 - already failing: nothing more to say
                 pass
 
 

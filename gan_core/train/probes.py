@@ -8,7 +8,7 @@ batch-norm running statistics and never changes a gradient, so a probed run trai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -141,7 +141,7 @@ class Probe:
             for h in handles:
                 h.remove()
 
-    def _bn_hook(self, key: tuple[str, str]):  # noqa: ANN202 - a hook closure
+    def _bn_hook(self, key: tuple[str, str]) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
         def hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
             self._bn_in.setdefault(key, []).append(inp[0].detach())
             self._bn_out.setdefault(key, []).append(out.detach())

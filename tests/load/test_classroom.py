@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("websockets.asyncio.client", reason="websockets ≥ 13 (a Streamlit dependency) drives the sessions")
 
-from benchmarks import classroom  # noqa: E402 - after the skip: it imports websockets
+from benchmarks import classroom  # after the skip: it imports websockets
 
 SESSIONS, SECONDS = 5, 20.0
 
