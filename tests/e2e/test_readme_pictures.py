@@ -93,7 +93,8 @@ def scroll_to(page, text: str) -> None:
 
 # the plane shown now, tagged before the shot: Streamlit remounts a plotly chart on each refresh, and a remount while
 # the shot is taken leaves a blank where the plane was
-TAG_PLANE = """() => { const p = [...document.querySelectorAll('.js-plotly-plot')].find(
+TAG_PLANE = """() => { document.querySelectorAll('[data-readme-shot]').forEach(e => delete e.dataset.readmeShot);
+    const p = [...document.querySelectorAll('.js-plotly-plot')].find(
     p => p.getBoundingClientRect().width > 100 && p.querySelectorAll('.scatterlayer .point').length >= 500);
     if (p) p.dataset.readmeShot = '1'; return !!p; }"""
 PLANE_STILL_DRAWN = """() => { const p = document.querySelector('[data-readme-shot]');
