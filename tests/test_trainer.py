@@ -160,8 +160,6 @@ def test_d_update_alone_changes_only_d():
     assert t.step_count == 0
     assert _same(g_before, _params(t.G))  # G's batch-norm running statistics do move: D's fakes come from G in train mode
     assert not _same(d_before, _params(t.D))
-    g_loss = t.g_update()
-    assert math.isfinite(g_loss) and t.step_count == 0
 
 
 def test_step_runs_the_asked_number_of_d_updates(monkeypatch):

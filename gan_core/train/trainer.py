@@ -174,16 +174,6 @@ class Trainer:
         self.last_d = dict(zip(D_KEYS, d_values.tolist(), strict=True))
         return dict(self.last_d)
 
-    def g_update(self) -> float:
-        """Step (2) alone, one G update counting no step. Returns J_G."""
-        g_loss = self.g_forward()
-        if not torch.isfinite(g_loss):
-            raise Diverged(self.step_count + 1, "G loss")
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
-        return float(g_loss.detach())
-
     # -- the two losses (shared with the CUDA-graph path, which captures exactly this code) ----------------------------
     def _onehot(self, labels: Tensor | None) -> Tensor | None:
         if not self.n_classes or labels is None:
