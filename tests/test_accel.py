@@ -22,11 +22,12 @@ from gan_core.train import cuda_graphs as accel
 from gan_core.train.cuda_graphs import Accelerate
 from gan_core.train.records import Diverged, StepResult
 from gan_core.train.trainer import Trainer
+from tests.tiny import tiny
 
-RING = get_preset("ring-bce").config.replace(steps=40, g_width=16, d_width=16, batch_size=32, probe_every=3,
-                                            sample_every=5, n_samples=8)  # ring-bce decays its learning rate
-DIGITS = get_preset("digits").config.replace(steps=40, g_width=16, d_width=16, batch_size=16, probe_every=3,
-                                             sample_every=5, n_samples=8)
+RING = tiny("ring-bce", steps=40, batch_size=32, probe_every=3,
+            sample_every=5, n_samples=8)  # ring-bce decays its learning rate
+DIGITS = tiny("digits", steps=40, batch_size=16, probe_every=3,
+              sample_every=5, n_samples=8)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,15 +43,14 @@ def _fake_mnist(n: int = 256, nan_fraction: float = 0.0) -> DataSource:
 CONFIGS = {
     "ring-bce": (RING, None),
     "digits": (DIGITS, None),
-    "digits-conditional": (get_preset("digits-conditional").config.replace(
-        steps=40, g_width=16, d_width=16, batch_size=16, probe_every=3, sample_every=5, n_samples=10), None),
-    "ring-wgan": (get_preset("ring-wgan").config.replace(
-        steps=40, g_width=8, d_width=8, batch_size=16, probe_every=3, sample_every=5, n_samples=8), None),
+    "digits-conditional": (tiny("digits-conditional", steps=40, batch_size=16, probe_every=3, sample_every=5, n_samples=10),
+                           None),
+    "ring-wgan": (tiny("ring-wgan", width=8, steps=40, batch_size=16, probe_every=3, sample_every=5, n_samples=8), None),
     "least-squares, D batch norm, 2 D steps": (DIGITS.replace(loss="least_squares", d_batchnorm=True, d_steps=2), None),
-    "first-gan": (get_preset("first-gan").config.replace(g_width=8, d_width=8, batch_size=8, probe_every=3,
-                                                         sample_every=5, n_samples=4), "fake-mnist"),
-    "conditional DCGAN": (get_preset("conditional").config.replace(g_width=4, d_width=4, batch_size=8, probe_every=3,
-                                                                   sample_every=5, n_samples=4), "fake-mnist"),
+    "first-gan": (tiny("first-gan", width=8, batch_size=8, probe_every=3,
+                       sample_every=5, n_samples=4), "fake-mnist"),
+    "conditional DCGAN": (tiny("conditional", width=4, batch_size=8, probe_every=3,
+                               sample_every=5, n_samples=4), "fake-mnist"),
 }
 
 

@@ -11,11 +11,12 @@ import pyarrow
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core.config import Activation, get_preset
+from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
+from tests.tiny import tiny
 from ui import live, style
 from ui.figures import activations
 
@@ -192,9 +193,8 @@ def test_comparison_button_starts_both_variants(fresh_manager, name):
 
 
 def test_a_finished_run_shows_its_dead_units_and_gradients(fresh_manager):
-    tiny = get_preset("digits").config.replace(steps=12, probe_every=4, g_width=8, d_width=8, batch_size=16,
-                                               sample_every=100, d_activation="relu")
-    run_id = live.start(tiny, "tiny")
+    config = tiny("digits", width=8, steps=12, probe_every=4, batch_size=16, sample_every=100, d_activation="relu")
+    run_id = live.start(config, "tiny")
     assert live.get_manager().wait(run_id, timeout=30).status is Status.FINISHED
     app = AppTest.from_file(PAGE, default_timeout=30)
     app.session_state[live.SELECTED] = run_id

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core.config import Activation, get_preset
+from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
+from tests.tiny import tiny
 from ui import live, style
 from ui.figures import batch_norm
 
@@ -184,8 +185,8 @@ def test_comparison_button_starts_both_variants():
 
 
 def test_a_finished_run_with_batch_norm_shows_its_statistics_then_none_after_a_restart():
-    config = get_preset("digits").config.replace(steps=12, probe_every=4, sample_every=6, g_width=8, d_width=8,
-                                                 batch_size=16, g_batchnorm=True, d_batchnorm=True)
+    config = tiny("digits", width=8, steps=12, probe_every=4, sample_every=6,
+                  batch_size=16, g_batchnorm=True, d_batchnorm=True)
     manager = live.get_manager()
     run_id = manager.start(config, "tiny-bn")
     snap = manager.wait(run_id, timeout=30)

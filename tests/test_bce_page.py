@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core.config import get_preset
+from tests.tiny import tiny
 from ui import live
 from ui.figures import bce_loss
 
@@ -45,7 +45,7 @@ def test_the_batch_cost_is_the_mean_of_the_rows():
 
 
 def test_a_live_bce_run_shows_its_terms():
-    run_id = live.start(get_preset("ring-bce").config.replace(steps=30, g_width=16, d_width=16, batch_size=32), "bce")
+    run_id = live.start(tiny("ring-bce", steps=30, batch_size=32), "bce")
     live.get_manager().wait(run_id, timeout=60)
     app = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not app.exception, [e.value for e in app.exception]
@@ -54,7 +54,7 @@ def test_a_live_bce_run_shows_its_terms():
 
 
 def test_a_wgan_run_is_not_read_as_bce():
-    run_id = live.start(get_preset("ring-wgan").config.replace(steps=5, g_width=16, d_width=16, batch_size=32), "wgan")
+    run_id = live.start(tiny("ring-wgan", steps=5, batch_size=32), "wgan")
     live.get_manager().wait(run_id, timeout=60)
     app = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not app.exception

@@ -17,11 +17,12 @@ from gan_core.evaluation.classifier import evaluate_images, get_classifier
 from gan_core.evaluation.metrics import mode_stats
 from gan_core.train.records import METRIC_COLUMNS, CheckpointError, Diverged, StepRecord
 from gan_core.train.trainer import Trainer, resolve_device
+from tests.tiny import tiny
 
-RING = get_preset("ring-bce").config.replace(steps=50, g_width=16, d_width=16, batch_size=64, probe_every=10**5,
-                                            sample_every=10**5, n_samples=32)
-DIGITS = get_preset("digits").config.replace(steps=50, g_width=16, d_width=16, batch_size=32, probe_every=10**5,
-                                             sample_every=10**5, n_samples=20)
+RING = tiny("ring-bce", steps=50, batch_size=64, probe_every=10**5,
+            sample_every=10**5, n_samples=32)
+DIGITS = tiny("digits", steps=50, batch_size=32, probe_every=10**5,
+              sample_every=10**5, n_samples=20)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -129,7 +130,7 @@ def test_samples_images():
 
 
 def test_conditional_sample_by_label():
-    t = Trainer(get_preset("digits-conditional").config.replace(g_width=16, d_width=16, batch_size=32, n_samples=20))
+    t = Trainer(tiny("digits-conditional", batch_size=32, n_samples=20))
     t.step()
     s = t.snapshot()
     np.testing.assert_array_equal(s.labels, np.arange(20) % 10)
@@ -211,8 +212,7 @@ def test_diverged_on_nan_data():
 # -- progress ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("preset, steps", [("ring-bce", 200), ("ring-wgan", 60)])
 def test_training_raises_mode_coverage(preset, steps):
-    config = get_preset(preset).config.replace(steps=steps, g_width=16, d_width=16, batch_size=64,
-                                               probe_every=10**5, sample_every=10**5)
+    config = tiny(preset, steps=steps, batch_size=64, probe_every=10**5, sample_every=10**5)
     t = Trainer(config)
     modes, sigma = t.data.modes.numpy(), t.data.sigma
     before = mode_stats(t.sample(2500), modes, sigma)
@@ -225,8 +225,8 @@ def test_training_raises_mode_coverage(preset, steps):
 
 
 def test_digits_training_covers_more_classes():
-    config = get_preset("digits").config.replace(steps=600, g_width=32, d_width=32, probe_every=10**5,
-                                                 sample_every=10**5)
+    config = tiny("digits", width=32, steps=600, probe_every=10**5,
+                  sample_every=10**5)
     t = Trainer(config)
     clf, _ = get_classifier(t.data)
     before = evaluate_images(clf, torch.from_numpy(t.sample(500)), t.data)
@@ -268,7 +268,7 @@ def test_state_dict_round_trip_continues_identically():
 
 
 def test_state_dict_round_trip_wgan_gp():
-    config = get_preset("ring-wgan").config.replace(g_width=8, d_width=8, batch_size=32, d_steps=2)
+    config = tiny("ring-wgan", width=8, batch_size=32, d_steps=2)
     a = Trainer(config)
     a.step()
     b = Trainer(config)

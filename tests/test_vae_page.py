@@ -13,6 +13,7 @@ from gan_core.config import get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
 from gan_core.runs.status import Status
+from tests.tiny import tiny
 from ui import live, style
 from ui.figures import vae_vs_gan
 
@@ -111,8 +112,8 @@ def test_train_the_default_gan_button_starts_a_digits_run(fresh):
 
 
 def test_a_finished_digits_gan_stands_beside_the_vae(fresh):
-    tiny = get_preset("digits").config.replace(steps=12, g_width=8, d_width=8, batch_size=16, sample_every=4)
-    run_id = live.start(tiny, "tiny")
+    config = tiny("digits", width=8, steps=12, batch_size=16, sample_every=4)
+    run_id = live.start(config, "tiny")
     assert live.get_manager().wait(run_id, timeout=60).status is Status.FINISHED
     vae.get_vae(load_digits())
     app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
