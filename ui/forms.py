@@ -1,8 +1,8 @@
 """The hyperparameter form, built from gan_core's config fields.
 
-Types, limits and help text come from `TrainConfig`'s field metadata (rule 2 of DESIGN.md): this file adds only labels
-and layout. Validation is the engine's own `TrainConfig.from_dict`; its ConfigError names the field, and the message is
-shown right under that field's widget.
+Types, limits and help text come from `TrainConfig`'s field metadata, where every limit lives beside its field: this
+file adds only labels and layout. Validation is the engine's own `TrainConfig.from_dict`; its ConfigError names the
+field, and the message is shown right under that field's widget.
 """
 
 from __future__ import annotations

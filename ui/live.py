@@ -29,7 +29,7 @@ PICKER = "sidebar_run"
 _PENDING = "pending_selection"
 LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address bar always holds the run shown
 _LINKED = "linked_run"
-REFRESH_S = 1.0  # how often live panels poll the run: the "at least once a second"
+REFRESH_S = 1.0  # how often live panels poll the run: a curve that moves every second reads as live
 # While a run trains its snapshot changes ten times a second (each batch of worker events). Browsers drawing it less than
 # FRESH_S apart share one snapshot, and so one build of each figure (shared_snapshot).
 FRESH_S = 0.5
