@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,9 @@ from gan_core.train.records import CheckpointError, Diverged
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 MAX_THREADS = 1024  # --threads above this is a typo, not a machine
+# `sample` holds its samples in one float32 array before writing them, `eval` scores them in memory: 1 GiB is 4 million
+# 2D points or ~340,000 MNIST images, far beyond what either needs, and it fits the few-GB laptop the README describes.
+MAX_SAMPLE_BYTES = 1 << 30
 
 
 class UsageError(Exception):
@@ -84,6 +89,35 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
     return values
 
 
+def _check_n(option: str, n: int, shape: tuple[int, ...]) -> None:
+    """`n` samples of `shape` fit MAX_SAMPLE_BYTES, checked before anything is allocated."""
+    if n < 1:
+        raise UsageError(f"{option}: must be at least 1")
+    most = MAX_SAMPLE_BYTES // (4 * math.prod(shape))
+    if n > most:
+        raise UsageError(f"{option}: at most {most:,} samples of shape {shape} ({MAX_SAMPLE_BYTES >> 20} MB of float32)")
+
+
+def _writable_file(option: str, path: str) -> Path:
+    """The output file `path`, checked before the work: not a folder, in a folder that exists and can be written."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option}: {path} is a folder; name a file")
+    if not out.parent.is_dir():
+        raise UsageError(f"{option}: folder {out.parent} does not exist")
+    _check_writable(option, out.parent)
+    return out
+
+
+def _check_writable(option: str, folder: Path) -> None:
+    # a real write, not os.access: root passes every permission check, and a read-only mount fails only on writing
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UsageError(f"{option}: cannot write in {folder} ({err.strerror or err})") from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if not 1 <= args.threads <= MAX_THREADS:
@@ -100,8 +134,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         store, trainer = open_run(args.out, steps=args.steps, device=args.device, data_dir=args.data_dir)
     else:
         config = get_preset(args.preset).config.replace(**changes)
-        if (Path(args.out) / "config.json").exists():
+        out = Path(args.out)
+        if (out / "config.json").exists():
             raise UsageError(f"--out: {args.out} already holds a run; add --resume to continue it")
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out: {args.out} is a file; name a folder for the run")
+        _check_writable("--out", _nearest_folder(out))
         store, trainer = open_run(args.out, config, device=args.device, data_dir=args.data_dir)
     if trainer.data.note:
         print(f"note: {trainer.data.note}", file=sys.stderr)
@@ -122,14 +160,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nearest_folder(path: Path) -> Path:
+    """The closest existing folder at or above `path` (where creating it would start)."""
+    path = path.absolute()
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UsageError("--n: must be at least 1")
     if not args.out.endswith(".npy"):
         raise UsageError("--out: must name a .npy file")
-    if not Path(args.out).parent.is_dir():
-        raise UsageError(f"--out: folder {Path(args.out).parent} does not exist")
+    _writable_file("--out", args.out)
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
+    _check_n("--n", args.n, trainer.data.shape)
     try:
         samples = trainer.sample(args.n, seed=args.seed, label=args.label)
     except ValueError as err:
@@ -142,7 +188,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from gan_core.evaluation.evaluate import evaluate_run  # noqa: PLC0415 - scikit-learn and the classifier: only eval
 
+    if args.n is not None and args.n < 1:
+        raise UsageError("--n: must be at least 1")
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
+    if args.n is not None:
+        _check_n("--n", args.n, trainer.data.shape)
     print(json.dumps(evaluate_run(trainer, n=args.n, seed=args.seed)))
     return 0
 
@@ -178,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, CheckpointError, FileExistsError) as err:
         print(f"error: {one_line(str(err))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:  # a full disk, a folder that vanished, a permission: what and where, in one line
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {one_line((err.strerror or str(err)) + where)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

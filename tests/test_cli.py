@@ -210,3 +210,53 @@ def test_sample_into_a_missing_folder(ring_run, tmp_path, capsys):
     out = tmp_path / "no" / "such" / "folder" / "x.npy"
     assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", str(out)]) == EXIT_BAD_INPUT
     _one_error_line(capsys, "--out")
+
+
+# -- sizes and paths checked before the work; OS errors are one line ---------------------------------------------------
+UNWRITABLE = Path("/proc/gan-explainer-test")  # procfs refuses new files, even to root (which passes chmod checks)
+
+
+def test_sample_refuses_more_than_the_memory_limit_before_allocating(ring_run, tmp_path, capsys):
+    out = tmp_path / "x.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "1000000000", "--out", str(out)]) == EXIT_BAD_INPUT
+    line = _one_error_line(capsys, "--n", "at most", "MB")
+    assert "134,217,728" in line  # 1 GiB of float32 2D points: 2^30 / 8
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("n", ["-5", "0", "1000000000"])
+def test_eval_n_is_checked(ring_run, capsys, n):
+    assert main(["eval", "--run", str(ring_run), "--n", n]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--n")
+
+
+def test_sample_out_must_be_a_writable_file(ring_run, tmp_path, capsys):
+    folder = tmp_path / "folder.npy"
+    folder.mkdir()
+    assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", str(folder)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--out", "is a folder")
+    assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", str(UNWRITABLE / "x.npy")]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--out")
+    if Path("/proc").is_dir():
+        assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", "/proc/x.npy"]) == EXIT_BAD_INPUT
+        _one_error_line(capsys, "--out", "cannot write")
+
+
+def test_train_out_is_checked_before_training(tmp_path, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a run")
+    assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "2", "--out", str(a_file)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "--out", "is a file")
+    if Path("/proc").is_dir():
+        assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "2", "--out", str(UNWRITABLE)]) == EXIT_BAD_INPUT
+        _one_error_line(capsys, "--out", "cannot write")
+
+
+def test_an_os_error_while_writing_is_one_line(ring_run, tmp_path, capsys, monkeypatch):
+    def full_disk(file, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(file))
+
+    monkeypatch.setattr(np, "save", full_disk)
+    out = tmp_path / "x.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", str(out)]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "No space left on device", str(out))
