@@ -181,7 +181,8 @@ st.write(f"{comparison.question} Same seed, same data, same everything else. Wat
 
 def start_comparison() -> None:
     runs = live.start_comparison(COMPARISON)
-    live.select(next(iter(runs.values())))  # the run with batch norm: "Inside a run" above shows it
+    if runs:  # None: refused, and the reason is shown
+        live.select(next(iter(runs.values())))  # the run with batch norm: "Inside a run" above shows it
 
 
 st.button("Train with and without batch norm", type="primary", icon=":material/compare_arrows:",

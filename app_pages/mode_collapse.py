@@ -207,7 +207,8 @@ st.caption("Identical but for " + ", ".join(sorted(comparison.differing_fields()
 
 def start() -> None:
     started = live.start_comparison(name)
-    live.select(next(iter(started.values())))  # the BCE run: the sections above follow it
+    if started:  # None: refused, and the reason is shown
+        live.select(next(iter(started.values())))  # the BCE run: the sections above follow it
 
 
 st.button("Run the comparison" if runs is None else "Run it again", key="mc_start", type="primary",

@@ -62,12 +62,13 @@ def new_run() -> None:
     if config is None:
         return
     try:
-        live.start(config, name.strip() or (choice if choice in PRESETS else "points"))
+        started = live.start(config, name.strip() or (choice if choice in PRESETS else "points"))
     except ConfigError as err:
         st.error(md_escape(str(err)))  # may quote the run name typed
     else:
-        set_dialog(False)
-        st.rerun()
+        if started is not None:  # None: this session may not start another (the reason is shown in the dialog)
+            set_dialog(False)
+            st.rerun()
 
 
 st.button("New run", type="primary", icon=":material/add:", on_click=set_dialog, args=(True,), key="new_run")

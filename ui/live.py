@@ -1,7 +1,8 @@
 """The shared RunManager, each browser's selected run, the sidebar and the run controls every page reuses.
 
 One RunManager per server (st.cache_resource): every browser sees the same runs. Which run a browser looks at lives in
-its own st.session_state. Pages never train: they call the manager's controls and draw its snapshots.
+its own st.session_state. Pages never train: they call the manager's controls and draw its snapshots. Every control
+passes this session's Actor (ui.roles); the manager decides, and a refusal is shown with its reason.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from gan_core.config import ConfigError, TrainConfig
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.history import COLUMNS
 from gan_core.runs.manager import RunManager
+from gan_core.runs.roles import Actor, RunRefused
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status, StepKind
 from gan_core.train.records import SampleRecord
+from ui import roles
 from ui.text import md_escape
 
 SELECTED = "selected_run"
@@ -29,6 +32,7 @@ PICKER = "sidebar_run"
 _PENDING = "pending_selection"
 LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address bar always holds the run shown
 _LINKED = "linked_run"
+_CONFIRM_DELETE = "confirm_delete"
 REFRESH_S = 1.0  # how often live panels poll the run: a curve that moves every second reads as live
 # While a run trains its snapshot changes ten times a second (each batch of worker events). Browsers drawing it less than
 # FRESH_S apart share one snapshot, and so one build of each figure (shared_snapshot).
@@ -87,10 +91,21 @@ def _prewarm() -> None:
     plane.plane_figure(SampleRecord(0, np.zeros((1, 2), np.float32), None), None).to_json()
 
 
-def start(config: TrainConfig, name: str) -> str:
-    """Start a run, select it for this browser, and wait (≤ 1 s) for its first samples so the page can show them."""
+def refused(err: RunRefused) -> None:
+    """Say why the manager refused (the rule, and the limit); in a button's callback it lands at the top of the page."""
+    st.error(md_escape(str(err)), icon=":material/block:")
+
+
+def start(config: TrainConfig, name: str) -> str | None:
+    """Start a run, select it for this browser, and wait (≤ 1 s) for its first samples so the page can show them.
+
+    None when the manager refuses this session another run (shown, with the reason)."""
     manager = get_manager()
-    run_id = manager.start(config, name)
+    try:
+        run_id = manager.start(config, name, actor=roles.actor())
+    except RunRefused as err:
+        refused(err)
+        return None
     select(run_id)
     try:
         manager.wait(run_id, lambda s: bool(s.samples) or not s.status.active, timeout=1.0)
@@ -148,27 +163,34 @@ def show_status(snap: RunSnapshot) -> None:
 class _Control:
     label: str
     icon: str
-    action: Callable[[RunManager, str], None]
+    action: Callable[[RunManager, str, Actor], None]
     settled: Callable[[RunSnapshot], bool]  # the state the button leads to, waited for (briefly) before redrawing
     help: str = ""
 
 
-_PAUSE = _Control("Pause", ":material/pause:", RunManager.pause, lambda s: s.status is not Status.RUNNING)
-_RESUME = _Control("Resume", ":material/play_arrow:", RunManager.resume, lambda s: s.status is not Status.PAUSED)
-_STOP = _Control("Stop", ":material/stop:", RunManager.stop, lambda s: not s.status.active,
+_PAUSE = _Control("Pause", ":material/pause:", lambda m, i, a: m.pause(i, actor=a),
+                  lambda s: s.status is not Status.RUNNING)
+_RESUME = _Control("Resume", ":material/play_arrow:", lambda m, i, a: m.resume(i, actor=a),
+                   lambda s: s.status is not Status.PAUSED)
+_STOP = _Control("Stop", ":material/stop:", lambda m, i, a: m.stop(i, actor=a), lambda s: not s.status.active,
                  "Stop after this step and save a checkpoint; Resume continues from it.")
 _STEPS = [
-    _Control("Step D", ":material/looks_one:", lambda m, i: m.step(i, StepKind.D), lambda s: True,
+    _Control("Step D", ":material/looks_one:", lambda m, i, a: m.step(i, StepKind.D, actor=a), lambda s: True,
              "One discriminator update: D's view of the plane changes, the fake points stay where they are."),
-    _Control("Step G", ":material/looks_two:", lambda m, i: m.step(i, StepKind.G), lambda s: True,
+    _Control("Step G", ":material/looks_two:", lambda m, i, a: m.step(i, StepKind.G, actor=a), lambda s: True,
              "One generator update: the fake points move the way D's gradient tells them to."),
-    _Control("Full step", ":material/skip_next:", lambda m, i: m.step(i, StepKind.FULL), lambda s: True,
+    _Control("Full step", ":material/skip_next:", lambda m, i, a: m.step(i, StepKind.FULL, actor=a), lambda s: True,
              "One training step: the configured D updates, then one G update."),
 ]
+NOT_YOURS = "You watch this run: only the session that started it, or the presenter, controls it."
 
 
 def controls(snap: RunSnapshot, *, key: str, slow_motion: bool = True) -> None:
-    """Pause / Resume / Stop buttons that fit the run's status, and the slow-motion steps of a paused run."""
+    """Pause / Resume / Stop buttons that fit the run's status, and the slow-motion steps of a paused run.
+
+    Drawn disabled when this session does not hold the run; a click sent anyway is refused by the manager."""
+    actor = roles.actor()
+    mine = get_manager().may_control(actor, snap.id)
     shown: list[_Control] = []
     if snap.status in (Status.RUNNING, Status.QUEUED):
         shown.append(_PAUSE)
@@ -182,11 +204,13 @@ def controls(snap: RunSnapshot, *, key: str, slow_motion: bool = True) -> None:
         return
     for col, control in zip(st.columns(len(shown)), shown, strict=True):
         if col.button(control.label, icon=control.icon, key=f"{key}_{control.label}_{snap.id}", width="stretch",
-                      help=control.help or None):
+                      help=(control.help or None) if mine else NOT_YOURS, disabled=not mine):
             manager = get_manager()
             try:
-                control.action(manager, snap.id)
+                control.action(manager, snap.id, actor)
                 manager.wait(snap.id, control.settled, timeout=2.0)
+            except RunRefused as err:  # a click on a control this session does not hold: nothing changed
+                st.session_state["control_refused"] = str(err)
             except ConfigError as err:  # e.g. a finished run cannot resume: say so, never a traceback
                 st.session_state["control_error"] = str(err)
             except TimeoutError:
@@ -195,6 +219,39 @@ def controls(snap: RunSnapshot, *, key: str, slow_motion: bool = True) -> None:
     error = st.session_state.pop("control_error", None)
     if error:
         st.warning(error)
+    refusal = st.session_state.pop("control_refused", None)
+    if refusal:
+        st.error(md_escape(refusal), icon=":material/block:")
+
+
+def delete_control(snap: RunSnapshot, *, key: str) -> None:
+    """Delete a run that is not active, after a second click; only for the presenter and the run's own session."""
+    manager = get_manager()
+    actor = roles.actor()
+    if snap.status.active or not manager.may_control(actor, snap.id):
+        return
+    if st.session_state.get(_CONFIRM_DELETE) != snap.id:
+        if st.button("Delete", icon=":material/delete:", key=f"{key}_delete_{snap.id}",
+                     help="Remove this run and its folder for good (asks once more)."):
+            st.session_state[_CONFIRM_DELETE] = snap.id
+            st.rerun()
+        return
+    st.warning(f"Delete **{snap.id}** and its folder for good?")
+    yes, no = st.columns(2)
+    if yes.button("Delete it", type="primary", key=f"{key}_delete_yes_{snap.id}", width="stretch"):
+        st.session_state.pop(_CONFIRM_DELETE, None)
+        try:
+            manager.delete(snap.id, actor=actor)
+        except RunRefused as err:
+            st.session_state["control_refused"] = str(err)
+        except ConfigError as err:  # it was resumed meanwhile, or the folder cannot be removed
+            st.session_state["control_error"] = str(err)
+        with _shared_lock:
+            _shared.pop(snap.id, None)
+        st.rerun()
+    if no.button("Keep it", key=f"{key}_delete_no_{snap.id}", width="stretch"):
+        st.session_state.pop(_CONFIRM_DELETE, None)
+        st.rerun()
 
 
 def sidebar() -> None:
@@ -202,6 +259,7 @@ def sidebar() -> None:
     manager = get_manager()
     follow_link()
     with st.sidebar:
+        roles.role_panel(manager.session_runs)
         ids = manager.ids()
         if not ids:
             st.caption("No runs yet: start one on Home or Training.")
@@ -212,6 +270,9 @@ def sidebar() -> None:
             # the picker's value is set through its key (before it is drawn: Streamlit's rule), never with index=
             st.session_state[PICKER] = pending if pending in ids else current
         labels = {s.id: s.label for s in manager.snapshots()}
+        if roles.presenter_key() is not None:  # a student sees which runs are its own
+            session = roles.session_id()
+            labels = {i: f"{label} · yours" if manager.owner(i) == session else label for i, label in labels.items()}
         choice = st.selectbox("Run", ids, format_func=lambda i: labels.get(i, i), key=PICKER,
                               help="Every run on this server, newest first. Each browser picks its own.")
         if choice != st.session_state.get(SELECTED):
@@ -224,7 +285,10 @@ def sidebar() -> None:
             show_status(snap)
             if snap.status.active:
                 st.progress(snap.progress)
+            if not roles.is_presenter() and not manager.may_control(roles.actor(), snap.id):
+                st.caption(f":material/visibility: {NOT_YOURS}")
             controls(snap, key="sidebar", slow_motion=False)
+            delete_control(snap, key="sidebar")
 
         live(status, choice, key="sidebar")
 
@@ -237,11 +301,17 @@ def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> Non
     live_many(lambda snaps: render(snaps["run"]), {"run": run_id}, key=key)
 
 
-def start_comparison(name: str) -> dict[str, str]:
-    """Start every variant of a comparison (gan_core.lessons.comparisons); returns label -> run id, remembered per browser."""
-    comparison = get_comparison(name)
-    manager = get_manager()
-    runs = {label: manager.start(config, f"{name}-{label}") for label, config in comparison.configs().items()}
+def start_comparison(name: str) -> dict[str, str] | None:
+    """Start every variant of a comparison (gan_core.lessons.comparisons), all or none; returns label -> run id,
+    remembered per browser. None when the manager refuses (shown, with the reason)."""
+    configs = get_comparison(name).configs()
+    try:
+        ids = get_manager().start_many([(config, f"{name}-{label}") for label, config in configs.items()],
+                                       actor=roles.actor())
+    except RunRefused as err:
+        refused(err)
+        return None
+    runs = dict(zip(configs, ids, strict=True))
     st.session_state[f"comparison:{name}"] = runs
     return runs
 
@@ -261,11 +331,17 @@ def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, 
     Every browser polls on its own, but they draw shared snapshots (shared_snapshot) and so shared figures.
     """
     manager = get_manager()
-    active = any(manager.status(i).active for i in runs.values())
+    try:
+        active = any(manager.status(i).active for i in runs.values())
+    except ConfigError:  # one of them was deleted a moment ago: the next run of the page no longer asks for it
+        st.rerun()
 
     @st.fragment(run_every=REFRESH_S if active else None, key=key)
     def panel() -> None:
-        snaps = {label: shared_snapshot(i) for label, i in runs.items()}
+        try:
+            snaps = {label: shared_snapshot(i) for label, i in runs.items()}
+        except ConfigError:  # deleted (by the presenter, or the session that started it) while this page showed it
+            st.rerun()
         render(snaps)
         if active and not any(s.status.active for s in snaps.values()):
             st.rerun()

@@ -9,6 +9,11 @@ server, one open Training page cut the digits run from ~130 to ~30 steps/s, beca
 thread queues for the GIL behind the server's Python. In its own process a run keeps its speed, and a crash in it
 cannot take the server down. `processes=False` keeps the threads (tests use it to patch the trainer).
 
+Every control takes the Actor that asks (gan_core.runs.roles: the presenter, or a student session that controls only
+the runs it started, within a quota and a bounded queue) and refuses with RunRefused what that actor may not do. The
+default actor, LOCAL, may do everything: the CLI, tests and a server without a presenter key. Each run's owner (the
+session that started it) is kept in its status.json; a folder without one is the presenter's alone.
+
 The workers themselves are gan_core.runs.processes; one run's state and its snapshots, gan_core.runs.state.
 """
 
@@ -17,10 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -30,12 +36,22 @@ from gan_core.data import load_dataset
 from gan_core.runs.folder import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
 from gan_core.runs.history import steps_per_second
 from gan_core.runs.processes import Worker, default_max_runs
+from gan_core.runs.roles import (
+    LOCAL,
+    Actor,
+    RunRefused,
+    max_queued_limit,
+    may_control,
+    queue_refusal,
+    quota_refusal,
+    session_runs_limit,
+)
 from gan_core.runs.state import RunSnapshot, RunState, status_message
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.worker import REAL_POINTS, write_error
 from gan_core.train.records import CheckpointError
 
-__all__ = ["RunManager", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
+__all__ = ["LOCAL", "Actor", "RunManager", "RunRefused", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +60,18 @@ class RunManager:
     """Every run in the runs folder, and up to `max_runs` of them training in workers (see the module docstring)."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, *, max_runs: int | None = None, device: str = "auto",
-                 data_dir: str | os.PathLike | None = None, torch_threads: int = 1, processes: bool | None = None) -> None:
+                 data_dir: str | os.PathLike | None = None, torch_threads: int = 1, processes: bool | None = None,
+                 session_runs: int | None = None, max_queued: int | None = None) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.max_runs = default_max_runs() if max_runs is None else max_runs
+        # a student session's active runs, and the runs waiting for a worker before a student's start is refused
+        self.session_runs = session_runs_limit() if session_runs is None else session_runs
+        self.max_queued = max_queued_limit() if max_queued is None else max_queued
         self.device = device
         self.data_dir = None if data_dir is None else str(data_dir)
         self._lock = threading.Lock()  # guards _runs, _queue and _workers; taken before a run's cond, never after
         self._runs: dict[str, RunState] = {}
+        self._owners: dict[str, str | None] = {}  # run id -> the session that started it (None: the presenter's alone)
         self._queue: deque[str] = deque()
         self._closed = False
         self._scanned_mtime: float | None = None
@@ -96,8 +117,11 @@ class RunManager:
                 log.exception("cannot load the run in %s", folder)
                 run = RunState(folder.name, RunStore(folder), TrainConfig(), 0.0)
                 run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
+            owner = RunStore(folder).read_status().get("owner")
             with self._lock:
-                self._runs.setdefault(run.id, run)
+                if run.id not in self._runs:
+                    self._runs[run.id] = run
+                    self._owners[run.id] = owner if isinstance(owner, str) else None
 
     def _skip_once(self, folder: Path, why: str) -> None:
         if folder.name not in self._skipped:
@@ -161,33 +185,93 @@ class RunManager:
             return run_id in self._runs
 
     # -- controls ------------------------------------------------------------------------------------------------------
-    def start(self, config: TrainConfig, name: str | None = None) -> str:
+    def start(self, config: TrainConfig, name: str | None = None, *, actor: Actor = LOCAL) -> str:
         """Create a run folder and queue the run; returns its id at once (training happens in a worker)."""
-        base = sanitize_name(name or config.dataset.value)
+        return self.start_many([(config, name)], actor=actor)[0]
+
+    def start_many(self, runs: Sequence[tuple[TrainConfig, str | None]], *, actor: Actor = LOCAL) -> list[str]:
+        """Start several runs (a lesson's comparison) at once, or none of them: the actor's quota and the queue's bound
+        are checked for all of them together. Returns their ids, in order."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        started: list[RunState] = []
         with self._lock:
             if self._closed:
                 raise RuntimeError("the run manager has been shut down")
-            run_id = f"{base}-{stamp}"[:64]
-            n = 2
-            while run_id in self._runs or (self.runs_dir / run_id).exists():
-                run_id = f"{base}-{stamp}-{n}"[:64]
-                n += 1
-            try:
-                store = RunStore(self.runs_dir / run_id).create(config)
-            except OSError as err:
-                raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
-            run = RunState(run_id, store, config, time.time())
-            self._runs[run_id] = run
-        self._queue_run(run)
-        return run_id
+            refusal = self._start_refusal(actor, len(runs))
+            if refusal:
+                raise RunRefused(f"cannot start: {refusal}")
+            for config, name in runs:
+                base = sanitize_name(name or config.dataset.value)
+                run_id = f"{base}-{stamp}"[:64]
+                n = 2
+                while run_id in self._runs or (self.runs_dir / run_id).exists():
+                    run_id = f"{base}-{stamp}-{n}"[:64]
+                    n += 1
+                try:
+                    store = RunStore(self.runs_dir / run_id).create(config)
+                except OSError as err:
+                    for made in started:  # all or none: forget the ones already made
+                        del self._runs[made.id]
+                        self._owners.pop(made.id, None)
+                        shutil.rmtree(made.store.path, ignore_errors=True)
+                    raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
+                run = RunState(run_id, store, config, time.time())
+                run.status = Status.QUEUED  # counted as active and waiting from now on, by the next start's check
+                self._runs[run_id] = run
+                self._owners[run_id] = actor.session
+                if actor.session is not None:
+                    self._write_status(run)  # its owner, kept even if the server stops before it leaves the queue
+                started.append(run)
+        for run in started:
+            self._queue_run(run)
+        return [run.id for run in started]
 
-    def resume(self, run_id: str, steps: int | None = None) -> None:
+    def _start_refusal(self, actor: Actor, wanted: int) -> str | None:
+        """Why `actor` may not make `wanted` more runs active now (None: it may). Called holding _lock."""
+        if actor.presenter:
+            return None
+        active = waiting = 0
+        for run in self._runs.values():
+            with run.cond:
+                if run.status.active and self._owners.get(run.id) == actor.session:
+                    active += 1
+                if run.status is Status.QUEUED:
+                    waiting += 1
+        idle = sum(1 for w in self._workers if w.run_id is None and w.alive())
+        before, after = max(0, waiting - idle), max(0, waiting + wanted - idle)
+        return (quota_refusal(actor, active, wanted, self.session_runs)
+                or queue_refusal(actor, before, after - before, self.max_queued))
+
+    def may_control(self, actor: Actor, run_id: str) -> bool:
+        """Whether `actor` may pause, resume, stop, step and delete the run: the presenter, or the session that started
+        it."""
+        with self._lock:
+            return may_control(actor, self._owners.get(run_id))
+
+    def owner(self, run_id: str) -> str | None:
+        """The session that started the run; None for the presenter's alone (trained by the CLI, or before roles)."""
+        with self._lock:
+            return self._owners.get(run_id)
+
+    def _check(self, actor: Actor, run_id: str, verb: str) -> RunState:
+        run = self._get(run_id)
+        with self._lock:  # the rule itself, not the public may_control a page asks before drawing a button
+            allowed = may_control(actor, self._owners.get(run_id))
+        if not allowed:
+            raise RunRefused(f"only the presenter or the session that started {run_id} can {verb} it")
+        return run
+
+    def resume(self, run_id: str, steps: int | None = None, *, actor: Actor = LOCAL) -> None:
         """Continue a paused run; or reopen a stopped, diverged or failed run from its last checkpoint (queued again).
 
-        `steps` raises a run's total, so a finished run can train on.
+        `steps` raises a run's total, so a finished run can train on. Reopening a run counts against a student's quota.
         """
-        run = self._get(run_id)
+        run = self._check(actor, run_id, "resume")
+        if not actor.presenter and not self.status(run_id).active:
+            with self._lock:
+                refusal = self._start_refusal(actor, 1)
+            if refusal:
+                raise RunRefused(f"cannot resume {run_id}: {refusal}")
         if not run.resumable:
             raise ConfigError("run", f"{run_id} cannot be resumed: {run.error}")
         with run.cond:
@@ -204,9 +288,9 @@ class RunManager:
             run.config = config
         self._queue_run(run)
 
-    def pause(self, run_id: str) -> None:
+    def pause(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Pause after the current step (the worker then reports "paused"); a queued run will start paused."""
-        run = self._get(run_id)
+        run = self._check(actor, run_id, "pause")
         with run.cond:
             if run.status is Status.RUNNING and run.worker is not None:
                 run.worker.send("pause", run_id)
@@ -214,9 +298,9 @@ class RunManager:
                 run.paused = True
                 run.changed()
 
-    def stop(self, run_id: str) -> None:
+    def stop(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Stop after the current step, with a checkpoint; a queued run leaves the queue."""
-        run = self._get(run_id)
+        run = self._check(actor, run_id, "stop")
         with self._lock:
             if run_id in self._queue:
                 self._queue.remove(run_id)
@@ -228,13 +312,35 @@ class RunManager:
             if run.status in (Status.RUNNING, Status.PAUSED) and run.worker is not None:
                 run.worker.send("stop", run_id)
 
-    def step(self, run_id: str, kind: StepKind = StepKind.FULL) -> None:
+    def step(self, run_id: str, kind: StepKind = StepKind.FULL, *, actor: Actor = LOCAL) -> None:
         """One slow-motion step of a paused run (see StepKind)."""
-        run = self._get(run_id)
+        run = self._check(actor, run_id, "step")
         with run.cond:
             if run.status is not Status.PAUSED or run.worker is None:
                 raise ConfigError("step", f"{run_id} is {run.status.value}; pause it first to step through it")
             run.worker.send(f"step-{StepKind(kind).value}", run_id)
+
+    def delete(self, run_id: str, *, actor: Actor = LOCAL) -> None:
+        """Remove a run and its folder for good. A queued, running or paused run is refused: stop it first (its worker
+        writes into the folder until it has ended)."""
+        run = self._check(actor, run_id, "delete")
+        # not a run id: never listed again, even if removing it fails halfway
+        trash = self.runs_dir / f".deleting-{run_id}-{time.time_ns()}"
+        with self._lock:
+            with run.cond:
+                if run.status.active or run_id in self._queue:
+                    raise ConfigError("run", f"{run_id} is {run.status.value}: stop it first, then delete it")
+                try:
+                    run.store.path.rename(trash)
+                except OSError as err:
+                    raise ConfigError("run", f"cannot delete {run_id}: {write_error(err, run.store.path)}") from None
+                run.resumable, run.error = False, "deleted"  # a control that already holds it fails, and says why
+                run.changed()
+            del self._runs[run_id]
+            self._owners.pop(run_id, None)
+        shutil.rmtree(trash, ignore_errors=True)
+        if trash.exists():
+            log.warning("run %s: could not remove all of %s", run_id, trash)
 
     def wait(self, run_id: str, until: Callable[[RunSnapshot], bool] | None = None, timeout: float = 60.0) -> RunSnapshot:
         """Block until `until(snapshot)` holds (default: the run is no longer active); for tests and scripts."""
@@ -315,6 +421,8 @@ class RunManager:
         return run
 
     def _queue_run(self, run: RunState) -> None:
+        if run.id not in self:
+            raise ConfigError("run", f"no run named {run.id!r} on this server")  # deleted meanwhile
         with run.cond:
             run.status, run.error, run.paused = Status.QUEUED, "", False
             run.changed()
@@ -426,6 +534,7 @@ class RunManager:
     def _write_status(self, run: RunState) -> None:
         try:
             run.store.write_status({"status": run.status.value, "message": run.error, "step": run.step,
-                                    "checkpoint_step": run.checkpoint_step, "created": run.created})
+                                    "checkpoint_step": run.checkpoint_step, "created": run.created,
+                                    "owner": self._owners.get(run.id)})
         except OSError:
             log.warning("run %s: could not write its status file", run.id)
