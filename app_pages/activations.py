@@ -76,8 +76,8 @@ def no_probes(snap: RunSnapshot | None) -> bool:
         st.info(panels.nothing_yet(snap, "probe records", first_at=snap.config.probe_every))
         return True
     if not snap.probes:
-        st.info(f"**{snap.id}** has no probe records. They are taken while a run trains and kept in memory only, so a "
-                "server restart loses them: resume the run, or run the comparison below.")
+        st.info(f"**{snap.id}** has no probe records in its folder: runs trained before they were saved there have "
+                "none. Resume the run, or run the comparison below.")
         return True
     return False
 

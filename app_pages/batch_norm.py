@@ -136,8 +136,8 @@ def render_run(s: RunSnapshot) -> None:
         if s.status.active or s.step < s.config.probe_every:
             st.info(panels.nothing_yet(s, "batch-norm records", first_at=s.config.probe_every))
         else:
-            st.info("No batch-norm records for this run: they are kept in memory only, so a run trained before the server "
-                    "restarted has none. Start a new run (or resume a stopped one) to record them.")
+            st.info("No batch-norm records in this run's folder: runs trained before probe records were saved there "
+                    "have none. Start a new run (or resume a stopped one) to record them.")
         return
     st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. The batch's "
                 "(thin, light blue) jump from batch to batch; the running ones used at inference (bold, dark blue) follow "

@@ -183,8 +183,8 @@ def render_gradients(s: RunSnapshot) -> None:
         cache.vega_chart(("mc_gnorm", s.id, s.version), partial(activations.grad_norm_chart, s.probes, "G", height=240),
                          key="mc_gnorm")
     else:
-        st.caption("No probe records for this run (they are kept in memory while it trains): G's per-layer gradient "
-                   "norms show for runs trained since the server started.")
+        st.caption("No probe records in this run's folder (runs trained before they were saved there have none): "
+                   "G's per-layer gradient norms show for runs trained since.")
 
 
 if snap is not None:

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
 from tests.tiny import tiny
@@ -210,8 +211,19 @@ def test_a_finished_run_shows_its_dead_units_and_gradients(fresh_manager):
     assert all(c.proto.datasets and not c.proto.data.data for c in app.get("vega_lite_chart"))  # through ui.cache
     assert not app.info
 
-    live.reset_manager()  # a server restart: the run folder stays, its probes (memory only) are gone
+    specs = [c.proto.spec for c in app.get("vega_lite_chart")]
+
+    live.reset_manager()  # a server restart: the new manager reads the probe records from the run's folder
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [c.proto.spec for c in app.get("vega_lite_chart")] == specs
+    (dead,) = _charts(app, "fraction of units dead")
+    again = pyarrow.ipc.open_stream(dead.proto.datasets[0].data.data).read_all().to_pandas()
+    assert again.equals(data) and not app.info
+
+    (live.get_manager().runs_dir / run_id / PROBES_FILE).unlink()  # as in a folder written before probes were saved
+    live.reset_manager()
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert not app.get("vega_lite_chart")
-    assert sum("has no probe records" in i.value and "restart" in i.value for i in app.info) == 2
+    assert sum("has no probe records in its folder" in i.value for i in app.info) == 2

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
 from tests.tiny import tiny
@@ -184,7 +185,7 @@ def test_comparison_button_starts_both_variants():
     assert any("mean ± std" in s for s in specs) or any("first layer records" in c.value for c in app.caption)
 
 
-def test_a_finished_run_with_batch_norm_shows_its_statistics_then_none_after_a_restart():
+def test_a_finished_run_with_batch_norm_shows_its_statistics_after_a_restart_too():
     config = tiny("digits", width=8, steps=12, probe_every=4, sample_every=6,
                   batch_size=16, g_batchnorm=True, d_batchnorm=True)
     manager = live.get_manager()
@@ -201,8 +202,14 @@ def test_a_finished_run_with_batch_norm_shows_its_statistics_then_none_after_a_r
     assert app.select_slider(key="bn_hist_step").value == snap.probes[-1].step
     app.select_slider(key="bn_hist_step").set_value(snap.probes[0].step).run()
     assert not app.exception, [e.value for e in app.exception]
-    # probes live in memory only: after a restart the page says so instead of drawing empty charts
+    # after a restart the probe records come from the run's folder: the same charts
+    live.reset_manager()
+    app = _page(run_id)
+    assert _vega_specs(app) == specs and app.select_slider(key="bn_hist_step").options == [f"step {p.step:,}"
+                                                                                         for p in snap.probes]
+    # a folder written before probe records were saved has none: the page says so instead of drawing empty charts
+    (snap.path / PROBES_FILE).unlink()
     live.reset_manager()
     app = _page(run_id)
     assert not app.get("vega_lite_chart")
-    assert any("kept in memory only" in el.value for el in app.info)
+    assert any("runs trained before probe records were saved" in el.value for el in app.info)

@@ -161,7 +161,7 @@ def test_a_resume_the_server_hears_of_late_shows_each_step_once(manager, monkeyp
     store, trainer = open_run(manager.runs_dir / run_id, TINY)
     train_to(store, trainer, until=20)
     for _ in range(5):  # steps past the checkpoint, as a kill leaves them
-        record_step(store, trainer.step())
+        record_step(store, trainer.step(), trainer.config)
     store.close()
     assert run_id in manager.ids() and manager.snapshot(run_id).step == 25
     real_apply = RunManager._apply
@@ -176,6 +176,7 @@ def test_a_resume_the_server_hears_of_late_shows_each_step_once(manager, monkeyp
     done = manager.wait(run_id, timeout=60)
     assert list(done.metrics["step"]) == list(range(1, 41)) and _steps(done.path) == list(range(1, 41))
     assert [s.step for s in done.samples] == [0, 10, 20, 30, 40]
+    assert [p.step for p in done.probes] == list(range(5, 41, 5))  # the file's up to 20, then the worker's
 
 
 def test_a_worker_killed_while_sending_an_event_does_not_silence_the_others(tmp_path, one_thread):

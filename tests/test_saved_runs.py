@@ -8,6 +8,7 @@ before use, so no test changes them.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,8 +40,11 @@ def manager(runs: Path) -> Iterator[RunManager]:
     m.shutdown()
 
 
-def test_old_folders_are_listed_with_their_curves_and_samples(manager):
+def test_old_folders_are_listed_with_their_curves_and_samples(manager, caplog):
     assert sorted(manager.ids()) == sorted([RING, DIGITS])
+    # written before probe records were saved: no probes, and nothing to warn about
+    assert not any(r.levelno >= logging.WARNING for r in caplog.get_records("setup") + caplog.records)
+    assert manager.snapshot(RING).probes == () and manager.snapshot(DIGITS).probes == ()
     ring = manager.snapshot(RING)
     assert ring.status is Status.FINISHED and ring.step == 40 and ring.config.dataset is Dataset.RING
     assert list(ring.metrics["step"]) == list(range(1, 41)) and np.isfinite(ring.metrics["d_loss"]).all()

@@ -101,7 +101,7 @@ def test_a_resumed_run_shows_no_step_twice(tmp_path):
     store, trainer = open_run(tmp_path / "run", RING)
     store.save_samples(trainer.snapshot())
     for _ in range(25):  # train_to's loop, until the process dies at step 25: checkpoints at 10 and 20
-        record_step(store, trainer.step())
+        record_step(store, trainer.step(), trainer.config)
         checkpoint_if_due(store, trainer, RING.steps)
     store.close()
     assert [e.step for e in _events(store.path).Scalars("loss/d")] == list(range(1, 26))

@@ -1,8 +1,10 @@
-"""The run folder: config.json, metrics.csv, checkpoint.pt and sample snapshots, written so a crash loses little,
-and TensorBoard event files beside them (gan_core.runs.tensorboard_log) written with the metrics and samples.
+"""The run folder: config.json, metrics.csv, probes.jsonl, checkpoint.pt and sample snapshots, written so a crash
+loses little, and TensorBoard event files beside them (gan_core.runs.tensorboard_log) written with the metrics and
+samples.
 
-metrics.csv is appended and flushed as training goes; checkpoint.pt is written to a temp file and os.replace'd, so a
-reader sees the old checkpoint or the new one, never half of one; checkpoints are read with weights_only=True.
+metrics.csv and probes.jsonl (gan_core.runs.probe_log) are appended and flushed as training goes, so a crash can tear
+only their last line, which readers skip; checkpoint.pt is written to a temp file and os.replace'd, so a reader sees the
+old checkpoint or the new one, never half of one; checkpoints are read with weights_only=True.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -23,8 +26,14 @@ import numpy as np
 import torch
 
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.runs import probe_log
+from gan_core.runs.history import Thinned
+from gan_core.runs.probe_log import PROBE_CAPACITY, PROBES_FILE
 from gan_core.runs.tensorboard_log import EventLog
+from gan_core.train.probes import ProbeRecord
 from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -92,6 +101,8 @@ class RunStore:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._metrics_fh: io.TextIOWrapper | None = None
+        self._probes_fh: io.TextIOWrapper | None = None
+        self._unwritten_probe: ProbeRecord | None = None  # the newest probe record, when thinning left it out
         self._last_flush = 0.0
         self.events = EventLog(self.path)
 
@@ -152,13 +163,23 @@ class RunStore:
     def flush(self) -> None:
         if self._metrics_fh is not None:
             self._metrics_fh.flush()
+        if self._probes_fh is not None:
+            self._probes_fh.flush()
         self.events.flush()
 
     def close(self) -> None:
+        """Write what is pending (the newest probe record among them: a restart then shows where the run got to) and
+        close the files."""
         self.events.close()
-        if self._metrics_fh is not None:
-            fh, self._metrics_fh = self._metrics_fh, None  # even when the last flush fails (disk full): never reused
-            fh.close()
+        try:
+            if self._unwritten_probe is not None:
+                self._write_probe(self._unwritten_probe)
+        finally:
+            for name in ("_metrics_fh", "_probes_fh"):
+                fh = getattr(self, name)
+                if fh is not None:
+                    setattr(self, name, None)  # even when the last flush fails (disk full): never reused
+                    fh.close()
 
     def read_metrics(self) -> list[StepRecord]:
         """Every complete row; a torn last line (a crash mid-write) is skipped, a damaged row raises ConfigError."""
@@ -211,6 +232,67 @@ class RunStore:
             file.unlink(missing_ok=True)
         elif len(kept) < len(rows) or not _ends_a_line(file):  # atomic: a crash here loses no row
             atomic_write_bytes(file, (",".join(METRIC_COLUMNS) + "\n" + "".join(map(_row, kept))).encode())
+
+    # -- probes ------------------------------------------------------------------------------------------------------
+    def append_probe(self, record: ProbeRecord, keep: bool) -> None:
+        """Append the record to probes.jsonl if `keep` (probe_log.kept: the file stays bounded); flushed with the
+        metrics. A record left out is still written by `close` if no later one comes: the file ends where the run did."""
+        if keep:
+            self._write_probe(record)
+        else:
+            self._unwritten_probe = record
+
+    def _write_probe(self, record: ProbeRecord) -> None:
+        self._unwritten_probe = None
+        if self._probes_fh is None:
+            self._probes_fh = open(self.path / PROBES_FILE, "a", encoding="utf-8", newline="\n")
+        self._probes_fh.write(probe_log.encode(record))
+
+    def read_probes(self) -> list[ProbeRecord]:
+        """Every readable probe record, oldest first; none for a folder written before probes were saved. A torn last
+        line (a crash mid-write) or a damaged one is skipped with a warning: probes are pictures of the past, and the
+        run (weights, curves) does not depend on them."""
+        return [record for _, record in self._probe_lines()]
+
+    def truncate_probes(self, last_step: int) -> None:
+        """Drop records after `last_step` (a resume trains those steps again), and torn or damaged lines; thin the rest
+        to PROBE_CAPACITY (history.Thinned), so resumes that raise a run's total keep the file bounded."""
+        self.close()
+        file = self.path / PROBES_FILE
+        if not file.exists():
+            return
+        thinned: Thinned[bytes] = Thinned(PROBE_CAPACITY)
+        for line, record in self._probe_lines():
+            if record.step <= last_step:
+                thinned.append(line)
+        kept = thinned.items()
+        if not kept:
+            file.unlink(missing_ok=True)
+        elif b"".join(kept) != file.read_bytes():  # atomic: a crash here loses no record
+            atomic_write_bytes(file, b"".join(kept))
+
+    def _probe_lines(self) -> list[tuple[bytes, ProbeRecord]]:
+        """Each good line of probes.jsonl (with its newline) and its record."""
+        file = self.path / PROBES_FILE
+        if not file.exists():
+            return []
+        self.flush()
+        lines = file.read_bytes().split(b"\n")
+        if lines[-1]:
+            log.warning("%s: skipping its last line, cut off mid-write", file)
+        out: list[tuple[bytes, ProbeRecord]] = []
+        for lineno, line in enumerate(lines[:-1], start=1):
+            try:
+                record = probe_log.decode(line)
+            except (ValueError, KeyError, TypeError) as err:
+                log.warning("%s: skipping line %d, which is damaged: %s", file, lineno, str(err)[:200])
+                continue
+            if out and record.step <= out[-1][1].step:
+                log.warning("%s: skipping line %d: its step %d does not follow step %d", file, lineno, record.step,
+                            out[-1][1].step)
+                continue
+            out.append((line + b"\n", record))
+        return out
 
     # -- checkpoints -------------------------------------------------------------------------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from gan_core.config import TrainConfig
 from gan_core.runs.folder import RunStore
 from gan_core.runs.history import MetricHistory, Thinned
+from gan_core.runs.probe_log import PROBE_CAPACITY
 from gan_core.runs.status import Status
 from gan_core.train.probes import ProbeRecord
 from gan_core.train.records import SampleRecord, StepRecord
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from gan_core.runs.processes import Worker
 
 log = logging.getLogger(__name__)
-PROBE_CAPACITY = 300
 SAMPLE_CAPACITY = 60
 
 
@@ -118,7 +118,16 @@ class RunState:
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
                 # a snapshot is a picture of the past: a damaged one is skipped, the run (weights, curves) is intact
                 log.warning("run %s: skipping the damaged sample snapshot of step %d: %s", self.id, s, err)
-        self.probes = Thinned(PROBE_CAPACITY)  # probes live in memory only
+        self.probes = Thinned(PROBE_CAPACITY)
+        try:
+            probes = self.store.read_probes()  # none in a folder written before probes were saved
+        except OSError as err:  # like a snapshot, a picture of the past: the run is intact without them
+            log.warning("run %s: cannot read its probe records: %s", self.id, err)
+            probes = []
+        for probe in probes:
+            if probe.step > self.step:  # past the last metrics row: a kill can leave the probes flushed a little later
+                break
+            self.probes.append(probe)
 
 
 def status_message(run: RunState, position: int | None) -> str:

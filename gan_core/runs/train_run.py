@@ -1,5 +1,6 @@
 """A run folder trained from start to finish: `open_run` starts or resumes one at its last checkpoint, `train_to` trains
-it step by step, writing each step's metrics row and samples and a checkpoint every `checkpoint_every` steps.
+it step by step, writing each step's metrics row, probe record and samples and a checkpoint every `checkpoint_every`
+steps.
 
 `python -m gan_core train` is these two calls; a dashboard worker (gan_core.runs.worker) runs the same ones.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 
 from gan_core.config import TrainConfig
+from gan_core.runs import probe_log
 from gan_core.runs.folder import RunStore
 from gan_core.train.records import CheckpointError, Diverged, StepResult
 from gan_core.train.trainer import Trainer
@@ -40,6 +42,7 @@ def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, step
         raise CheckpointError(f"{store.path} has metrics but no checkpoint.pt to resume from")
     store.write_config(config)
     store.truncate_metrics(trainer.step_count)  # rows written after the checkpoint will be trained again
+    store.truncate_probes(trainer.step_count)
     store.drop_samples_after(trainer.step_count)
     return store, trainer
 
@@ -57,7 +60,7 @@ def train_to(store: RunStore, trainer: Trainer, until: int | None = None,
             store.save_samples(trainer.snapshot())  # step 0: what G makes before any training
         while trainer.step_count < until:
             result = trainer.step()
-            record_step(store, result)
+            record_step(store, result, trainer.config)
             stop = bool(on_step(result)) if on_step else False
             checkpoint_if_due(store, trainer, until, force=stop)
             if stop:
@@ -67,9 +70,12 @@ def train_to(store: RunStore, trainer: Trainer, until: int | None = None,
     return trainer.step_count
 
 
-def record_step(store: RunStore, result: StepResult) -> None:
-    """Write one step to the run folder: its metrics row and its samples if any."""
+def record_step(store: RunStore, result: StepResult, config: TrainConfig) -> None:
+    """Write one step to the run folder: its metrics row, and its probe record and samples if any (the probe record
+    only where probe_log.kept says, so the file stays bounded)."""
     store.append_metrics(result.record)
+    if result.probe is not None:
+        store.append_probe(result.probe, keep=probe_log.kept(result.probe.step, config))
     if result.samples is not None:
         store.save_samples(result.samples)
 

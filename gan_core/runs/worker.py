@@ -171,7 +171,7 @@ class _Job:
                 return
             self._set_status(Status.RUNNING)
             result = trainer.step()
-            record_step(store, result)
+            record_step(store, result, trainer.config)
             checkpoint_if_due(store, trainer, until)
             self._collect(trainer, result)
             self._send()
@@ -182,7 +182,7 @@ class _Job:
             trainer.d_update()
         else:
             result = trainer.step(d_updates=0 if kind is StepKind.G else None)
-            record_step(self.store, result)
+            record_step(self.store, result, trainer.config)
             checkpoint_if_due(self.store, trainer, until, force=True)
             self._collect(trainer, result)
         if not self._samples or self._samples[-1].step != trainer.step_count or kind is StepKind.D:
