@@ -9,9 +9,10 @@ The map, in the order a step's data flows:
     pictures.py    samples as pixels (image grids, 2D dots, PNG bytes), for the pages and TensorBoard alike
     train/         one training step: records (what a step returns), models, losses, probes,
                    trainer (the eager D and G updates: start reading at Trainer.step), cuda_graphs (the same step on a GPU)
-    runs/          runs over time: folder (the run folder on disk) and probe_log (its probe records, probes.jsonl),
+    runs/          runs over time: folder (the run folder on disk), probe_log (its probes.jsonl), tensorboard_log,
                    train_run (train a folder to N steps), worker and processes (the dashboard's background workers),
-                   state and history (what a viewer reads), manager (RunManager: every browser's runs), uploads (user CSVs)
+                   status, state and history (what a viewer reads), reload (a folder read back after a restart),
+                   roles (who may do what), manager (RunManager: every browser's runs), uploads (user CSVs)
     evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`
     lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
                    a finished run's generator, one-click comparison runs

@@ -1,20 +1,15 @@
 """RunManager: the dashboard's background runs, shared by every browser on one server.
 
-Runs train in worker processes (gan_core.runs.worker.serve), at most `max_runs` at a time; the rest wait in a queue. The
-manager keeps each run's bounded history in memory, fed by the workers' events, and hands viewers immutable
-snapshots, so a viewer never waits for a step and a step never waits for a viewer.
+Runs train in worker processes (gan_core.runs.processes, looping in gan_core.runs.worker.serve), at most `max_runs` at
+a time; the rest queue. The manager keeps each run's bounded history (gan_core.runs.state), fed by the workers' events,
+and hands viewers immutable snapshots: a viewer never waits for a step, nor a step for a viewer. Processes, not threads,
+by measurement on 2 CPU cores: a training thread in the Streamlit server queued for the GIL behind the pages (one open
+Training page cut digits from ~130 to ~30 steps/s), and a crash in a process cannot take the server down.
+`processes=False` keeps threads (tests patch the trainer there).
 
-Processes rather than threads, by measurement on 2 CPU cores: with training in a thread of the Streamlit
-server, one open Training page cut the digits run from ~130 to ~30 steps/s, because every torch call of the training
-thread queues for the GIL behind the server's Python. In its own process a run keeps its speed, and a crash in it
-cannot take the server down. `processes=False` keeps the threads (tests use it to patch the trainer).
-
-Every control takes the Actor that asks (gan_core.runs.roles: the presenter, or a student session that controls only
-the runs it started, within a quota and a bounded queue) and refuses with RunRefused what that actor may not do. The
-default actor, LOCAL, may do everything: the CLI, tests and a server without a presenter key. Each run's owner (the
-session that started it) is kept in its status.json; a folder without one is the presenter's alone.
-
-The workers themselves are gan_core.runs.processes; one run's state and its snapshots, gan_core.runs.state.
+Every control takes the Actor that asks (gan_core.runs.roles) and refuses with RunRefused what it may not do: a student
+session controls only the runs it started, within a quota and a bounded queue. The default, LOCAL, may do everything
+(the CLI, tests, a server without a presenter key). A run's owner is kept in its status.json; none: the presenter's.
 """
 
 from __future__ import annotations
@@ -29,29 +24,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.data import load_dataset
+from gan_core.runs import roles
 from gan_core.runs.folder import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
 from gan_core.runs.history import steps_per_second
 from gan_core.runs.processes import Worker, default_max_runs
-from gan_core.runs.roles import (
-    LOCAL,
-    Actor,
-    RunRefused,
-    max_queued_limit,
-    may_control,
-    queue_refusal,
-    quota_refusal,
-    session_runs_limit,
-)
+from gan_core.runs.reload import load_run
+from gan_core.runs.roles import LOCAL, Actor, RunRefused
 from gan_core.runs.state import RunSnapshot, RunState, status_message
 from gan_core.runs.status import Status, StepKind
-from gan_core.runs.worker import REAL_POINTS, write_error
-from gan_core.train.records import CheckpointError
-
-__all__ = ["LOCAL", "Actor", "RunManager", "RunRefused", "RunSnapshot", "Status", "StepKind", "default_max_runs"]
+from gan_core.runs.worker import write_error
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +47,12 @@ class RunManager:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.max_runs = default_max_runs() if max_runs is None else max_runs
         # a student session's active runs, and the runs waiting for a worker before a student's start is refused
-        self.session_runs = session_runs_limit() if session_runs is None else session_runs
-        self.max_queued = max_queued_limit() if max_queued is None else max_queued
+        self.session_runs = roles.session_runs_limit() if session_runs is None else session_runs
+        self.max_queued = roles.max_queued_limit() if max_queued is None else max_queued
         self.device = device
         self.data_dir = None if data_dir is None else str(data_dir)
         self._lock = threading.Lock()  # guards _runs, _queue and _workers; taken before a run's cond, never after
         self._runs: dict[str, RunState] = {}
-        self._owners: dict[str, str | None] = {}  # run id -> the session that started it (None: the presenter's alone)
         self._queue: deque[str] = deque()
         self._closed = False
         self._scanned_mtime: float | None = None
@@ -111,64 +92,16 @@ class RunManager:
                 # a folder renamed or made by hand: its name would be shown (as Markdown) on every page
                 self._skip_once(folder, "its name is not a run id (lower-case letters, digits, - and _; at most 64)")
                 continue
-            try:
-                run = self._load(folder)
-            except Exception as err:  # whatever is wrong with one folder, every other run must still be listed
-                log.exception("cannot load the run in %s", folder)
-                run = RunState(folder.name, RunStore(folder), TrainConfig(), 0.0)
-                run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
-            owner = RunStore(folder).read_status().get("owner")
+            run, owner = load_run(folder, self.data_dir)
             with self._lock:
                 if run.id not in self._runs:
+                    run.owner = owner
                     self._runs[run.id] = run
-                    self._owners[run.id] = owner if isinstance(owner, str) else None
 
     def _skip_once(self, folder: Path, why: str) -> None:
         if folder.name not in self._skipped:
             self._skipped.add(folder.name)
             log.warning("not listing the run folder %s: %s", folder, why)
-
-    def _load(self, folder: Path) -> RunState:
-        """A run from its folder, as the last process left it. A damaged folder becomes a failed run that says why."""
-        store = RunStore(folder)
-        saved = store.read_status()
-        try:
-            created = float(saved["created"])
-        except (KeyError, TypeError, ValueError):  # status.json only adds detail: a damaged one costs nothing else
-            created = (folder / CONFIG_FILE).stat().st_mtime
-        try:
-            config = store.read_config()
-        except ConfigError as err:
-            run = RunState(folder.name, store, TrainConfig(), created)
-            run.status, run.error, run.resumable = Status.FAILED, f"cannot be opened: {err}", False
-            return run
-        run = RunState(folder.name, store, config, created)
-        try:
-            run.reload_history()
-            run.checkpoint_step = int(store.load_checkpoint()["step"]) if store.has_checkpoint() else 0
-            store.check_metrics_reach(run.checkpoint_step, list(run.recent))
-            self._load_real(run)
-        except (ConfigError, CheckpointError, OSError, ValueError, KeyError) as err:
-            run.status, run.error, run.resumable = Status.FAILED, f"cannot be read: {err}", False
-            return run
-        status = saved.get("status")
-        if status in (Status.DIVERGED.value, Status.FAILED.value):
-            run.status, run.error = Status(status), str(saved.get("message", ""))
-        elif run.step >= config.steps:
-            run.status = Status.FINISHED
-        else:
-            run.status = Status.STOPPED  # it was queued, running or paused when the server stopped
-            if status in (Status.QUEUED.value, Status.RUNNING.value, Status.PAUSED.value):  # not stopped cleanly
-                run.error = "interrupted when the server stopped"
-        return run
-
-    def _load_real(self, run: RunState) -> None:
-        if not run.config.dataset.is_2d:
-            return
-        data = load_dataset(run.config, self.data_dir)
-        real, _ = data.sample(REAL_POINTS, torch.Generator().manual_seed(run.config.seed))
-        run.real = real.numpy()
-        run.modes = data.modes.numpy() if data.modes is not None else None
 
     def ids(self) -> list[str]:
         """Every run on this server, newest first."""
@@ -212,13 +145,12 @@ class RunManager:
                 except OSError as err:
                     for made in started:  # all or none: forget the ones already made
                         del self._runs[made.id]
-                        self._owners.pop(made.id, None)
                         shutil.rmtree(made.store.path, ignore_errors=True)
                     raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
                 run = RunState(run_id, store, config, time.time())
                 run.status = Status.QUEUED  # counted as active and waiting from now on, by the next start's check
                 self._runs[run_id] = run
-                self._owners[run_id] = actor.session
+                run.owner = actor.session
                 if actor.session is not None:
                     self._write_status(run)  # its owner, kept even if the server stops before it leaves the queue
                 started.append(run)
@@ -233,31 +165,29 @@ class RunManager:
         active = waiting = 0
         for run in self._runs.values():
             with run.cond:
-                if run.status.active and self._owners.get(run.id) == actor.session:
+                if run.status.active and run.owner == actor.session:
                     active += 1
                 if run.status is Status.QUEUED:
                     waiting += 1
         idle = sum(1 for w in self._workers if w.run_id is None and w.alive())
         before, after = max(0, waiting - idle), max(0, waiting + wanted - idle)
-        return (quota_refusal(actor, active, wanted, self.session_runs)
-                or queue_refusal(actor, before, after - before, self.max_queued))
+        return (roles.quota_refusal(actor, active, wanted, self.session_runs)
+                or roles.queue_refusal(actor, before, after - before, self.max_queued))
 
     def may_control(self, actor: Actor, run_id: str) -> bool:
         """Whether `actor` may pause, resume, stop, step and delete the run: the presenter, or the session that started
         it."""
-        with self._lock:
-            return may_control(actor, self._owners.get(run_id))
+        return roles.may_control(actor, self.owner(run_id))
 
     def owner(self, run_id: str) -> str | None:
         """The session that started the run; None for the presenter's alone (trained by the CLI, or before roles)."""
         with self._lock:
-            return self._owners.get(run_id)
+            run = self._runs.get(run_id)
+        return run.owner if run is not None else None
 
     def _check(self, actor: Actor, run_id: str, verb: str) -> RunState:
         run = self._get(run_id)
-        with self._lock:  # the rule itself, not the public may_control a page asks before drawing a button
-            allowed = may_control(actor, self._owners.get(run_id))
-        if not allowed:
+        if not roles.may_control(actor, run.owner):  # the rule itself, whatever buttons a page drew
             raise RunRefused(f"only the presenter or the session that started {run_id} can {verb} it")
         return run
 
@@ -337,7 +267,6 @@ class RunManager:
                 run.resumable, run.error = False, "deleted"  # a control that already holds it fails, and says why
                 run.changed()
             del self._runs[run_id]
-            self._owners.pop(run_id, None)
         shutil.rmtree(trash, ignore_errors=True)
         if trash.exists():
             log.warning("run %s: could not remove all of %s", run_id, trash)
@@ -483,31 +412,8 @@ class RunManager:
         with run.cond:
             if run.worker is not worker:
                 return  # late word from a worker that has since ended this run (it died, and the run moved on)
-            if kind == "started":
-                info = event[2]
-                # it went back to its checkpoint, or we hold no history of a resumed run: show what the folder holds.
-                # (Never for a new run: the worker may already have written its step-0 samples, which the next
-                # progress event brings too.)
-                if info["step"] < run.step or (info["step"] > 0 and not len(run.metrics)):
-                    run.reload_history(upto=info["step"])
-                run.step = run.checkpoint_step = info["step"]
-                run.real, run.modes = info["real"], info["modes"]
-            elif kind == "progress":
-                _, _, records, probes, samples, run.checkpoint_step = event
-                for record in records:
-                    run.metrics.append(record)
-                    run.recent.append(record)
-                if records:
-                    run.step = records[-1].step
-                for probe in probes:
-                    run.probes.append(probe)
-                for sample in samples:
-                    run.samples.append(sample)
-            elif kind == "status":
-                run.status = event[2]
-            elif kind == "end":
-                _, _, status, run.error, run.checkpoint_step = event
-                run.status, run.paused = status, False
+            run.apply(event)
+            if kind == "end":
                 if run.worker is not None:
                     run.worker.run_id = None
                 run.worker = None
@@ -535,6 +441,6 @@ class RunManager:
         try:
             run.store.write_status({"status": run.status.value, "message": run.error, "step": run.step,
                                     "checkpoint_step": run.checkpoint_step, "created": run.created,
-                                    "owner": self._owners.get(run.id)})
+                                    "owner": run.owner})
         except OSError:
             log.warning("run %s: could not write its status file", run.id)

@@ -91,11 +91,41 @@ class RunState:
         self.paused = False  # asked to pause while queued: it starts paused
         self.resumable = True
         self.worker: Worker | None = None
+        self.owner: str | None = None  # the session that started it (None: the presenter's alone); set once
         self._snapshot: RunSnapshot | None = None
 
     def changed(self) -> None:
         self.version += 1
         self.cond.notify_all()
+
+    def apply(self, event: tuple) -> None:
+        """What a worker's event says (see gan_core.runs.worker for the events), applied; the caller holds `cond`."""
+        kind = event[0]
+        if kind == "started":
+            info = event[2]
+            # it went back to its checkpoint, or we hold no history of a resumed run: show what the folder holds.
+            # (Never for a new run: the worker may already have written its step-0 samples, which the next
+            # progress event brings too.)
+            if info["step"] < self.step or (info["step"] > 0 and not len(self.metrics)):
+                self.reload_history(upto=info["step"])
+            self.step = self.checkpoint_step = info["step"]
+            self.real, self.modes = info["real"], info["modes"]
+        elif kind == "progress":
+            _, _, records, probes, samples, self.checkpoint_step = event
+            for record in records:
+                self.metrics.append(record)
+                self.recent.append(record)
+            if records:
+                self.step = records[-1].step
+            for probe in probes:
+                self.probes.append(probe)
+            for sample in samples:
+                self.samples.append(sample)
+        elif kind == "status":
+            self.status = event[2]
+        elif kind == "end":
+            _, _, self.status, self.error, self.checkpoint_step = event
+            self.paused = False
 
     def reload_history(self, upto: int | None = None) -> None:
         """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint).
