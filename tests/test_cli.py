@@ -260,3 +260,14 @@ def test_an_os_error_while_writing_is_one_line(ring_run, tmp_path, capsys, monke
     out = tmp_path / "x.npy"
     assert main(["sample", "--run", str(ring_run), "--n", "3", "--out", str(out)]) == EXIT_BAD_INPUT
     _one_error_line(capsys, "No space left on device", str(out))
+
+
+def test_resume_with_fewer_steps_than_done_is_refused_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "20", "--out", str(out)]) == 0
+    config_before = (out / CONFIG_FILE).read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--preset", "ring-bce", "--out", str(out), "--resume", "--steps", "10"]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "steps", "fewer than the 20 steps")
+    assert (out / CONFIG_FILE).read_bytes() == config_before
+    assert [r.step for r in RunStore(out).read_metrics()] == list(range(1, 21))

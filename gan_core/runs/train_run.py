@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from gan_core.config import TrainConfig
+from gan_core.config import ConfigError, TrainConfig
 from gan_core.runs import probe_log
 from gan_core.runs.folder import RunStore
 from gan_core.train.records import CheckpointError, Diverged, StepResult
@@ -24,7 +24,7 @@ def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, step
              device: str = "cpu", data_dir: str | os.PathLike | None = None) -> tuple[RunStore, Trainer]:
     """With a config: a new run in `path`. Without: the run already there, at its last checkpoint (or step 0).
 
-    `steps` changes a resumed run's total; the folder's config.json is updated to say so.
+    `steps` changes a resumed run's total (never below the steps done); the folder's config.json is updated to say so.
     """
     store = RunStore(Path(path))
     if config is not None:
@@ -38,6 +38,9 @@ def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, step
     if store.has_checkpoint():
         trainer.load_state_dict(store.load_checkpoint(map_location=trainer.device))
         store.check_metrics_reach(trainer.step_count)
+        if steps is not None and steps < trainer.step_count:  # checked before config.json is rewritten
+            raise ConfigError("steps", f"{steps:,} is fewer than the {trainer.step_count:,} steps this run has done; "
+                                       "a run cannot train backwards")
     elif store.read_metrics():
         raise CheckpointError(f"{store.path} has metrics but no checkpoint.pt to resume from")
     store.write_config(config)
