@@ -5,7 +5,7 @@ control, as before roles existed. With a key, a browser session is a student unt
 every run, may start up to GAN_SESSION_RUNS active runs of its own (0: watch only) while at most GAN_MAX_QUEUED runs
 wait, and controls only the runs it started. The presenter controls and deletes every run.
 
-The manager checks these rules on every call (DESIGN rule 7): a page may hide a button, but a browser can send any
+The manager checks these rules on every call: a page may hide a button, but a browser can send any
 widget event it likes, so what a page draws decides nothing.
 """
 
