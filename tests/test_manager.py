@@ -284,3 +284,22 @@ def test_worker_processes_train_and_a_killed_one_is_replaced(tmp_path):
         assert m.wait(after, timeout=90).status is Status.FINISHED  # a fresh worker took over
     finally:
         m.shutdown()
+
+
+def test_a_symlink_in_the_runs_folder_is_not_listed(tmp_path):
+    from gan_core.runs.train_run import open_run, train_to
+
+    elsewhere = tmp_path / "elsewhere" / "outside-run"
+    store, trainer = open_run(elsewhere, TINY.replace(steps=5))
+    train_to(store, trainer)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "outside-run").symlink_to(elsewhere, target_is_directory=True)
+    store, trainer = open_run(runs / "inside-run", TINY.replace(steps=5))
+    train_to(store, trainer)
+    (runs / "second-name").symlink_to(runs / "inside-run", target_is_directory=True)  # a link inside is still a link
+    m = RunManager(runs, max_runs=1, processes=False)
+    try:
+        assert m.ids() == ["inside-run"]
+    finally:
+        m.shutdown()

@@ -113,6 +113,22 @@ def test_a_run_link_opens_that_run_and_the_address_bar_follows_the_picker():
     assert app.session_state[live.SELECTED] == second
 
 
+def test_a_link_to_a_run_the_cli_trained_meanwhile_opens_on_the_first_visit():
+    from gan_core.runs.train_run import open_run, train_to
+
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.switch_page("app_pages/training.py")
+    app.run()  # the server has looked at its runs folder: nothing there yet
+    store, trainer = open_run(live.get_manager().runs_dir / "from-the-cli", get_preset("ring-bce").config.replace(
+        steps=5, g_width=8, d_width=8))
+    train_to(store, trainer)
+    app.query_params[live.LINK] = "from-the-cli"
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not any("no run on this server" in w.value for w in app.warning)
+    assert app.session_state[live.SELECTED] == "from-the-cli"
+
+
 def test_bad_settings_are_shown_beside_the_field_and_nothing_starts():
     app = _app("app_pages/training.py")
     app.button(key="new_run").click().run()

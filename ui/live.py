@@ -120,7 +120,9 @@ def follow_link() -> None:
     if not run_id or run_id == st.session_state.get(_LINKED):
         return
     st.session_state[_LINKED] = run_id
-    if run_id in get_manager():
+    manager = get_manager()
+    manager.scan()  # a run the CLI trained into the runs folder since the last look is found on the first visit
+    if run_id in manager:
         select(run_id)
     else:
         st.sidebar.warning(f"The link names no run on this server: {md_escape(run_id)}")

@@ -88,6 +88,10 @@ class RunManager:
         for folder in folders:
             if folder.name in self._runs or not (folder / CONFIG_FILE).is_file():
                 continue
+            if folder.is_symlink() or folder.resolve().parent != self.runs_dir.resolve():
+                # a link would list (and serve the files of) a folder anywhere on the machine
+                self._skip_once(folder, "it is a symbolic link, or resolves outside the runs folder")
+                continue
             if not is_run_id(folder.name):
                 # a folder renamed or made by hand: its name would be shown (as Markdown) on every page
                 self._skip_once(folder, "its name is not a run id (lower-case letters, digits, - and _; at most 64)")
