@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import live
+from ui import sidebar
 
 st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
 page = st.navigation([
@@ -15,5 +15,5 @@ page = st.navigation([
     st.Page("app_pages/controllable.py", title="Controllable generation", icon=":material/tune:"),
     st.Page("app_pages/vae_vs_gan.py", title="VAE vs GAN", icon=":material/compare:"),
 ])
-live.sidebar()
+sidebar.draw(page)
 page.run()

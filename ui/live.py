@@ -1,4 +1,4 @@
-"""The shared RunManager, each browser's selected run, the sidebar and the run controls every page reuses.
+"""The shared RunManager, each browser's selected run, and the run controls every page and the sidebar reuse.
 
 One RunManager per server (st.cache_resource): every browser sees the same runs. Which run a browser looks at lives in
 its own st.session_state. Pages never train: they call the manager's controls and draw its snapshots. Every control
@@ -29,9 +29,9 @@ from ui.text import md_escape
 
 SELECTED = "selected_run"
 PICKER = "sidebar_run"
-_PENDING = "pending_selection"
+PENDING = "pending_selection"
 LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address bar always holds the run shown
-_LINKED = "linked_run"
+LINKED = "linked_run"
 _CONFIRM_DELETE = "confirm_delete"
 REFRESH_S = 1.0  # how often live panels poll the run: a curve that moves every second reads as live
 # While a run trains its snapshot changes ten times a second (each batch of worker events). Browsers drawing it less than
@@ -117,9 +117,9 @@ def start(config: TrainConfig, name: str) -> str | None:
 def follow_link() -> None:
     """Select the run a `?run=<id>` link names, once per link (the sidebar's picker then shows it)."""
     run_id = st.query_params.get(LINK)
-    if not run_id or run_id == st.session_state.get(_LINKED):
+    if not run_id or run_id == st.session_state.get(LINKED):
         return
-    st.session_state[_LINKED] = run_id
+    st.session_state[LINKED] = run_id
     manager = get_manager()
     manager.scan()  # a run the CLI trained into the runs folder since the last look is found on the first visit
     if run_id in manager:
@@ -134,13 +134,18 @@ def selected_id() -> str | None:
     run_id = st.session_state.get(SELECTED)
     if run_id is not None and run_id in manager:
         return run_id
-    ids = manager.ids()
+    ids = run_order(manager)
     return ids[0] if ids else None
+
+
+def run_order(manager: RunManager) -> list[str]:
+    """Every run, the presenter's first (those no student session started: the lesson's), then newest first."""
+    return sorted(manager.ids(), key=lambda i: manager.owner(i) is not None)  # stable: newest first within each
 
 
 def select(run_id: str) -> None:
     st.session_state[SELECTED] = run_id
-    st.session_state[_PENDING] = run_id  # the sidebar's picker shows it from its next run on
+    st.session_state[PENDING] = run_id  # the sidebar's picker shows it from its next run on
 
 
 def selected_snapshot() -> RunSnapshot | None:
@@ -254,45 +259,6 @@ def delete_control(snap: RunSnapshot, *, key: str) -> None:
     if no.button("Keep it", key=f"{key}_delete_no_{snap.id}", width="stretch"):
         st.session_state.pop(_CONFIRM_DELETE, None)
         st.rerun()
-
-
-def sidebar() -> None:
-    """The run picker (every run on this server, newest first, with its status) and the selected run's controls."""
-    manager = get_manager()
-    follow_link()
-    with st.sidebar:
-        roles.role_panel(manager.session_runs)
-        ids = manager.ids()
-        if not ids:
-            st.caption("No runs yet: start one on Home or Training.")
-            return
-        current = selected_id()
-        pending = st.session_state.pop(_PENDING, None)
-        if pending in ids or st.session_state.get(PICKER) not in ids:
-            # the picker's value is set through its key (before it is drawn: Streamlit's rule), never with index=
-            st.session_state[PICKER] = pending if pending in ids else current
-        labels = {s.id: s.label for s in manager.snapshots()}
-        if roles.presenter_key() is not None:  # a student sees which runs are its own
-            session = roles.session_id()
-            labels = {i: f"{label} · yours" if manager.owner(i) == session else label for i, label in labels.items()}
-        choice = st.selectbox("Run", ids, format_func=lambda i: labels.get(i, i), key=PICKER,
-                              help="Every run on this server, newest first. Each browser picks its own.")
-        if choice != st.session_state.get(SELECTED):
-            st.session_state[SELECTED] = choice
-        if st.query_params.get(LINK) != choice:  # the address bar is a link to what this browser shows
-            st.session_state[_LINKED] = choice
-            st.query_params[LINK] = choice
-
-        def status(snap: RunSnapshot) -> None:
-            show_status(snap)
-            if snap.status.active:
-                st.progress(snap.progress)
-            if not roles.is_presenter() and not manager.may_control(roles.actor(), snap.id):
-                st.caption(f":material/visibility: {NOT_YOURS}")
-            controls(snap, key="sidebar", slow_motion=False)
-            delete_control(snap, key="sidebar")
-
-        live(status, choice, key="sidebar")
 
 
 def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> None:

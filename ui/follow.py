@@ -1,0 +1,150 @@
+"""Follow the presenter: a student's browser shows the page and the run the presenter shows, like a slide deck.
+
+Only with a presenter key set (ui.roles). The presenter's session publishes its page and run to the server's one Stage
+(ui.stage) on every script run, and touches it every HEARTBEAT_S from a small fragment, so a closed presenter tab stops
+leading the room. A student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new
+version it selects the run (ui.live.select) and switches page (st.switch_page), or reruns when only the run changed.
+
+A follower applies each stage version once (it remembers which): its own reruns never re-apply one, so it neither loops
+nor fights its picker (drawn disabled while following). A student who leaves the presenter's page by the navigation
+stops following (said in a toast); switching the toggle back on rejoins at once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+from streamlit.navigation.page import StreamlitPage
+
+from gan_core.runs.roles import presenter_key
+from ui import live, roles
+from ui.stage import Scene, Stage
+
+FOLLOW = "follow_presenter"  # the toggle's key
+FOLLOW_BY_DEFAULT = True  # a class that opens the app is on the presenter's slide; anyone may switch it off
+FOLLOW_POLL_S = 0.5  # half a second of polling: a switch within about a second of the presenter's
+HEARTBEAT_S = 2.0  # well inside ui.stage.ACTIVE_S, so a presenter is never dropped for one slow rerun
+_WANTS = "_follow_wants"  # the student's choice, kept while the toggle is hidden (no presenter)
+_APPLIED = "_follow_applied"  # the stage version this browser shows
+_ACTIVE = "_follow_shown_active"  # whether this browser's last full run saw a presenter
+_PAGE = "_follow_page"  # the URL path of the page this session shows
+_PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
+
+_stage = Stage()
+# every page a session has shown, by URL path: the same st.Page in every session (dashboard.py builds one list), so a
+# follower can switch to a page it has not opened yet
+_pages: dict[str, StreamlitPage] = {}
+_pages_lock = threading.Lock()
+
+
+def stage() -> Stage:
+    """The server's one stage."""
+    return _stage
+
+
+def _classroom() -> bool:
+    return presenter_key() is not None
+
+
+def wants_to_follow() -> bool:
+    """A student's choice (on by default); False for a presenter and on a server with no presenter key."""
+    return _classroom() and not roles.is_presenter() and bool(st.session_state.get(_WANTS, FOLLOW_BY_DEFAULT))
+
+
+def following() -> bool:
+    """This browser follows the presenter now: it wants to, and a presenter is active."""
+    return wants_to_follow() and _stage.current() is not None
+
+
+def _set_wants(on: bool) -> None:
+    """Before the toggle is drawn in this run (Streamlit's rule for setting a widget's value through its key)."""
+    st.session_state[_WANTS] = on
+    st.session_state[FOLLOW] = on
+
+
+def _toggled() -> None:
+    on = bool(st.session_state.get(FOLLOW))
+    st.session_state[_WANTS] = on
+    if on:
+        st.session_state.pop(_APPLIED, None)  # rejoin now: this very run applies the stage
+
+
+def sync(page: StreamlitPage) -> None:
+    """At the top of every script run, before the sidebar draws: remember the page; a follower catches up with the
+    stage (switching page ends this run and starts the presenter's page)."""
+    with _pages_lock:
+        _pages.setdefault(page.url_path, page)
+    st.session_state[_PAGE] = page.url_path
+    if not wants_to_follow() or (scene := _stage.current()) is None:
+        return
+    if st.session_state.get(_APPLIED) == scene.version:
+        if page.url_path != scene.page:  # shown the presenter's page, then picked another in the navigation
+            _set_wants(False)
+            st.toast("You left the presenter's page: Follow the presenter is off.", icon=":material/explore:")
+        return
+    _apply(scene, page.url_path)
+
+
+def _apply(scene: Scene, here: str | None, *, in_fragment: bool = False) -> None:
+    st.session_state[_APPLIED] = scene.version  # before switching: the switch's own run must not apply it again
+    if scene.run is not None and scene.run in live.get_manager():
+        live.select(scene.run)
+    with _pages_lock:
+        target = _pages.get(scene.page)
+    if scene.page != here and target is not None:
+        st.switch_page(target, query_params={live.LINK: scene.run} if scene.run else None)
+    if in_fragment:
+        st.rerun()  # the run changed on this page: the whole page draws it
+
+
+def toggle() -> None:
+    """In the sidebar of a student's browser: the toggle while a presenter is active (a caption otherwise), and the
+    poll that follows the stage while the student wants to follow."""
+    if not _classroom() or roles.is_presenter():
+        return
+    active = _stage.current() is not None
+    st.session_state[_ACTIVE] = active
+    if active:
+        if FOLLOW not in st.session_state:
+            st.session_state[FOLLOW] = st.session_state.get(_WANTS, FOLLOW_BY_DEFAULT)
+        st.toggle("Follow the presenter", key=FOLLOW, on_change=_toggled,
+                  help="On: this browser shows the page and the run the presenter shows. Off: explore on your own.")
+    else:
+        st.caption(":material/co_present: Follow the presenter: no presenter is presenting now.")
+    if wants_to_follow():
+        _poll()
+
+
+@st.fragment(run_every=FOLLOW_POLL_S)
+def _poll() -> None:
+    """Draws nothing: a presenter who came or went redraws the sidebar; a new stage version is applied."""
+    scene = _stage.current()
+    if (scene is not None) != st.session_state.get(_ACTIVE):
+        st.rerun()
+    if scene is not None and st.session_state.get(_APPLIED) != scene.version:
+        _apply(scene, st.session_state.get(_PAGE), in_fragment=True)
+
+
+def lead(run: str | None) -> None:
+    """At the end of a presenter's sidebar (with a presenter key set): publish this page and run, and keep the stage
+    alive while the tab stays open."""
+    if not _classroom() or not roles.is_presenter():
+        return
+    _publish(st.session_state.get(_PAGE, ""), run)
+    _heartbeat()
+
+
+def _publish(page: str, run: str | None) -> None:
+    st.session_state[_PUBLISHED] = (page, run)
+    _stage.publish(page, run)
+
+
+@st.fragment(run_every=HEARTBEAT_S)
+def _heartbeat() -> None:
+    """Draws nothing. A run selected inside a page's fragment (a Start button) is published from here."""
+    scene = (st.session_state.get(_PAGE, ""), live.selected_id())
+    if scene != st.session_state.get(_PUBLISHED):
+        _publish(*scene)
+    else:
+        _stage.heartbeat()
