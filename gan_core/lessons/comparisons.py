@@ -1,15 +1,57 @@
 """One-click comparison runs: the same run twice (or more), differing only in the setting a lesson is about.
 
 A lesson page starts every variant of a comparison at once and plots them side by side. Keeping the variants here, as
-changes to one base config, makes "identical but for X" a fact a test can check.
+changes to one base config, makes "identical but for X" a fact a test can check. Each comparison also holds the question
+the room is asked before it runs (Prediction) and the rule that reads the answer off what the runs measured.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from gan_core.config import ConfigError, TrainConfig, get_preset
+
+SAME, BOTH, NEITHER = "about the same", "both", "neither"
+
+
+class Expect(Enum):
+    """How a prediction's answer is read off each run's measured number."""
+
+    MORE = "more"  # the run whose number is larger (by at least `margin` times), else "about the same"
+    LESS = "less"  # the run whose number is smaller (by at least `margin` times), else "about the same"
+    AT_MOST = "at most"  # the runs whose number is at most `margin`: one of them, "both" or "neither"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A question the room answers before the runs start, and how their outcome answers it."""
+
+    question: str
+    measure: str  # what the page measures in each run once it has ended, e.g. "share of D's units dead"
+    expect: Expect
+    margin: float  # MORE/LESS: the ratio between the two numbers that counts as a difference; AT_MOST: the bound
+
+    def choices(self, labels: tuple[str, ...]) -> tuple[str, ...]:
+        return (*labels, SAME) if self.expect in (Expect.MORE, Expect.LESS) else (*labels, BOTH, NEITHER)
+
+    def outcome(self, measured: Mapping[str, float]) -> str | None:
+        """The choice the measurements make right (None while a number is missing: a run with no records)."""
+        values = {label: float(v) for label, v in measured.items()}
+        if len(values) != 2 or not all(math.isfinite(v) and v >= 0 for v in values.values()):
+            return None
+        (a, va), (b, vb) = values.items()
+        if self.expect is Expect.AT_MOST:
+            hits = [label for label, v in values.items() if v <= self.margin]
+            return BOTH if len(hits) == 2 else hits[0] if hits else NEITHER
+        low, high = sorted((va, vb))
+        if high == 0 or (low > 0 and high / low < self.margin):
+            return SAME
+        larger = a if va > vb else b
+        return larger if self.expect is Expect.MORE else (b if larger == a else a)
 
 
 @dataclass(frozen=True)
@@ -18,10 +60,16 @@ class Comparison:
     question: str  # what the comparison shows, in one sentence a teacher can read aloud
     base: TrainConfig
     variants: dict[str, dict[str, Any]]  # label -> the fields that differ from base
+    prediction: Prediction
     steps_note: str = ""  # how long it takes, measured
 
-    def configs(self) -> dict[str, TrainConfig]:
-        return {label: self.base.replace(**changes) for label, changes in self.variants.items()}
+    def configs(self, seed: int | None = None) -> dict[str, TrainConfig]:
+        """Each variant's config; `seed` replaces the base's ("Run it again": the same comparison, other noise)."""
+        base = self.base if seed is None else self.base.replace(seed=seed)
+        return {label: base.replace(**changes) for label, changes in self.variants.items()}
+
+    def choices(self) -> tuple[str, ...]:
+        return self.prediction.choices(tuple(self.variants))
 
     def differing_fields(self) -> set[str]:
         return {k for changes in self.variants.values() for k in changes}
@@ -41,6 +89,9 @@ COMPARISONS: dict[str, Comparison] = {
             # leaky ReLU 6-11 %. 1,000 steps: both variants, one after the other, finish well inside a minute.
             base=_DIGITS.replace(lr_g=5e-3, lr_d=5e-3, steps=1000, probe_every=10, seed=0),
             variants={"ReLU in D": {"d_activation": "relu"}, "leaky ReLU in D": {"d_activation": "leaky_relu"}},
+            # 1.5x: the seeds above differ by 3.4-6.8x, so "about the same" is a wrong answer, not a coin toss
+            prediction=Prediction("Which run's discriminator will end with more dead units?",
+                                  "share of D's units dead at the last probe", Expect.MORE, 1.5),
             steps_note="Measured on 2 CPU cores: both done about 20 s after the click.",
         ),
         Comparison(
@@ -55,6 +106,10 @@ COMPARISONS: dict[str, Comparison] = {
                 "sigmoid": {"g_activation": "sigmoid", "d_activation": "sigmoid"},
                 "leaky ReLU": {"g_activation": "leaky_relu", "d_activation": "leaky_relu"},
             },
+            # 10x between the two runs' ratios: measured ~10^4 against ~1/5, so only a real vanishing gradient counts
+            prediction=Prediction("In which run will G's first layer get the weaker gradient, next to its last layer's?",
+                                  "G's first-layer gradient over its last layer's, at the last probe", Expect.LESS,
+                                  10.0),
             steps_note="Measured on 2 CPU cores: both done about 20 s after the click.",
         ),
         Comparison(
@@ -66,6 +121,8 @@ COMPARISONS: dict[str, Comparison] = {
             # (FCD 18), without it G collapses onto one digit (FCD 520) while its layers' statistics drift.
             base=_DIGITS.replace(steps=1000, probe_every=10, seed=0, d_batchnorm=False),
             variants={"batch norm": {"g_batchnorm": True}, "no batch norm": {"g_batchnorm": False}},
+            prediction=Prediction("Which run will draw only a few digits (3 or fewer of the 10)?",
+                                  "digits covered at the last snapshot", Expect.AT_MOST, 3),
             steps_note="both variants finish in about 15 s on 2 CPU cores (about 30 s when the machine is busy)",
         ),
         Comparison(
@@ -78,6 +135,8 @@ COMPARISONS: dict[str, Comparison] = {
             base=get_preset("digits-collapse").config.replace(seed=0),
             variants={"BCE": {}, "WGAN-GP": {k: v for k, v in get_preset("digits-collapse-wgan").config.to_dict().items()
                                              if get_preset("digits-collapse").config.to_dict()[k] != v}},
+            prediction=Prediction("Which run will draw only a few digits (3 or fewer of the 10)?",
+                                  "digits covered at the last snapshot", Expect.AT_MOST, 3),
             steps_note="Measured on 2 CPU cores: BCE done about 10 s after the click, WGAN-GP within 50 s.",
         ),
     ]

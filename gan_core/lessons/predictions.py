@@ -1,0 +1,172 @@
+"""Predict, then observe: the question the presenter asks the room before a lesson's comparison runs, and the answers.
+
+One question per comparison at a time (its Prediction, gan_core.lessons.comparisons). Only the presenter opens or closes
+it, a rule this store checks on every call whatever buttons a page draws; every session may answer while it is open, one
+answer per session (a second replaces the first). Answers are anonymous: the store keeps a hash of the session id, never
+the id, and shows only counts. Everything is kept in `<runs_dir>/predictions.json`, rewritten atomically after each
+change, so a restart keeps the question and its answers; a damaged file is no question, never an error for a page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gan_core.config import ConfigError
+from gan_core.lessons.comparisons import COMPARISONS, Comparison
+from gan_core.runs.folder import atomic_write_bytes
+from gan_core.runs.roles import Actor, RunRefused
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.json"
+MAX_ANSWERS = 500  # per question: a class is 30; a script opening sessions by the thousand must not grow the file
+
+
+def voter(session: str) -> str:
+    """The anonymous key of a session's answer (a session id is the key to its runs: it never reaches the disk)."""
+    return hashlib.sha256(f"prediction:{session}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One question to the room, as it stands (an immutable copy)."""
+
+    name: str  # the comparison's
+    id: int  # rises each time a question is opened: an answer sent to an older one is refused
+    question: str
+    choices: tuple[str, ...]
+    is_open: bool
+    opened: float  # seconds since the epoch
+    answers: Mapping[str, str] = field(default_factory=dict)  # voter(session) -> choice
+
+    def tally(self) -> dict[str, int]:
+        """Answers per choice, in the choices' order (0 for a choice nobody picked)."""
+        counts = dict.fromkeys(self.choices, 0)
+        for choice in self.answers.values():
+            counts[choice] += 1
+        return counts
+
+    def answer_of(self, session: str | None) -> str | None:
+        return None if session is None else self.answers.get(voter(session))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "question": self.question, "choices": list(self.choices), "open": self.is_open,
+                "opened": self.opened, "answers": dict(self.answers)}
+
+
+def _poll(name: str, raw: Any) -> Poll:
+    """A poll read back from the file, checked: every answer must be one of its choices."""
+    choices = tuple(str(c) for c in raw["choices"])
+    answers = {str(k): str(v) for k, v in dict(raw["answers"]).items()}
+    if not choices or any(v not in choices for v in answers.values()):
+        raise ValueError("an answer is not one of the choices")
+    return Poll(name, int(raw["id"]), str(raw["question"]), choices, bool(raw["open"]), float(raw["opened"]), answers)
+
+
+class Predictions:
+    """Every comparison's question and answers on this server; thread-safe (every browser session calls it)."""
+
+    def __init__(self, folder: str | Path, comparisons: Mapping[str, Comparison] | None = None) -> None:
+        self.path = Path(folder) / PREDICTIONS_FILE
+        self.comparisons = COMPARISONS if comparisons is None else comparisons
+        self._lock = threading.Lock()
+        self._polls: dict[str, Poll] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as err:
+            log.warning("%s cannot be read (%s): no question is open until the presenter opens one", self.path, err)
+            return
+        polls = data.get("polls") if isinstance(data, dict) else None
+        if not isinstance(polls, dict):
+            log.warning("%s holds no 'polls' object: no question is open until the presenter opens one", self.path)
+            return
+        for name, raw in polls.items():
+            try:
+                self._polls[str(name)] = _poll(str(name), raw)
+            except (KeyError, TypeError, ValueError) as err:
+                log.warning("%s: the %r question cannot be read (%s): skipped", self.path, name, err)
+
+    def _save(self) -> None:
+        """Rewrite the file (holding _lock); a failed write keeps the answers for this server's life, and says so."""
+        data = {"polls": {name: poll.to_json() for name, poll in self._polls.items()}}
+        try:
+            atomic_write_bytes(self.path, json.dumps(data, indent=1).encode())
+        except OSError as err:
+            log.warning("cannot save the predictions: %s", err)
+
+    def _comparison(self, name: str) -> Comparison:
+        if name not in self.comparisons:
+            raise ConfigError("comparison", f"unknown comparison {name!r}; choose one of: {', '.join(self.comparisons)}")
+        return self.comparisons[name]
+
+    # -- reading -------------------------------------------------------------------------------------------------------
+    def poll(self, name: str) -> Poll | None:
+        """The comparison's latest question (open or closed), None if none was ever opened."""
+        self._comparison(name)
+        with self._lock:
+            return self._polls.get(name)
+
+    # -- the presenter -------------------------------------------------------------------------------------------------
+    def open(self, name: str, *, actor: Actor) -> Poll:
+        """Ask the comparison's question anew: a fresh tally (the previous question's answers are dropped)."""
+        comparison = self._comparison(name)
+        if not actor.presenter:
+            raise RunRefused("only the presenter can open a question to the room")
+        with self._lock:
+            before = self._polls.get(name)
+            poll = Poll(name, (before.id + 1) if before else 1, comparison.prediction.question, comparison.choices(),
+                        True, time.time(), {})
+            self._polls[name] = poll
+            self._save()
+            return poll
+
+    def close(self, name: str, *, actor: Actor) -> Poll | None:
+        """Stop taking answers (the tally stays, to set beside the outcome). None when no question was opened."""
+        self._comparison(name)
+        if not actor.presenter:
+            raise RunRefused("only the presenter can close a question to the room")
+        with self._lock:
+            poll = self._polls.get(name)
+            if poll is None or not poll.is_open:
+                return poll
+            poll = Poll(poll.name, poll.id, poll.question, poll.choices, False, poll.opened, poll.answers)
+            self._polls[name] = poll
+            self._save()
+            return poll
+
+    # -- everyone ------------------------------------------------------------------------------------------------------
+    def answer(self, name: str, poll_id: int, choice: str, *, actor: Actor) -> Poll:
+        """This session's answer to question `poll_id`, replacing its earlier one. Refused (ConfigError, one line) when
+        the question is closed or was replaced, the choice is not one of its choices, or the question is full."""
+        self._comparison(name)
+        if actor.session is None:
+            raise ConfigError("answer", "only a browser session can answer (it needs a session id)")
+        key = voter(actor.session)
+        with self._lock:
+            poll = self._polls.get(name)
+            if poll is None or poll.id != poll_id:
+                raise ConfigError("answer", "that question is no longer asked: answer the one shown now")
+            if not poll.is_open:
+                raise ConfigError("answer", "the presenter has closed this question: answers are no longer taken")
+            if choice not in poll.choices:
+                raise ConfigError("answer", f"{str(choice)[:40]!r} is not a choice; choose one of: "
+                                            f"{', '.join(poll.choices)}")
+            if key not in poll.answers and len(poll.answers) >= MAX_ANSWERS:
+                raise ConfigError("answer", f"this question has its {MAX_ANSWERS} answers already")
+            poll = Poll(poll.name, poll.id, poll.question, poll.choices, True, poll.opened, {**poll.answers, key: choice})
+            self._polls[name] = poll
+            self._save()
+            return poll

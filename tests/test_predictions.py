@@ -1,0 +1,138 @@
+"""Predict, then observe: the questions' store (one answer per session, the tally, only the presenter opens and closes,
+kept across restarts) and the rule that reads each comparison's answer off what its runs measured."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import pytest
+
+from gan_core.config import ConfigError
+from gan_core.lessons.comparisons import BOTH, COMPARISONS, NEITHER, SAME, Expect, Prediction
+from gan_core.lessons.predictions import MAX_ANSWERS, PREDICTIONS_FILE, Predictions, voter
+from gan_core.runs.roles import Actor, RunRefused
+
+NAME = "collapse-digits"
+PRESENTER = Actor("teacher", presenter=True)
+
+
+def student(i: int) -> Actor:
+    return Actor(f"session-{i}", presenter=False)
+
+
+def test_every_comparison_asks_a_question_over_its_own_variants():
+    for c in COMPARISONS.values():
+        choices = c.choices()
+        assert c.prediction.question.endswith("?") and choices[:2] == tuple(c.variants)
+        assert len(set(choices)) == len(choices) >= 3
+
+
+@pytest.mark.parametrize(("expect", "margin", "measured", "answer"), [
+    (Expect.MORE, 1.5, {"ReLU": 0.38, "leaky": 0.08}, "ReLU"),
+    (Expect.MORE, 1.5, {"ReLU": 0.05, "leaky": 0.30}, "leaky"),
+    (Expect.MORE, 1.5, {"ReLU": 0.30, "leaky": 0.25}, SAME),  # 1.2x: within the margin
+    (Expect.MORE, 1.5, {"ReLU": 0.0, "leaky": 0.0}, SAME),
+    (Expect.MORE, 1.5, {"ReLU": 0.1, "leaky": 0.0}, "ReLU"),
+    (Expect.LESS, 10.0, {"sigmoid": 6e-5, "leaky": 0.2}, "sigmoid"),
+    (Expect.LESS, 10.0, {"sigmoid": 0.05, "leaky": 0.2}, SAME),  # 4x apart
+    (Expect.AT_MOST, 3, {"BCE": 1, "WGAN-GP": 10}, "BCE"),
+    (Expect.AT_MOST, 3, {"BCE": 3, "WGAN-GP": 2}, BOTH),
+    (Expect.AT_MOST, 3, {"BCE": 4, "WGAN-GP": 10}, NEITHER),
+    (Expect.AT_MOST, 3, {"BCE": math.nan, "WGAN-GP": 10}, None),  # a run without records: no answer yet
+    (Expect.MORE, 1.5, {"ReLU": 0.3}, None),
+])
+def test_the_outcome_is_read_off_the_measurements(expect, margin, measured, answer):
+    assert Prediction("?", "x", expect, margin).outcome(measured) == answer
+
+
+def test_only_the_presenter_opens_and_closes(tmp_path):
+    store = Predictions(tmp_path)
+    assert store.poll(NAME) is None
+    with pytest.raises(RunRefused, match="only the presenter can open"):
+        store.open(NAME, actor=student(1))
+    assert store.poll(NAME) is None and not (tmp_path / PREDICTIONS_FILE).exists()
+    poll = store.open(NAME, actor=PRESENTER)
+    assert poll.is_open and poll.question == COMPARISONS[NAME].prediction.question
+    assert poll.choices == ("BCE", "WGAN-GP", "both", "neither")
+    with pytest.raises(RunRefused, match="only the presenter can close"):
+        store.close(NAME, actor=student(1))
+    assert store.poll(NAME).is_open
+    with pytest.raises(ConfigError, match="unknown comparison"):
+        store.open("nope", actor=PRESENTER)
+
+
+def test_one_answer_per_session_and_the_tally(tmp_path):
+    store = Predictions(tmp_path)
+    poll = store.open(NAME, actor=PRESENTER)
+    store.answer(NAME, poll.id, "BCE", actor=student(1))
+    store.answer(NAME, poll.id, "both", actor=student(2))
+    store.answer(NAME, poll.id, "WGAN-GP", actor=student(1))  # changes its mind: replaces, not adds
+    poll = store.poll(NAME)
+    assert poll.tally() == {"BCE": 0, "WGAN-GP": 1, "both": 1, "neither": 0}
+    assert poll.answer_of("session-1") == "WGAN-GP" and poll.answer_of("session-3") is None
+    # anonymous: the file holds neither session id
+    text = (tmp_path / PREDICTIONS_FILE).read_text()
+    assert "session-1" not in text and voter("session-1") in text
+    with pytest.raises(ConfigError, match="not a choice; choose one of: BCE, WGAN-GP, both, neither"):
+        store.answer(NAME, poll.id, "the ring", actor=student(3))
+    with pytest.raises(ConfigError, match="only a browser session"):
+        store.answer(NAME, poll.id, "BCE", actor=Actor())
+    store.close(NAME, actor=PRESENTER)
+    with pytest.raises(ConfigError, match="closed"):
+        store.answer(NAME, poll.id, "BCE", actor=student(3))
+    assert store.poll(NAME).tally()["WGAN-GP"] == 1 and not store.poll(NAME).is_open
+    # a new question: a fresh tally, and an answer still aimed at the old one is refused
+    fresh = store.open(NAME, actor=PRESENTER)
+    assert fresh.id == poll.id + 1 and sum(fresh.tally().values()) == 0
+    with pytest.raises(ConfigError, match="no longer asked"):
+        store.answer(NAME, poll.id, "BCE", actor=student(1))
+
+
+def test_answers_from_many_sessions_at_once_are_all_counted(tmp_path):
+    store = Predictions(tmp_path)
+    poll = store.open(NAME, actor=PRESENTER)
+    threads = [threading.Thread(target=store.answer, args=(NAME, poll.id, poll.choices[i % 4]),
+                                kwargs={"actor": student(i)}) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.poll(NAME).tally() == {"BCE": 8, "WGAN-GP": 8, "both": 7, "neither": 7}
+    assert Predictions(tmp_path).poll(NAME).tally() == store.poll(NAME).tally()  # and all of them reached the file
+
+
+def test_a_question_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr("gan_core.lessons.predictions.MAX_ANSWERS", 2)
+    store = Predictions(tmp_path)
+    poll = store.open(NAME, actor=PRESENTER)
+    store.answer(NAME, poll.id, "BCE", actor=student(1))
+    store.answer(NAME, poll.id, "BCE", actor=student(2))
+    with pytest.raises(ConfigError, match="its 2 answers already"):
+        store.answer(NAME, poll.id, "BCE", actor=student(3))
+    store.answer(NAME, poll.id, "neither", actor=student(2))  # one already in may still change its answer
+    assert MAX_ANSWERS >= 30
+
+
+def test_a_restart_keeps_the_question_and_its_answers(tmp_path):
+    store = Predictions(tmp_path)
+    poll = store.open(NAME, actor=PRESENTER)
+    store.answer(NAME, poll.id, "BCE", actor=student(1))
+    again = Predictions(tmp_path)
+    assert again.poll(NAME) == store.poll(NAME) and again.poll(NAME).is_open
+    again.answer(NAME, poll.id, "neither", actor=student(2))
+    again.close(NAME, actor=PRESENTER)
+    third = Predictions(tmp_path)
+    assert not third.poll(NAME).is_open and third.poll(NAME).tally()["neither"] == 1
+
+
+@pytest.mark.parametrize("text", ["", "{oops", "[1]", '{"polls": []}',
+                                  '{"polls": {"collapse-digits": {"id": 1, "question": "?", "choices": ["a"], '
+                                  '"open": true, "opened": 0, "answers": {"x": "not a choice"}}}}'])
+def test_a_damaged_file_is_no_question(tmp_path, text):
+    (tmp_path / PREDICTIONS_FILE).write_text(text)
+    store = Predictions(tmp_path)
+    assert store.poll(NAME) is None
+    poll = store.open(NAME, actor=PRESENTER)
+    assert json.loads((tmp_path / PREDICTIONS_FILE).read_text())["polls"][NAME]["id"] == poll.id
