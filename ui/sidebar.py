@@ -57,15 +57,19 @@ def _picker(manager: RunManager) -> str | None:
     if not snaps:
         st.caption("No runs yet: start one on Home or Training.")
         return None
-    current = live.selected_id()
+    ids = {s.id for s in snaps}
+    # the run to show: one just selected (a link, a Start button, the presenter's), else the one picked here
+    pending, picked = st.session_state.pop(live.PENDING, None), st.session_state.get(live.PICKER)
     matching = _filtered(snaps) if len(snaps) > FILTER_FROM else snaps
     shown = [s.id for s in matching[:PICKER_MAX]]
-    if current is not None and current not in shown:
+    # else (the run shown was deleted, or this is a new browser) the first the filters let through
+    current = next((i for i in (pending, picked, st.session_state.get(live.SELECTED)) if i in ids),
+                   shown[0] if shown else snaps[0].id)
+    if current not in shown:
         shown.insert(0, current)  # the run this browser shows stays pickable, whatever the filters say
-    pending = st.session_state.pop(live.PENDING, None)
-    if pending in shown or st.session_state.get(live.PICKER) not in shown:
+    if picked != current:
         # the picker's value is set through its key (before it is drawn: Streamlit's rule), never with index=
-        st.session_state[live.PICKER] = pending if pending in shown else current
+        st.session_state[live.PICKER] = current
     labels = {s.id: s.label for s in snaps}
     if roles.presenter_key() is not None:  # a student sees which runs are its own
         session = roles.session_id()
