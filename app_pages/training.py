@@ -3,13 +3,14 @@
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from gan_core.config import PRESETS, ConfigError, TrainConfig
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
-from gan_core.runs.uploads import save_points_upload
-from ui import cache, live, panels
+from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
+from ui import cache, downloads, live, panels
 from ui.figures import curves
 from ui.forms import config_form
 from ui.text import md_escape
@@ -17,6 +18,7 @@ from ui.text import md_escape
 DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
 NEW_RUN = "new_run_open"
 UPLOAD = "my 2D points (upload a CSV)"
+MB = 1024 * 1024  # Streamlit's upload sizes are in MiB
 UPLOAD_BASE = "ring-bce"  # the 2D hyperparameters an uploaded point cloud starts from
 COMPARE_COLUMNS = {"G loss (smoothed)": "g_loss_smooth", "D loss (smoothed)": "d_loss_smooth", "D(x)": "d_real",
                    "D(G(z))": "d_fake"}
@@ -30,7 +32,9 @@ def base_config(choice: str) -> TrainConfig | None:
     """The form's starting values: the preset's, or for an upload the 2D preset pointed at the saved points."""
     if choice != UPLOAD:
         return PRESETS[choice].config
-    file = st.file_uploader("CSV of 2D points: two numeric columns (x, y), an optional header row", type=["csv"])
+    # the browser refuses a bigger file before sending it; the server refuses it too (server.maxUploadSize, the same)
+    file = st.file_uploader("CSV of 2D points: two numeric columns (x, y), an optional header row", type=["csv"],
+                            max_upload_size=MAX_UPLOAD_BYTES // MB, key="points_upload")
     if file is None:
         return None
     try:
@@ -84,20 +88,28 @@ st.subheader(f"Run {snap.id}")
 live.controls(snap, key="train")
 
 
-def downloads(s: RunSnapshot) -> None:
-    """The run's files, read only when clicked (a checkpoint can be megabytes)."""
+def run_files(s: RunSnapshot) -> None:
+    """The run's files. The checkpoint (up to 192 MB) and the metrics are links streamed from disk, never read into
+    the server's memory (ui/downloads); the samples picture is small and drawn on click."""
     folder = Path(s.path)
     cols = st.columns(3)
-    cols[0].download_button("Metrics (CSV)", data=lambda: (folder / METRICS_FILE).read_bytes(),
-                            file_name=f"{s.id}-metrics.csv", mime="text/csv", icon=":material/table:",
-                            disabled=not (folder / METRICS_FILE).is_file(), key="dl_metrics")
+    file_link(cols[0], folder / METRICS_FILE, f"{s.id}-metrics.csv", "Metrics (CSV)", ":material/table:")
     cols[1].download_button("Samples (PNG)", data=lambda: panels.samples_png(manager.snapshot(s.id)),
                             file_name=f"{s.id}-samples.png", mime="image/png", disabled=s.latest_samples is None,
                             icon=":material/image:", key="dl_samples")
-    cols[2].download_button("Checkpoint (.pt)", data=lambda: (folder / CHECKPOINT_FILE).read_bytes(),
-                            file_name=f"{s.id}-checkpoint.pt", mime="application/octet-stream", key="dl_checkpoint",
-                            disabled=not (folder / CHECKPOINT_FILE).is_file(), icon=":material/save:",
-                            help="G's and D's weights and optimiser states: `python -m gan_core sample --run …` reads it.")
+    file_link(cols[2], folder / CHECKPOINT_FILE, f"{s.id}-checkpoint.pt", "Checkpoint (.pt)", ":material/save:",
+              help=f"G's and D's weights and optimiser states: `python -m gan_core sample --run {folder} …` reads it.")
+
+
+def file_link(where: DeltaGenerator, path: Path, name: str, label: str, icon: str, help: str | None = None) -> None:
+    """A link that streams the file; its path (on this server's disk) when no link can be made."""
+    url = downloads.published_url(path, name)
+    if url is not None:
+        where.link_button(label, url, icon=icon, help=help)
+    elif path.is_file():
+        where.caption(f"{label}: too big to serve here; on the server it is `{path}`")
+    else:
+        where.link_button(label, "#", icon=icon, help=help, disabled=True)
 
 
 def render(s: RunSnapshot) -> None:
@@ -107,7 +119,7 @@ def render(s: RunSnapshot) -> None:
     st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
     panels.samples_view(s, key="train")
     st.markdown("**Downloads**")
-    downloads(s)
+    run_files(s)
 
 
 live.live(render, snap.id, key="train")

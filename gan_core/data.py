@@ -6,6 +6,7 @@ torch.Generator so a seed fixes the whole run. Mixtures are sampled fresh each b
 
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import functools
@@ -98,11 +99,15 @@ def mixture(name: str) -> DataSource:
 
 
 def load_points_csv(path: str | os.PathLike) -> DataSource:
-    """User 2D points: two numeric columns, an optional header row. Errors name the file and line."""
+    """User 2D points: two numeric columns, an optional header row. Errors name the file and line.
+
+    Reading stops at the first row past MAX_CSV_POINTS, and rows go straight into a flat array of floats (16 bytes a
+    point, where a list of tuples took about 100): a 20 MB file of millions of short rows is refused after 1 M rows,
+    in about a second, without holding more than the points it keeps."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("points_csv", f"file not found: {p}")
-    rows: list[tuple[float, float]] = []
+    values = array.array("d")  # x0, y0, x1, y1, ...
     try:
         with p.open(newline="", encoding="utf-8-sig") as fh:
             for lineno, row in enumerate(csv.reader(fh), start=1):
@@ -113,25 +118,27 @@ def load_points_csv(path: str | os.PathLike) -> DataSource:
                 try:
                     x, y = float(row[0]), float(row[1])
                 except ValueError:
-                    if lineno == 1 and not rows:
+                    if lineno == 1 and not values:
                         continue  # a header row
                     raise ConfigError("points_csv", f"{p.name} line {lineno}: {','.join(row)[:60]!r} "
                                       "is not two numbers") from None
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    raise ConfigError("points_csv", f"{p.name} line {lineno}: values must be finite numbers")
-                if abs(x) > MAX_CSV_VALUE or abs(y) > MAX_CSV_VALUE:
+                if not (-MAX_CSV_VALUE <= x <= MAX_CSV_VALUE and -MAX_CSV_VALUE <= y <= MAX_CSV_VALUE):  # NaN fails too
+                    if not (math.isfinite(x) and math.isfinite(y)):
+                        raise ConfigError("points_csv", f"{p.name} line {lineno}: values must be finite numbers")
                     raise ConfigError("points_csv", f"{p.name} line {lineno}: values must lie between "
                                                     f"{-MAX_CSV_VALUE:g} and {MAX_CSV_VALUE:g}")
-                rows.append((x, y))
-                if len(rows) > MAX_CSV_POINTS:
-                    raise ConfigError("points_csv", f"{p.name}: more than {MAX_CSV_POINTS:,} points")
+                if len(values) == 2 * MAX_CSV_POINTS:  # this row is one too many: stop before reading further
+                    raise ConfigError("points_csv", f"{p.name}: more than {MAX_CSV_POINTS:,} points (line {lineno:,}); "
+                                                    f"the limit is {MAX_CSV_POINTS:,}")
+                values.append(x)
+                values.append(y)
     except UnicodeDecodeError:
         raise ConfigError("points_csv", f"{p.name} is not a UTF-8 text file") from None
     except csv.Error as err:  # e.g. a line longer than csv's field limit
         raise ConfigError("points_csv", f"{p.name} is not a CSV of two numeric columns ({err})") from None
-    if len(rows) < 2:
-        raise ConfigError("points_csv", f"{p.name}: needs at least 2 points, found {len(rows)}")
-    x = torch.tensor(rows, dtype=torch.float32)
+    if len(values) < 4:
+        raise ConfigError("points_csv", f"{p.name}: needs at least 2 points, found {len(values) // 2}")
+    x = torch.from_numpy(np.frombuffer(values, dtype=np.float64).reshape(-1, 2).astype(np.float32))
     lo, hi = float(x.min()), float(x.max())
     return DataSource(name="points", shape=(2,), value_range=(lo, hi), num_classes=0, size=len(x), x=x)
 

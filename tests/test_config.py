@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gan_core.config import (
     FIELDS,
+    MAX_PARAMETERS,
     PRESETS,
     Activation,
     Arch,
@@ -335,3 +336,21 @@ def test_dataset_shape_is_what_the_loader_gives() -> None:
     for name in ("ring", "grid", "digits"):
         config = TrainConfig.from_dict({"dataset": name})
         assert load_dataset(config).shape == config.dataset.shape
+
+
+# The largest networks the form allows (found by searching widths and depths under MAX_PARAMETERS): the memory benchmark
+# trains and downloads this config (benchmarks/memory.py LARGEST).
+LARGEST = {"dataset": "ring", "z_dim": 512, "g_width": 1873, "g_depth": 2, "d_width": 1998, "d_depth": 2}
+
+
+def test_the_largest_allowed_networks_fit_the_limit_and_one_more_unit_is_refused_naming_the_width() -> None:
+    g, d = weight_counts(TrainConfig.from_dict(LARGEST))
+    assert MAX_PARAMETERS - 1000 < g <= MAX_PARAMETERS and MAX_PARAMETERS - 1000 < d <= MAX_PARAMETERS
+    # a checkpoint keeps each weight and Adam's two moments in float32: it must stay under Streamlit's 200 MiB static
+    # file limit, or the dashboard could not offer it for download from disk (ui/downloads.py)
+    assert (g + d) * 3 * 4 < 200 * 1024 * 1024
+    for width in ("g_width", "d_width"):
+        with pytest.raises(ConfigError) as info:
+            TrainConfig.from_dict({**LARGEST, width: LARGEST[width] + 1})
+        assert info.value.field == width
+        assert "8.0 M weights, more than the 8 M allowed" in str(info.value), str(info.value)

@@ -14,6 +14,7 @@ import torch
 from gan_core.config import PRESETS, ConfigError, Dataset, TrainConfig
 from gan_core.data import (
     GRID_SIGMA,
+    MAX_CSV_POINTS,
     RING_SIGMA,
     grid_modes,
     load_dataset,
@@ -160,6 +161,15 @@ def test_csv_empty_file_header_only_and_single_point(tmp_path: Path) -> None:
     assert "found 0" in _csv_error(_csv(tmp_path, "", name="empty.csv"))
     assert "found 0" in _csv_error(_csv(tmp_path, "x,y\n", name="header.csv"))
     assert "found 1" in _csv_error(_csv(tmp_path, "1,2\n", name="single.csv"))
+
+
+def test_csv_of_exactly_the_row_cap_loads_and_one_row_more_is_refused_at_that_row(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 97},{i % 89}\n" for i in range(MAX_CSV_POINTS))
+    source = load_points_csv(_csv(tmp_path, "x,y\n" + rows))
+    assert source.size == MAX_CSV_POINTS and source.x.dtype == torch.float32
+    assert source.x[-1].tolist() == [(MAX_CSV_POINTS - 1) % 97, (MAX_CSV_POINTS - 1) % 89]
+    message = _csv_error(_csv(tmp_path, rows + "1,2\n" + "not a row\n" * 10, name="over.csv"))
+    assert f"over.csv: more than {MAX_CSV_POINTS:,} points (line {MAX_CSV_POINTS + 1:,})" in message  # the bad tail unread
 
 
 def test_csv_missing_file_and_binary_file(tmp_path: Path) -> None:

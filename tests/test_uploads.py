@@ -3,9 +3,11 @@
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.data import load_points_csv
+from gan_core.data import MAX_CSV_POINTS, load_points_csv
+from gan_core.runs import uploads
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
 
 GOOD = b"0,0\n1,2\n-3.5,4e-1\n"
@@ -68,3 +70,31 @@ def test_same_content_same_path_and_different_content_another(tmp_path: Path) ->
     other = save_points_upload("p.csv", GOOD + b"5,6\n", runs_dir=tmp_path)
     assert other != first and first.read_bytes() == GOOD
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == sorted([first.name, other.name])
+
+
+def test_streamlits_own_upload_limit_is_the_apps() -> None:
+    """Streamlit holds a whole upload in memory before the app's check runs: its limit (in MiB) must be ours."""
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES
+
+
+def test_a_file_of_millions_of_rows_is_refused_at_the_row_cap_naming_the_field_and_the_limit(tmp_path: Path) -> None:
+    data = b"1,2\n" * (MAX_UPLOAD_BYTES // 4)  # 5.2 M rows: the most rows the size limit lets through
+    with pytest.raises(ConfigError) as info:
+        save_points_upload("many.csv", data, runs_dir=tmp_path)
+    message = str(info.value)
+    assert info.value.field == "points_csv" and "\n" not in message
+    assert f"more than {MAX_CSV_POINTS:,} points (line {MAX_CSV_POINTS + 1:,})" in message and "many.csv" in message
+    assert not any((tmp_path / "uploads").iterdir())
+
+
+def test_a_refused_file_is_refused_again_with_the_same_message_without_reading_it_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = b"x,y\n1,2\nnot,numbers\n"
+    with pytest.raises(ConfigError) as first:
+        save_points_upload("a.csv", bad, runs_dir=tmp_path)
+    monkeypatch.setattr(uploads, "load_points_csv", lambda path: pytest.fail("parsed again"))
+    with pytest.raises(ConfigError) as again:
+        save_points_upload("b.csv", bad, runs_dir=tmp_path)  # another name, the same bytes: the user's name shown
+    assert str(again.value) == str(first.value).replace("a.csv", "b.csv") and "line 3" in str(again.value)
+    assert not any((tmp_path / "uploads").iterdir())

@@ -16,7 +16,12 @@ from gan_core.data import load_points_csv
 from gan_core.runs.folder import atomic_write_bytes, default_runs_dir, sanitize_name
 
 UPLOADS_DIR = "uploads"
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MB: well above MAX_CSV_POINTS short rows, far below a memory problem
+# 20 MiB ("20 MB" to Streamlit, whose server.maxUploadSize in .streamlit/config.toml must equal it: Streamlit holds the
+# whole upload in memory before this check runs). Room for MAX_CSV_POINTS rows of two 8-digit numbers.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MB = 1024 * 1024  # Streamlit's "MB", used in messages so they match its own
+_REFUSALS_KEPT = 64  # refused contents remembered: a rerun with the same refused file is not parsed again
+_refused: dict[str, ConfigError] = {}  # digest -> the loader's error (naming the saved file), oldest first
 _HASH_CHARS = 12  # 48 bits of SHA-256: distinct contents get distinct names in practice
 
 
@@ -28,22 +33,39 @@ def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None)
     """
     shown = _display_name(filename)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ConfigError("points_csv", f"{shown} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+        raise ConfigError("points_csv", f"{shown} is {len(data) / MB:.1f} MB; the limit is {MAX_UPLOAD_BYTES / MB:.0f} MB")
     folder = Path(runs_dir if runs_dir is not None else default_runs_dir()) / UPLOADS_DIR
     digest = hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
     path = folder / f"{_safe_stem(filename)}-{digest}.csv"
     if path.is_file() and path.stat().st_size == len(data):
         return path  # saved and validated before: only valid uploads are kept
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
-    try:
-        load_points_csv(path)
-    except ConfigError as err:
-        path.unlink(missing_ok=True)
-        # the loader names the saved file; the user knows their own file name
-        message = str(err).removeprefix(f"{err.field}: ").replace(path.name, shown)
-        raise ConfigError(err.field, message) from None
-    return path
+    err = _refused.get(digest)
+    if err is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+        try:
+            load_points_csv(path)
+        except BaseException as caught:
+            path.unlink(missing_ok=True)  # only validated files are kept: the check above trusts them
+            if not isinstance(caught, ConfigError):
+                raise
+            err = _remember(digest, caught, path.name)
+        else:
+            return path
+    # the loader names the saved file; the user knows their own file name
+    raise ConfigError(err.field, str(err).removeprefix(f"{err.field}: ").replace(_SAVED_NAME, shown)) from None
+
+
+_SAVED_NAME = "\0saved\0"  # stands for the saved file's name in a remembered error
+
+
+def _remember(digest: str, err: ConfigError, saved_name: str) -> ConfigError:
+    """Keep a refused content's error (the Training page reruns on every click while the file stays selected)."""
+    generic = ConfigError(err.field, str(err).removeprefix(f"{err.field}: ").replace(saved_name, _SAVED_NAME))
+    _refused[digest] = generic
+    while len(_refused) > _REFUSALS_KEPT:
+        _refused.pop(next(iter(_refused)))
+    return generic
 
 
 def _display_name(filename: str) -> str:
