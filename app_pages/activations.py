@@ -1,5 +1,6 @@
 """Activations: ReLU, leaky ReLU, sigmoid and tanh with their slopes, then dying ReLUs and vanishing gradients measured."""
 
+import math
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -9,7 +10,7 @@ from gan_core.config import Activation
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import cache, live, panels
+from ui import cache, comparisons, live, panels
 from ui.figures import activations
 from ui.style import PLOTLY_CONFIG
 
@@ -51,20 +52,15 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
                               config=PLOTLY_CONFIG)
 
 
-def comparison(name: str, render: Callable[[dict[str, RunSnapshot]], None], key: str) -> None:
-    """The comparison's question, its start button, and its runs drawn live by `render` once this browser started it."""
+def comparison(name: str, render: Callable[[dict[str, RunSnapshot]], None], key: str,
+               measure: Callable[[dict[str, RunSnapshot]], dict[str, float]], fmt: Callable[[float], str]) -> None:
+    """The comparison's question, the room's predictions, its buttons, and the server's runs of it drawn live by
+    `render`; once they end, what `measure` finds in them beside what the room predicted."""
     c = get_comparison(name)
-    snaps = live.comparison_runs(name)
-    active = snaps is not None and any(s.status.active for s in snaps.values())
     st.markdown(f"**One-click comparison.** {c.question}")
     st.caption(f"Two runs, identical but for {', '.join(sorted(c.differing_fields()))}; they train one after the other. "
-               f"{c.steps_note}")
-    st.button("Run the comparison" if snaps is None else "Run it again", key=f"{key}_start", type="primary",
-              icon=":material/play_arrow:", on_click=live.start_comparison, args=(name,), disabled=active,
-              help="Starts both runs now; the charts below follow them as they train." if not active else
-              "Its runs are still training.")
-    if snaps is not None:
-        live.live_many(render, {label: s.id for label, s in snaps.items()}, key=key)
+               f"{c.steps_note} Everyone on this server sees the same runs.")
+    comparisons.section(name, render, key=key, measure=measure, fmt=fmt)
 
 
 def no_probes(snap: RunSnapshot | None) -> bool:
@@ -148,7 +144,11 @@ def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
                          key=f"act_cmp_hist_{i}")
 
 
-comparison(DYING, dying_panel, key="act_dying")
+def dead_share(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
+    return {label: activations.dead_mean(s.probes[-1], "D") if s.probes else math.nan for label, s in snaps.items()}
+
+
+comparison(DYING, dying_panel, key="act_dying", measure=dead_share, fmt=lambda v: f"{v:.0%}")
 
 # -- 3. vanishing gradients ---------------------------------------------------------------------------------------------
 st.subheader("Vanishing gradients, measured")
@@ -188,4 +188,8 @@ def vanishing_panel(snaps: dict[str, RunSnapshot]) -> None:
                          key="act_cmp_profile")
 
 
-comparison(VANISHING, vanishing_panel, key="act_vanishing")
+def first_layer_share(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
+    return {label: activations.grad_ratio(s.probes[-1], "G") if s.probes else math.nan for label, s in snaps.items()}
+
+
+comparison(VANISHING, vanishing_panel, key="act_vanishing", measure=first_layer_share, fmt=activations.ratio_text)

@@ -11,7 +11,7 @@ import streamlit as st
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import cache, live, panels
+from ui import cache, comparisons, live, panels
 from ui.figures import batch_norm, images
 from ui.style import PLOTLY_CONFIG
 
@@ -179,51 +179,48 @@ st.write(f"{comparison.question} Same seed, same data, same everything else. Wat
          "the values entering each of G's layers drift while G learns, and the digits each one draws.")
 
 
-def start_comparison() -> None:
-    runs = live.start_comparison(COMPARISON)
-    if runs:  # None: refused, and the reason is shown
-        live.select(next(iter(runs.values())))  # the run with batch norm: "Inside a run" above shows it
-
-
-st.button("Train with and without batch norm", type="primary", icon=":material/compare_arrows:",
-          on_click=start_comparison, key="bn_compare_start", help=f"Starts two runs: {comparison.steps_note}.")
-runs = live.comparison_runs(COMPARISON)
-if runs is None:
-    st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_note}.")
-else:
+def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
+    # inside the live panel: switching the layers redraws the panel only
     net = st.segmented_control("Layers of", ["G", "D"], default="G", key="bn_drift_net",
                                help="G has batch norm in one run and none in the other; D has none in either.") or "G"
+    for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
+        with col:
+            st.markdown(f"**{label}**")
+            live.show_status(s)
+    version = tuple((s.id, s.version) for s in snaps.values())
+    st.markdown("**Losses** (smoothed): G solid, D dashed")
+    cache.vega_chart((version, "bn_losses"),
+                     lambda: batch_norm.variant_loss_chart({k: s.metrics for k, s in snaps.items()}), key="bn_cmp_losses")
+    st.markdown(f"**Drift**: the mean (line) and mean ± std (band) of the values entering each of {net}'s "
+                "activations, over training; colours as in the losses")
+    probes = {k: s.probes for k, s in snaps.items()}
+    layers = batch_norm.drift_layers(probes, net)
+    if not layers:
+        st.caption(f"The first layer records come at step {next(iter(snaps.values())).config.probe_every:,}.")
+    for layer, cell in zip(layers, grid(len(layers)), strict=True):
+        with cell:
+            cache.vega_chart((version, "bn_drift", net, layer), partial(batch_norm.drift_chart, probes, net, layer),
+                             key=f"bn_drift_{net}_{layer}")
+    st.markdown("**Samples**, from the same fixed noise")
+    for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
+        record = s.latest_samples
+        if record is None:
+            col.caption(f"{label}: no samples yet")
+            continue
+        image = cache.cached((s.id, "bn_grid", record.step, id(record)),
+                             partial(images.sample_grid, record.samples, min_size=320))
+        col.image(image, caption=f"{label}, step {record.step:,}")  # natural size, at most the column's width
 
-    def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
-        for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
-            with col:
-                st.markdown(f"**{label}**")
-                live.show_status(s)
-        version = tuple((s.id, s.version) for s in snaps.values())
-        st.markdown("**Losses** (smoothed): G solid, D dashed")
-        cache.vega_chart((version, "bn_losses"),
-                         lambda: batch_norm.variant_loss_chart({k: s.metrics for k, s in snaps.items()}), key="bn_cmp_losses")
-        st.markdown(f"**Drift**: the mean (line) and mean ± std (band) of the values entering each of {net}'s "
-                    "activations, over training; colours as in the losses")
-        probes = {k: s.probes for k, s in snaps.items()}
-        layers = batch_norm.drift_layers(probes, net)
-        if not layers:
-            st.caption(f"The first layer records come at step {next(iter(snaps.values())).config.probe_every:,}.")
-        for layer, cell in zip(layers, grid(len(layers)), strict=True):
-            with cell:
-                cache.vega_chart((version, "bn_drift", net, layer), partial(batch_norm.drift_chart, probes, net, layer),
-                                 key=f"bn_drift_{net}_{layer}")
-        st.markdown("**Samples**, from the same fixed noise")
-        for col, (label, s) in zip(st.columns(len(snaps)), snaps.items(), strict=True):
-            record = s.latest_samples
-            if record is None:
-                col.caption(f"{label}: no samples yet")
-                continue
-            image = cache.cached((s.id, "bn_grid", record.step, id(record)),
-                                 partial(images.sample_grid, record.samples, min_size=320))
-            col.image(image, caption=f"{label}, step {record.step:,}")  # natural size, at most the column's width
 
-    live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key="bn_compare")
+def covered(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
+    return {label: comparisons.classes_covered(s) for label, s in snaps.items()}
+
+
+st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_note}. Everyone on this server sees "
+           "the same runs.")
+shown = comparisons.section(COMPARISON, render_comparison, key="bn_compare", measure=covered, fmt=lambda v: f"{v:.0f} of 10",
+                            label="Train with and without batch norm", icon=":material/compare_arrows:", select=True)
+if shown is not None:
     st.markdown("""
 **What to look for**
 - *With batch norm*, each of G's layers receives values centred near 0 with spread near 1 at every step: the band stays

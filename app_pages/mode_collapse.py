@@ -12,7 +12,7 @@ from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from gan_core.train.records import SampleRecord
-from ui import cache, live, panels
+from ui import cache, comparisons, live, panels
 from ui.figures import activations, images, mode_collapse
 from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
@@ -198,22 +198,9 @@ if len(COMPARISONS) > 1:
                                        help="Digits: does G draw all ten? Ring: does it find all eight blobs?") or "digits"
 name = COMPARISONS[data_choice]
 comparison = get_comparison(name)
-runs = live.comparison_runs(name)
-active = runs is not None and any(s.status.active for s in runs.values())
 st.write(f"{comparison.question} Same data, same seed. {comparison.steps_note}")
 st.caption("Identical but for " + ", ".join(sorted(comparison.differing_fields())) + ": the Wasserstein loss needs "
            "several critic updates per G update and its own Adam settings. Both runs draw 1,000 samples per snapshot.")
-
-
-def start() -> None:
-    started = live.start_comparison(name)
-    if started:  # None: refused, and the reason is shown
-        live.select(next(iter(started.values())))  # the BCE run: the sections above follow it
-
-
-st.button("Run the comparison" if runs is None else "Run it again", key="mc_start", type="primary",
-          icon=":material/play_arrow:", on_click=start, disabled=active,
-          help="Starts both runs now, one after the other." if not active else "Its runs are still training.")
 
 
 def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
@@ -249,8 +236,19 @@ def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
             mode_collapse.series_chart, tables, "covered", title="covered", domain=(0, total), total=total), key="mc_cmp_cov")
 
 
-if runs is not None:
-    live.live_many(render_comparison, {label: s.id for label, s in runs.items()}, key=f"mc_cmp_{data_choice}")
+def covered(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
+    """Classes (or modes) covered at each run's last snapshot: the number the columns above show."""
+    out = {}
+    for label, s in snaps.items():
+        source = source_of(s)
+        ok = source is not None and s.samples and coverage.can_measure(source)
+        out[label] = float(table_of(s, source)[1]["covered"][-1]) if ok else math.nan
+    return out
+
+
+st.caption("Everyone on this server sees the same runs: the latest comparison anyone started.")
+comparisons.section(name, render_comparison, key=f"mc_cmp_{data_choice}", measure=covered,
+                    fmt=lambda v: f"{v:.0f} of {10 if data_choice == 'digits' else 8}", select=True)
 st.markdown("""
 **What to look for**
 - *BCE*: one or two digits from the first snapshots on; the heatmap shows G hopping from one digit to another as D

@@ -18,7 +18,7 @@ from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
 from tests.tiny import tiny
-from ui import live, style
+from ui import comparisons, live, style
 from ui.figures import activations
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "activations.py")
@@ -162,7 +162,9 @@ def test_page_without_runs_explains_and_offers_the_comparisons(fresh_manager):
     assert any(r"\max(az, z)" in el.value for el in app.latex) and any(r"\sigma(z)\," in el.value for el in app.latex)
     assert len(app.get("plotly_chart")) == 4
     assert any("No run selected" in i.value for i in app.info)
-    assert {b.key for b in app.button} == {"act_dying_start", "act_vanishing_start"}
+    # no key set: this browser is the presenter, so it may ask the room to predict first
+    assert {b.key for b in app.button} == {"act_dying_start", "act_vanishing_start", "act_dying_ask",
+                                           "act_vanishing_ask"}
     assert not app.get("vega_lite_chart")
 
 
@@ -184,12 +186,14 @@ def test_comparison_button_starts_both_variants(fresh_manager, name):
     key = "act_dying_start" if name == "dying-relu" else "act_vanishing_start"
     app.button(key=key).click().run()
     assert not app.exception, [e.value for e in app.exception]
-    runs = app.session_state[f"comparison:{name}"]
+    runs = comparisons.store().current(name).runs
     assert set(runs) == set(get_comparison(name).variants)
     manager = live.get_manager()
     assert set(manager.ids()) == set(runs.values())
     assert all(manager.snapshot(i).status.active for i in runs.values())
-    assert app.button(key=key).disabled  # one click is enough: no second pair while these train
+    again = key.replace("_start", "_again")
+    assert app.button(key=again).disabled  # one click is enough: no second pair while these train
+    assert not [b for b in app.button if b.key == key]
     assert sum(label in m.value for m in app.markdown for label in runs) >= 2  # a column per variant
 
 

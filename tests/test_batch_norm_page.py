@@ -16,7 +16,7 @@ from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
 from tests.tiny import tiny
-from ui import live, style
+from ui import comparisons, live, style
 from ui.figures import batch_norm
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "batch_norm.py")
@@ -172,7 +172,7 @@ def test_comparison_button_starts_both_variants():
     app = _page()
     app.button(key="bn_compare_start").click().run()
     assert not app.exception, [e.value for e in app.exception]
-    runs = app.session_state["comparison:batchnorm"]
+    runs = comparisons.store().current("batchnorm").runs
     assert list(runs) == list(get_comparison("batchnorm").variants)
     manager = live.get_manager()
     assert sorted(manager.ids()) == sorted(runs.values())

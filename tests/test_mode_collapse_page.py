@@ -16,10 +16,11 @@ from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.records import SampleRecord
-from ui import live, style
+from ui import comparisons, live, style
 from ui.figures import mode_collapse
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "mode_collapse.py")
+START = "mc_cmp_digits_start"
 pytestmark = pytest.mark.usefixtures("one_thread")  # the classifier trains once per session: 0.7 s on one thread, 9 s on two
 
 
@@ -122,14 +123,14 @@ def test_page_without_runs_explains_and_offers_the_comparison(fresh_manager):
     app = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not app.exception
     assert "No run yet" in _texts(app)
-    assert app.button(key="mc_start").label == "Run the comparison"
+    assert app.button(key=START).label == "Run the comparison"
 
 
 def test_comparison_button_starts_both_variants(fresh_manager):
     app = AppTest.from_file(PAGE, default_timeout=30).run()
-    app.button(key="mc_start").click().run()
+    app.button(key=START).click().run()
     assert not app.exception
-    runs = app.session_state["comparison:collapse-digits"]
+    runs = comparisons.store().current("collapse-digits").runs
     assert list(runs) == ["BCE", "WGAN-GP"]
     manager = live.get_manager()
     configs = {label: manager.snapshot(run_id).config for label, run_id in runs.items()}
