@@ -66,7 +66,7 @@ m = RunManager(runs, max_runs=2, processes=True)
 ids = [m.start(config, name) for name in ("left", "right")]
 for run_id in ids:  # past two checkpoints each
     m.wait(run_id, lambda s: s.step >= 2 * config.checkpoint_every + 5, timeout=120)
-print(json.dumps({"ids": ids, "workers": [w.handle.pid for w in m._workers]}), flush=True)
+print(json.dumps({"ids": ids, "workers": [w.handle.pid for w in m._pool.workers]}), flush=True)
 time.sleep(600)
 """
 
@@ -187,7 +187,7 @@ def test_a_worker_killed_while_sending_an_event_does_not_silence_the_others(tmp_
         victim, other = m.start(SLOW, "victim"), m.start(SLOW, "other")
         for run_id in (victim, other):
             m.wait(run_id, lambda s: s.step >= 5, timeout=90)  # the first start includes the workers importing torch
-        worker = next(w for w in m._workers if w.run_id == victim)
+        worker = next(w for w in m._pool.workers if w.run_id == victim)
         worker.events._wlock.acquire()  # held, as by a worker killed mid-write, until the queue is thrown away
         os.kill(worker.handle.pid, signal.SIGKILL)
         assert m.wait(victim, timeout=30).status is Status.FAILED

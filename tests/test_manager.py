@@ -240,7 +240,7 @@ def test_runs_trained_elsewhere_appear(manager, tmp_path):
 def test_max_runs_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_MAX_RUNS", "3")
     m = RunManager(tmp_path, processes=False)
-    assert m.max_runs == 3 and len(m._workers) == 3
+    assert m.max_runs == 3 and len(m._pool.workers) == 3
     m.shutdown()
     monkeypatch.setenv("GAN_MAX_RUNS", "zero")
     with pytest.raises(ConfigError, match="GAN_MAX_RUNS"):
@@ -277,7 +277,7 @@ def test_worker_processes_train_and_a_killed_one_is_replaced(tmp_path):
         paused = m.wait(victim, lambda s: s.status is Status.PAUSED)
         m.step(victim, StepKind.G)
         assert m.wait(victim, lambda s: s.step == paused.step + 1).status is Status.PAUSED
-        os.kill(m._workers[0].handle.pid, signal.SIGKILL)
+        os.kill(m._pool.workers[0].handle.pid, signal.SIGKILL)
         failed = m.wait(victim, timeout=30)
         assert failed.status is Status.FAILED and "stopped unexpectedly" in failed.message
         after = m.start(TINY, "after")

@@ -40,6 +40,11 @@ METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
 STATUS_FILE = "status.json"  # the dashboard's last word on the run (e.g. diverged, and why), so a restart can say it
 SAMPLES_DIR = "samples"
+# A run keeps at most this many sample snapshots on disk, and about this many bytes of them: past either, every second
+# older snapshot is removed (the first and the newest stay), as the curves are thinned. Without it `sample_every=1`
+# with 4,096 samples wrote ~4 GB an hour. The dashboard draws at most 60 of them (state.SAMPLE_CAPACITY).
+MAX_SNAPSHOTS = 120
+MAX_SNAPSHOT_BYTES = 200_000_000
 FLUSH_SECONDS = 1.0  # metrics rows reach the disk at least this often
 
 
@@ -329,8 +334,25 @@ class RunStore:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(file, buffer.getvalue())
+        self._thin_samples(buffer.tell())
         self.events.add_samples(record)
         return file
+
+    def _thin_samples(self, newest_bytes: int) -> None:
+        """Keep the snapshots evenly spaced, as state.Thinned keeps them in memory: past the limit every second one
+        goes (the first, what G drew untrained, stays), so the spacing doubles; a snapshot off that spacing is kept only
+        while it is the newest."""
+        steps = self.sample_steps()
+        if len(steps) < 3:
+            return
+        keep = max(8, min(MAX_SNAPSHOTS, MAX_SNAPSHOT_BYTES // max(1, newest_bytes)))
+        gap, older = steps[1] - steps[0], steps[:-1]
+        drop = [s for s in older if (s - steps[0]) % gap]
+        grid = [s for s in older if not (s - steps[0]) % gap]
+        if len(grid) + 1 > keep:
+            drop += grid[1::2]
+        for s in drop:
+            (self.path / SAMPLES_DIR / f"step_{s:08d}.npz").unlink(missing_ok=True)
 
     def sample_steps(self) -> list[int]:
         folder = self.path / SAMPLES_DIR

@@ -7,6 +7,10 @@ by measurement on 2 CPU cores: a training thread in the Streamlit server queued 
 Training page cut digits from ~130 to ~30 steps/s), and a crash in a process cannot take the server down.
 `processes=False` keeps threads (tests patch the trainer there).
 
+A run paused for more than RELEASE_AFTER_S while another waits gives its worker back (it checkpoints first) and takes
+the next free one when resumed or stepped. Housekeeping (gan_core.runs.housekeeping) keeps the folder within its disk
+budget. A run that was queued when the server stopped is queued again at the next start.
+
 Every control takes the Actor that asks (gan_core.runs.roles) and refuses with RunRefused what it may not do: a student
 session controls only the runs it started, within a quota and a bounded queue. The default, LOCAL, may do everything
 (the CLI, tests, a server without a presenter key). A run's owner is kept in its status.json; none: the presenter's.
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import shutil
 import threading
 import time
@@ -25,17 +28,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.runs import roles
-from gan_core.runs.folder import CONFIG_FILE, RunStore, default_runs_dir, is_run_id, sanitize_name
-from gan_core.runs.history import steps_per_second
-from gan_core.runs.processes import Worker, default_max_runs
-from gan_core.runs.reload import load_run
+from gan_core.runs import housekeeping, roles
+from gan_core.runs.folder import RunStore, default_runs_dir, sanitize_name
+from gan_core.runs.processes import Worker, WorkerPool, default_max_runs
+from gan_core.runs.reload import FolderScanner, load_run
 from gan_core.runs.roles import LOCAL, Actor, RunRefused
-from gan_core.runs.state import RunSnapshot, RunState, status_message
+from gan_core.runs.state import RunSnapshot, RunState
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.worker import write_error
 
 log = logging.getLogger(__name__)
+RELEASE_AFTER_S = 10.0  # long enough for a teacher's slow-motion steps; short enough that a forgotten pause costs little
 
 
 class RunManager:
@@ -51,61 +54,39 @@ class RunManager:
         self.max_queued = roles.max_queued_limit() if max_queued is None else max_queued
         self.device = device
         self.data_dir = None if data_dir is None else str(data_dir)
-        self._lock = threading.Lock()  # guards _runs, _queue and _workers; taken before a run's cond, never after
+        self._lock = threading.Lock()  # guards _runs and _queue; taken before a run's cond, never after
         self._runs: dict[str, RunState] = {}
         self._queue: deque[str] = deque()
         self._closed = False
-        self._scanned_mtime: float | None = None
-        self._skipped: set[str] = set()  # folders not listed, each logged once
+        self.disk_budget = housekeeping.budget_bytes()
+        self._over_budget = ""  # why students may not start runs: the folder is over its budget with nothing to remove
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # the pages still open and list nothing; start() says why it cannot create a run
             log.warning("cannot create the runs folder %s: %s", self.runs_dir, err)
-        self.scan()
+        self._scanner = FolderScanner(self.runs_dir)
+        self.scan()  # queues again the runs that were queued when the server stopped
         if processes is None:
             processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads"
-        self._processes = processes
-        self._torch_threads = torch_threads
-        # started now, so they have imported torch before anyone presses Start
-        self._workers = [self._new_worker(i) for i in range(self.max_runs)]
-        threading.Thread(target=self._watch, name="gan-watch", daemon=True).start()
+        self._pool = WorkerPool(self.max_runs, processes, torch_threads, self._apply, self._worker_died)
+        self._admit()
+        threading.Thread(target=self._tick, name="gan-housekeeping", daemon=True).start()
 
     # -- what exists ---------------------------------------------------------------------------------------------------
     def scan(self) -> None:
-        """Pick up run folders not yet known (after a restart, or trained by the CLI)."""
-        try:
-            mtime = self.runs_dir.stat().st_mtime
-        except OSError:
-            return
-        if mtime == self._scanned_mtime:
-            return
-        try:
-            folders = sorted(self.runs_dir.iterdir())
-        except OSError as err:  # not a folder (any more): nothing new to list
-            log.warning("cannot list the runs folder %s: %s", self.runs_dir, err)
-            return
-        self._scanned_mtime = mtime
-        for folder in folders:
-            if folder.name in self._runs or not (folder / CONFIG_FILE).is_file():
-                continue
-            if folder.is_symlink() or folder.resolve().parent != self.runs_dir.resolve():
-                # a link would list (and serve the files of) a folder anywhere on the machine
-                self._skip_once(folder, "it is a symbolic link, or resolves outside the runs folder")
-                continue
-            if not is_run_id(folder.name):
-                # a folder renamed or made by hand: its name would be shown (as Markdown) on every page
-                self._skip_once(folder, "its name is not a run id (lower-case letters, digits, - and _; at most 64)")
-                continue
+        """Pick up run folders not yet known (after a restart, or trained by the CLI); a run that was queued when the
+        server stopped is queued again."""
+        with self._lock:
+            known = set(self._runs)
+        for folder in self._scanner.new_folders(known):
             run, owner = load_run(folder, self.data_dir)
             with self._lock:
-                if run.id not in self._runs:
-                    run.owner = owner
-                    self._runs[run.id] = run
-
-    def _skip_once(self, folder: Path, why: str) -> None:
-        if folder.name not in self._skipped:
-            self._skipped.add(folder.name)
-            log.warning("not listing the run folder %s: %s", folder, why)
+                if run.id in self._runs:
+                    continue
+                run.owner = owner
+                self._runs[run.id] = run
+                if run.status is Status.QUEUED:
+                    self._queue.append(run.id)
 
     def ids(self) -> list[str]:
         """Every run on this server, newest first."""
@@ -153,10 +134,8 @@ class RunManager:
                     raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
                 run = RunState(run_id, store, config, time.time())
                 run.status = Status.QUEUED  # counted as active and waiting from now on, by the next start's check
-                self._runs[run_id] = run
                 run.owner = actor.session
-                if actor.session is not None:
-                    self._write_status(run)  # its owner, kept even if the server stops before it leaves the queue
+                self._runs[run_id] = run
                 started.append(run)
         for run in started:
             self._queue_run(run)
@@ -173,10 +152,11 @@ class RunManager:
                     active += 1
                 if run.status is Status.QUEUED:
                     waiting += 1
-        idle = sum(1 for w in self._workers if w.run_id is None and w.alive())
+        idle = self._pool.idle_count()
         before, after = max(0, waiting - idle), max(0, waiting + wanted - idle)
         return (roles.quota_refusal(actor, active, wanted, self.session_runs)
-                or roles.queue_refusal(actor, before, after - before, self.max_queued))
+                or roles.queue_refusal(actor, before, after - before, self.max_queued)
+                or self._over_budget or None)
 
     def may_control(self, actor: Actor, run_id: str) -> bool:
         """Whether `actor` may pause, resume, stop, step and delete the run: the presenter, or the session that started
@@ -199,6 +179,7 @@ class RunManager:
         """Continue a paused run; or reopen a stopped, diverged or failed run from its last checkpoint (queued again).
 
         `steps` raises a run's total, so a finished run can train on. Reopening a run counts against a student's quota.
+        A paused run that gave its worker back is queued for the next free one.
         """
         run = self._check(actor, run_id, "resume")
         if not actor.presenter and not self.status(run_id).active:
@@ -210,9 +191,12 @@ class RunManager:
             raise ConfigError("run", f"{run_id} cannot be resumed: {run.error}")
         with run.cond:
             if run.status is Status.PAUSED and run.worker is not None:
-                run.worker.send("resume", run_id)
+                if run.releasing:  # its worker is checkpointing to leave: it is queued once that is done
+                    run.resume_when_released = True
+                else:
+                    run.worker.send("resume", run_id)
                 return
-            if run.status.active:
+            if run.status is Status.QUEUED:
                 run.paused = False
                 return
             config = run.config.replace(steps=steps) if steps is not None else run.config
@@ -223,57 +207,78 @@ class RunManager:
         self._queue_run(run)
 
     def pause(self, run_id: str, *, actor: Actor = LOCAL) -> None:
-        """Pause after the current step (the worker then reports "paused"); a queued run will start paused."""
+        """Pause after the current step (the worker then reports "paused"). A queued run leaves the queue, paused:
+        resuming or stepping it queues it again."""
         run = self._check(actor, run_id, "pause")
+        with self._lock:
+            if run_id in self._queue:
+                self._queue.remove(run_id)
+                with run.cond:
+                    run.status = Status.PAUSED
+                    run.write_status()
+                    run.changed()
+                return
         with run.cond:
             if run.status is Status.RUNNING and run.worker is not None:
                 run.worker.send("pause", run_id)
-            elif run.status is Status.QUEUED:
-                run.paused = True
-                run.changed()
 
     def stop(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Stop after the current step, with a checkpoint; a queued run leaves the queue."""
         run = self._check(actor, run_id, "stop")
         with self._lock:
-            if run_id in self._queue:
-                self._queue.remove(run_id)
-                with run.cond:
-                    run.status = Status.STOPPED
+            with run.cond:
+                if run.worker is not None and run.status in (Status.RUNNING, Status.PAUSED):
+                    run.resume_when_released = False
+                    run.worker.send("stop", run_id)
+                    return
+                if run_id in self._queue:
+                    self._queue.remove(run_id)
+                if run.status.active:  # queued, or paused without a worker: its checkpoint (if any) is on disk
+                    run.status, run.pending_steps = Status.STOPPED, []
+                    run.write_status()
                     run.changed()
-                return
-        with run.cond:
-            if run.status in (Status.RUNNING, Status.PAUSED) and run.worker is not None:
-                run.worker.send("stop", run_id)
 
     def step(self, run_id: str, kind: StepKind = StepKind.FULL, *, actor: Actor = LOCAL) -> None:
-        """One slow-motion step of a paused run (see StepKind)."""
+        """One slow-motion step of a paused run (see StepKind). A paused run without a worker is queued for one, and
+        takes the step when it has it."""
         run = self._check(actor, run_id, "step")
+        kind = StepKind(kind)
         with run.cond:
-            if run.status is not Status.PAUSED or run.worker is None:
+            if run.status is not Status.PAUSED:
                 raise ConfigError("step", f"{run_id} is {run.status.value}; pause it first to step through it")
-            run.worker.send(f"step-{StepKind(kind).value}", run_id)
+            run.paused_since = time.monotonic()
+            if run.worker is not None and not run.releasing:
+                run.worker.send(f"step-{kind.value}", run_id)
+                return
+            run.pending_steps.append(kind)
+            if run.worker is not None:
+                return  # it is giving its worker back: queued with its steps once it has
+        self._queue_run(run, paused=True)
 
     def delete(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Remove a run and its folder for good. A queued, running or paused run is refused: stop it first (its worker
         writes into the folder until it has ended)."""
-        run = self._check(actor, run_id, "delete")
+        self._remove(self._check(actor, run_id, "delete"))
+
+    def _remove(self, run: RunState) -> None:
         # not a run id: never listed again, even if removing it fails halfway
-        trash = self.runs_dir / f".deleting-{run_id}-{time.time_ns()}"
+        trash = self.runs_dir / f"{housekeeping.DELETING_PREFIX}{run.id}-{time.time_ns()}"
         with self._lock:
             with run.cond:
-                if run.status.active or run_id in self._queue:
-                    raise ConfigError("run", f"{run_id} is {run.status.value}: stop it first, then delete it")
+                if run.status.active or run.id in self._queue:
+                    raise ConfigError("run", f"{run.id} is {run.status.value}: stop it first, then delete it")
                 try:
                     run.store.path.rename(trash)
                 except OSError as err:
-                    raise ConfigError("run", f"cannot delete {run_id}: {write_error(err, run.store.path)}") from None
+                    raise ConfigError("run", f"cannot delete {run.id}: {write_error(err, run.store.path)}") from None
                 run.resumable, run.error = False, "deleted"  # a control that already holds it fails, and says why
                 run.changed()
-            del self._runs[run_id]
+            del self._runs[run.id]
+            others = [r.config.points_csv for r in self._runs.values()]
         shutil.rmtree(trash, ignore_errors=True)
         if trash.exists():
-            log.warning("run %s: could not remove all of %s", run_id, trash)
+            log.warning("run %s: could not remove all of %s", run.id, trash)
+        housekeeping.remove_upload_of(self.runs_dir, run.config.points_csv, others)  # it goes with its last run
 
     def wait(self, run_id: str, until: Callable[[RunSnapshot], bool] | None = None, timeout: float = 60.0) -> RunSnapshot:
         """Block until `until(snapshot)` holds (default: the run is no longer active); for tests and scripts."""
@@ -292,33 +297,24 @@ class RunManager:
                     run.cond.wait(min(left, 0.5))
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop every run (each writes a checkpoint), then end the workers."""
+        """Stop every training run (each writes a checkpoint at its last step), then end the workers. Queued runs stay
+        queued in their status.json: the next start queues them again."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            queued = list(self._queue)
-        for run_id in queued:
-            self.stop(run_id)
-        busy = [w for w in self._workers if w.run_id is not None]
+        busy = self._pool.busy()
         for w in busy:
             w.send("stop", w.run_id)
         deadline = time.monotonic() + timeout
         for w in busy:  # each reports "end" after its checkpoint
-            run = self._runs[w.run_id] if w.run_id in self._runs else None
+            with self._lock:
+                run = self._runs.get(w.run_id) if w.run_id is not None else None
             if run is not None:
                 with run.cond:
-                    while run.status.active and w.alive() and time.monotonic() < deadline:
+                    while run.worker is w and w.alive() and time.monotonic() < deadline:
                         run.cond.wait(0.2)
-        for w in self._workers:
-            w.send("exit")
-        # the runs have ended (or the time is up): an idle worker reads "exit" within a second, and one still starting
-        # up (a replacement importing torch) holds nothing worth waiting for
-        exit_by = min(deadline, time.monotonic() + 2.0)
-        for w in self._workers:
-            w.handle.join(max(0.1, exit_by - time.monotonic()))
-            if w.alive() and self._processes:
-                w.handle.terminate()
+        self._pool.exit(deadline)
 
     # -- what a viewer reads -------------------------------------------------------------------------------------------
     def status(self, run_id: str) -> Status:
@@ -331,19 +327,7 @@ class RunManager:
         run = self._get(run_id)
         with self._lock:
             position = self._queue.index(run_id) + 1 if run_id in self._queue else None
-        with run.cond:
-            cached = run._snapshot
-            if cached is not None and cached.version == run.version and cached.queue_position == position:
-                return cached
-            snap = RunSnapshot(
-                id=run.id, path=run.store.path, config=run.config, status=run.status,
-                message=status_message(run, position), step=run.step, created=run.created, version=run.version,
-                steps_per_s=steps_per_second(list(run.recent)), queue_position=position,
-                metrics=run.metrics.columns(), probes=tuple(run.probes.items()), samples=tuple(run.samples.items()),
-                real=run.real, modes=run.modes, resumable=run.resumable,
-            )
-            run._snapshot = snap
-            return snap
+        return run.snapshot(position)
 
     # -- scheduling ----------------------------------------------------------------------------------------------------
     def _get(self, run_id: str) -> RunState:
@@ -353,98 +337,113 @@ class RunManager:
             raise ConfigError("run", f"no run named {run_id!r} on this server")
         return run
 
-    def _queue_run(self, run: RunState) -> None:
+    def _queue_run(self, run: RunState, *, paused: bool = False) -> None:
+        """Queue a run for the next free worker; `paused`: it starts paused (to take a slow-motion step)."""
         if run.id not in self:
             raise ConfigError("run", f"no run named {run.id!r} on this server")  # deleted meanwhile
         with run.cond:
-            run.status, run.error, run.paused = Status.QUEUED, "", False
+            run.status, run.error, run.paused = Status.QUEUED, "", paused
+            run.write_status()  # queued again after a restart, and its owner kept, if the server stops before it starts
             run.changed()
         with self._lock:
             self._queue.append(run.id)
         self._admit()
 
     def _admit(self) -> None:
-        """Give queued runs to idle workers."""
+        """Give queued runs to idle workers; if some still wait, ask runs paused for long to give theirs back."""
         with self._lock:
             while self._queue and not self._closed:
-                idle = next((w for w in self._workers if w.run_id is None and w.alive()), None)
+                idle = self._pool.idle()
                 if idle is None:
-                    return
+                    break
                 run = self._runs[self._queue.popleft()]
                 idle.run_id = run.id
                 with run.cond:
                     run.worker = idle
                     run.status = Status.PAUSED if run.paused else Status.RUNNING
-                    run.changed()
+                    run.paused_since = time.monotonic()
                     idle.send("train", run.id, str(run.store.path), run.config.steps, self.device, self.data_dir,
                               run.paused)
-                self._write_status(run)
-
-    def _new_worker(self, index: int) -> Worker:
-        worker = Worker(index, self._processes, self._torch_threads)
-        threading.Thread(target=self._receive, args=(worker,), name=f"gan-events-{index}", daemon=True).start()
-        return worker
-
-    def _receive(self, worker: Worker) -> None:
-        """Apply one worker's events to the runs' state, until that worker has ended and all it sent is read."""
-        while True:
-            alive = worker.alive()  # before the read: once it is dead, an empty queue means nothing more will come
-            try:
-                event = worker.events.get(timeout=0.5)
-            except queue.Empty:
-                if alive:
-                    continue
-                return
-            except (EOFError, OSError):
-                return
-            try:
-                self._apply(event, worker)
-            except Exception:  # a bad event must not stop the receiver: the worker's runs depend on it
-                log.exception("could not apply event %r", event[:2])
-
-    def _watch(self) -> None:
-        """Notice a worker that died and replace it."""
-        while not self._closed:
-            time.sleep(0.5)
-            self._check_workers()
+                    for kind in run.pending_steps:  # asked while it waited: taken in order once it has loaded
+                        idle.send(f"step-{kind.value}", run.id)
+                    run.pending_steps = []
+                    run.write_status()
+                    run.changed()
+            waiting = len(self._queue)
+            paused = [r for r in self._runs.values() if r.status is Status.PAUSED and r.worker is not None
+                      and not r.releasing and time.monotonic() - r.paused_since >= RELEASE_AFTER_S]
+        for run in sorted(paused, key=lambda r: r.paused_since)[:waiting]:
+            with run.cond:
+                if run.worker is not None and run.status is Status.PAUSED:
+                    run.releasing = True  # it checkpoints and ends "paused"; _apply then gives the worker away
+                    run.worker.send("release", run.id)
 
     def _apply(self, event: tuple, worker: Worker) -> None:
+        """A worker's event, applied to its run (the WorkerPool calls this from the worker's receiver thread)."""
         kind, run_id = event[0], event[1]
-        run = self._runs.get(run_id)
+        with self._lock:
+            run = self._runs.get(run_id)
         if run is None:
             return
+        queue_again = False
         with run.cond:
             if run.worker is not worker:
                 return  # late word from a worker that has since ended this run (it died, and the run moved on)
+            queue_again = kind == "end" and run.resume_when_released and event[2] is Status.PAUSED
             run.apply(event)
             if kind == "end":
-                if run.worker is not None:
-                    run.worker.run_id = None
-                run.worker = None
+                worker.run_id = None
+                run.worker, run.resume_when_released = None, False
+                if run.pending_steps:  # stepped while it gave its worker back: it takes them on the next worker
+                    queue_again = True
             if kind in ("end", "status"):
-                self._write_status(run)  # before anyone is told: a reader that reacts finds it on disk too
+                run.write_status()  # before anyone is told: a reader that reacts finds it on disk too
             run.changed()
-        if kind == "end":
+        if queue_again:
+            self._queue_run(run, paused=bool(run.pending_steps))
+        elif kind == "end":
+            self._admit()
+            self._keep_budget()
+
+    def _worker_died(self, worker: Worker) -> None:
+        """A worker process that died (out of memory, killed) fails its run with a message (the pool replaces it)."""
+        run_id = worker.run_id
+        if run_id is not None and run_id in self:
+            self._apply(("end", run_id, Status.FAILED,
+                         f"the training process stopped unexpectedly (exit code {worker.exit_code()}); "
+                         "resume continues from the last checkpoint", self._runs[run_id].checkpoint_step), worker)
+        self._admit()
+
+    # -- housekeeping --------------------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Every second: paused runs give their workers back to waiting ones; every HOUSEKEEPING_S: the disk."""
+        last = -housekeeping.HOUSEKEEPING_S
+        while not self._closed:
+            if time.monotonic() - last >= housekeeping.HOUSEKEEPING_S:
+                last = time.monotonic()
+                self.housekeeping()
+            time.sleep(1.0)
             self._admit()
 
-    def _check_workers(self) -> None:
-        """A worker process that died (out of memory, killed) fails its run with a message, and is replaced."""
-        for i, w in enumerate(self._workers):
-            if w.alive() or self._closed:
-                continue
-            run_id = w.run_id
-            if run_id is not None:
-                self._apply(("end", run_id, Status.FAILED,
-                             f"the training process stopped unexpectedly (exit code {w.exit_code()}); "
-                             "resume continues from the last checkpoint", self._runs[run_id].checkpoint_step), w)
-            with self._lock:
-                self._workers[i] = self._new_worker(i)
-            self._admit()
-
-    def _write_status(self, run: RunState) -> None:
+    def housekeeping(self) -> None:
+        """Remove what interrupted writes and unused uploads left, then keep the folder within its budget (logged)."""
         try:
-            run.store.write_status({"status": run.status.value, "message": run.error, "step": run.step,
-                                    "checkpoint_step": run.checkpoint_step, "created": run.created,
-                                    "owner": run.owner})
-        except OSError:
-            log.warning("run %s: could not write its status file", run.id)
+            housekeeping.remove_leftovers(self.runs_dir)
+            with self._lock:
+                used = [r.config.points_csv for r in self._runs.values()]
+            housekeeping.remove_unused_uploads(self.runs_dir, used)
+            self._keep_budget()
+        except Exception:  # housekeeping must never take the manager down; the next tick tries again
+            log.exception("housekeeping of %s failed", self.runs_dir)
+
+    def _keep_budget(self) -> None:
+        """Past the disk budget, remove the oldest ended student runs (logged); if that is not enough, students' new
+        runs are refused (with the reason) until it is."""
+        if self.disk_budget is None or self._closed:  # never while shutting down: its runs are ending, not done
+            return
+        with self._lock:
+            runs = list(self._runs.values())
+        disk = [housekeeping.RunDisk(r.id, r.owner, r.status.active, r.created, housekeeping.folder_bytes(r.store.path))
+                for r in runs]
+        self._over_budget = housekeeping.keep_budget(self.runs_dir, disk, self.disk_budget,
+                                                     lambda run_id: self._remove(self._get(run_id)))

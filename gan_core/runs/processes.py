@@ -1,24 +1,28 @@
 """The processes (or threads) that train the dashboard's runs: one per run slot, each with its own queues.
 
-gan_core.runs.manager.RunManager owns them: it sends orders ("train", "pause", "step", …) and applies the events each sends
-back. The training loop itself is gan_core.runs.worker.serve.
+gan_core.runs.manager.RunManager owns a WorkerPool: it sends orders ("train", "pause", "step", …) to a worker, and the
+pool hands every event a worker sends back, and every worker that died, to the manager's callbacks. The training loop
+itself is gan_core.runs.worker.serve.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import queue
 import sys
 import threading
+import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gan_core.config import ConfigError
 from gan_core.runs.worker import serve
 
+log = logging.getLogger(__name__)
 _MAIN_LOCK = threading.Lock()
 
 
@@ -72,6 +76,82 @@ class Worker:
 
     def exit_code(self) -> int | None:
         return getattr(self.handle, "exitcode", None)
+
+
+class WorkerPool:
+    """`size` workers, kept that many: a receiver thread per worker applies its events (`on_event(event, worker)`), and a
+    watcher replaces a worker that died, then calls `on_death(dead_worker)` to deal with its run."""
+
+    def __init__(self, size: int, processes: bool, torch_threads: int, on_event: Callable[[tuple, Worker], None],
+                 on_death: Callable[[Worker], None]) -> None:
+        self.processes, self._torch_threads = processes, torch_threads
+        self._on_event, self._on_death = on_event, on_death
+        self._lock = threading.Lock()
+        self.closed = False
+        # started now, so they have imported torch before anyone presses Start
+        self.workers = [self._new(i) for i in range(size)]
+        threading.Thread(target=self._watch, name="gan-watch", daemon=True).start()
+
+    def idle(self) -> Worker | None:
+        """A live worker that trains nothing, if any."""
+        with self._lock:
+            return next((w for w in self.workers if w.run_id is None and w.alive()), None)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return sum(1 for w in self.workers if w.run_id is None and w.alive())
+
+    def busy(self) -> list[Worker]:
+        with self._lock:
+            return [w for w in self.workers if w.run_id is not None]
+
+    def exit(self, deadline: float) -> None:
+        """Tell every worker to exit and wait for them until `deadline` (time.monotonic()); terminate what is left."""
+        self.closed = True
+        with self._lock:
+            workers = list(self.workers)
+        for w in workers:
+            w.send("exit")
+        # the runs have ended (or the time is up): an idle worker reads "exit" within a second, and one still starting
+        # up (a replacement importing torch) holds nothing worth waiting for
+        exit_by = min(deadline, time.monotonic() + 2.0)
+        for w in workers:
+            w.handle.join(max(0.1, exit_by - time.monotonic()))
+            if w.alive() and self.processes:
+                w.handle.terminate()
+
+    def _new(self, index: int) -> Worker:
+        worker = Worker(index, self.processes, self._torch_threads)
+        threading.Thread(target=self._receive, args=(worker,), name=f"gan-events-{index}", daemon=True).start()
+        return worker
+
+    def _receive(self, worker: Worker) -> None:
+        """Apply one worker's events, until that worker has ended and all it sent is read."""
+        while True:
+            alive = worker.alive()  # before the read: once it is dead, an empty queue means nothing more will come
+            try:
+                event = worker.events.get(timeout=0.5)
+            except queue.Empty:
+                if alive:
+                    continue
+                return
+            except (EOFError, OSError):
+                return
+            try:
+                self._on_event(event, worker)
+            except Exception:  # a bad event must not stop the receiver: the worker's runs depend on it
+                log.exception("could not apply event %r", event[:2])
+
+    def _watch(self) -> None:
+        """Notice a worker that died (out of memory, killed) and replace it."""
+        while not self.closed:
+            time.sleep(0.5)
+            for i, w in enumerate(list(self.workers)):
+                if w.alive() or self.closed:
+                    continue
+                with self._lock:
+                    self.workers[i] = self._new(i)
+                self._on_death(w)  # after the replacement: the dead worker's run ends, and the queue can move on
 
 
 def default_max_runs() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zipfile
 from collections import deque
 from collections.abc import Mapping
@@ -16,9 +17,9 @@ import numpy as np
 
 from gan_core.config import TrainConfig
 from gan_core.runs.folder import RunStore
-from gan_core.runs.history import MetricHistory, Thinned
+from gan_core.runs.history import MetricHistory, Thinned, steps_per_second
 from gan_core.runs.probe_log import PROBE_CAPACITY
-from gan_core.runs.status import Status
+from gan_core.runs.status import Status, StepKind
 from gan_core.train.probes import ProbeRecord
 from gan_core.train.records import SampleRecord, StepRecord
 
@@ -49,6 +50,7 @@ class RunSnapshot:
     real: np.ndarray | None  # 2D data: a fixed sample of real points to draw behind the fakes
     modes: np.ndarray | None  # 2D mixtures: the true modes
     resumable: bool = True  # False when its folder cannot be read: resuming would only fail again
+    owner: str | None = None  # the session that started it; None: the presenter's (or the CLI's)
 
     @property
     def total(self) -> int:
@@ -88,7 +90,11 @@ class RunState:
         self.samples: Thinned[SampleRecord] = Thinned(SAMPLE_CAPACITY)
         self.real: np.ndarray | None = None
         self.modes: np.ndarray | None = None
-        self.paused = False  # asked to pause while queued: it starts paused
+        self.paused = False  # to start paused when it gets a worker (a slow-motion step of a run with none)
+        self.pending_steps: list[StepKind] = []  # slow-motion steps asked of a paused run before it had a worker
+        self.paused_since = 0.0  # time.monotonic() of its last pause or step: a run paused long gives its worker back
+        self.releasing = False  # told to checkpoint and give its worker back, still paused
+        self.resume_when_released = False  # resumed while it was giving its worker back: queue it once it has
         self.resumable = True
         self.worker: Worker | None = None
         self.owner: str | None = None  # the session that started it (None: the presenter's alone); set once
@@ -123,9 +129,37 @@ class RunState:
                 self.samples.append(sample)
         elif kind == "status":
             self.status = event[2]
+            if self.status is Status.PAUSED:
+                self.paused_since = time.monotonic()
         elif kind == "end":
             _, _, self.status, self.error, self.checkpoint_step = event
-            self.paused = False
+            self.paused = self.releasing = False
+
+    def snapshot(self, queue_position: int | None) -> RunSnapshot:
+        """An immutable copy for viewers; the same object until anything in it changes."""
+        with self.cond:
+            cached = self._snapshot
+            if cached is not None and cached.version == self.version and cached.queue_position == queue_position:
+                return cached
+            snap = RunSnapshot(
+                id=self.id, path=self.store.path, config=self.config, status=self.status,
+                message=status_message(self, queue_position), step=self.step, created=self.created,
+                version=self.version, steps_per_s=steps_per_second(list(self.recent)), queue_position=queue_position,
+                metrics=self.metrics.columns(), probes=tuple(self.probes.items()), samples=tuple(self.samples.items()),
+                real=self.real, modes=self.modes, resumable=self.resumable, owner=self.owner,
+            )
+            self._snapshot = snap
+            return snap
+
+    def write_status(self) -> None:
+        """The run's status.json: what a restart reads back (reload.load_run). A failure is logged, not raised: the run
+        goes on, and only a restart would miss the newest word."""
+        try:
+            self.store.write_status({"status": self.status.value, "message": self.error, "step": self.step,
+                                     "checkpoint_step": self.checkpoint_step, "created": self.created,
+                                     "owner": self.owner})
+        except OSError:
+            log.warning("run %s: could not write its status file", self.id)
 
     def reload_history(self, upto: int | None = None) -> None:
         """Rebuild the history from the run folder (after a restart, or a resume that went back to a checkpoint).
@@ -168,6 +202,9 @@ def status_message(run: RunState, position: int | None) -> str:
             return f"waiting for a free slot: number {position} in the queue" if position else "starting"
         case Status.RUNNING:
             return f"training: step {run.step:,} of {total:,}"
+        case Status.PAUSED if run.worker is None and not run.pending_steps:
+            return (f"paused at step {run.step:,}; its worker went to a waiting run, so resuming or stepping queues it "
+                    "for the next free one")
         case Status.PAUSED:
             return f"paused at step {run.step:,}: resume it, or step through it one update at a time"
         case Status.STOPPED:

@@ -4,7 +4,7 @@ RunManager and reports back in events.
 The worker usually lives in its own process, so a training step never waits for the web server's Python (one GIL per
 process) and the server never waits for a step. Orders and events are plain picklable tuples:
   orders:  ("train", run_id, path, steps, device, data_dir, paused) | (kind, run_id) for kind in pause, resume, stop,
-           step-d, step-g, step-full | ("exit",)
+           release (checkpoint and end "paused": the worker goes to another run), step-d, step-g, step-full | ("exit",)
   events:  ("started", run_id, info) | ("progress", run_id, records, probes, samples, checkpoint_step)
            | ("status", run_id, status) | ("end", run_id, status, message, checkpoint_step)
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +68,10 @@ def real_points(trainer: Trainer) -> tuple[np.ndarray | None, np.ndarray | None]
 
 def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: int | None = None) -> None:
     """A worker's life: wait for a "train" order, train that run until it ends, report, wait again."""
+    if threading.current_thread() is threading.main_thread():
+        # A worker process: Ctrl-C in the server's terminal reaches the whole process group. The server stops its
+        # workers itself (each run checkpointed at its last step), so a worker must not die of the same keypress.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(torch_threads)
     prewarm()
     alive = _parent_check(parent_pid)
@@ -106,6 +112,7 @@ class _Job:
         self.id, self.store, self.orders, self.events, self.alive = run_id, store, orders, events, alive
         self.paused = False
         self.stop = False
+        self.release = False  # stop, but end "paused": the run goes on when it gets a worker again
         self.manual: list[StepKind] = []
         self.checkpoint_step = 0
         self._records: list = []
@@ -155,7 +162,7 @@ class _Job:
             if self.stop:
                 save_checkpoint(store, trainer)
                 self.checkpoint_step = trainer.step_count
-                self._end(Status.STOPPED)
+                self._end(Status.PAUSED if self.release else Status.STOPPED)
                 return
             if self.manual:
                 self._manual_step(trainer, self.manual.pop(0), until)
@@ -236,6 +243,8 @@ class _Job:
             elif kind == "resume":
                 self.paused = False
             elif kind == "stop":
-                self.stop = True
+                self.stop, self.release = True, False
+            elif kind == "release":
+                self.stop, self.release = True, not self.stop
             elif kind.startswith("step-"):
                 self.manual.append(StepKind(kind.removeprefix("step-")))
