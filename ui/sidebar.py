@@ -33,8 +33,8 @@ def draw(page: StreamlitPage) -> None:
     live.follow_link()
     follow.sync(page)
     with st.sidebar:
+        follow.toggle()  # first: what a student in a class uses most
         roles.role_panel(manager.session_runs)
-        follow.toggle()
         choice = _picker(manager)
         follow.lead(choice)
         if choice is not None:
