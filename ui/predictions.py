@@ -19,6 +19,7 @@ from gan_core.lessons.comparisons import get_comparison
 from gan_core.lessons.predictions import Poll, Predictions
 from gan_core.runs.roles import RunRefused
 from ui import cache, live, roles
+from ui.style import FIT
 from ui.text import md_escape
 
 WAIT_S = 3.0  # a closed or absent question is polled this often: thirty students at 1 s would cost a core's tenth
@@ -70,7 +71,7 @@ def tally_chart(poll: Poll, right: str | None, *, key: str) -> None:
                              "right": [choice == right for choice in tally]})
         spec = {
             "mark": {"type": "bar", "cornerRadiusEnd": 3},
-            "height": 28 * len(tally),
+            "height": 36 * len(tally) + 50, "autosize": FIT,  # the height holds the axis too: ~36 px per bar
             "encoding": {
                 "y": {"field": "choice", "type": "nominal", "sort": list(tally), "title": None},
                 "x": {"field": "answers", "type": "quantitative", "title": "answers",
