@@ -98,3 +98,25 @@ def test_a_refused_file_is_refused_again_with_the_same_message_without_reading_i
         save_points_upload("b.csv", bad, runs_dir=tmp_path)  # another name, the same bytes: the user's name shown
     assert str(again.value) == str(first.value).replace("a.csv", "b.csv") and "line 3" in str(again.value)
     assert not any((tmp_path / "uploads").iterdir())
+
+
+def test_an_upload_still_being_checked_is_not_taken_as_valid_by_another_browser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three students uploading the same refused file at once: each must get the refusal, none "ready"."""
+    bad = b"1,2\nnot,numbers\n"
+    real_loader = uploads.load_points_csv
+    meanwhile: list[str] = []
+
+    def slow_check(path: Path) -> object:
+        if not meanwhile:  # while the first browser's file is being read, a second browser sends the same bytes
+            meanwhile.append("checking")
+            with pytest.raises(ConfigError) as second:
+                save_points_upload("points.csv", bad, runs_dir=tmp_path)
+            meanwhile.append(str(second.value))
+        return real_loader(path)
+
+    monkeypatch.setattr(uploads, "load_points_csv", slow_check)
+    with pytest.raises(ConfigError, match="line 2"):
+        save_points_upload("points.csv", bad, runs_dir=tmp_path)
+    assert len(meanwhile) == 2 and "points.csv line 2" in meanwhile[1]
+    assert not any((tmp_path / "uploads").iterdir())

@@ -8,7 +8,9 @@ not minutes later inside a training worker.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import uuid
 from pathlib import Path
 
 from gan_core.config import ConfigError, clip
@@ -42,15 +44,19 @@ def save_points_upload(filename: str, data: bytes, runs_dir: Path | None = None)
     err = _refused.get(digest)
     if err is None:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data)
+        # checked under a name of its own, renamed once valid: the check above trusts any file at `path`, and the same
+        # file uploaded by several browsers at once must not be taken as valid while another one is still reading it
+        checking = folder / f".{path.stem}.{uuid.uuid4().hex}.part"
+        atomic_write_bytes(checking, data)
         try:
-            load_points_csv(path)
+            load_points_csv(checking)
         except BaseException as caught:
-            path.unlink(missing_ok=True)  # only validated files are kept: the check above trusts them
+            checking.unlink(missing_ok=True)
             if not isinstance(caught, ConfigError):
                 raise
-            err = _remember(digest, caught, path.name)
+            err = _remember(digest, caught, checking.name)
         else:
+            os.replace(checking, path)
             return path
     # the loader names the saved file; the user knows their own file name
     raise ConfigError(err.field, str(err).removeprefix(f"{err.field}: ").replace(_SAVED_NAME, shown)) from None
