@@ -40,7 +40,7 @@ def base_config(choice: str) -> TrainConfig | None:
     try:
         path = save_points_upload(file.name, file.getvalue())
     except ConfigError as err:
-        st.error(md_escape(f"{file.name}: {str(err).removeprefix('points_csv: ')}"))  # names are user text
+        st.error(md_escape(str(err).removeprefix("points_csv: ")))  # it names the file; names are user text
         return None
     st.success(f"{md_escape(file.name)} is ready: the form below trains on it (dataset = points).")
     return PRESETS[UPLOAD_BASE].config.replace(dataset="points", points_csv=str(path))

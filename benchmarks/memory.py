@@ -157,6 +157,7 @@ class Report:
     downloaded_mb: list[float] = field(default_factory=list)
     load_s: float = 0.0
     reruns: list[float] = field(default_factory=list)
+    reruns_quiet: list[float] = field(default_factory=list)  # the same watchers' reruns before the load: the machine's pace
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -184,7 +185,8 @@ class Report:
             f"uploads refused       {sum(any(REFUSAL in x for x in a) for a in self.upload_alerts)} of "
             f"{len(self.upload_alerts)}: {self.upload_alerts[0][0] if self.upload_alerts and self.upload_alerts[0] else '-'}",
             f"downloads             {len(self.downloaded_mb)} × {self.checkpoint_mb:.1f} MB, all done in {self.load_s:.1f} s",
-            f"watcher page reruns   {len(self.reruns)}: median {statistics.median(r):.2f} s, max {max(r):.2f} s",
+            f"watcher page reruns   {len(self.reruns)}: median {statistics.median(r):.2f} s, max {max(r):.2f} s "
+            f"(before the load: median {statistics.median(self.reruns_quiet or [float('nan')]):.2f} s)",
         ])
 
 
@@ -197,8 +199,9 @@ async def measure(url: str, pid: int | None, run_id: str, checkpoint_mb: float, 
     for s in [*load, *watching]:  # one at a time: the first visit imports what the page needs
         await s.open()
         await s.wait_idle(120)
-    for s in watching:
-        await s.rerun_page()
+    for _ in range(3):
+        for s in watching:
+            report.reruns_quiet.append(await s.rerun_page())
     report.rss_before = report.rss_peak = rss_mb(pid)
     data = refused_csv()
     done = asyncio.Event()
