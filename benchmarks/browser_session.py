@@ -59,6 +59,8 @@ class Session:
     steps: list[tuple[float, int]] = field(default_factory=list)  # (when, step) read from the progress bar
     headings: list[str] = field(default_factory=list)
     media: int = 0  # images fetched
+    # each full run that finished: (when, the page's url path, the run in the address bar): what a follower shows
+    shown: list[tuple[float, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ws = None
@@ -73,6 +75,7 @@ class Session:
         self._idle = asyncio.Event()
         self._reader: asyncio.Task | None = None
         self._media_tasks: set[asyncio.Task] = set()
+        self._pages: dict[str, str] = {}  # page script hash -> url path ("" for the default page)
         self.closed = False
 
     # -- connecting ------------------------------------------------------------------------------------------------
@@ -125,6 +128,21 @@ class Session:
             states.append(state)
         states.append(WidgetState(id=self.find("button", label).id, trigger_value=True))
         await self._rerun(states=states)
+        await self.wait_idle()
+
+    async def type_text(self, label: str, value: str) -> None:
+        """Type into a text field and press Enter (its on_change runs)."""
+        widget = self.find("text_input", label)
+        await self._rerun(states=[WidgetState(id=widget.id, string_value=value)])
+        await self.wait_idle()
+
+    async def goto(self, page: str, query: str = "") -> None:
+        """Click a page in the navigation (url path, "" for the default page), as the sidebar's links do."""
+        by_path = {path: page_hash for page_hash, path in self._pages.items()}
+        if page not in by_path:
+            raise LookupError(f"no page {page!r} in the navigation (pages: {sorted(by_path)})")
+        self.page, self.query, self._page_hash = page, query, by_path[page]
+        await self._rerun()
         await self.wait_idle()
 
     # -- the protocol ------------------------------------------------------------------------------------------------
@@ -191,6 +209,10 @@ class Session:
 
         if kind == "navigation":  # the page the app resolved (new_session names the entry script, dashboard.py)
             self._page_hash = msg.navigation.page_script_hash
+            self._pages = {p.page_script_hash: "" if p.is_default else p.url_pathname for p in msg.navigation.app_pages}
+            self.page = self._pages.get(self._page_hash, self.page)  # st.switch_page moves a tab, as a link does
+        elif kind == "page_info_changed":  # the address bar: st.query_params, or st.switch_page's
+            self.query = msg.page_info_changed.query_string
         elif kind == "new_session":
             self._max_age = msg.new_session.config.max_cached_message_age or 2
             if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers and elements
@@ -219,6 +241,7 @@ class Session:
                 self.fragment_runs += 1
             elif status == ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY:
                 self.full_runs += 1
+                self.shown.append((now, self.page, urllib.parse.parse_qs(self.query).get("run", [""])[0]))
                 self._idle.set()
             if status != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
                 self._expire(list(msg.metadata.run.fragment_ids))
