@@ -59,6 +59,7 @@ def measure(n: int, reruns: int) -> tuple[float, float, float]:
             app.run()
             first = time.perf_counter() - start
             assert not app.exception, [e.value for e in app.exception]
+            time.sleep(live.PREWARM_DELAY_S + 1.0)  # the manager's prewarm (plotly, pandas) runs then: not a rerun's cost
             times = []
             spent.clear()
             for _ in range(reruns):
