@@ -48,8 +48,9 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
                 grad = f"{float(explain.derivative(kind, -2.0, slope)):.3g}"
                 st.caption(f"leaky ReLU(−2) = {at}, and its gradient there is {grad}, not 0. "
                            f"The course's discriminator uses a = {COURSE_SLOPE}.")
-            plot.plotly_chart(activations.activation_figure(kind, slope), key=f"act_curve_{kind.value}",
-                              config=PLOTLY_CONFIG)
+            # built once per (kind, slope) for every browser: four figures were ~0.1 s of each page draw
+            figure = cache.cached(("act_curve", kind, slope), partial(activations.activation_figure, kind, slope))
+            plot.plotly_chart(figure, key=f"act_curve_{kind.value}", config=PLOTLY_CONFIG)
 
 
 def comparison(name: str, render: Callable[[dict[str, RunSnapshot]], None], key: str,

@@ -100,8 +100,10 @@ def toy_batch() -> None:
         st.caption("In training each output depends on the whole batch: change one value and every y changes. At "
                    "inference it depends on its own x only.")
     with plot_col:
-        st.plotly_chart(batch_norm.toy_figure(result, running_mean, running_var, gamma, beta, eps=EPS), key="bn_toy_plot",
-                        config=PLOTLY_CONFIG)
+        # one build per set of inputs for every browser: the page's default toy is the same figure for the whole room
+        toy = cache.cached(("bn_toy", tuple(map(float, result.x)), running_mean, running_var, gamma, beta),
+                           partial(batch_norm.toy_figure, result, running_mean, running_var, gamma, beta, eps=EPS))
+        st.plotly_chart(toy, key="bn_toy_plot", config=PLOTLY_CONFIG)
 
 
 st.subheader("One feature, one batch, by hand")

@@ -1,6 +1,7 @@
 """BCE loss: the discriminator's cost, term by term, the generator's two ways of reading it, and a live run's numbers."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import streamlit as st
 from gan_core.config import Loss
 from gan_core.lessons import explain
 from gan_core.runs.state import RunSnapshot
-from ui import live, panels
+from ui import cache, live, panels
 from ui.figures import bce_loss
 from ui.style import PLOTLY_CONFIG
 
@@ -32,7 +33,8 @@ with controls:
     st.caption("Only one term is ever non-zero: y picks it. A confident right answer costs almost nothing; a confident "
                "wrong one (h → 0 for a real example) costs −log h, which grows without bound.")
 with plot:
-    st.plotly_chart(bce_loss.bce_curves(y, h), key="bce_curves", config=PLOTLY_CONFIG)
+    st.plotly_chart(cache.cached(("bce_curves", y, h), partial(bce_loss.bce_curves, y, h)), key="bce_curves",
+                    config=PLOTLY_CONFIG)
 
 # -- 2. a batch ---------------------------------------------------------------------------------------------------------
 st.subheader("A batch: the cost J(θ)")
@@ -66,11 +68,11 @@ left, right = st.columns(2)
 with left:
     st.latex(r"\text{minimax: } \min_G \log(1 - D(G(z)))")
     st.latex(r"\text{non-saturating: } \min_G -\log D(G(z))")
-    st.plotly_chart(bce_loss.g_losses(), key="bce_glosses", config=PLOTLY_CONFIG)
+    st.plotly_chart(cache.cached("bce_glosses", bce_loss.g_losses), key="bce_glosses", config=PLOTLY_CONFIG)
 with right:
     st.latex(r"\frac{\partial}{\partial l}\log(1-\sigma(l)) = -D(G(z))")
     st.latex(r"\frac{\partial}{\partial l}\big(-\log\sigma(l)\big) = D(G(z)) - 1")
-    st.plotly_chart(bce_loss.g_gradients(), key="bce_ggrad", config=PLOTLY_CONFIG)
+    st.plotly_chart(cache.cached("bce_ggrad", bce_loss.g_gradients), key="bce_ggrad", config=PLOTLY_CONFIG)
 st.caption("Early in training D spots fakes easily, so D(G(z)) is near 0. There the minimax gradient vanishes and G "
            "barely moves; the non-saturating gradient is at its largest.")
 
