@@ -12,10 +12,12 @@ The map, in the order a step's data flows:
     runs/          runs over time: folder (the run folder on disk), probe_log (its probes.jsonl), tensorboard_log,
                    train_run (train a folder to N steps), worker and processes (the dashboard's background workers),
                    status, state and history (what a viewer reads), reload (a folder read back after a restart),
-                   roles (who may do what), manager (RunManager: every browser's runs), uploads (user CSVs)
+                   roles (who may do what), manager (RunManager: every browser's runs), housekeeping (the runs
+                   folder's disk budget and leftovers), uploads (user CSVs)
     evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`
     lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
-                   a finished run's generator, one-click comparison runs
+                   a finished run's generator, one-click comparison runs, the server's shared comparisons and
+                   the room's predictions
     cli.py         `python -m gan_core presets | train | sample | eval | bench`
 
 Importing this package imports nothing: each module pulls in torch only when it is used.
