@@ -17,7 +17,6 @@ import numpy as np
 import streamlit as st
 
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.history import COLUMNS
 from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import Actor, RunRefused
@@ -267,30 +266,6 @@ def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> Non
     When the run ends the whole page reruns once, so buttons and the sidebar catch up, and polling stops.
     """
     live_many(lambda snaps: render(snaps["run"]), {"run": run_id}, key=key)
-
-
-def start_comparison(name: str) -> dict[str, str] | None:
-    """Start every variant of a comparison (gan_core.lessons.comparisons), all or none; returns label -> run id,
-    remembered per browser. None when the manager refuses (shown, with the reason)."""
-    configs = get_comparison(name).configs()
-    try:
-        ids = get_manager().start_many([(config, f"{name}-{label}") for label, config in configs.items()],
-                                       actor=roles.actor())
-    except RunRefused as err:
-        refused(err)
-        return None
-    runs = dict(zip(configs, ids, strict=True))
-    st.session_state[f"comparison:{name}"] = runs
-    return runs
-
-
-def comparison_runs(name: str) -> dict[str, RunSnapshot] | None:
-    """This browser's runs of a comparison (the last it started), as snapshots; None if it has started none."""
-    runs = st.session_state.get(f"comparison:{name}")
-    manager = get_manager()
-    if not runs or not all(run_id in manager for run_id in runs.values()):
-        return None
-    return {label: manager.snapshot(run_id) for label, run_id in runs.items()}
 
 
 def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, str], *, key: str) -> None:
