@@ -68,10 +68,14 @@ async def student(url: str, tries: int, tally: Tally) -> None:
         for _ in range(tries):
             runs_before = sum(h.startswith("Run ") for h in session.headings)
             try:
-                await session.click("New run")
-            except LookupError:
-                pass  # the form is already open
-            await session.click("Start", Steps=STUDENT_STEPS)
+                try:
+                    await session.click("New run")
+                except LookupError:
+                    pass  # the form is already open
+                await session.click("Start", Steps=STUDENT_STEPS)
+            except (TimeoutError, LookupError) as err:  # counted, so the table says how often it happened
+                tally.errors.append(f"{type(err).__name__}: {err}"[:200])
+                continue
             said = [a for a in alerts(session) if "cannot start" in a]
             if said:
                 reason = said[-1].split("cannot start: ", 1)[1]
@@ -166,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(lesson(url, pid, runs, args.sessions, args.tries, args.alone))
     text, ok = report(result)
     print(text)
+    for error in result["tally"].errors[:5]:
+        print("error:", error)
     return 0 if ok else 1
 
 
