@@ -5,8 +5,9 @@ Only with a presenter key set (ui.roles). The presenter's session publishes its 
 leading the room. A student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new
 version it selects the run (ui.live.select) and switches page (st.switch_page), or reruns when only the run changed.
 
-A follower applies each stage version once (it remembers which): its own reruns never re-apply one, so it neither loops
-nor fights its picker (drawn disabled while following). A student who leaves the presenter's page by the navigation
+A follower applies each stage version once (it remembers which, and whether its page was drawn): its own reruns never
+re-apply one, so it neither loops nor fights its picker (drawn disabled while following); a switch cut short by another
+rerun is asked again. A student who leaves the presenter's page by the navigation
 stops following (said in a toast); switching the toggle back on rejoins at once.
 """
 
@@ -28,6 +29,7 @@ WAIT_POLL_S = 2.0  # with no presenter yet: a class waiting for the teacher cost
 HEARTBEAT_S = 2.0  # well inside ui.stage.ACTIVE_S, so a presenter is never dropped for one slow rerun
 _WANTS = "_follow_wants"  # the student's choice, kept while the toggle is hidden (no presenter)
 _APPLIED = "_follow_applied"  # the stage version this browser shows
+_ARRIVED = "_follow_arrived"  # the stage version whose page this browser has drawn (the switch happened)
 _ACTIVE = "_follow_shown_active"  # whether this browser's last full run saw a presenter
 _PAGE = "_follow_page"  # the URL path of the page this session shows
 _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
@@ -80,10 +82,14 @@ def sync(page: StreamlitPage) -> None:
     if not wants_to_follow() or (scene := _stage.current()) is None:
         return
     if st.session_state.get(_APPLIED) == scene.version:
-        if page.url_path != scene.page:  # shown the presenter's page, then picked another in the navigation
+        if page.url_path == scene.page:
+            st.session_state[_ARRIVED] = scene.version
+            return
+        if st.session_state.get(_ARRIVED) == scene.version:  # shown the presenter's page, then picked another
             _set_wants(False)
             st.toast("You left the presenter's page: Follow the presenter is off.", icon=":material/explore:")
-        return
+            return
+        # applied but never arrived: the run that was switching page was cut short by another rerun; switch again
     _apply(scene, page.url_path)
 
 
@@ -123,8 +129,12 @@ def _poll() -> None:
     scene = _stage.current()
     if (scene is not None) != st.session_state.get(_ACTIVE):
         st.rerun()
-    if scene is not None and st.session_state.get(_APPLIED) != scene.version:
-        _apply(scene, st.session_state.get(_PAGE), in_fragment=True)
+    if scene is None:
+        return
+    here = st.session_state.get(_PAGE)
+    applied, arrived = st.session_state.get(_APPLIED), st.session_state.get(_ARRIVED)
+    if applied != scene.version or (arrived != scene.version and here != scene.page):
+        _apply(scene, here, in_fragment=True)
 
 
 def lead(run: str | None) -> None:
