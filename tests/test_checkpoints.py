@@ -1,0 +1,116 @@
+"""gan_core.lessons.checkpoints: a saved G read back from uploaded bytes; every hostile or foreign file refused in one
+line naming the checkpoint, and nothing in it run."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_core.config import ConfigError
+from gan_core.lessons import checkpoints
+from gan_core.runs.folder import CHECKPOINT_FILE
+from gan_core.runs.train_run import open_run, train_to
+from gan_core.train.trainer import Trainer
+from tests.tiny import TINY, tiny
+
+
+def _bytes(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Trainer]:
+    """A CLI-style run folder's checkpoint.pt after 20 steps, and the trainer that wrote it."""
+    store, trainer = open_run(tmp_path_factory.mktemp("run") / "ring", TINY.replace(steps=20, checkpoint_every=20))
+    train_to(store, trainer)
+    return (store.path / CHECKPOINT_FILE).read_bytes(), trainer
+
+
+def test_a_run_folders_checkpoint_gives_back_its_generator(trained):
+    data, trainer = trained
+    saved = checkpoints.read_checkpoint(data)
+    assert saved.step == 20 and saved.config == trainer.config
+    assert not saved.generator.training  # batch norm reads its running statistics
+    for name, tensor in trainer.G.state_dict().items():
+        assert torch.equal(saved.generator.state_dict()[name], tensor.cpu()), name
+    points = saved.sample(16, seed=3)
+    assert points.shape == (16, 2) and np.isfinite(points).all()
+    np.testing.assert_array_equal(points, saved.sample(16, seed=3))  # same seed, same z, same samples
+    assert not np.array_equal(points, saved.sample(16, seed=4))
+
+
+def test_a_conditional_image_generator_samples_the_class_asked_for():
+    trainer = Trainer(tiny("digits-conditional", steps=1), device="cpu")
+    saved = checkpoints.read_checkpoint(_bytes(trainer.state_dict()))
+    images = saved.sample(4, seed=0, label=7)
+    assert images.shape == (4, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
+    z = torch.randn(4, saved.config.z_dim, generator=torch.Generator().manual_seed(0))
+    trainer.G.eval()
+    with torch.no_grad():
+        expected = trainer.G(z, torch.nn.functional.one_hot(torch.full((4,), 7), 10).float())
+    np.testing.assert_allclose(images, expected.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="^label: 10 "):
+        saved.sample(4, seed=0, label=10)
+
+
+class _RunsCode:
+    """Unpickling this calls a builtin: what a crafted checkpoint would do with os.system."""
+
+    def __init__(self, func: object, *args: object) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+def _refusal(data: bytes) -> str:
+    with pytest.raises(ConfigError) as caught:
+        checkpoints.read_checkpoint(data)
+    message = str(caught.value)
+    assert message.startswith("checkpoint: ") and "\n" not in message, message
+    return message
+
+
+def test_a_crafted_pickle_is_refused_and_runs_nothing(tmp_path: Path, trained):
+    marker = tmp_path / "pwned"
+    state = torch.load(io.BytesIO(trained[0]), weights_only=True)
+    for payload in (_RunsCode(builtins.exec, f"open({str(marker)!r}, 'w').close()"),
+                    {**state, "generator": {"net.0.weight": _RunsCode(os.system, f"touch {marker}")}},
+                    {**state, "config": _RunsCode(builtins.eval, f"open({str(marker)!r}, 'w')")}):
+        assert "loading them could run code" in _refusal(_bytes(payload))
+    assert not marker.exists()
+
+
+def test_foreign_and_broken_files_are_refused_in_one_line(trained):
+    data, trainer = trained
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    assert "read safely" in _refusal(b"not a checkpoint at all")
+    assert "read safely" in _refusal(data[: len(data) // 2])  # a truncated download
+    assert "not a GAN checkpoint" in _refusal(_bytes({"weights": torch.zeros(3)}))
+    assert "format" in _refusal(_bytes({**state, "format": 99}))
+    assert "its config is refused: z_dim" in _refusal(_bytes({**state, "config": {**state["config"], "z_dim": 0}}))
+    # within every field's limit, but far past MAX_PARAMETERS together: refused before G is built
+    huge = {**state["config"], "g_width": 2048, "g_depth": 8}
+    assert "its config is refused: g_width" in _refusal(_bytes({**state, "config": huge}))
+    # weights of another shape than the config says (a config edited by hand, or another run's weights)
+    wider = {**state["config"], "g_width": trainer.config.g_width * 2}
+    assert "does not match its own config" in _refusal(_bytes({**state, "config": wider}))
+    broken = {k: v.clone() for k, v in state["generator"].items()}
+    first = next(k for k, v in broken.items() if v.is_floating_point())
+    broken[first][...] = float("nan")
+    assert "NaN" in _refusal(_bytes({**state, "generator": broken}))
+    assert "named tensors" in _refusal(_bytes({**state, "generator": [1, 2]}))
+    assert "step" in _refusal(_bytes({**state, "step": -1}))
+
+
+def test_a_file_over_the_cap_is_refused_before_it_is_read():
+    message = _refusal(b"\0" * (checkpoints.MAX_CHECKPOINT_BYTES + 1))
+    assert "the limit is 20 MB" in message
