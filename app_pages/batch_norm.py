@@ -1,5 +1,6 @@
-"""Batch norm: the maths on a toy batch you edit, training against inference mode, a run's batch-norm layers from the
-inside, and one click to train the same GAN with and without it."""
+"""Batch norm (course 1, week 2): covariate shift and internal covariate shift, the maths on a toy batch you edit,
+training against inference mode, a run's batch-norm layers from the inside, and one click to train the same GAN with
+and without it (the GAN the Mode collapse page's demo collapses)."""
 
 import math
 from functools import partial
@@ -11,7 +12,7 @@ import streamlit as st
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import cache, comparisons, live, panels
+from ui import cache, collapse_evidence, comparisons, live, panels
 from ui.figures import batch_norm, images
 from ui.style import PLOTLY_CONFIG
 
@@ -30,10 +31,15 @@ def fmt(value: float) -> str:
 
 
 st.title("Batch norm")
-st.write("A layer learns from what the layer before it hands over. But that layer is learning too, so the values it "
-         "hands over keep changing in size and centre: the next layer keeps chasing a moving target. Batch norm "
-         "steadies it. For each feature it takes the batch, subtracts the batch's mean, divides by its standard "
-         "deviation, and then lets the network pick the scale and centre it wants with two learned numbers, γ and β.")
+st.write("Normalising the *input data* (mean 0, spread 1 per feature) speeds training, and a model trained on data whose "
+         "distribution later changes does worse: that change is **covariate shift**. Inside a network the same happens "
+         "between layers: each layer learns from what the layer before hands over, and that layer is learning too, so "
+         "its outputs keep moving in size and centre. That is **internal covariate shift**, what this page measures. "
+         "Batch norm sits after a layer's linear part and before its activation (linear → BN → activation): for each "
+         "feature it subtracts the batch's mean, divides by its standard deviation, then scales and shifts by two "
+         "learned numbers, γ and β.")
+st.caption("The course's caveat: later research suggests batch norm may help mostly by smoothing the cost surface, "
+           "which makes training faster and steadier, more than by removing internal covariate shift.")
 
 
 # -- 1. the maths on a toy batch ----------------------------------------------------------------------------------------
@@ -64,12 +70,14 @@ def toy_batch() -> None:
                  rf"= \frac{{x_i - {fmt(result.mean)}}}{{{fmt(sd)}}}")
         st.caption(f"normalised: mean 0, variance 1 (ε = {EPS:g} only guards against dividing by 0)")
         st.latex(rf"y_i = \gamma\,\hat x_i + \beta = {fmt(gamma)}\,\hat x_i {'+' if beta >= 0 else '-'} {fmt(abs(beta))}")
-        st.caption("scaled and shifted back by the learned γ and β: with γ = σ and β = μ the layer could even undo it")
+        st.caption("scaled and shifted by the learned γ and β: with γ = √(σ²_B + ε) and β = μ_B the layer could even "
+                   "undo the normalisation")
 
     st.markdown("**Training mode against inference mode**")
     st.write("While training, batch norm uses the statistics of the batch in front of it, and keeps running averages of "
              "them on the side. At inference (`model.eval()`) it uses those running averages instead, so one example's output "
-             "no longer depends on which other examples share its batch.")
+             "no longer depends on which other examples share its batch. Every sample grid in this app is drawn that way: "
+             "G in eval mode, with its running statistics.")
     run_col, latex_col = st.columns([2, 3], gap="large")
     with run_col:
         m_col, v_col = st.columns(2)
@@ -175,7 +183,7 @@ else:
     live.live(render_run, snap.id, key="bn_run")
 
 # -- 3. covariate shift: the comparison ---------------------------------------------------------------------------------
-st.subheader("Covariate shift: the same GAN with and without batch norm")
+st.subheader("Internal covariate shift: the same GAN with and without batch norm")
 comparison = get_comparison(COMPARISON)
 st.write(f"{comparison.question} Same seed, same data, same everything else. Watch three things: the losses, how far "
          "the values entering each of G's layers drift while G learns, and the digits each one draws.")
@@ -220,13 +228,22 @@ def covered(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
 
 st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_note}. Everyone on this server sees "
            "the same runs.")
+with st.container(border=True):
+    st.markdown("**Batch norm and mode collapse.** The Mode collapse page makes its BCE demo collapse by removing batch "
+                "norm from G, so D wins early; this comparison trains that GAN with and without it. Batch norm steadies "
+                "training; it is not the course's cure for collapse, which is W-loss (on the Mode collapse page).")
+    st.caption(collapse_evidence.measured() or "Press **Train with and without batch norm** below to measure it on this "
+                                              "server.")
+    st.page_link(collapse_evidence.MC_PAGE, label="Mode collapse: BCE against W-loss on the same GAN",
+                 icon=":material/scatter_plot:")
 shown = comparisons.section(COMPARISON, render_comparison, key="bn_compare", measure=covered, fmt=lambda v: f"{v:.0f} of 10",
                             label="Train with and without batch norm", icon=":material/compare_arrows:", select=True)
 if shown is not None:
     st.markdown("""
 **What to look for**
 - *With batch norm*, each of G's layers receives values centred near 0 with spread near 1 at every step: the band stays
-  put. *Without*, the band moves and shrinks or grows as the layers before it learn: that drift is the covariate shift.
-- The losses: without batch norm D soon wins (its loss falls, G's climbs) and G settles on one digit it can pass off as
-  real: mode collapse. With batch norm the game stays balanced and G keeps drawing all ten digits.
+  put. *Without*, the band moves and shrinks or grows as the layers before it learn: that drift is the internal
+  covariate shift.
+- The losses: without batch norm D can win early (its loss falls, G's climbs), and a G that keeps losing may settle on
+  the few digits it can pass off as real: mode collapse. How many digits each run drew is measured above.
 """)

@@ -1,18 +1,21 @@
-"""Mode collapse: a GAN that draws one digit of ten, measured snapshot by snapshot, and WGAN-GP beside it."""
+"""Mode collapse (course 1, week 3): a GAN that draws one digit of ten, measured snapshot by snapshot; why BCE lets it
+happen; W-loss with a critic and the gradient penalty; and WGAN-GP beside BCE on the same GAN."""
 
 import math
 from functools import partial
 
+import numpy as np
 import streamlit as st
 
 from gan_core.config import Loss
 from gan_core.data import DataSource, load_dataset
 from gan_core.evaluation import coverage
+from gan_core.lessons import explain, wloss
 from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from gan_core.train.records import SampleRecord
-from ui import cache, comparisons, live, panels
+from ui import cache, collapse_evidence, comparisons, live, panels
 from ui.figures import activations, images, mode_collapse
 from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
@@ -41,9 +44,10 @@ def table_of(snap: RunSnapshot, source: DataSource) -> tuple[list[dict], dict]:
 
 
 st.title("Mode collapse")
-st.write("The data have many modes: ten digits, or eight blobs on a ring. A generator can fool its discriminator "
-         "with *one* of them. When D learns to reject that one, G jumps to another, and D chases it: G never has "
-         "a reason to draw all of them at once. That is **mode collapse**: sharp samples, little variety.")
+st.write("A **mode** is a peak of the data: each of the ten digits, or each of eight blobs on a ring. G **collapses** "
+         "when it finds one mode that fools D and keeps drawing it: sharp samples, little variety. When D learns to "
+         "reject that one, G hops to another. The BCE runs on this page were made to collapse on purpose: their G has "
+         "no batch norm, so D wins early (section 4 says how, and what batch norm changes).")
 with st.expander("How the page measures it"):
     st.markdown(
         "- **Images.** A small classifier trained on the real data (once, then cached) names the digit in each of "
@@ -151,16 +155,20 @@ else:
     st.write(f"Run **{snap.id}** ({snap.config.dataset.value}, {snap.config.loss.value} loss); pick another in the sidebar.")
     live.live(render_run, snap.id, key="mc_run")
 
-# -- 2. why: D wins, G's gradient vanishes ------------------------------------------------------------------------------
-st.subheader("A discriminator that wins leaves G without a gradient")
-st.write("While D rejects G's samples with confidence, D(G(z)) sits near 0. G's original (minimax) loss, log(1 − D(G(z))), "
-         "is flat there: its gradient at D's logit is −D(G(z)), about 0, so G barely moves. The non-saturating loss, "
-         "−log D(G(z)), keeps a gradient of D(G(z)) − 1, about −1, but it points every sample towards whatever D "
-         "currently likes most: one mode. WGAN-GP's critic is not squashed through a sigmoid, so it never saturates, "
-         "and its gradient penalty keeps it smooth: G is pulled towards all the data.")
+# -- 2. why: BCE when D wins -------------------------------------------------------------------------------------------
+st.subheader("Why: what BCE gives G once D wins")
+st.write("D's job (one number per example) is easier than G's (a whole image), so D tends to pull ahead. Once it "
+         "rejects G's samples with confidence, D(G(z)) sits near 0, where BCE's cost is flat: G's original (minimax) "
+         "loss log(1 − D(G(z))) has a gradient of −D(G(z)) at D's logit l, about 0. That is the course's "
+         "**vanishing gradient**: G has almost nothing to learn from.")
 c1, c2 = st.columns(2)
-c1.latex(r"\frac{\partial}{\partial l}\log\big(1 - \sigma(l)\big) = -D(G(z))")
-c2.latex(r"\frac{\partial}{\partial l}\big[-\log \sigma(l)\big] = D(G(z)) - 1")
+c1.latex(r"\text{minimax: } \frac{\partial}{\partial l}\log\big(1 - \sigma(l)\big) = -D(G(z))")
+c2.latex(r"\text{non-saturating: } \frac{\partial}{\partial l}\big[-\log \sigma(l)\big] = D(G(z)) - 1")
+st.write("The BCE runs here train G as the course's labs do, with the **non-saturating** loss (BCE against the label "
+         "\"real\"): its gradient stays near −1 when D wins, so this G does *not* stop for lack of gradient. It "
+         "collapses *with* a strong gradient: every sample is pushed towards whatever D rates most real right now, one "
+         "mode; when D learns to reject it, G hops to the next. Two failures of the BCE game, with one root: a D whose "
+         "output saturates in [0, 1].")
 
 
 def render_gradients(s: RunSnapshot) -> None:
@@ -178,6 +186,13 @@ def render_gradients(s: RunSnapshot) -> None:
             st.markdown("**G's gradient at D's logit** under each objective, from this run's D(G(z))")
             cache.vega_chart(("mc_logit", s.id, s.version),
                              partial(mode_collapse.logit_gradient_chart, s.metrics["step"], s.metrics["d_fake"]), key="mc_logit")
+            d_fake = float(np.nanmean(np.asarray(s.metrics["d_fake"], dtype=np.float64)[-20:]))
+            if math.isfinite(d_fake):
+                d_fake = min(max(d_fake, 0.0), 1.0)
+                st.caption(f"Over its last 20 steps D(G(z)) ≈ {d_fake:.2f}: minimax gradient "
+                           f"{float(explain.g_grad_logit_minimax(d_fake)):+.2f}, non-saturating "
+                           f"{float(explain.g_grad_logit_non_saturating(d_fake)):+.2f} "
+                           f"(this run trains with the {s.config.g_objective.value.replace('_', '-')} loss).")
     if s.probes:
         st.markdown("**G's gradient norm per layer** as measured (log scale; light: first layers, dark: output)")
         cache.vega_chart(("mc_gnorm", s.id, s.version), partial(activations.grad_norm_chart, s.probes, "G", height=240),
@@ -190,8 +205,62 @@ def render_gradients(s: RunSnapshot) -> None:
 if snap is not None:
     live.live(render_gradients, snap.id, key="mc_grad_panel")
 
-# -- 3. the comparison --------------------------------------------------------------------------------------------------
-st.subheader("One click: BCE against WGAN-GP")
+# -- 3. W-loss ----------------------------------------------------------------------------------------------------------
+st.subheader("W-loss: a critic, the earth mover's distance, and 1-Lipschitz")
+st.write("The course's answer changes the loss. D becomes a **critic** c: no sigmoid, its score is any real number, "
+         "so there is no flat end to saturate. Training approximates the **earth mover's distance** (EMD) between "
+         "the real and the generated data: how much mass must move, and how far, to turn one pile into the other.")
+EMD_REAL, EMD_NEAR, EMD_FAR = [0.0, 1.0], [10.0, 11.0], [20.0, 21.0]
+
+
+def tex_set(values: list[float]) -> str:
+    return r"\{" + ", ".join(f"{v:g}" for v in values) + r"\}"
+
+
+e1, e2 = st.columns(2)
+e1.latex(r"\text{EMD (1-D, } m \text{ points each)} = \frac{1}{m}\sum_{i=1}^{m}\big|x_{(i)} - g_{(i)}\big|")
+e2.latex(rf"x = {tex_set(EMD_REAL)}:\quad g = {tex_set(EMD_NEAR)} \to {wloss.earth_movers_1d(EMD_REAL, EMD_NEAR):g},"
+         rf"\quad g = {tex_set(EMD_FAR)} \to {wloss.earth_movers_1d(EMD_REAL, EMD_FAR):g}")
+st.caption("x₍ᵢ₎, g₍ᵢ₎: the real and fake points in sorted order. The further the fakes, the larger the distance: G is "
+           "told how far to go even when the piles do not overlap, where a winning BCE discriminator says only \"fake\".")
+CRITIC_REAL, CRITIC_FAKE = [2.0, 4.0], [1.0, -1.0]
+st.latex(r"\min_g \max_c\; \mathbb{E}\big[c(x)\big] - \mathbb{E}\big[c(g(z))\big]"
+         rf"\qquad c(x) = {tex_set(CRITIC_REAL)},\ c(g(z)) = {tex_set(CRITIC_FAKE)} \;\Rightarrow\; "
+         rf"{wloss.w_loss(CRITIC_REAL, CRITIC_FAKE):g}")
+st.write("The critic pushes this gap up (reals high, fakes low); G pulls it down. For the gap to approximate the EMD the "
+         "critic must be **1-Lipschitz**: the norm of its gradient at most 1 everywhere, so its score cannot shoot up "
+         "without bound. WGAN-GP encourages that with a **gradient penalty** on points x̂ between reals and fakes:")
+GRADS = [[3.0, 4.0], [0.6, 0.8]]
+p1, p2 = st.columns(2)
+p1.latex(r"\lambda\,\mathbb{E}\Big[\big(\lVert\nabla c(\hat x)\rVert_2 - 1\big)^2\Big],\quad "
+         r"\hat x = \epsilon x + (1 - \epsilon)\,g(z)")
+norms = wloss.gradient_norms(GRADS)
+p2.latex(rf"\lVert\nabla c\rVert = {norms[0]:g},\ {norms[1]:g},\ \lambda = 10:\ "
+         rf"10\cdot\tfrac{{({norms[0]:g}-1)^2 + ({norms[1]:g}-1)^2}}{{2}} = {wloss.gradient_penalty(GRADS, 10.0):g}")
+st.caption("ε is drawn uniformly in [0, 1] per example. The critic minimises E[c(g(z))] − E[c(x)] plus this term; "
+           "λ = 10 in the course's lab and in these runs. The formulas are gan_core.lessons.wloss, tested against the "
+           "engine's WGANGPLoss.")
+with st.expander("What the gradient penalty does, and does not, guarantee"):
+    st.markdown(
+        "- **Does**: it penalises the critic wherever its slope, measured at the sampled x̂, is not 1, so the critic "
+        "stays smooth between real and fake data and G keeps a useful gradient even while the critic is winning.\n"
+        "- **Does not**: make the critic 1-Lipschitz everywhere. It is a soft penalty (weighted by λ) checked only at "
+        "the points x̂ drawn in each batch.\n"
+        "- **Does not**: promise that G draws every mode. W-loss removes the flat gradient that lets D win outright, "
+        "which the course says makes collapse less likely; whether a run covers every digit is measured, below.")
+
+# -- 4. what that changes for collapse ----------------------------------------------------------------------------------
+st.subheader("What that changes for collapse: BCE against WGAN-GP")
+with st.container(border=True):
+    st.markdown("**How this demo was made to collapse.** Both runs are the digits GAN with batch norm removed from G "
+                "(the presets digits-collapse and digits-collapse-wgan): without it D wins early, which is what lets "
+                "the BCE run collapse within seconds. The Batch norm page trains the same BCE GAN with and without batch "
+                "norm in G.")
+    line = collapse_evidence.measured()
+    st.caption(line or "Press **Train with and without batch norm** on the Batch norm page to measure what batch norm "
+                       "changes on this server.")
+    st.page_link(collapse_evidence.BN_PAGE, label="Batch norm: the same GAN with and without it",
+                 icon=":material/equalizer:")
 data_choice = "digits"
 if len(COMPARISONS) > 1:
     data_choice = st.segmented_control("Data", list(COMPARISONS), default="digits", key="mc_data",
@@ -253,6 +322,7 @@ st.markdown("""
 **What to look for**
 - *BCE*: one or two digits from the first snapshots on; the heatmap shows G hopping from one digit to another as D
   learns to reject each, and D(G(z)) stays well below ½: D is winning.
-- *WGAN-GP*: slower per step (five critic updates, each with a second backward pass for the penalty), yet every class or
-  mode stays covered: the critic's slope keeps pulling samples towards the parts of the data G has not reached.
+- *WGAN-GP*: slower per step (five critic updates, each with a second backward pass for the penalty). The critic's
+  scores keep a slope towards the data G has not reached; how many digits it draws on this seed is the number measured
+  above, not a promise for every run.
 """)

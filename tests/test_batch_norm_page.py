@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,16 +11,20 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import Activation
+from gan_core.lessons import comparisons as lesson_comparisons
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, BatchNormStats, LayerStats, ProbeRecord
 from tests.tiny import tiny
-from ui import comparisons, live, style
+from ui import collapse_evidence, comparisons, live, style
 from ui.figures import batch_norm
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "batch_norm.py")
+# Through the app's entry: the page links to the Mode collapse page, and st.page_link only finds pages that
+# st.navigation registered (a page run on its own has no other page to link to)
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+PAGE, MC_PAGE = "app_pages/batch_norm.py", "app_pages/mode_collapse.py"
 BINS = len(HIST_EDGES) - 1
 
 pytestmark = pytest.mark.usefixtures("fresh_manager")
@@ -131,8 +136,8 @@ def test_toy_table_and_figure_show_both_modes():
 # -- the page ------------------------------------------------------------------------------------------------------------
 
 
-def _page(selected: str | None = None) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=30)
+def _page(selected: str | None = None, page: str = PAGE) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60).switch_page(page)
     if selected is not None:
         app.session_state[live.SELECTED] = selected
     app.run()
@@ -213,3 +218,57 @@ def test_a_finished_run_with_batch_norm_shows_its_statistics_after_a_restart_too
     app = _page(run_id)
     assert not app.get("vega_lite_chart")
     assert any("runs trained before probe records were saved" in el.value for el in app.info)
+
+
+# -- the page's words, and the sentence it shares with the Mode collapse page --------------------------------------------
+def _texts(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [i.value for i in app.info]
+    return "\n".join(map(str, parts))
+
+
+def test_page_names_both_shifts_where_batch_norm_sits_the_caveat_and_eval_mode():
+    app = _page()
+    text = _texts(app)
+    assert "**covariate shift**" in text and "**internal covariate shift**" in text
+    assert "linear → BN → activation" in text
+    assert "smoothing the cost surface" in text
+    assert "G in eval mode, with its running statistics" in text
+    assert "γ = √(σ²_B + ε)" in text and "γ = σ " not in text
+    # the Mode collapse page, linked: its demo is this page's GAN without batch norm
+    links = [el.proto for el in app.get("page_link")]
+    assert any(link.page == "mode_collapse" and link.label.startswith("Mode collapse") for link in links), links
+    assert "Press **Train with and without batch norm** below" in text  # no comparison yet: nothing measured to quote
+
+
+@pytest.mark.parametrize(("measured", "ends"), [
+    ({"batch norm": 9.0, "no batch norm": 1.0}, "only the run without batch norm collapsed to 3 or fewer."),
+    ({"batch norm": 2.0, "no batch norm": 1.0}, "both collapsed to 3 or fewer."),
+    ({"batch norm": 10.0, "no batch norm": 7.0}, "neither collapsed to 3 or fewer."),
+])
+def test_evidence_sentence_reads_the_comparisons_prediction_rule(measured, ends):
+    line = collapse_evidence.sentence(0, measured)
+    no_bn, bn = measured["no batch norm"], measured["batch norm"]
+    assert line.startswith(f"On seed 0, without batch norm G drew {no_bn:.0f} of 10 digits; with it, {bn:.0f}: ")
+    assert ends in line
+
+
+def test_evidence_sentence_waits_for_both_numbers():
+    assert collapse_evidence.sentence(0, {"batch norm": 9.0, "no batch norm": float("nan")}) is None
+    assert collapse_evidence.sentence(0, {"batch norm": 9.0}) is None
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
+    # the comparison as the lesson defines it, shortened so that it ends in seconds; the labels and the rule are its own
+    short = dataclasses.replace(get_comparison("batchnorm"), base=get_comparison("batchnorm").base.replace(
+        steps=20, sample_every=10, n_samples=200, probe_every=10))
+    monkeypatch.setitem(lesson_comparisons.COMPARISONS, "batchnorm", short)
+    shown = comparisons.store().start("batchnorm")
+    manager = live.get_manager()
+    for run_id in shown.runs.values():
+        assert manager.wait(run_id, timeout=60).status is Status.FINISHED
+    measured = {label: comparisons.classes_covered(manager.snapshot(run_id)) for label, run_id in shown.runs.items()}
+    expected = collapse_evidence.sentence(shown.seed, measured)
+    assert expected is not None and f"On seed {shown.seed}, without batch norm" in expected
+    for app in (_page(), _page(page=MC_PAGE)):
+        assert expected in [c.value for c in app.caption]

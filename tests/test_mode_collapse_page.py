@@ -19,7 +19,10 @@ from gan_core.train.records import SampleRecord
 from ui import comparisons, live, style
 from ui.figures import mode_collapse
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "mode_collapse.py")
+# Through the app's entry: the page links to the Batch norm page, and st.page_link only finds pages that st.navigation
+# registered (a page run on its own has no other page to link to)
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+PAGE = "app_pages/mode_collapse.py"
 START = "mc_cmp_digits_start"
 pytestmark = pytest.mark.usefixtures("one_thread")  # the classifier trains once per session: 0.7 s on one thread, 9 s on two
 
@@ -114,20 +117,24 @@ def test_collapse_presets_differ_only_in_the_loss_and_its_settings():
 # -- the page ------------------------------------------------------------------------------------------------------------
 
 
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60).switch_page(PAGE)
+
+
 def _texts(app: AppTest) -> str:
     parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [i.value for i in app.info]
     return "\n".join(map(str, parts))
 
 
 def test_page_without_runs_explains_and_offers_the_comparison(fresh_manager):
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = _app().run()
     assert not app.exception
     assert "No run yet" in _texts(app)
     assert app.button(key=START).label == "Run the comparison"
 
 
 def test_comparison_button_starts_both_variants(fresh_manager):
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = _app().run()
     app.button(key=START).click().run()
     assert not app.exception
     runs = comparisons.store().current("collapse-digits").runs
@@ -150,7 +157,7 @@ def _finished(config, name: str) -> str:
 def test_a_finished_digits_run_shows_its_class_histogram(fresh_manager):
     config = get_preset("digits-collapse").config.replace(steps=30, sample_every=10, n_samples=200, probe_every=5)
     run_id = _finished(config, "tiny-digits")
-    app = AppTest.from_file(PAGE, default_timeout=30)
+    app = _app()
     app.session_state[live.SELECTED] = run_id
     app.run()
     assert not app.exception
@@ -169,7 +176,7 @@ def test_a_finished_digits_run_shows_its_class_histogram(fresh_manager):
 def test_a_finished_ring_run_shows_coverage_over_time(fresh_manager):
     config = get_preset("ring-bce").config.replace(steps=20, sample_every=5, n_samples=64, probe_every=5)
     run_id = _finished(config, "tiny-ring")
-    app = AppTest.from_file(PAGE, default_timeout=30)
+    app = _app()
     app.session_state[live.SELECTED] = run_id
     app.run()
     assert not app.exception
@@ -178,3 +185,26 @@ def test_a_finished_ring_run_shows_coverage_over_time(fresh_manager):
     assert "modes ringed green" in _texts(app)
     assert len(app.get("plotly_chart")) >= 1
     assert len(app.get("vega_lite_chart")) >= 2  # modes covered, high-quality share over time
+
+
+def test_page_teaches_bce_then_w_loss_then_collapse_with_formulas_from_wloss(fresh_manager):
+    app = _app().run()
+    assert not app.exception
+    headers = [h.value for h in app.subheader]
+    order = ["Why: what BCE gives G once D wins", "W-loss: a critic, the earth mover's distance, and 1-Lipschitz",
+             "What that changes for collapse: BCE against WGAN-GP"]
+    assert [h for h in headers if h in order] == order
+    latex = "\n".join(el.value for el in app.latex)
+    # the worked values, by hand: EMD {0, 1} to {10, 11} is 10, to {20, 21} is 20; W-loss (2 + 4)/2 − (1 − 1)/2 = 3;
+    # penalty 10·((5 − 1)² + (1 − 1)²)/2 = 80 (the same values tests/test_wloss.py works out)
+    assert "\\to 10," in latex and "\\to 20" in latex
+    assert "\\Rightarrow\\; 3" in latex
+    assert "= 80" in latex and "\\hat x = \\epsilon x + (1 - \\epsilon)\\,g(z)" in latex
+    text = _texts(app) + "\n".join(str(e.proto) for e in app.get("expandable"))
+    assert "**non-saturating**" in text and "*with* a strong gradient" in text  # the demo's collapse is not starvation
+    assert "Does not**: promise that G draws every mode" in text
+    assert "every class or mode stays covered" not in text
+    assert "batch norm removed from G" in text
+    links = [el.proto for el in app.get("page_link")]
+    assert any(link.page == "batch_norm" and link.label.startswith("Batch norm") for link in links), links
+    assert "Press **Train with and without batch norm** on the Batch norm page" in text  # nothing measured yet
