@@ -4,10 +4,11 @@ import math
 from collections.abc import Callable, Iterator
 from functools import partial
 
+import numpy as np
 import streamlit as st
 
 from gan_core.config import Activation
-from gan_core.lessons import explain
+from gan_core.lessons import explain, units
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from ui import cache, comparisons, live, panels
@@ -25,14 +26,16 @@ FORMULAS = {
 }
 
 st.title("Activations")
-st.write("Every hidden unit takes a weighted sum z of its inputs and passes it through an activation g(z). On the way "
-         "back, backprop multiplies the gradient by g′(z), once per layer. Where g′ is 0 the unit stops learning; where "
-         "it is small, layer after layer, the gradient fades before it reaches the first layers.")
+st.write("Every hidden unit takes a weighted sum z of its inputs and passes it through an activation g(z). g must be "
+         "**non-linear**, or stacked layers collapse into one, and **differentiable**, because backprop multiplies "
+         "the gradient by g′(z), once per layer. Where g′ is 0 the unit gets nothing back; where it is small, layer "
+         "after layer, the gradient fades before it reaches the first layers.")
 
 # -- 1. the functions ---------------------------------------------------------------------------------------------------
 st.subheader("Four activations and their slopes")
-st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: the gradient is exactly 0 (a dead ReLU). "
-           "Red: the gradient is below 0.01 (saturated). Both come from the same formulas the page shows.")
+st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: g′ is exactly 0 (ReLU's negative side: "
+           "no gradient *for that input*; the unit is dead only if every input lands there). Red: g′ is below 0.01 "
+           "(saturated). Both come from the same formulas the page shows.")
 slope = 0.1
 for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
     for kind, col in zip(row, st.columns(2), strict=True):
@@ -51,6 +54,19 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
             # built once per (kind, slope) for every browser: four figures were ~0.1 s of each page draw
             figure = cache.cached(("act_curve", kind, slope), partial(activations.activation_figure, kind, slope))
             plot.plotly_chart(figure, key=f"act_curve_{kind.value}", config=PLOTLY_CONFIG)
+
+with st.expander("Why non-linear, and why differentiable?"):
+    W1, B1, W2, B2 = [[1, 2], [0, 1]], [1, 0], [[1, -1]], [2]  # small integers a class can multiply by hand
+    W, B = units.compose_linear(W1, B1, W2, B2)
+    st.markdown("**Without g, depth buys nothing.** Two linear layers in a row are one linear layer:")
+    st.latex(r"W_2(W_1x + b_1) + b_2 = (W_2W_1)\,x + (W_2b_1 + b_2)")
+    st.latex(r"W_1 = \begin{bmatrix}1 & 2\\ 0 & 1\end{bmatrix},\ b_1 = \begin{bmatrix}1\\ 0\end{bmatrix},\ "
+             r"W_2 = \begin{bmatrix}1 & -1\end{bmatrix},\ b_2 = 2 \;\Rightarrow\; "
+             rf"W_2W_1 = \begin{{bmatrix}}{W[0, 0]:g} & {W[0, 1]:g}\end{{bmatrix}},\ W_2b_1 + b_2 = {B[0]:g}")
+    st.markdown("However many linear layers are stacked, the network can only draw straight boundaries; a non-linear "
+                "g between them is what lets it bend. **Backprop needs g′**: the gradient reaching a layer is "
+                "multiplied by g′(z) of every layer above it, so g must have a slope almost everywhere (ReLU's kink at "
+                "0 is one point, given a slope by convention).")
 
 
 def comparison(name: str, render: Callable[[dict[str, RunSnapshot]], None], key: str,
@@ -83,13 +99,14 @@ snap = live.selected_snapshot()
 
 # -- 2. dying ReLU ------------------------------------------------------------------------------------------------------
 st.subheader("Dying ReLU, measured")
-st.write("A ReLU whose z is negative for every input outputs 0 and passes back a gradient of exactly 0, so its "
-         "weights never change again: it is dead. One big update can push many units there at once, which is why a "
-         "high learning rate kills ReLUs. Leaky ReLU keeps a small slope a for negative z: the unit still gets a "
-         "gradient and can come back.")
+st.write("A ReLU unit outputs 0 and passes back a gradient of 0 for any input with z < 0; that alone is normal, "
+         "half its inputs may land there. It is **dead** when z is negative for *every* input: then no example ever "
+         "sends it a gradient, so its weights never change again. One big update can push many units there at once, "
+         "which is why a high learning rate kills ReLUs. Leaky ReLU keeps a small slope a for negative z, so even such "
+         "a unit gets a gradient and can come back.")
 st.caption("The probes count a unit as dead when its z was negative for every example of the probe batch. A leaky "
-           "ReLU unit can be counted that way too, yet it still passes a gradient (a times the incoming one) and keeps "
-           "learning: that difference is the lesson.")
+           "ReLU unit can be counted that way too, yet it still passes back a times the incoming gradient and keeps "
+           "learning: the comparison below measures it, once its runs have ended.")
 
 
 def selected_run(render: Callable[[RunSnapshot], None], key: str) -> None:
@@ -143,6 +160,29 @@ def dying_panel(snaps: dict[str, RunSnapshot]) -> None:
                    + ", ".join(f"{layer.layer} {activations.negative_share(layer):.0%} below 0" for layer in d_layers))
         cache.vega_chart((s.id, s.version, "act_cmp_hist"), partial(activations.histogram_chart, d_layers),
                          key=f"act_cmp_hist_{i}")
+        unit_gradient_panel(s, i)
+
+
+def unit_gradient_panel(s: RunSnapshot, i: int) -> None:
+    """Once the run has ended: the gradient its D's units get, counted dead or not, measured from its checkpoint."""
+    if s.status.active or not (s.path / "checkpoint.pt").is_file():
+        return
+    try:
+        layers = cache.cached((s.id, s.version, "act_unit_grads"), partial(units.run_unit_gradients, s.path))
+    except Exception as err:  # noqa: BLE001 - a folder from another version, a dataset missing here: say so, go on
+        st.caption(f"Cannot measure {s.id}'s unit gradients: {type(err).__name__}: {err}")
+        return
+    if not layers:
+        return
+    dead = [u.mean_grad(dead=True) for u in layers if u.dead.any()]
+    alive = [u.mean_grad(dead=False) for u in layers if (~u.dead).any()]
+    st.markdown("**The gradient D's units get**, at its checkpoint (256 real digits and 256 fakes)")
+    if dead and alive:
+        share = float(np.mean(dead)) / float(np.mean(alive))
+        st.caption(f"A unit counted dead gets {share:.0%} of a living unit's gradient (mean over D's layers)"
+                   + (": exactly nothing, it cannot come back." if share == 0 else ": less, not nothing."))
+    cache.vega_chart((s.id, s.version, "act_unit_grads_chart"), partial(activations.unit_gradient_chart, layers),
+                     key=f"act_cmp_unit_grads_{i}")
 
 
 def dead_share(snaps: dict[str, RunSnapshot]) -> dict[str, float]:

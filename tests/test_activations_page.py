@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import Activation
+from gan_core.lessons import comparisons as lesson_comparisons
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
+from gan_core.lessons.units import UnitGradients
 from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
@@ -59,7 +62,7 @@ def test_activation_figure_plots_explain_and_shades_its_flat_zones():
     np.testing.assert_allclose(relu.data[0].y, np.maximum(z, 0))
     np.testing.assert_allclose(relu.data[1].y, explain.derivative(R, z))
     assert _zones(relu) == [(-6.0, 0.0)]
-    assert relu.layout.annotations[0].text == "dead"
+    assert relu.layout.annotations[0].text == "no gradient"  # not "dead": one input's z < 0 is not a dead unit
 
     sigmoid = activations.activation_figure(S)
     (a0, a1), (b0, b1) = _zones(sigmoid)
@@ -70,7 +73,7 @@ def test_activation_figure_plots_explain_and_shades_its_flat_zones():
     assert _zones(activations.activation_figure(L, 0.1)) == []  # a slope of 0.1 is never below the 0.01 threshold
     np.testing.assert_allclose(activations.activation_figure(L, 0.3).data[0].y[0], -6 * 0.3)
     assert activations.zone_label(L, (-6.0, 0.0), 0.005).startswith("saturated")  # small, not zero
-    assert activations.zone_label(L, (-6.0, 0.0), 0.0).startswith("dead")
+    assert activations.zone_label(L, (-6.0, 0.0), 0.0).startswith("no gradient")
 
 
 # -- measured: dead units ------------------------------------------------------------------------------------------------
@@ -143,6 +146,20 @@ def test_grad_profile_and_ratio_compare_first_and_last_layer():
     assert math.isnan(activations.dead_mean(ProbeRecord(1, {}, (_layer("G", "block 1", S),), ()), "G"))
 
 
+def test_unit_gradient_chart_puts_dead_units_beside_living_ones():
+    relu = UnitGradients("block 1", R, dead=np.array([False, True, True]), grad=np.array([0.4, 0.0, 0.0]))
+    leaky = UnitGradients("block 2", L, dead=np.array([False, False, True]), grad=np.array([0.2, 0.4, 0.06]))
+    spec, data = activations.unit_gradient_chart([leaky, relu], y_max=1.0)
+    assert list(data["layer"]) == ["block 1", "block 1", "block 2", "block 2"]  # network order
+    assert list(data["units"]) == ["alive", "counted dead"] * 2
+    np.testing.assert_allclose(data["value"], [0.4, 0.0, 0.3, 0.06])
+    assert list(data["count"]) == [1, 2, 2, 1]
+    assert list(data["label"]) == ["0.4", "0", "0.3", "0.06"]  # a ReLU unit counted dead reads exactly 0
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1.0]
+    alive_only = UnitGradients("block 1", L, dead=np.array([False]), grad=np.array([0.5]))
+    assert list(activations.unit_gradient_rows([alive_only])["units"]) == ["alive"]  # no empty group
+
+
 # -- the page ------------------------------------------------------------------------------------------------------------
 
 
@@ -162,6 +179,10 @@ def test_page_without_runs_explains_and_offers_the_comparisons(fresh_manager):
     assert any(r"\max(az, z)" in el.value for el in app.latex) and any(r"\sigma(z)\," in el.value for el in app.latex)
     assert len(app.get("plotly_chart")) == 4
     assert any("No run selected" in i.value for i in app.info)
+    (why,) = [e for e in app.expander if e.label.startswith("Why non-linear")]
+    # the worked example's numbers come from units.compose_linear: W₂W₁ = [1 1], W₂b₁ + b₂ = 3
+    assert any(r"\begin{bmatrix}1 & 1\end{bmatrix},\ W_2b_1 + b_2 = 3" in el.value for el in why.latex)
+    assert any("dead only if every input lands there" in c.value for c in app.caption)
     # no key set: this browser is the presenter, so it may ask the room to predict first
     assert {b.key for b in app.button} == {"act_dying_start", "act_vanishing_start", "act_dying_ask",
                                            "act_vanishing_ask"}
@@ -231,3 +252,23 @@ def test_a_finished_run_shows_its_dead_units_and_gradients(fresh_manager):
     assert not app.exception, [e.value for e in app.exception]
     assert not app.get("vega_lite_chart")
     assert sum("has no probe records in its folder" in i.value for i in app.info) == 2
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_ended_dying_comparison_measures_the_gradient_dead_units_get(fresh_manager, monkeypatch):
+    # the lesson's own comparison (its high learning rate kills ReLUs within a few dozen steps), shortened
+    base = get_comparison("dying-relu").base
+    short = dataclasses.replace(get_comparison("dying-relu"), base=base.replace(steps=40, probe_every=10))
+    monkeypatch.setitem(lesson_comparisons.COMPARISONS, "dying-relu", short)
+    shown = comparisons.store().start("dying-relu")
+    manager = live.get_manager()
+    for run_id in shown.runs.values():
+        assert manager.wait(run_id, timeout=60).status is Status.FINISHED
+    app = _page()
+    charts = _charts(app, "on a unit's weights")
+    assert len(charts) == 2  # one per variant
+    relu = pyarrow.ipc.open_stream(charts[0].proto.datasets[0].data.data).read_all().to_pandas()
+    dead = relu[relu["units"] == "counted dead"]
+    assert not dead.empty and (dead["value"] == 0).all()  # counted dead in the ReLU run: exactly nothing comes back
+    assert any(c.value.startswith("A unit counted dead gets 0% ") for c in app.caption)
+

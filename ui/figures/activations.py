@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 
 from gan_core.config import Activation
 from gan_core.lessons import explain
+from gan_core.lessons.units import UnitGradients
 from gan_core.train.probes import HIST_EDGES, SATURATION_GRAD, LayerStats, ProbeRecord
 from ui.style import (
     CURVE_COLOR,
@@ -55,10 +56,13 @@ def minus(text: str) -> str:
 
 # -- the functions -------------------------------------------------------------------------------------------------------
 def zone_label(kind: Activation, zone: tuple[float, float], slope: float = 0.1) -> str:
-    """'dead' where the derivative is exactly 0 (ReLU's negative side), 'saturated' where it is only small."""
+    """'no gradient' where the derivative is exactly 0 (ReLU's negative side), 'saturated' where it is only small.
+
+    Not 'dead': a unit is dead only when its z falls there for every input, which is a property of a unit in a network
+    (measured below on the page), not of a point on the curve."""
     mid = (max(zone[0], Z_RANGE[0]) + min(zone[1], Z_RANGE[1])) / 2
     if float(explain.derivative(kind, mid, slope)) == 0.0:
-        return "dead: gradient 0"
+        return "no gradient: g′ = 0"
     return f"saturated: gradient < {SATURATION_GRAD:g}"
 
 
@@ -73,7 +77,7 @@ def activation_figure(kind: Activation, slope: float = 0.1, *, height: int = 260
     ])
     for zone in explain.flat_zones(kind, *Z_RANGE, threshold=SATURATION_GRAD, slope=slope):
         label = zone_label(kind, zone, slope)
-        fig.add_vrect(x0=zone[0], x1=zone[1], fillcolor=DEAD_FILL if label.startswith("dead") else SATURATED_FILL,
+        fig.add_vrect(x0=zone[0], x1=zone[1], fillcolor=DEAD_FILL if label.startswith("no gradient") else SATURATED_FILL,
                       line_width=0, layer="below", annotation_text=label.split(":")[0],
                       annotation_position="top left" if zone[0] <= Z_RANGE[0] else "top right",
                       annotation_font=dict(size=11, color="#555"))
@@ -282,6 +286,47 @@ def grad_profile_chart(probes: Mapping[str, ProbeRecord], net: str, *, height: i
                         {"field": "layer", "type": "nominal", "title": "layer"},
                         {"field": "value", "type": "quantitative", "title": "‖∇‖", "format": ".2e"}],
         },
+    }
+    return spec, data
+
+
+def unit_gradient_rows(layers: Sequence[UnitGradients]) -> pd.DataFrame:
+    """Per layer, the mean gradient reaching a unit's weights, over the units counted dead and over the others."""
+    rows = [(u.layer, who, u.mean_grad(dead=who == "counted dead"), int((u.dead == (who == "counted dead")).sum()))
+            for u in sorted(layers, key=lambda u: layer_order(u.layer)) for who in ("alive", "counted dead")]
+    data = pd.DataFrame(rows, columns=["layer", "units", "value", "count"])
+    data = data[data["count"] > 0].reset_index(drop=True)  # no bar for a group with no units
+    data["label"] = [f"{v:.2g}" if v > 0 else "0" for v in data["value"]]
+    return data
+
+
+def unit_gradient_chart(layers: Sequence[UnitGradients], *, height: int = 220,
+                        y_max: float | None = None) -> tuple[dict, pd.DataFrame]:
+    """Grouped bars per layer: the mean ‖∇‖ on a unit's incoming weights, living units beside those counted dead.
+
+    A ReLU unit counted dead reads exactly 0; a leaky one reads about its slope times a living unit's. `y_max`: a
+    shared axis for side-by-side variants."""
+    data = unit_gradient_rows(layers)
+    order = sorted({u.layer for u in layers}, key=layer_order)
+    y: dict[str, Any] = {"field": "value", "type": "quantitative", "title": "mean ‖∇‖ on a unit's weights"}
+    if y_max:
+        y["scale"] = {"domain": [0, y_max]}
+    color = {"field": "units", "type": "nominal", "title": None, "sort": ["alive", "counted dead"],
+             "scale": {"domain": ["alive", "counted dead"], "range": [CURVE_COLOR, "#888888"]},
+             "legend": {"orient": "top", "direction": "horizontal"}}
+    x = {"field": "layer", "type": "nominal", "sort": order, "title": None, "axis": {"labelAngle": 0}}
+    offset = {"field": "units", "sort": ["alive", "counted dead"]}
+    tooltip = [{"field": "layer", "type": "nominal"}, {"field": "units", "type": "nominal"},
+               {"field": "count", "type": "quantitative", "title": "units"},
+               {"field": "value", "type": "quantitative", "title": "mean ‖∇‖", "format": ".3~g"}]
+    spec: dict[str, Any] = {
+        "$schema": _SCHEMA, "height": height, "autosize": FIT_X,
+        "encoding": {"x": x, "xOffset": offset},
+        "layer": [
+            {"mark": {"type": "bar"}, "encoding": {"y": y, "color": color, "tooltip": tooltip}},
+            {"mark": {"type": "text", "dy": -6, "fontSize": 12, "color": "#333"},
+             "encoding": {"y": y, "text": {"field": "label"}}},
+        ],
     }
     return spec, data
 
