@@ -6,11 +6,13 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from gan_core.config import PRESETS, ConfigError, TrainConfig
+from gan_core.lessons import game
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
-from ui import cache, downloads, live, panels
+from ui import cache, downloads, flows, live, panels
+from ui.checkpoint_upload import saved_generator_lab
 from ui.figures import curves
 from ui.forms import config_form
 from ui.text import md_escape
@@ -79,9 +81,51 @@ st.button("New run", type="primary", icon=":material/add:", on_click=set_dialog,
 if st.session_state.get(NEW_RUN):
     new_run()
 
+BALANCE = game.balanced()  # D saying 0.5 to everything: what both BCE losses read there
+
+
+def how_it_learns() -> None:
+    """The course's "putting it all together": one step's two updates, what healthy curves do, what failing ones do."""
+    st.subheader("How a run learns")
+    st.markdown("Each training step is **k updates of D, then one update of G** (k is the run's `d_steps`, 1 unless "
+                "you change it). Each update moves one network's weights and leaves the other frozen:")
+    st.markdown(":blue[**D's update**]: a batch of real examples and a batch of G's fakes; BCE scores D's outputs "
+                "against 1 for real and 0 for fake; only D's weights θ_d change.")
+    st.graphviz_chart(flows.d_update_flow(), width="stretch")
+    st.markdown(":orange[**G's update**]: new noise through G, then through D; BCE scores D's outputs against the "
+                "label 1 (\"real\"), because G wants its fakes called real; only G's weights θ_g change.")
+    st.graphviz_chart(flows.g_update_flow(), width="stretch")
+    healthy, failing = st.columns(2)
+    healthy.markdown(f"""**What the curves should do** (a BCE run)
+- The losses do **not** go to 0: each network's gain is the other's loss, so they wobble and level off. A D that says
+  0.5 to everything scores D loss = G loss = log 2 ≈ {BALANCE.d_loss:.3f}.
+- **D(x)** starts near 1 and **D(G(z))** near 0; as G's fakes improve they drift towards each other, towards 0.5,
+  where D can no longer tell real from fake. A short run seldom gets all the way there.""")
+    failing.markdown("""**What a failing run looks like**
+- **D wins**: D(x) stays near 1, D(G(z)) near 0, D's loss near 0 while G's climbs. G then gets little to learn from
+  (the BCE loss page shows why); the two must stay matched.
+- **Mode collapse**: the curves can look calm while the samples all look alike: watch the samples too (Mode collapse
+  page).
+- **Diverged**: a loss became NaN or infinite; the run stops at its last good step and says so.""")
+
+
+def keep_the_generator() -> None:
+    """What is kept after training, and loading it back to sample new noise; continuing needs the whole run folder."""
+    st.subheader("Save the parameters")
+    st.markdown("After training, what you keep is **G's weights**: they turn new noise z into new samples. D was only "
+                "G's teacher and can be dropped once training is over. The **Checkpoint** download above holds both "
+                "networks, their optimisers and the run's settings. Load one here to draw new samples from its G:")
+    saved_generator_lab()
+    st.caption("To **continue training** you need D and the optimisers too, and the run's folder: press **Resume** on "
+               "a stopped run of this server, or run `python -m gan_core train --out DIR --resume --steps N` on the "
+               "run folder the CLI wrote.")
+
+
 snap = live.selected_snapshot()
 if snap is None:
     st.info("No runs yet: press **New run**, pick a preset and press Start.")
+    how_it_learns()
+    keep_the_generator()
     st.stop()
 
 st.subheader(f"Run {snap.id}")
@@ -123,6 +167,8 @@ def render(s: RunSnapshot) -> None:
 
 
 live.live(render, snap.id, key="train")
+how_it_learns()
+keep_the_generator()
 
 with st.expander("Settings of this run"):
     st.json(snap.config.to_dict(), expanded=True)

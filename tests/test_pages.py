@@ -5,15 +5,19 @@ AppTest never ticks `run_every` fragments, so these tests rerun the whole script
 
 from __future__ import annotations
 
+import builtins
+import io
 import time
 from pathlib import Path
 
 import pyarrow
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import get_preset
 from gan_core.runs.status import Status
+from gan_core.train.trainer import Trainer
 from ui import live
 from ui.forms import field_key
 
@@ -177,3 +181,47 @@ def test_controls_pause_and_step_a_run():
     next(b for b in app.button if b.label == "Stop" and b.key.startswith("train_")).click().run()
     assert manager.snapshot(run_id).status is Status.STOPPED
     assert any(b.label == "Resume" for b in app.button)
+
+
+def test_training_page_teaches_the_loop_and_both_updates_without_a_run():
+    app = _app("app_pages/training.py")
+    assert any("No runs yet" in i.value for i in app.info)
+    charts = [str(el.proto) for el in app.get("graphviz_chart")]
+    assert any("update θ_d" in c and "G (frozen)" in c for c in charts), "D's update, G frozen"
+    assert any("update θ_g only" in c and "D (frozen)" in c and "against label 1" in c for c in charts), "G's update"
+    text = " ".join(m.value for m in app.markdown)
+    assert "k updates of D, then one update of G" in text
+    assert "log 2 ≈ 0.693" in text  # gan_core.lessons.game.balanced(), not typed in
+    assert "D wins" in text and "Mode collapse" in text
+    assert any(h.value == "Save the parameters" for h in app.subheader)
+
+
+def _checkpoint_bytes(payload: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def test_an_uploaded_checkpoint_samples_new_noise_and_a_crafted_one_is_refused(tmp_path):
+    app = _app("app_pages/training.py")
+    state = Trainer(get_preset("ring-bce").config.replace(g_width=8, d_width=8, steps=5), device="cpu").state_dict()
+    app.file_uploader(key="ckpt_upload").set_value(("ring.pt", _checkpoint_bytes(state), "application/octet-stream"))
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("G of a **ring** run" in s.value and "step 0" in s.value for s in app.success), [s.value for s in app.success]
+    assert any("256 new samples from seed 0" in str(i.proto) for i in app.get("image")), "the new samples are drawn"
+
+    marker = tmp_path / "pwned"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (builtins.exec, (f"open({str(marker)!r}, 'w').close()",))
+
+    app.file_uploader(key="ckpt_upload").set_value(("evil.pt", _checkpoint_bytes({**state, "generator": RunsCode()}),
+                                                    "application/octet-stream"))
+    app.run()
+    assert not app.exception
+    errors = [e.value.replace("\\", "") for e in app.error]  # the page escapes the message's markdown (ui.text)
+    assert len(errors) == 1 and errors[0].startswith("checkpoint: ") and "\n" not in errors[0], errors
+    assert "could run code" in errors[0]
+    assert not marker.exists() and not app.success
