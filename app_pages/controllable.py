@@ -9,6 +9,7 @@ import torch
 from streamlit.delta_generator import DeltaGenerator
 
 from gan_core.config import get_preset
+from gan_core.lessons.ascent_steps import LAB_IMAGES, LAB_WEIGHT, step_size_from_lab
 from gan_core.lessons.control import interpolate_z, slerp
 from gan_core.lessons.saved_generator import RunGenerator, ZPath, load_generator, suits, summarize
 from gan_core.runs.state import RunSnapshot
@@ -20,7 +21,7 @@ from ui.style import PLOTLY_CONFIG
 
 PRESET, COND_PRESET = "digits", "digits-conditional"
 DONE = (Status.FINISHED, Status.STOPPED)  # a run whose checkpoint no longer changes
-STEP_SIZES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+STEP_SIZES = (0.01, 0.0125, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # 0.0125: the course lab's step, in η
 FRAMES = np.linspace(0.0, 1.0, 11)  # interpolation strips: t = 0, 0.1, …, 1
 
 
@@ -96,9 +97,11 @@ st.write("A classifier trained on real digits scores each generated image. Its s
 st.latex(r"\text{score}(z) = \ell_{\text{target}}\big(G(z)\big) \;-\; \lambda\,"
          r"\big\lVert \ell_{\text{others}}\big(G(z)\big) - \ell_{\text{others}}\big(G(z_0)\big) \big\rVert_2"
          r"\qquad z \leftarrow z + \eta\,\nabla_z\,\text{score}(z)")
-st.caption("ℓ: the classifier's logits (scores before softmax); z₀: the starting noise. The penalty λ keeps the other "
-           "digits' scores where they were, so the edit changes the target feature and as little else as it can: "
-           "features that move together are *entangled*.")
+st.caption("ℓ: the classifier's logits (scores before softmax); z₀: the starting noise. In the course, z is "
+           "*entangled* when one direction in z changes several features at once (add a beard and the face also "
+           "changes). Here the features are the classifier's ten scores: the penalty λ makes a step that moves the "
+           "other nine logits cost score, so z moves along directions that change the target and as little else as "
+           "it can.")
 
 gen = pick(conditional=False, key="ctl_run")
 if gen is not None:
@@ -106,7 +109,9 @@ if gen is not None:
     target = c1.slider("Target digit", 0, 9, 3, key="ctl_target")
     steps = c2.slider("Ascent steps", 1, 30, 10, key="ctl_steps", help="How many times z is nudged.")
     step_size = c3.select_slider("Step size η", STEP_SIZES, value=0.1, key="ctl_step_size",
-                                 help="How far each nudge goes (the course lab uses 0.1).")
+                                 help=f"How far each nudge goes, on each sample's own score. The lab uses weight "
+                                 f"{LAB_WEIGHT:g} on the mean over its {LAB_IMAGES} images: η = "
+                                 f"{step_size_from_lab():g} here.")
     penalty = c4.slider("Entanglement penalty λ", 0.0, 2.0, 0.1, step=0.05, key="ctl_penalty",
                         help="0: only the target counts. Larger: other digits' scores must stay put (the lab uses 0.1).")
     c1, c2, c3, _ = st.columns(4)
@@ -129,8 +134,13 @@ if gen is not None:
     m3.metric(f"Samples read as a {target}", f"{round(summary.reached * n)} of {n}",
               f"{round((summary.reached - summary.started_as_target) * n):+d} from step 0")
     m4.metric("Other logits moved", f"{result.other_logit_shift[-1]:.1f}",
-              help="Mean over samples of ‖ℓ_others − ℓ_others at step 0‖₂: what the penalty keeps small.")
-    st.caption(controllable.others_sentence(summary.change, target))
+              help="Mean over samples of ‖ℓ_others − ℓ_others at step 0‖₂: how much the step changed besides the "
+                   "target, the entanglement the penalty λ holds back.")
+    st.caption(controllable.others_sentence(summary.change, target) + " "
+               + controllable.step_sentence(step_size, n))
+    st.warning("The same classifier steers z and scores the result, so these numbers flatter the method: z can be "
+               "pushed until the classifier says the target without a person seeing it. Judge the grid by eye too.",
+               icon=":material/visibility:")
 
     left, right = st.columns([2, 3], gap="large")
     with left:

@@ -53,6 +53,19 @@ def test_probability_figures_show_the_target_and_every_other_class():
     assert [t.line.color for t in labels.data] == [style.DIGIT_COLORS[1], style.DIGIT_COLORS[7]]
 
 
+def test_sentences_keep_entanglement_and_the_step_size_straight():
+    change = np.array([0.0, 0.02, 0.5, -0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    line = controllable.others_sentence(change, target=2)
+    assert line.startswith("Other digits: 3 fell the most (-0.30); 1 (+0.02) rose on the way to 2")
+    assert "not by itself entanglement" in line  # entanglement: one z direction changing several features
+    quiet = controllable.others_sentence(np.array([0.0, -0.1, 0.1]), target=2)
+    assert "none rose" in quiet and "entanglement" not in quiet
+    # η = 0.1 on each of 8 samples' own scores moves z as the lab's weight 0.8 on their mean; the lab's 0.1 is η 0.0125
+    assert controllable.step_sentence(0.1, 8) == (
+        "Step size: η = 0.1 on each sample's own score is the lab's weight 0.8 on the mean over these 8 samples; the "
+        "lab's own step (0.1 on the mean over 8 images) is η = 0.0125.")
+
+
 # -- the page ------------------------------------------------------------------------------------------------------------
 
 
@@ -95,6 +108,8 @@ def test_ascent_grid_appears_and_the_target_slider_changes_it(fresh_manager):
     images = app.get("image")
     assert len(images) == 3  # the ascent grid, the interpolation strip, the two images at t
     assert app.metric[0].label == "Mean p(digit 3)"
+    assert any("same classifier steers z and scores" in w.value for w in app.warning)
+    assert any("the lab's weight 0.8 on the mean over these 8 samples" in c.value for c in app.caption)
     grid = images[0].value[0]
     probs = app.get("plotly_chart")[0].proto.spec
 

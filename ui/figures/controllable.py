@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from gan_core.lessons.ascent_steps import LAB_IMAGES, LAB_WEIGHT, lab_weight, step_size_from_lab
 from gan_core.lessons.control import AscentResult
 from ui.figures.images import image_rows
 from ui.style import DIGIT_COLORS, HIGHLIGHT_COLOR, LEGEND_TOP_RIGHT, PATH_COLORS, TITLED_MARGIN
@@ -24,13 +25,21 @@ def others_sentence(change: np.ndarray, target: int, threshold: float = 0.01) ->
     if not rose:
         return fell + f", and none rose by more than {threshold}: the target took its probability from them."
     listed = ", ".join(f"{c} ({change[c]:+.2f})" for c in rose[:3])
-    return (fell + f"; {listed} rose on the way to {target}. A digit that rises with the target shares strokes with "
-            "it: that is entanglement, and what the penalty λ holds back.")
+    return (fell + f"; {listed} rose on the way to {target}: the images passed through shapes the classifier also "
+            "reads as those digits. That is not by itself entanglement (one z direction changing several features): "
+            "“Other logits moved” measures that.")
+
+
+def step_sentence(step_size: float, n: int) -> str:
+    """The step size in the course lab's convention: the lab averages the score over its images before the gradient."""
+    return (f"Step size: η = {step_size:g} on each sample's own score is the lab's weight {lab_weight(step_size, n):g} "
+            f"on the mean over these {n} samples; the lab's own step ({LAB_WEIGHT:g} on the mean over {LAB_IMAGES} "
+            f"images) is η = {step_size_from_lab():g}.")
 
 
 def class_prob_figure(result: AscentResult, height: int = 340) -> go.Figure:
     """Mean probability of each class over the ascent steps, each digit in its colour and the target bold with markers:
-    the target rises; whatever else moves is entanglement."""
+    the target rises, and the others share what is left (softmax probabilities sum to 1)."""
     steps = np.arange(len(result.probs))
     mean = result.probs.mean(1)  # (steps + 1, n_classes)
     fig = go.Figure()
