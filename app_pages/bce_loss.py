@@ -8,15 +8,20 @@ import pandas as pd
 import streamlit as st
 
 from gan_core.config import Loss
-from gan_core.lessons import explain
+from gan_core.lessons import explain, game
 from gan_core.runs.state import RunSnapshot
 from ui import cache, live, panels
 from ui.figures import bce_loss
 from ui.style import PLOTLY_CONFIG
 
+EXAMPLE = (0.8, 0.3)  # D's output on one real example and on one fake, for the worked V and J
+
 st.title("Binary cross-entropy")
 st.write("D is a classifier: it outputs h = D(x), its belief that x is real. BCE scores that belief against the label "
          "y (1 for real, 0 for fake).")
+st.caption("The symbols, as in the course notes: **h** = h(x, θ), the model's prediction (here D's output, between 0 and "
+           "1); **y**, the true label; **θ**, the model's parameters (here D's weights θ_d); **x⁽ⁱ⁾**, the features of "
+           "example i (an image, or a 2D point); **m**, the number of examples in a batch.")
 
 # -- 1. the two terms ---------------------------------------------------------------------------------------------------
 st.subheader("One prediction")
@@ -30,8 +35,10 @@ with controls:
     st.latex(rf"y\log h = {float(term_real):.4g}")
     st.latex(rf"(1-y)\log(1-h) = {float(term_fake):.4g}")
     st.metric("loss", f"{loss:.4g}")
-    st.caption("Only one term is ever non-zero: y picks it. A confident right answer costs almost nothing; a confident "
-               "wrong one (h → 0 for a real example) costs −log h, which grows without bound.")
+    st.caption("Only one term is ever non-zero: y picks it. Each log is ≤ 0 and heads to −∞ when the prediction is "
+               "badly wrong: the notes' \"→ −∞ is bad\". The leading minus turns that into a positive cost to "
+               "minimise, and every loss on this page and in training is that positive cost: a confident right answer "
+               "costs almost nothing, a confident wrong one (h → 0 for a real example) costs −log h, without bound.")
 with plot:
     st.plotly_chart(cache.cached(("bce_curves", y, h), partial(bce_loss.bce_curves, y, h)), key="bce_curves",
                     config=PLOTLY_CONFIG)
@@ -40,8 +47,11 @@ with plot:
 st.subheader("A batch: the cost J(θ)")
 st.latex(r"J(\theta) = -\frac{1}{m}\sum_{i=1}^{m}\big[\,y^{(i)}\log h(x^{(i)},\theta) + "
          r"(1 - y^{(i)})\log\big(1 - h(x^{(i)},\theta)\big)\big]")
+st.write("D's last layer gives a raw score l, any real number, called the **logit**; the sigmoid "
+         "h = σ(l) = 1 / (1 + e^(−l)) turns it into the probability h. Frameworks compute BCE straight from the logit: "
+         "the same loss, without ever taking log(0).")
 use_logits = st.toggle("Enter D's raw outputs (logits) instead of probabilities", key="bce_logits",
-                       help="Frameworks compute BCE from the logit l, with h = σ(l): the same loss, without log(0).")
+                       help="The logit l is D's score before the sigmoid: h = σ(l).")
 column = "logit l" if use_logits else "h"
 default = pd.DataFrame({"y": [1, 1, 0, 0], column: [2.2, -1.4, -3.0, 0.4] if use_logits else [0.9, 0.2, 0.05, 0.6]})
 rows = st.data_editor(default, num_rows="dynamic", key=f"bce_batch_{column}", hide_index=True,
@@ -63,7 +73,7 @@ else:
 st.subheader("Two players, one loss")
 st.write("D trains on real examples labelled 1 and fakes labelled 0. G wants the opposite for its fakes: "
          "D(G(z)) → 1. Written as the original minimax game, G minimises log(1 − D(G(z))). In practice G minimises "
-         "−log D(G(z)) instead: same goal, very different gradients.")
+         "−log D(G(z)) instead: same goal, very different gradients. (The Training page draws both updates.)")
 left, right = st.columns(2)
 with left:
     st.latex(r"\text{minimax: } \min_G \log(1 - D(G(z)))")
@@ -75,6 +85,16 @@ with right:
     st.plotly_chart(cache.cached("bce_ggrad", bce_loss.g_gradients), key="bce_ggrad", config=PLOTLY_CONFIG)
 st.caption("Early in training D spots fakes easily, so D(G(z)) is near 0. There the minimax gradient vanishes and G "
            "barely moves; the non-saturating gradient is at its largest.")
+
+# -- 3b. the expectations Home's formula uses ------------------------------------------------------------------------
+st.markdown("**The game on Home, read with these terms.** "
+            "𝔼ₓ[·] is an *expectation*: the average over every real example x; 𝔼_z[·] the average over every "
+            "noise vector z. Training never sees them all, so it uses a batch's mean as the estimate. D maximises V; "
+            "minimising its BCE cost does exactly that, since with as many fakes as real examples in the batch its "
+            "cost is J(θ_d) = −V / 2.")
+st.latex(r"V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]"
+         rf"\qquad \text{{e.g. }} D(x) = {EXAMPLE[0]},\ D(G(z)) = {EXAMPLE[1]}:\ "
+         rf"V = {game.minimax_value(*EXAMPLE):.3f},\ J = {explain.batch_cost([1, 0], list(EXAMPLE)).cost:.3f}")
 
 # -- 4. a live run ------------------------------------------------------------------------------------------------------
 st.subheader("In a real run")

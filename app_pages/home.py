@@ -3,6 +3,7 @@
 import streamlit as st
 
 from gan_core.config import get_preset
+from gan_core.lessons import game
 from gan_core.runs.state import RunSnapshot
 from ui import live, panels
 from ui.figures import home
@@ -16,9 +17,22 @@ d_goal.markdown(":blue[**The discriminator D**] tells real examples from fakes: 
                 "D(G(z)) → 0 on fakes.")
 g_goal.markdown(":orange[**The generator G**] turns random noise z into fakes and wants D to call them real: "
                 "D(G(z)) → 1.")
-st.markdown("They take turns, one D update then one G update. The better D spots fakes, the clearer the signal G "
-            "gets for making them more real. Together they play:")
-st.latex(r"\min_G \max_D \; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
+st.markdown("They take turns: D learns from a batch of real examples and fakes, then G learns from D's verdict on its "
+            "fakes. Neither may run far ahead: a D that wins outright rejects every fake with confidence and gives G "
+            "almost nothing to learn from. The two must stay matched, learning at a similar pace (the Mode collapse "
+            "page shows a run where D wins).")
+st.markdown("A preview of what the **BCE loss** page explains term by term, including what the expectations "
+            "𝔼 mean: D maximises this value, G minimises it.")
+st.latex(r"\min_G \max_D \; V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
+BALANCED = f"{game.minimax_value(game.BALANCE, game.BALANCE):.3f}".replace("-", "−")  # a typographic minus
+st.caption(f"Where D can no longer tell real from fake it says ½ to everything, and V = log ½ + log ½ = −log 4 ≈ "
+           f"{BALANCED}: the balance a good run heads towards (the Training page shows the curves).")
+with st.expander("D and G as probability models"):
+    st.markdown("D is a **classifier**: given an example's features X, it models **P(Y | X)**, the probability of "
+                "its class Y (here: real or fake). G works the other way round. A **conditional** G models "
+                "**P(X | Y)**: features given a class you ask for (\"draw a 7\", the Controllable generation page). "
+                "An **unconditional** G, like the one below, is never given a class: it drops Y and models "
+                "**P(X)**, every kind of example at once. The noise z is what makes each of its samples different.")
 
 st.subheader("Watch one learn")
 preset = get_preset(DEFAULT_PRESET)

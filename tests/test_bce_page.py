@@ -69,3 +69,18 @@ def test_figures_plot_the_explain_functions():
     h = grads.data[0].x
     assert grads.data[0].y[0] == pytest.approx(h[0])  # minimax: |∂/∂l| = D(G(z)), vanishing at the left edge
     assert grads.data[1].y[0] == pytest.approx(1 - h[0])
+
+
+def test_the_page_defines_its_symbols_the_sign_and_the_logit_in_its_text():
+    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not app.exception
+    captions = " ".join(c.value for c in app.caption)
+    for symbol in ("**h** = h(x, θ)", "**y**, the true label", "**θ**, the model's parameters", "**x⁽ⁱ⁾**",
+                   "**m**, the number of examples in a batch"):
+        assert symbol in captions, symbol
+    assert "→ −∞ is bad" in captions and "leading minus turns that into a positive cost" in captions
+    text = " ".join(m.value for m in app.markdown)
+    assert "called the **logit**" in text  # in the text, not only in a tooltip
+    assert "*expectation*" in text and "J(θ_d) = −V / 2" in text
+    worked = next(el.value for el in app.latex if "V(D, G)" in el.value)
+    assert "V = -0.580" in worked and "J = 0.290" in worked  # ln 0.8 + ln 0.7, and minus half of it

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gan_core.lessons import game
+from gan_core.lessons import explain, game
 
 
 def test_minimax_value_is_the_two_batch_means_of_the_logs():
@@ -40,3 +40,13 @@ def test_balanced_at_another_output():
 def test_balanced_refuses_what_is_not_a_probability_inside_0_1(d):
     with pytest.raises(ValueError, match="^d: "):
         game.balanced(d)
+
+
+def test_ds_bce_cost_on_a_balanced_batch_is_minus_half_the_value():
+    # the BCE page's claim: with as many fakes as real examples, J(θ_d) = −V / 2, so minimising J maximises V
+    real, fake = [0.8, 0.6], [0.3, 0.1]
+    cost = explain.batch_cost([1, 1, 0, 0], real + fake).cost
+    assert cost == pytest.approx(-game.minimax_value(real, fake) / 2)
+    # the page's worked example, by hand: V = ln 0.8 + ln 0.7, J = −V / 2
+    assert game.minimax_value(0.8, 0.3) == pytest.approx(math.log(0.8) + math.log(0.7))
+    assert explain.batch_cost([1, 0], [0.8, 0.3]).cost == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)

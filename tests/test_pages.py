@@ -51,6 +51,12 @@ def test_home_explains_and_trains_the_default_gan():
     assert app.title[0].value == "How a GAN learns"
     assert any("Discriminator D" in str(el.proto) for el in app.get("graphviz_chart"))
     assert any("\\min_G" in el.value for el in app.latex)
+    text = " ".join(m.value for m in app.markdown)
+    assert "a D that wins outright" in text and "must stay matched" in text
+    assert "the clearer the signal" not in text  # the old claim that contradicted the course and the Mode collapse page
+    assert "explains term by term" in text and "expectations" in text  # a preview; the BCE page defines 𝔼
+    assert any("≈ −1.386" in c.value for c in app.caption)  # game.minimax_value at ½
+    assert "P(Y | X)" in text and "P(X | Y)" in text and "drops Y" in text
     start = next(b for b in app.button if b.label == "Train the default GAN")
     start.click().run()
     assert not app.exception
