@@ -254,7 +254,8 @@ def test_samples_round_trip_2d(run):
     rng = np.random.default_rng(0)
     record = SampleRecord(step=25, samples=rng.normal(size=(16, 2)).astype(np.float32), labels=None,
                           field=rng.random((48, 48)).astype(np.float32), extent=(-1.5, 1.5, -2.0, 2.0),
-                          arrows=rng.normal(size=(16, 2)).astype(np.float32))
+                          arrows=rng.normal(size=(16, 2)).astype(np.float32),
+                          manifold=rng.normal(size=(5, 5, 2)).astype(np.float32))
     file = run.save_samples(record)
     assert file.name == "step_00000025.npz"
     back = run.load_samples(25)
@@ -263,7 +264,20 @@ def test_samples_round_trip_2d(run):
     np.testing.assert_allclose(back.samples, record.samples, rtol=1e-3, atol=1e-3)  # stored as float16
     np.testing.assert_allclose(back.field, record.field)
     np.testing.assert_allclose(back.arrows, record.arrows)
+    np.testing.assert_array_equal(back.manifold, record.manifold)
     assert back.extent == record.extent
+
+
+def test_2d_samples_without_a_manifold_still_load(run):
+    """A snapshot written before the manifold was recorded (no "manifold" array in its file) loads with None."""
+    record = SampleRecord(step=5, samples=np.zeros((4, 2), np.float32), labels=None,
+                          field=np.full((3, 3), 0.5, np.float32), extent=(-1.0, 1.0, -1.0, 1.0),
+                          arrows=np.ones((4, 2), np.float32))
+    run.save_samples(record)
+    with np.load(run.path / "samples" / "step_00000005.npz") as z:
+        assert "manifold" not in z.files and "arrows" in z.files
+    back = run.load_samples(5)
+    assert back.manifold is None and back.arrows.shape == (4, 2)
 
 
 def test_samples_round_trip_images_and_listing(run):

@@ -16,7 +16,7 @@ from gan_core.data import DataSource
 from gan_core.evaluation.classifier import evaluate_images, get_classifier
 from gan_core.evaluation.metrics import mode_stats
 from gan_core.train.records import METRIC_COLUMNS, CheckpointError, Diverged, StepRecord
-from gan_core.train.trainer import Trainer, resolve_device
+from gan_core.train.trainer import MANIFOLD_RES, MANIFOLD_SPAN, Trainer, resolve_device
 from tests.tiny import tiny
 
 RING = tiny("ring-bce", steps=50, batch_size=64, probe_every=10**5,
@@ -116,12 +116,33 @@ def test_samples_on_schedule_2d():
     assert s.labels is None
 
 
+def test_snapshot_manifold_is_g_over_the_noise_grid():
+    t = Trainer(RING)
+    t.step()
+    m = t.snapshot().manifold
+    res, span = MANIFOLD_RES, MANIFOLD_SPAN
+    assert m.shape == (res, res, 2) and m.dtype == np.float32 and np.isfinite(m).all()
+    # [i, j] is G at z = (j-th, i-th grid value): corners and the centre, each generated alone
+    ticks = np.linspace(-span, span, res)
+    for i, j in ((0, 0), (0, res - 1), (res - 1, 0), (res // 2, res // 2), (3, 11)):
+        z = torch.tensor([[ticks[j], ticks[i]]], dtype=torch.float32)
+        np.testing.assert_allclose(m[i, j], t.generate(z)[0].numpy(), rtol=1e-5, atol=1e-6)
+    assert np.ptp(m.reshape(-1, 2), axis=0).min() > 0  # G spreads the grid: not one point
+
+
+def test_manifold_slices_a_wider_noise_at_zero():
+    t = Trainer(RING.replace(z_dim=5))
+    m = t.manifold(res=3, span=1.0)
+    z = torch.tensor([[1.0, -1.0, 0.0, 0.0, 0.0]])  # j = 2 (z[0] = 1), i = 0 (z[1] = −1), the rest at their mean 0
+    np.testing.assert_allclose(m[0, 2], t.generate(z)[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_samples_images():
     t = Trainer(DIGITS.replace(sample_every=1))
     s = t.step().samples
     assert s.samples.shape == (20, 1, 8, 8)
     assert s.samples.min() >= 0 and s.samples.max() <= 1
-    assert s.field is None and s.extent is None and s.arrows is None
+    assert s.field is None and s.extent is None and s.arrows is None and s.manifold is None
     out = t.sample(7)
     assert out.shape == (7, 1, 8, 8) and out.min() >= 0 and out.max() <= 1
     np.testing.assert_array_equal(t.sample(7, seed=3), t.sample(7, seed=3))

@@ -330,6 +330,7 @@ class RunStore:
         arrays = {k: v for k, v in {
             "samples": record.samples.astype(np.float16), "labels": record.labels, "field": record.field,
             "arrows": record.arrows, "extent": None if record.extent is None else np.asarray(record.extent),
+            "manifold": record.manifold,
         }.items() if v is not None}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
@@ -364,7 +365,8 @@ class RunStore:
         with np.load(self.path / SAMPLES_DIR / f"step_{step:08d}.npz", allow_pickle=False) as z:
             extent = tuple(float(v) for v in z["extent"]) if "extent" in z else None
             return SampleRecord(step, z["samples"].astype(np.float32), z["labels"] if "labels" in z else None,
-                                z["field"] if "field" in z else None, extent, z["arrows"] if "arrows" in z else None)
+                                z["field"] if "field" in z else None, extent, z["arrows"] if "arrows" in z else None,
+                                z["manifold"] if "manifold" in z else None)  # absent from folders written before it
 
     def drop_samples_after(self, step: int) -> None:
         for s in self.sample_steps():

@@ -51,6 +51,9 @@ class SampleRecord:
     field: np.ndarray | None = None  # 2D only: D's output over a grid, (res, res), rows = y from low to high
     extent: tuple[float, float, float, float] | None = None  # 2D only: x0, x1, y0, y1 of that grid
     arrows: np.ndarray | None = None  # 2D only: −∂J_G/∂x at each sample, the way G's loss pushes it (n, 2)
+    # 2D only: G's manifold (GAN Lab's), G over a grid of noise on a fixed plane of z, (res, res, 2): [i, j] = G(z_ij)
+    # with z_ij[0] the j-th and z_ij[1] the i-th of res values in [−span, span]. None in folders written before it.
+    manifold: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from gan_core.train.records import D_KEYS, CheckpointError, Diverged, SampleReco
 CHECKPOINT_FORMAT = 1
 # Fields that may change between a checkpoint and its resumption: how long to train and what to record.
 RESUMABLE_CHANGES = frozenset({"steps", "probe_every", "sample_every", "checkpoint_every", "n_samples"})
+MANIFOLD_RES, MANIFOLD_SPAN = 17, 2.0  # G's manifold: a 17 × 17 grid of noise (289 points, one G forward) over ±2
 _INIT_LOCK = threading.Lock()  # model init reads torch's global RNG: runs started in parallel threads must not interleave
 
 
@@ -261,7 +262,22 @@ class Trainer:
         if self.data.shape != (2,):
             return SampleRecord(self.step_count, samples.numpy(), labels)
         field, extent = self.decision_field()
-        return SampleRecord(self.step_count, samples.numpy(), labels, field, extent, self.g_push(samples))
+        return SampleRecord(self.step_count, samples.numpy(), labels, field, extent, self.g_push(samples),
+                            self.manifold())
+
+    def manifold(self, res: int = MANIFOLD_RES, span: float = MANIFOLD_SPAN) -> np.ndarray:
+        """G's manifold, as GAN Lab draws it: G over a res × res grid of noise, (res, res, 2) in data space.
+
+        The grid lies on the plane of z's first two coordinates, each from −span to span, the others 0 (their mean):
+        with z_dim = 2 (the 2D presets) that is the whole noise space, and ±2 holds 91% of N(0, I)'s mass. Drawn as a
+        mesh it shows how G stretches and folds the noise onto the plane. [i, j] is G(z) with z[0] the j-th and z[1]
+        the i-th grid value, so rows run along z[0] as the decision field's run along x.
+        """
+        ticks = torch.linspace(-span, span, res)
+        z1, z0 = torch.meshgrid(ticks, ticks, indexing="ij")
+        z = torch.zeros(res * res, self.config.z_dim)
+        z[:, 0], z[:, 1] = z0.flatten(), z1.flatten()
+        return self.generate(z).numpy().reshape(res, res, 2)
 
     def plane_extent(self) -> tuple[float, float, float, float]:
         lo, hi = self.data.value_range
