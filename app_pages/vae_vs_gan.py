@@ -15,13 +15,14 @@ from ui.figures.images import sample_grid
 from ui.style import PLOTLY_CONFIG
 
 N_SHOWN = 64  # samples per grid: 8 × 8, as many as a GAN run keeps per snapshot by default
+GAN_Z = get_preset("digits").config.z_dim  # the default digits GAN's noise size: the like-with-like VAE uses it too
 GRID_PX = 300
 SAMPLE_SEED = 0
 
 st.title("VAE vs GAN")
 st.write("Both models learn to turn random numbers into new digits, and both end with a network that maps a code z to "
          "an image. They differ in how that network is taught: a VAE is shown each real image and asked to rebuild it; "
-         "a GAN's generator never sees a real image, only a critic's verdict on its fakes.")
+         "a GAN's generator never sees a real image, only the discriminator's verdict on its fakes.")
 
 # -- 1. the two architectures --------------------------------------------------------------------------------------------
 left, right = st.columns(2, gap="large")
@@ -30,7 +31,9 @@ with left:
     st.graphviz_chart(vae_vs_gan.vae_dot(), width="content")
     st.markdown("The encoder squeezes each image into a small code, a point in the latent space, and the decoder rebuilds "
                 "the image from it; the loss compares the rebuild with the original pixel by pixel. A second term keeps "
-                "the codes spread like N(0, I), so any z drawn from N(0, I) decodes to a digit.")
+                "the codes spread like N(0, I): nearby z decode to similar images, and most z drawn from N(0, I) land "
+                "among real codes and decode to something digit-like (not every z: far out, or between two "
+                "digits' clusters, it draws a blend).")
 with right:
     st.markdown("**Generative adversarial network (GAN)**")
     st.graphviz_chart(vae_vs_gan.gan_dot(), width="content")
@@ -40,18 +43,22 @@ with right:
 
 # -- 2. training the VAE ---------------------------------------------------------------------------------------------------
 st.subheader("Train a VAE on the same 8×8 digits")
+LATENT_NAMES = {2: "2-D: its latent space can be drawn", GAN_Z: f"{GAN_Z}-D: as many numbers as the GAN's z"}
+latent_dim = st.segmented_control("VAE latent size", list(LATENT_NAMES), default=2, key="vae_latent_dim",
+                                  format_func=LATENT_NAMES.get) or 2
+st.caption(vae_vs_gan.latent_note(latent_dim, GAN_Z))
 source = load_digits()
-found = vae.cached_vae(source)
+found = vae.cached_vae(source, latent_dim=latent_dim)
 if found is None:
-    st.info(f"No VAE trained yet on this server. It takes a few seconds: {vae.default_steps():,} Adam updates of "
-            f"{vae.BATCH_SIZE} digits, a 2D latent space, then it is kept on disk for everyone.")
+    st.info(f"No {latent_dim}-D VAE trained yet on this server. It takes a few seconds: {vae.default_steps():,} Adam "
+            f"updates of {vae.BATCH_SIZE} digits, then it is kept on disk for everyone.")
     if st.button("Train the VAE", type="primary", icon=":material/play_arrow:", key="vae_train"):
         bar = st.progress(0.0, text="starting…")
 
         def progress(step: int, total: int, loss: float) -> None:
             bar.progress(step / total, text=f"step {step:,} of {total:,} · loss {loss:.1f} nats per image")
 
-        vae.get_vae(source, progress=progress)
+        vae.get_vae(source, latent_dim=latent_dim, progress=progress)
         st.rerun()  # redrawn from the cache: the offer above goes away
 
 if found is None:
@@ -96,7 +103,7 @@ def grid(images: np.ndarray, caption: str | None = None) -> None:
 
 def gan_column(snap: RunSnapshot) -> None:
     """The GAN's latest samples and their sharpness; while it trains, its progress too."""
-    st.markdown(f"**GAN** · run `{snap.id}`")
+    st.markdown(f"**GAN** · run `{snap.id}` · {snap.config.z_dim}-D noise z")
     if snap.status.active:
         st.progress(snap.progress, text=f"step {snap.step:,} of {snap.total:,}")
     live.show_status(snap)
@@ -133,7 +140,7 @@ def start_gan() -> None:
 
 vae_col, gan_col = st.columns(2)
 with vae_col:
-    st.markdown("**VAE** · 2D latent space")
+    st.markdown(f"**VAE** · {model.latent_dim}-D latent space")
     st.metric("Sharpness", f"{vae_sharpness:.2f}", help=f"The real digits score {real_sharpness:.2f}.")
     grid(vae_samples, f"{N_SHOWN} samples, seed {SAMPLE_SEED}")
 with gan_col:
@@ -150,24 +157,33 @@ with gan_col:
     else:
         gan_column(gan)
 st.caption(f"Real digits score {real_sharpness:.2f}. The VAE's decoder outputs the mean of every digit a code could "
-           "stand for, so uncertain pixels come out grey: blur is the price of the pixel-wise loss. The GAN is judged by a "
-           "critic that flags grey smudges as fake, so it commits to strokes, right or wrong. Sharpness is not quality: a "
-           "half-trained GAN's crisp blobs score high too, so read the number next to the grids.")
+           "stand for, so uncertain pixels come out grey: blur is the price of the pixel-wise loss, with a 2-D code or "
+           f"a {GAN_Z}-D one. The GAN is judged by a discriminator that learns to call grey smudges fake, so it "
+           "commits to strokes, right or wrong. Sharpness is not quality: a half-trained GAN's crisp blobs score high "
+           "too, so read the number next to the grids.")
 
 # -- 4. the latent space -----------------------------------------------------------------------------------------------------
 st.subheader("The VAE's latent space")
-st.write("Every digit's code μ(x), coloured by the digit it is. Nobody told the VAE the labels: digits that look alike "
-         "land near each other because that makes them easier to rebuild. The KL term packs the codes around the "
-         "origin, inside the prior's circles, so a z drawn from N(0, I) lands among real codes.")
-scatter, lattice = st.columns([3, 2])
-with scatter:
-    mu, _ = cache.cached(("vae", info["path"], "codes"), lambda: vae.encode(model, source.x))
-    st.plotly_chart(cache.cached(("vae", info["path"], "latent"), lambda: vae_vs_gan.latent_figure(mu, source.y.numpy())),
-                    key="vae_latent", config=PLOTLY_CONFIG)
-with lattice:
-    st.markdown("**What the decoder draws at each point** of the square [−2, 2]²")
-    st.image(sample_grid(vae.decode(model, vae_vs_gan.latent_grid(10, 2.0)), nrow=10), width="stretch",
-             caption="z₁ left to right, z₂ bottom to top: one digit melts into the next.")
+flat = model if model.latent_dim == 2 else (vae.cached_vae(source, latent_dim=2) or (None, None))[0]
+if flat is None:
+    st.info("Only a 2-D latent space can be drawn as it is: pick the 2-D VAE above and train it to see this part.")
+else:
+    flat_info = info if flat is model else vae.cached_vae(source, latent_dim=2)[1]
+    st.write("The 2-D VAE's code μ(x) for every digit, coloured by the digit it is. Nobody told the VAE the labels: "
+             "digits that look alike land near each other because that makes them easier to rebuild. The KL term "
+             "packs the codes around the origin, inside the prior's circles, so most z drawn from N(0, I) land among "
+             "real codes.")
+    scatter, lattice = st.columns([3, 2])
+    with scatter:
+        mu, _ = cache.cached(("vae", flat_info["path"], "codes"), lambda: vae.encode(flat, source.x))
+        st.plotly_chart(cache.cached(("vae", flat_info["path"], "latent"),
+                                     lambda: vae_vs_gan.latent_figure(mu, source.y.numpy())),
+                        key="vae_latent", config=PLOTLY_CONFIG)
+    with lattice:
+        st.markdown("**What the decoder draws at each point** of the square [−2, 2]²")
+        st.image(sample_grid(vae.decode(flat, vae_vs_gan.latent_grid(10, 2.0)), nrow=10), width="stretch",
+                 caption="z₁ left to right, z₂ bottom to top: nearby points draw similar digits, and between two "
+                         "digits' clusters the decoder draws a blend of both.")
 
 # -- 5. reconstruction next to generation -----------------------------------------------------------------------------------
 st.subheader("Reconstruction next to generation")

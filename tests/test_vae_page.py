@@ -57,6 +57,11 @@ def test_latent_grid_reads_like_a_plot():
     np.testing.assert_array_equal(z[-1], [2, -2])  # bottom right
 
 
+def test_latent_note_says_which_comparison_is_like_with_like():
+    assert "like with like" in vae_vs_gan.latent_note(32, 32).lower() and "32 random numbers" in vae_vs_gan.latent_note(32, 32)
+    assert vae_vs_gan.latent_note(2, 32).startswith("A 2-D code can be drawn") and "Pick 32-D" in vae_vs_gan.latent_note(2, 32)
+
+
 # -- the page ------------------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def fresh(fresh_manager: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -81,7 +86,7 @@ def test_page_without_runs_or_vae_offers_to_train_the_vae(fresh):
     app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
     assert app.title[0].value == "VAE vs GAN"
     assert len(app.get("graphviz_chart")) == 2
-    assert any("No VAE trained yet" in i.value for i in app.info)
+    assert any("VAE trained yet" in i.value for i in app.info)
     assert app.button(key="vae_train")
     assert not app.get("plotly_chart")
 
@@ -89,7 +94,7 @@ def test_page_without_runs_or_vae_offers_to_train_the_vae(fresh):
 def test_training_the_vae_shows_its_loss_latent_space_and_grids(fresh):
     app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
     _ok(app.button(key="vae_train").click().run())
-    assert not any("No VAE trained yet" in i.value for i in app.info)
+    assert not any("VAE trained yet" in i.value for i in app.info)
     assert len(app.latex) == 4
     charts = app.get("plotly_chart")
     assert len(charts) == 2  # the loss curve and the latent scatter
@@ -128,3 +133,24 @@ def test_a_finished_digits_gan_stands_beside_the_vae(fresh):
 
 def _captions(img) -> list[str]:
     return [i.caption for i in img.proto.imgs]
+
+
+def test_the_like_with_like_vae_has_the_gans_latent_size(fresh):
+    gan_z = get_preset("digits").config.z_dim
+    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    assert "critic" not in _markdown(app) and "any z" not in _markdown(app)
+    _ok(app.segmented_control(key="vae_latent_dim").set_value(gan_z).run())
+    assert any(f"No {gan_z}-D VAE trained yet" in i.value for i in app.info)
+    _ok(app.button(key="vae_train").click().run())
+    assert vae.cached_vae(load_digits(), latent_dim=gan_z)[0].latent_dim == gan_z
+    assert vae.cached_vae(load_digits(), latent_dim=2) is None  # only the one asked for was trained
+    assert f"**VAE** · {gan_z}-D latent space" in _markdown(app)
+    assert any(rf"\sum_{{j=1}}^{{{gan_z}}}" in el.value for el in app.latex)  # the KL sums over its 32 dimensions
+    assert any("Only a 2-D latent space can be drawn" in i.value for i in app.info)
+    assert len(app.get("plotly_chart")) == 1  # the loss curve, no latent scatter
+
+    vae.get_vae(load_digits(), latent_dim=2)  # with the 2-D one trained too, its latent space stands in
+    _ok(app.run())
+    assert not any("Only a 2-D latent space" in i.value for i in app.info)
+    assert len(app.get("plotly_chart")) == 2  # the 32-D VAE's loss curve and the 2-D one's latent scatter
+
