@@ -31,15 +31,19 @@ def fmt(value: float) -> str:
 
 
 st.title("Batch norm")
-st.write("Normalising the *input data* (mean 0, spread 1 per feature) speeds training, and a model trained on data whose "
-         "distribution later changes does worse: that change is **covariate shift**. Inside a network the same happens "
-         "between layers: each layer learns from what the layer before hands over, and that layer is learning too, so "
-         "its outputs keep moving in size and centre. That is **internal covariate shift**, what this page measures. "
-         "Batch norm sits after a layer's linear part and before its activation (linear → BN → activation): for each "
-         "feature it subtracts the batch's mean, divides by its standard deviation, then scales and shifts by two "
-         "learned numbers, γ and β.")
-st.caption("The course's caveat: later research suggests batch norm may help mostly by smoothing the cost surface, "
-           "which makes training faster and steadier, more than by removing internal covariate shift.")
+st.write("Each layer learns from what the layer before hands over, and that layer is learning too, so its outputs keep "
+         "moving in size and centre: **internal covariate shift**. Batch norm steadies them. It sits after a layer's "
+         "linear part, before its activation (linear → BN → activation): per feature it subtracts the batch's mean, "
+         "divides by its standard deviation, then scales and shifts by two learned numbers, γ and β.")
+with st.expander("Covariate shift, internal covariate shift, and the course's caveat"):
+    st.markdown(
+        "- **Covariate shift** is a change in the *input data's* distribution, e.g. a model trained on one set of "
+        "images and used on images distributed differently. Normalising the inputs (mean 0, spread 1 per feature) "
+        "also speeds training.\n"
+        "- **Internal covariate shift** is the same kind of change *between layers*, while training: the data stay "
+        "the same, the earlier layers' outputs move. It is what the drift charts below measure.\n"
+        "- **The caveat**: later research suggests batch norm may help mostly by smoothing the cost surface, which "
+        "makes training faster and steadier, more than by removing internal covariate shift.")
 
 
 # -- 1. the maths on a toy batch ----------------------------------------------------------------------------------------
@@ -183,7 +187,7 @@ else:
     live.live(render_run, snap.id, key="bn_run")
 
 # -- 3. covariate shift: the comparison ---------------------------------------------------------------------------------
-st.subheader("Internal covariate shift: the same GAN with and without batch norm")
+st.subheader("Internal covariate shift: with and without batch norm")
 comparison = get_comparison(COMPARISON)
 st.write(f"{comparison.question} Same seed, same data, same everything else. Watch three things: the losses, how far "
          "the values entering each of G's layers drift while G learns, and the digits each one draws.")

@@ -44,25 +44,9 @@ def table_of(snap: RunSnapshot, source: DataSource) -> tuple[list[dict], dict]:
 
 
 st.title("Mode collapse")
-st.write("A **mode** is a peak of the data: each of the ten digits, or each of eight blobs on a ring. G **collapses** "
-         "when it finds one mode that fools D and keeps drawing it: sharp samples, little variety. When D learns to "
-         "reject that one, G hops to another. The BCE runs on this page were made to collapse on purpose: their G has "
-         "no batch norm, so D wins early (section 4 says how, and what batch norm changes).")
-with st.expander("How the page measures it"):
-    st.markdown(
-        "- **Images.** A small classifier trained on the real data (once, then cached) names the digit in each of "
-        "the run's samples. The samples come from the same fixed noise at every snapshot, so the same z's are "
-        "followed through training.\n"
-        "- A class is **covered** when at least 1 % of the samples are put in it with probability above 0.9.\n"
-        "- **KL to the data**, in nats (0 when G's classes are spread like the data's; log 10 ≈ 2.3 when all samples "
-        "are one digit):")
-    st.latex(r"\mathrm{KL}(q\,\|\,p) = \sum_c q_c \log\frac{q_c}{p_c},\quad q_c = \frac{\#\{\text{samples classified }c\}}{N}")
-    st.markdown(
-        "- **2D data** (VEEGAN, PacGAN): a sample is **high quality** within 3σ of its nearest mode; a mode is "
-        "**covered** when at least one high-quality sample has it as nearest mode.")
-    st.latex(r"\text{reverse KL} = \sum_k \hat p_k \log(K\hat p_k)")
-    st.caption("p̂_k: the share of high-quality samples nearest to mode k, K modes. The formulas are those of "
-               "gan_core.evaluation.metrics (class_stats, mode_stats), which the page calls.")
+st.write("A **mode** is a peak of the data: a digit, a blob on a ring. G **collapses** when it keeps drawing one mode "
+         "that fools D, and hops to another when D learns to reject it. This page's BCE demo was made to collapse: its "
+         "G has no batch norm, so D wins early (section 4).")
 
 
 # -- 1. the selected run ------------------------------------------------------------------------------------------------
@@ -70,23 +54,24 @@ def image_panel(s: RunSnapshot, source: DataSource) -> None:
     rows, table = table_of(s, source)
     latest = rows[-1]
     n = latest["n"]
+    hist_col, grid_col = st.columns([3, 2])
+    with hist_col:
+        # the picture first (above the fold at 1280×720), its numbers under it
+        st.markdown(f"**What the classifier sees** at step {latest['step']:,}")
+        cache.vega_chart(("mc_hist", s.id, s.created, latest["step"], n),
+                         partial(mode_collapse.class_histogram_chart, latest, height=250), key="mc_run_hist")
+    with grid_col:
+        record = s.samples[-1]
+        shown = record.samples[:100]
+        image = cache.cached(("mc_grid", s.id, s.created, record.step), lambda: images.sample_grid(shown, nrow=10))
+        st.image(image, caption=f"The first {len(shown)} of them", width=300)
+    st.caption("Bars: G's share of each digit; black ticks: the data's share.")
     cols = st.columns(4)
     cols[0].metric("Classes covered", f"{latest['classes_covered']} of {len(latest['covered_mask'])}")
     cols[1].metric("KL to the data", f"{latest['kl_to_data']:.2f} nats", help="0: spread like the data; 2.3: one class.")
     cols[2].metric("Classifier's confidence", f"{latest['mean_confidence']:.0%}", help="Mean top probability: low for "
                    "blurry or ambiguous samples, which is why a class needs confident samples to count as covered.")
     cols[3].metric("Samples judged", f"{n:,}", help="The run's fixed-noise samples at this snapshot (n_samples).")
-    hist_col, grid_col = st.columns([3, 2])
-    with hist_col:
-        st.markdown(f"**What the classifier sees** in {n:,} samples at step {latest['step']:,}: bars, G's share of each "
-                    "digit; black ticks, the data's share")
-        cache.vega_chart(("mc_hist", s.id, s.created, latest["step"], n),
-                         partial(mode_collapse.class_histogram_chart, latest), key="mc_run_hist")
-    with grid_col:
-        record = s.samples[-1]
-        shown = record.samples[:100]
-        image = cache.cached(("mc_grid", s.id, s.created, record.step), lambda: images.sample_grid(shown, nrow=10))
-        st.image(image, caption=f"The first {len(shown)} of them", width=300)
     if n < 1000:
         st.caption(f"This run keeps {n:,} samples per snapshot (its n_samples): the shares are out of {n:,}. The "
                    "comparison below draws 1,000.")
@@ -154,6 +139,22 @@ if snap is None:
 else:
     st.write(f"Run **{snap.id}** ({snap.config.dataset.value}, {snap.config.loss.value} loss); pick another in the sidebar.")
     live.live(render_run, snap.id, key="mc_run")
+with st.expander("How the page measures it"):
+    st.markdown(
+        "- **Images.** A small classifier trained on the real data (once, then cached) names the digit in each of "
+        "the run's samples. The samples come from the same fixed noise at every snapshot, so the same z's are "
+        "followed through training.\n"
+        "- A class is **covered** when at least 1 % of the samples are put in it with probability above 0.9.\n"
+        "- **KL to the data**, in nats (0 when G's classes are spread like the data's; log 10 ≈ 2.3 when all samples "
+        "are one digit):")
+    st.latex(r"\mathrm{KL}(q\,\|\,p) = \sum_c q_c \log\frac{q_c}{p_c},\quad q_c = \frac{\#\{\text{samples classified }c\}}{N}")
+    st.markdown(
+        "- **2D data** (VEEGAN, PacGAN): a sample is **high quality** within 3σ of its nearest mode; a mode is "
+        "**covered** when at least one high-quality sample has it as nearest mode.")
+    st.latex(r"\text{reverse KL} = \sum_k \hat p_k \log(K\hat p_k)")
+    st.caption("p̂_k: the share of high-quality samples nearest to mode k, K modes. The formulas are those of "
+               "gan_core.evaluation.metrics (class_stats, mode_stats), which the page calls.")
+
 
 # -- 2. why: BCE when D wins -------------------------------------------------------------------------------------------
 st.subheader("Why: what BCE gives G once D wins")
@@ -167,8 +168,8 @@ c2.latex(r"\text{non-saturating: } \frac{\partial}{\partial l}\big[-\log \sigma(
 st.write("The BCE runs here train G as the course's labs do, with the **non-saturating** loss (BCE against the label "
          "\"real\"): its gradient stays near −1 when D wins, so this G does *not* stop for lack of gradient. It "
          "collapses *with* a strong gradient: every sample is pushed towards whatever D rates most real right now, one "
-         "mode; when D learns to reject it, G hops to the next. Two failures of the BCE game, with one root: a D whose "
-         "output saturates in [0, 1].")
+         "mode; when D learns to reject it, G hops to the next. Both are failures of the BCE game; the course's next "
+         "step, W-loss, addresses both.")
 
 
 def render_gradients(s: RunSnapshot) -> None:
@@ -217,26 +218,26 @@ def tex_set(values: list[float]) -> str:
     return r"\{" + ", ".join(f"{v:g}" for v in values) + r"\}"
 
 
-e1, e2 = st.columns(2)
-e1.latex(r"\text{EMD (1-D, } m \text{ points each)} = \frac{1}{m}\sum_{i=1}^{m}\big|x_{(i)} - g_{(i)}\big|")
-e2.latex(rf"x = {tex_set(EMD_REAL)}:\quad g = {tex_set(EMD_NEAR)} \to {wloss.earth_movers_1d(EMD_REAL, EMD_NEAR):g},"
+st.latex(r"\text{EMD} = \frac{1}{m}\sum_{i=1}^{m}\big|x_{(i)} - g_{(i)}\big|"
+         rf"\qquad x = {tex_set(EMD_REAL)}:\quad g = {tex_set(EMD_NEAR)} \to {wloss.earth_movers_1d(EMD_REAL, EMD_NEAR):g},"
          rf"\quad g = {tex_set(EMD_FAR)} \to {wloss.earth_movers_1d(EMD_REAL, EMD_FAR):g}")
-st.caption("x₍ᵢ₎, g₍ᵢ₎: the real and fake points in sorted order. The further the fakes, the larger the distance: G is "
-           "told how far to go even when the piles do not overlap, where a winning BCE discriminator says only \"fake\".")
+st.caption("In one dimension, m real points x and m fake points g, each in sorted order (x₍ᵢ₎, g₍ᵢ₎). The further "
+           "the fakes, the larger the distance: G is told how far to go even when the piles do not overlap, "
+           "where a winning BCE discriminator says only \"fake\".")
 CRITIC_REAL, CRITIC_FAKE = [2.0, 4.0], [1.0, -1.0]
 st.latex(r"\min_g \max_c\; \mathbb{E}\big[c(x)\big] - \mathbb{E}\big[c(g(z))\big]"
          rf"\qquad c(x) = {tex_set(CRITIC_REAL)},\ c(g(z)) = {tex_set(CRITIC_FAKE)} \;\Rightarrow\; "
          rf"{wloss.w_loss(CRITIC_REAL, CRITIC_FAKE):g}")
 st.write("The critic pushes this gap up (reals high, fakes low); G pulls it down. For the gap to approximate the EMD the "
-         "critic must be **1-Lipschitz**: the norm of its gradient at most 1 everywhere, so its score cannot shoot up "
-         "without bound. WGAN-GP encourages that with a **gradient penalty** on points x̂ between reals and fakes:")
+         "critic must be **1-Lipschitz**: the norm of its gradient at most 1 everywhere, so its score never changes "
+         "faster than its input; that keeps W-loss continuous and stops it growing without bound. WGAN-GP encourages "
+         "that with a **gradient penalty** on points x̂ between reals and fakes:")
 GRADS = [[3.0, 4.0], [0.6, 0.8]]
-p1, p2 = st.columns(2)
-p1.latex(r"\lambda\,\mathbb{E}\Big[\big(\lVert\nabla c(\hat x)\rVert_2 - 1\big)^2\Big],\quad "
-         r"\hat x = \epsilon x + (1 - \epsilon)\,g(z)")
 norms = wloss.gradient_norms(GRADS)
-p2.latex(rf"\lVert\nabla c\rVert = {norms[0]:g},\ {norms[1]:g},\ \lambda = 10:\ "
-         rf"10\cdot\tfrac{{({norms[0]:g}-1)^2 + ({norms[1]:g}-1)^2}}{{2}} = {wloss.gradient_penalty(GRADS, 10.0):g}")
+st.latex(r"\lambda\,\mathbb{E}\Big[\big(\lVert\nabla c(\hat x)\rVert_2 - 1\big)^2\Big],\quad "
+         r"\hat x = \epsilon x + (1 - \epsilon)\,g(z)"
+         rf"\qquad \lVert\nabla c\rVert = {norms[0]:g},\ {norms[1]:g}:\quad "
+         rf"10\cdot\frac{{({norms[0]:g}-1)^2 + ({norms[1]:g}-1)^2}}{{2}} = {wloss.gradient_penalty(GRADS, 10.0):g}")
 st.caption("ε is drawn uniformly in [0, 1] per example. The critic minimises E[c(g(z))] − E[c(x)] plus this term; "
            "λ = 10 in the course's lab and in these runs. The formulas are gan_core.lessons.wloss, tested against the "
            "engine's WGANGPLoss.")

@@ -229,7 +229,7 @@ def _texts(app: AppTest) -> str:
 def test_page_names_both_shifts_where_batch_norm_sits_the_caveat_and_eval_mode():
     app = _page()
     text = _texts(app)
-    assert "**covariate shift**" in text and "**internal covariate shift**" in text
+    assert "**Covariate shift**" in text and "**internal covariate shift**" in text and "**Internal covariate shift**" in text
     assert "linear → BN → activation" in text
     assert "smoothing the cost surface" in text
     assert "G in eval mode, with its running statistics" in text
