@@ -147,7 +147,7 @@ def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
     wait_idle(page)
     page.get_by_role("button", name="New run").click()
     _choose(page, "Preset", "my 2D points")
-    uploader = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    uploader = page.locator("[data-testid=stDialog] [data-testid=stFileUploaderDropzoneInput]")  # the New run dialog's
     uploader.set_input_files(str(bad))
     page.get_by_text("line 3").first.wait_for(timeout=15_000)  # the error names the line
     assert_no_exception(page)
