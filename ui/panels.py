@@ -22,24 +22,26 @@ from ui.figures import curves, images, plane
 from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
 
-LAYERS = ("real data", "generated", "D's output", "G's push")
+LAYERS = ("real data", "generated", "D's output", "G's push", "G's manifold")
+PLANE_HEIGHT = 600  # px: at 1280 × 720, a projector's size, the plane fills most of the screen once scrolled to
 
 PLANE_LEGEND_BCE = """
-**Reading the picture**
-- **Background: D's answer** for every point of the plane: green where D says *real*, purple where it says *fake*,
-  white where it cannot tell (D = 0.5).
-- **Green dots**: real data (the circles mark its modes). **Purple dots**: G's samples.
-- **Orange arrows**: where G's loss pushes each sample, −∂J_G/∂x: uphill on D's map, towards what D calls real.
+- **Background**: D's answer at each point: green *real*, purple *fake*, white *can't tell* (D = 0.5).
+- **Green dots**: real data; black circles: its modes.
+- **Purple dots**, rimmed in white: G's samples.
+- **Black arrows**: G's push, −∂J_G/∂x: uphill on D's map, towards what D calls real.
+- **Orange mesh**: G's manifold, a grid of noise z drawn through G.
 
-Training ends well when the purple dots sit on every green mode and the background turns white: D can no longer tell.
+Training ends well when purple sits on every green mode and the background turns white: D can no longer tell.
 """
 PLANE_LEGEND_CRITIC = """
-**Reading the picture**
-- **Background: the critic's score** over the plane (higher = more real). It is not a probability: only its slope
-  matters.
-- **Green dots**: real data (the circles mark its modes). **Purple dots**: G's samples.
-- **Orange arrows**: where G's loss pushes each sample, along the critic's slope.
+- **Background**: the critic's score (higher = more real). Not a probability: only its slope matters.
+- **Green dots**: real data; black circles: its modes.
+- **Purple dots**, rimmed in white: G's samples.
+- **Black arrows**: G's push, along the critic's slope.
+- **Orange mesh**: G's manifold, a grid of noise z drawn through G.
 """
+
 
 def _fmt(value: float, digits: int = 3) -> str:
     return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
@@ -116,8 +118,9 @@ def nothing_yet(snap: RunSnapshot, what: str, first_at: int | None = None) -> st
     return f"**{md_escape(snap.id)}** recorded no {what}."
 
 
-def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: int = 460) -> None:
-    """Images: a grid from fixed noise. 2D: real points, fakes, D's decision map and G's push, each layer toggleable."""
+def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: int = PLANE_HEIGHT) -> None:
+    """Images: a grid from fixed noise. 2D: real points, fakes, D's decision map, G's push and G's manifold, each
+    layer toggleable."""
     record = pick_record(snap, key=key, history=history)
     if record is None:
         st.info(nothing_yet(snap, "samples"))
@@ -131,20 +134,22 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
             caption += " (each row asks for 0, 1, …, 9)"
         st.image(src, caption=caption, width=min(480, max(320, width)))
         return
-    shown = st.pills("Layers", LAYERS, selection_mode="multi", default=list(LAYERS), key=f"{key}_layers",
-                     help="GAN Lab's layers: D's output over the plane, the data, G's samples and where G's loss pushes them.")
-    shown = set(shown or ())
-    name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)))
+    # The plane takes three quarters of the width, and the layer switches and the key sit beside it, not above: at a
+    # projector's 1280 × 720 the picture is what fills the screen.
+    plot, side = st.columns([3, 1])
+    with side:
+        # Checkboxes, one a line: pills in a column this narrow ran off its edge instead of wrapping.
+        st.markdown("**Layers**", help="GAN Lab's layers: turn one off to see what is under it.")
+        shown = {name for i, name in enumerate(LAYERS) if st.checkbox(name, value=True, key=f"{key}_layer{i}")}
+        st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
+    name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)), height)
     fig = cached(name, lambda: plane.plane_figure(
         record, snap.real, show_real="real data" in shown, show_fake="generated" in shown,
-        show_field="D's output" in shown, show_arrows="G's push" in shown, modes=snap.modes,
-        probability=snap.config.loss is Loss.BCE, height=height))
-    plot, legend = st.columns([3, 2], vertical_alignment="center")
+        show_field="D's output" in shown, show_arrows="G's push" in shown, show_manifold="G's manifold" in shown,
+        modes=snap.modes, probability=snap.config.loss is Loss.BCE, height=height))
     with plot:
         st.plotly_chart(fig, key=f"{key}_plane", config=PLOTLY_CONFIG)
         st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
-    with legend:
-        st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
 
 
 def _grid_src(samples: Any, nrow: int | None) -> tuple[str, int]:

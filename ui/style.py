@@ -24,6 +24,22 @@ NEUTRAL_FILL = "#eeeeee"  # diagram nodes that belong to neither network (noise,
 D_FILL, G_FILL, REAL_FILL, FAKE_FILL = "#c6dbef", "#ffd8a8", "#d9f0d3", "#e5d4ef"
 HIGHLIGHT_COLOR = "#e4572e"  # where the reader's slider stands (t along a path)
 
+# -- the 2D plane (GAN Lab's layered view) -------------------------------------------------------------------------------
+# Readable in every state of training, on a projector and with colour-blind eyes (tests/test_plane_colors.py checks it
+# under simulated deuteranopia, protanopia and tritanopia). D's map keeps PRGn's meaning (green: D says real, purple:
+# fake; ColorBrewer lists PRGn as colour-blind safe) but only its pale tints, so the dark green real data and dark purple
+# samples keep a contrast of at least 3:1 (WCAG's figure for graphics) over any part of it: once D wins the whole plane
+# is its "fake" end, and samples drawn in full purple on full purple vanished. Contrast in lightness is what survives
+# colour blindness and a washed-out projector; hue alone does not.
+PLANE_FIELD_SCALE = ((0.0, "#d4bddb"), (0.5, "#f7f7f7"), (1.0, "#bfe5b9"))  # D = 0, D = 0.5 (can't tell), D = 1
+PLANE_REAL = REAL_COLOR
+PLANE_FAKE = FAKE_COLOR
+PLANE_OUTLINE = "#ffffff"  # around each sample and under each arrow: a mark stays visible over any other
+PLANE_ARROW = "#262626"  # near-black: G's orange was 1.8:1 on the pale map and, to protanopes, close to the data's green
+PLANE_MANIFOLD = "#e08214"  # G's own orange (PuOr's), thin and behind the points: context, not a mark to read from afar
+PLANE_MODES = "#000000"
+PLANE_FONT_SIZE = 14  # read from the back of a room
+
 # -- things that come in numbers -----------------------------------------------------------------------------------------
 # Runs overlaid, and the variants of a comparison: D3's ten without D's blue and G's orange (which mean D and G), so a run
 # is never mistaken for a network; the two light ones last.
