@@ -186,7 +186,7 @@ else:
     st.write(f"Run **{snap.id}** has batch norm in {where}'s hidden layers.")
     live.live(render_run, snap.id, key="bn_run")
 
-# -- 3. covariate shift: the comparison ---------------------------------------------------------------------------------
+# -- 3. internal covariate shift: the comparison ------------------------------------------------------------------------
 st.subheader("Internal covariate shift: with and without batch norm")
 comparison = get_comparison(COMPARISON)
 st.write(f"{comparison.question} Same seed, same data, same everything else. Watch three things: the losses, how far "

@@ -200,7 +200,7 @@ def drift_chart(runs: Mapping[str, Sequence[ProbeRecord]], net: str, layer: str,
                 height: int = 220) -> tuple[dict[str, Any], pd.DataFrame]:
     """One hidden layer of `net`: the band mean ± std of the values entering its activation over training, per variant.
     With batch norm the band stays put (BN re-centres and re-scales every batch); without, it drifts as the layers
-    before it learn: the covariate shift the next layer has to chase."""
+    before it learn: the internal covariate shift the next layer has to chase."""
     frame = drift_frame(runs, net)
     data = frame[frame["layer"] == layer].drop(columns="layer").reset_index(drop=True)
     color = _variant_color(list(runs), legend=False)  # small multiples: the loss chart above carries the legend
