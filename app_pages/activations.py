@@ -180,7 +180,7 @@ def unit_gradient_panel(s: RunSnapshot, i: int) -> None:
     if dead and alive:
         share = float(np.mean(dead)) / float(np.mean(alive))
         st.caption(f"A unit counted dead gets {share:.0%} of a living unit's gradient (mean over D's layers)"
-                   + (": exactly nothing, it cannot come back." if share == 0 else ": less, not nothing."))
+                   + (": exactly nothing, from any of these examples." if share == 0 else ": less, but not nothing."))
     cache.vega_chart((s.id, s.version, "act_unit_grads_chart"), partial(activations.unit_gradient_chart, layers),
                      key=f"act_cmp_unit_grads_{i}")
 
