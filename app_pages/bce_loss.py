@@ -25,7 +25,7 @@ st.caption("The symbols, as in the course notes: **h** = h(x, θ), the model's p
 
 # -- 1. the two terms ---------------------------------------------------------------------------------------------------
 st.subheader("One prediction")
-plot, controls = st.columns([3, 2])
+plot, controls = st.columns([5, 4])  # the controls column is wide enough for L(h, y) on one line
 with controls:
     st.latex(r"L(h, y) = -\big[\,y \log h + (1 - y)\log(1 - h)\,\big]")
     y = 1 if st.toggle("The example is real (y = 1)", value=True, key="bce_y") else 0
@@ -37,8 +37,8 @@ with controls:
     st.metric("loss", f"{loss:.4g}")
     st.caption("Only one term is ever non-zero: y picks it. Each log is ≤ 0 and heads to −∞ when the prediction is "
                "badly wrong: the notes' \"→ −∞ is bad\". The leading minus turns that into a positive cost to "
-               "minimise, and every loss on this page and in training is that positive cost: a confident right answer "
-               "costs almost nothing, a confident wrong one (h → 0 for a real example) costs −log h, without bound.")
+               "minimise: every BCE loss on this page and in training is ≥ 0, lower is better. A confident right "
+               "answer costs almost nothing, a confident wrong one (h → 0 for a real example) costs −log h, without bound.")
 with plot:
     st.plotly_chart(cache.cached(("bce_curves", y, h), partial(bce_loss.bce_curves, y, h)), key="bce_curves",
                     config=PLOTLY_CONFIG)
@@ -73,7 +73,8 @@ else:
 st.subheader("Two players, one loss")
 st.write("D trains on real examples labelled 1 and fakes labelled 0. G wants the opposite for its fakes: "
          "D(G(z)) → 1. Written as the original minimax game, G minimises log(1 − D(G(z))). In practice G minimises "
-         "−log D(G(z)) instead: same goal, very different gradients. (The Training page draws both updates.)")
+         "−log D(G(z)) instead: same goal, very different gradients. The minimax one is the game's own term, with no "
+         "leading minus: it is ≤ 0 and G pushes it down. (The Training page draws both updates.)")
 left, right = st.columns(2)
 with left:
     st.latex(r"\text{minimax: } \min_G \log(1 - D(G(z)))")
@@ -88,13 +89,13 @@ st.caption("Early in training D spots fakes easily, so D(G(z)) is near 0. There 
 
 # -- 3b. the expectations Home's formula uses ------------------------------------------------------------------------
 st.markdown("**The game on Home, read with these terms.** "
-            "𝔼ₓ[·] is an *expectation*: the average over every real example x; 𝔼_z[·] the average over every "
-            "noise vector z. Training never sees them all, so it uses a batch's mean as the estimate. D maximises V; "
-            "minimising its BCE cost does exactly that, since with as many fakes as real examples in the batch its "
-            "cost is J(θ_d) = −V / 2.")
-st.latex(r"V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]"
-         rf"\qquad \text{{e.g. }} D(x) = {EXAMPLE[0]},\ D(G(z)) = {EXAMPLE[1]}:\ "
-         rf"V = {game.minimax_value(*EXAMPLE):.3f},\ J = {explain.batch_cost([1, 0], list(EXAMPLE)).cost:.3f}")
+            r"$\mathbb{E}_x[\cdot]$ is an *expectation*: the average over every real example x; "
+            r"$\mathbb{E}_z[\cdot]$ the average over every noise vector z. Training never sees them all, so it uses "
+            "a batch's mean as the estimate. D maximises V; minimising its BCE cost does exactly that, since with as "
+            "many fakes as real examples in the batch its cost is J(θ_d) = −V / 2.")
+st.latex(r"V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
+st.latex(rf"\text{{e.g. }} D(x) = {EXAMPLE[0]},\ D(G(z)) = {EXAMPLE[1]}:\quad "
+         rf"V = {game.minimax_value(*EXAMPLE):.3f},\quad J = {explain.batch_cost([1, 0], list(EXAMPLE)).cost:.3f}")
 
 # -- 4. a live run ------------------------------------------------------------------------------------------------------
 st.subheader("In a real run")

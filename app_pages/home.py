@@ -20,13 +20,12 @@ g_goal.markdown(":orange[**The generator G**] turns random noise z into fakes an
 st.markdown("They take turns: D learns from a batch of real examples and fakes, then G learns from D's verdict on its "
             "fakes. Neither may run far ahead: a D that wins outright rejects every fake with confidence and gives G "
             "almost nothing to learn from. The two must stay matched, learning at a similar pace (the Mode collapse "
-            "page shows a run where D wins).")
-st.markdown("A preview of what the **BCE loss** page explains term by term, including what the expectations "
-            "𝔼 mean: D maximises this value, G minimises it.")
+            "page shows a run where D wins). Together they play:")
 st.latex(r"\min_G \max_D \; V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
 BALANCED = f"{game.minimax_value(game.BALANCE, game.BALANCE):.3f}".replace("-", "−")  # a typographic minus
-st.caption(f"Where D can no longer tell real from fake it says ½ to everything, and V = log ½ + log ½ = −log 4 ≈ "
-           f"{BALANCED}: the balance a good run heads towards (the Training page shows the curves).")
+st.caption(f"A preview: the **BCE loss** page explains this game term by term, and what the expectations 𝔼 mean. D "
+           f"maximises V, G minimises it. Where D can no longer tell real from fake it says ½ to everything, and "
+           f"V = log ½ + log ½ = −log 4 ≈ {BALANCED}: the balance a good run heads towards.")
 with st.expander("D and G as probability models"):
     st.markdown("D is a **classifier**: given an example's features X, it models **P(Y | X)**, the probability of "
                 "its class Y (here: real or fake). G works the other way round. A **conditional** G models "

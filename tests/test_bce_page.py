@@ -82,5 +82,6 @@ def test_the_page_defines_its_symbols_the_sign_and_the_logit_in_its_text():
     text = " ".join(m.value for m in app.markdown)
     assert "called the **logit**" in text  # in the text, not only in a tooltip
     assert "*expectation*" in text and "J(θ_d) = −V / 2" in text
-    worked = next(el.value for el in app.latex if "V(D, G)" in el.value)
+    assert any("V(D, G) = \\mathbb{E}_x" in el.value for el in app.latex)
+    worked = next(el.value for el in app.latex if "e.g." in el.value)
     assert "V = -0.580" in worked and "J = 0.290" in worked  # ln 0.8 + ln 0.7, and minus half of it

@@ -30,6 +30,6 @@ def test_g_update_runs_z_through_g_and_d_against_label_1_and_changes_only_theta_
     chain = [("z", "G"), ("G", "fake"), ("fake", "D"), ("D", "out"), ("out", "bce"), ("bce", "step"), ("step", "G")]
     assert set(chain) <= edges
     assert 'D [label="D (frozen)"' in dot and "against label 1" in dot
-    assert "update θ_g only" in dot and "θ_d" not in dot
+    assert "θ_g only" in dot and "θ_d" not in dot
     assert "real" not in {a for a, _ in edges}  # G's update sees no real examples
     assert ("step", "D") not in edges

@@ -54,8 +54,9 @@ def test_home_explains_and_trains_the_default_gan():
     text = " ".join(m.value for m in app.markdown)
     assert "a D that wins outright" in text and "must stay matched" in text
     assert "the clearer the signal" not in text  # the old claim that contradicted the course and the Mode collapse page
-    assert "explains term by term" in text and "expectations" in text  # a preview; the BCE page defines 𝔼
-    assert any("≈ −1.386" in c.value for c in app.caption)  # game.minimax_value at ½
+    preview = " ".join(c.value for c in app.caption)
+    assert "explains this game term by term" in preview and "expectations" in preview  # the BCE page defines 𝔼
+    assert "≈ −1.386" in preview  # game.minimax_value at ½
     assert "P(Y | X)" in text and "P(X | Y)" in text and "drops Y" in text
     start = next(b for b in app.button if b.label == "Train the default GAN")
     start.click().run()
@@ -194,7 +195,7 @@ def test_training_page_teaches_the_loop_and_both_updates_without_a_run():
     assert any("No runs yet" in i.value for i in app.info)
     charts = [str(el.proto) for el in app.get("graphviz_chart")]
     assert any("update θ_d" in c and "G (frozen)" in c for c in charts), "D's update, G frozen"
-    assert any("update θ_g only" in c and "D (frozen)" in c and "against label 1" in c for c in charts), "G's update"
+    assert any("θ_g only" in c and "D (frozen)" in c and "against label 1" in c for c in charts), "G's update"
     text = " ".join(m.value for m in app.markdown)
     assert "k updates of D, then one update of G" in text
     assert "log 2 ≈ 0.693" in text  # gan_core.lessons.game.balanced(), not typed in

@@ -10,9 +10,12 @@ from __future__ import annotations
 from ui.style import D_COLOR, D_FILL, FAKE_FILL, G_COLOR, G_FILL, NEUTRAL_FILL, REAL_FILL
 
 FROZEN_FILL = "#f5f5f5"
-_HEAD = """  rankdir=LR; bgcolor="transparent"; nodesep=0.25; ranksep=0.35;
-  node [fontname="Helvetica", fontsize=13, style="rounded,filled", shape=box];
-  edge [fontname="Helvetica", fontsize=11];"""
+_HEAD = """  rankdir=LR; bgcolor="transparent"; nodesep=0.2; ranksep=0.25;
+  node [fontname="Helvetica", fontsize=10, style="rounded,filled", shape=box];
+  edge [penwidth=1.2];"""
+# Streamlit draws every label at its own small font size (about 10 px) whatever fontsize says, then scales the whole
+# picture to the page's width: so fontsize matches its font (boxes fit their text), and no edge carries a label, which
+# would widen the row and shrink everything in it.
 
 
 def d_update_flow() -> str:
@@ -21,15 +24,15 @@ def d_update_flow() -> str:
 digraph d_update {{
 {_HEAD}
   z [label="noise z", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
-  G [label="G (frozen)", fillcolor="{FROZEN_FILL}", style="rounded,filled,dashed", fontcolor="#777777"];
-  fake [label="fakes X̂ = G(z)", shape=note, fillcolor="{FAKE_FILL}"];
-  real [label="real examples x", shape=note, fillcolor="{REAL_FILL}"];
+  G [label="G (frozen)", fillcolor="{FROZEN_FILL}", style="rounded,filled,dashed", fontcolor="#555555"];
+  fake [label="fakes\\nX̂ = G(z)", shape=note, fillcolor="{FAKE_FILL}"];
+  real [label="real\\nexamples x", shape=note, fillcolor="{REAL_FILL}"];
   D [label="D", fillcolor="{D_FILL}"];
-  out [label="Ŷ_d = D(·)\\nin (0, 1)", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
+  out [label="Ŷ_d = D(·)", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   bce [label="BCE\\nreal against 1\\nfakes against 0", fillcolor="{NEUTRAL_FILL}"];
-  step [label="update θ_d", shape=cds, fillcolor="{D_FILL}", color="{D_COLOR}"];
+  step [label="update θ_d", shape=box, style="filled,bold", fillcolor="{D_FILL}", color="{D_COLOR}"];
   z -> G -> fake -> D; real -> D; D -> out -> bce -> step;
-  step -> D [label="D's weights only", style=dashed, color="{D_COLOR}", fontcolor="{D_COLOR}", constraint=false];
+  step -> D [style=dashed, color="{D_COLOR}", constraint=false];
 }}
 """
 
@@ -41,12 +44,12 @@ digraph g_update {{
 {_HEAD}
   z [label="noise z", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   G [label="G", fillcolor="{G_FILL}"];
-  fake [label="fakes X̂ = G(z)", shape=note, fillcolor="{FAKE_FILL}"];
-  D [label="D (frozen)", fillcolor="{FROZEN_FILL}", style="rounded,filled,dashed", fontcolor="#777777"];
+  fake [label="fakes\\nX̂ = G(z)", shape=note, fillcolor="{FAKE_FILL}"];
+  D [label="D (frozen)", fillcolor="{FROZEN_FILL}", style="rounded,filled,dashed", fontcolor="#555555"];
   out [label="Ŷ_d = D(X̂)", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   bce [label="BCE\\nagainst label 1\\n(\\"real\\")", fillcolor="{NEUTRAL_FILL}"];
-  step [label="update θ_g only", shape=cds, fillcolor="{G_FILL}", color="{G_COLOR}"];
+  step [label="update\\nθ_g only", shape=box, style="filled,bold", fillcolor="{G_FILL}", color="{G_COLOR}"];
   z -> G -> fake -> D -> out -> bce -> step;
-  step -> G [label="G's weights only", style=dashed, color="{G_COLOR}", fontcolor="{G_COLOR}", constraint=false];
+  step -> G [style=dashed, color="{G_COLOR}", constraint=false];
 }}
 """

@@ -10,8 +10,8 @@ def gan_diagram() -> str:
     return f"""
 digraph gan {{
   rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.4;
-  node [fontname="Helvetica", fontsize=14, style="rounded,filled", shape=box];
-  edge [fontname="Helvetica", fontsize=12];
+  node [fontname="Helvetica", fontsize=10, style="rounded,filled", shape=box];
+  edge [fontname="Helvetica", fontsize=10];
   z [label="noise z", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   G [label="Generator G", fillcolor="{G_FILL}"];
   fake [label="fake G(z)", shape=note, fillcolor="{FAKE_FILL}"];
@@ -19,7 +19,9 @@ digraph gan {{
   D [label="Discriminator D", fillcolor="{D_FILL}"];
   out [label="D(·): real?\\n0 … 1", shape=ellipse, fillcolor="{NEUTRAL_FILL}"];
   z -> G -> fake -> D; real -> D; D -> out;
-  out -> D [label="D's update: real → 1, fake → 0", style=dashed, color="{D_COLOR}", fontcolor="{D_COLOR}"];
-  out -> G [label="G's update: make D say 1 on fakes", style=dashed, color="{G_COLOR}", fontcolor="{G_COLOR}"];
+  // Streamlit draws labels at ~10 px whatever fontsize says and scales the picture to the page's width: short labels
+  // on edges that do not set the ranks, since a long one widened the row and so shrank everything in it
+  out -> D [label="D's update", style=dashed, color="{D_COLOR}", fontcolor="{D_COLOR}", constraint=false];
+  out -> G [label="G's update", style=dashed, color="{G_COLOR}", fontcolor="{G_COLOR}", constraint=false];
 }}
 """
