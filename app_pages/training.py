@@ -99,8 +99,9 @@ def how_it_learns() -> None:
     healthy.markdown(f"""**What the curves should do** (a BCE run)
 - The losses do **not** go to 0: each network's gain is the other's loss, so they wobble and level off. A D that says
   0.5 to everything scores D loss = G loss = log 2 ≈ {BALANCE.d_loss:.3f}.
-- **D(x)** starts near 1 and **D(G(z))** near 0; as G's fakes improve they drift towards each other, towards 0.5,
-  where D can no longer tell real from fake. A short run seldom gets all the way there.""")
+- D learns fast at first: **D(x)** rises towards 1 and **D(G(z))** falls towards 0. As G's fakes improve they drift
+  back towards each other, towards 0.5, where D can no longer tell real from fake. A short run seldom gets all the
+  way there.""")
     failing.markdown("""**What a failing run looks like**
 - **D wins**: D(x) stays near 1, D(G(z)) near 0, D's loss near 0 while G's climbs. G then gets little to learn from
   (the BCE loss page shows why); the two must stay matched.
