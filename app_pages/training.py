@@ -160,9 +160,10 @@ def file_link(where: DeltaGenerator, path: Path, name: str, label: str, icon: st
 def render(s: RunSnapshot) -> None:
     live.show_status(s)
     panels.headline(s)
-    panels.curves_row(s, key="train")
+    # what G makes first: on a projector (1280×720) the samples, or the 2D plane, are the picture above the fold
     st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
     panels.samples_view(s, key="train")
+    panels.curves_row(s, key="train")
     st.markdown("**Downloads**")
     run_files(s)
 
