@@ -116,8 +116,8 @@ def test_a_ring_run_shows_gan_labs_layered_plane(server, page):
     page.get_by_role("button", name="New run").click()
     _choose(page, "Preset", "ring-bce")
     page.get_by_role("button", name="Start", exact=True).click()
-    # the plane's legend names its four layers (and the modes)
-    wait_plane_drawn(page, ["D's output", "real data", "generated", "G's push", "modes"])
+    # the plane's legend names its layers (D's output is the colour bar; the modes are in the key beside it)
+    wait_plane_drawn(page, ["real data", "generated", "G's push", "G's manifold"])
     time.sleep(4)  # let it train a little: the picture should show D's map taking shape
     wait_plane_drawn(page, ["generated"])  # still drawn after several live updates
     assert_no_exception(page)

@@ -158,7 +158,7 @@ def test_training_on_a_ring(clean_server, projector):
     # the worker's first steps can take a while on a busy machine: wait for the plane's caption before its drawing
     wait_until(lambda: step_in(texts(projector, "stCaptionContainer"), r"^step ([\d,]+): \d+ samples") >= TRAINED_STEPS,
                f"the plane at step {TRAINED_STEPS}", timeout_s=200)
-    wait_plane_drawn(projector, ["D's output", "real data", "generated", "G's push", "modes"])
+    wait_plane_drawn(projector, ["real data", "generated", "G's push", "G's manifold"])
     # paused, as a teacher pauses to explain the plane: a live plotly chart is drawn anew at every refresh, and on a
     # busy machine a shot often catches it half drawn
     sidebar = projector.locator("[data-testid=stSidebar]")
