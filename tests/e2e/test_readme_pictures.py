@@ -197,6 +197,6 @@ def test_mode_collapse_lesson_mid_comparison(clean_server, projector):
         return len(steps) == 2 and steps[0] >= 400 and steps[1] >= 100
 
     wait_until(both_judged, "BCE at step 400 and WGAN-GP at step 100", timeout_s=120)
-    scroll_to(projector, "One click")
+    scroll_to(projector, "What that changes for collapse")
     picture(projector, "lesson-mode-collapse", after=STILL_TRAINING)
     stop_runs(projector, "collapse-digits-bce", "collapse-digits-wgan")
