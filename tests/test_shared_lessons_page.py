@@ -20,7 +20,7 @@ from gan_core.runs.status import Status
 from tests.tiny import tiny
 from ui import comparisons, live, predictions, roles
 
-PAGES = Path(__file__).resolve().parents[1] / "app_pages"
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 KEY = "room key"
 
 pytestmark = pytest.mark.usefixtures("fresh_manager")
@@ -35,7 +35,8 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _page(name: str, *, presenter: bool | None = None) -> AppTest:
-    app = AppTest.from_file(str(PAGES / name), default_timeout=60)
+    # through the app's navigation: a page that links to another (st.page_link) runs only inside it
+    app = AppTest.from_file(APP, default_timeout=60).switch_page(f"app_pages/{name}")
     if presenter:
         app.session_state[roles.PRESENTER] = True  # as the sidebar's key field sets it
     app.run()

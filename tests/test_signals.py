@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,10 @@ def test_ctrl_c_checkpoints_every_running_run_and_keeps_queued_runs_queued(tmp_p
                 return False
 
         _wait("the server", healthy, 90)
-        asyncio.run(_open(url))  # the first page builds the run manager, which queues both runs again
+        # the first page builds the run manager, which queues both runs again. In a fresh thread: Playwright's sync
+        # API (the browser tests, in the same pytest process) leaves an event loop running in this one
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _open(url)).result()
         _wait("two checkpoints of the first run", lambda: len(first.read_metrics()) >= 2 * long.checkpoint_every + 5,
               120)
         os.killpg(server.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
