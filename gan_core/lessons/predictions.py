@@ -21,7 +21,7 @@ from typing import Any
 
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
-from gan_core.runs.folder import atomic_write_bytes
+from gan_core.runs.folder import atomic_write_bytes, read_json_section
 from gan_core.runs.roles import Actor, RunRefused
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,8 @@ class Predictions:
         self._load()
 
     def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as err:
-            log.warning("%s cannot be read (%s): no question is open until the presenter opens one", self.path, err)
-            return
-        polls = data.get("polls") if isinstance(data, dict) else None
-        if not isinstance(polls, dict):
-            log.warning("%s holds no 'polls' object: no question is open until the presenter opens one", self.path)
+        polls = read_json_section(self.path, "polls", "no question is open until the presenter opens one")
+        if polls is None:
             return
         for name, raw in polls.items():
             try:

@@ -22,7 +22,7 @@ from typing import Any
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
-from gan_core.runs.folder import atomic_write_bytes, is_run_id
+from gan_core.runs.folder import atomic_write_bytes, is_run_id, read_json_section
 from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import LOCAL, Actor
 from gan_core.runs.status import Status
@@ -85,16 +85,8 @@ class SharedComparisons:
     # -- the file ------------------------------------------------------------------------------------------------------
     def _load(self) -> None:
         """Read the file; anything unreadable in it is no comparison (logged), never an error for the page."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as err:
-            log.warning("%s cannot be read (%s): no comparison is shown until one is started", self.path, err)
-            return
-        kinds = data.get("comparisons") if isinstance(data, dict) else None
-        if not isinstance(kinds, dict):
-            log.warning("%s holds no 'comparisons' object: no comparison is shown until one is started", self.path)
+        kinds = read_json_section(self.path, "comparisons", "no comparison is shown until one is started")
+        if kinds is None:
             return
         for name, kind in kinds.items():
             try:

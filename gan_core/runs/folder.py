@@ -100,6 +100,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def read_json_section(path: Path, key: str, meanwhile: str) -> dict[str, Any] | None:
+    """The object under `key` in the JSON file at `path`; None when the file is missing, unreadable or has no such
+    object (the last two logged, saying `meanwhile`: what the reader does instead). Never raises: a damaged file of
+    the server's shared state must cost only that state, never a page."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        log.warning("%s cannot be read (%s): %s", path, err, meanwhile)
+        return None
+    section = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        log.warning("%s holds no '%s' object: %s", path, key, meanwhile)
+        return None
+    return section
+
+
 class RunStore:
     """One run's folder. Creating a store does not touch the disk; `create` and the writers do."""
 
