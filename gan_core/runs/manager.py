@@ -1,11 +1,10 @@
 """RunManager: the dashboard's background runs, shared by every browser on one server.
 
 Runs train in worker processes (gan_core.runs.processes, looping in gan_core.runs.worker.serve), at most `max_runs` at
-a time; the rest queue. The manager keeps each run's bounded history (gan_core.runs.state), fed by the workers' events,
-and hands viewers immutable snapshots: a viewer never waits for a step, nor a step for a viewer. Processes, not threads,
-by measurement on 2 CPU cores: a training thread in the Streamlit server queued for the GIL behind the pages (one open
-Training page cut digits from ~130 to ~30 steps/s), and a crash in a process cannot take the server down.
-`processes=False` keeps threads (tests patch the trainer there).
+a time; the rest queue. With a Ray address (`ray_address`, else GAN_RAY_ADDRESS) runs train as Ray actors instead
+(gan_core.runs.ray_backend), and the server still writes every run folder. The manager keeps each run's bounded history
+(gan_core.runs.state), fed by the workers' events, and hands viewers immutable snapshots: a viewer never waits for a
+step, nor a step for a viewer. `processes=False` keeps threads (tests patch the trainer there).
 
 A run paused for more than RELEASE_AFTER_S while another waits gives its worker back (it checkpoints first) and takes
 the next free one when resumed or stepped. Housekeeping (gan_core.runs.housekeeping) keeps the folder within its disk
@@ -28,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.runs import housekeeping, roles
+from gan_core.runs import housekeeping, ray_backend, roles
 from gan_core.runs.folder import RunStore, default_runs_dir, sanitize_name
 from gan_core.runs.processes import Worker, WorkerPool, default_max_runs
 from gan_core.runs.reload import FolderScanner, load_run
@@ -46,7 +45,8 @@ class RunManager:
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, *, max_runs: int | None = None, device: str = "auto",
                  data_dir: str | os.PathLike | None = None, torch_threads: int = 1, processes: bool | None = None,
-                 session_runs: int | None = None, max_queued: int | None = None) -> None:
+                 session_runs: int | None = None, max_queued: int | None = None,
+                 ray_address: str | None = None) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.max_runs = default_max_runs() if max_runs is None else max_runs
         # a student session's active runs, and the runs waiting for a worker before a student's start is refused
@@ -54,6 +54,7 @@ class RunManager:
         self.max_queued = roles.max_queued_limit() if max_queued is None else max_queued
         self.device = device
         self.data_dir = None if data_dir is None else str(data_dir)
+        self.ray_address = ray_backend.address_from(ray_address)  # None: local worker processes
         self._lock = threading.Lock()  # guards _runs and _queue; taken before a run's cond, never after
         self._runs: dict[str, RunState] = {}
         self._queue: deque[str] = deque()
@@ -66,8 +67,9 @@ class RunManager:
             log.warning("cannot create the runs folder %s: %s", self.runs_dir, err)
         self._scanner = FolderScanner(self.runs_dir)
         self.scan()  # queues again the runs that were queued when the server stopped
-        if processes is None:
-            processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads"
+        if self.ray_address is not None:
+            raise ConfigError("ray_address", "the Ray backend is being added; leave it empty for local workers")
+        processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads" if processes is None else processes
         self._pool = WorkerPool(self.max_runs, processes, torch_threads, self._apply, self._worker_died)
         self._admit()
         threading.Thread(target=self._tick, name="gan-housekeeping", daemon=True).start()
@@ -166,8 +168,7 @@ class RunManager:
     def owner(self, run_id: str) -> str | None:
         """The session that started the run; None for the presenter's alone (trained by the CLI, or before roles)."""
         with self._lock:
-            run = self._runs.get(run_id)
-        return run.owner if run is not None else None
+            return self._runs[run_id].owner if run_id in self._runs else None
 
     def _check(self, actor: Actor, run_id: str, verb: str) -> RunState:
         run = self._get(run_id)

@@ -3,6 +3,10 @@
 gan_core.runs.manager.RunManager owns a WorkerPool: it sends orders ("train", "pause", "step", …) to a worker, and the
 pool hands every event a worker sends back, and every worker that died, to the manager's callbacks. The training loop
 itself is gan_core.runs.worker.serve.
+
+Processes, not threads, by measurement on 2 CPU cores: a training thread in the Streamlit server queued for the GIL
+behind the pages (one open Training page cut digits from ~130 to ~30 steps/s), and a crash in a process cannot take the
+server down.
 """
 
 from __future__ import annotations
