@@ -1,4 +1,4 @@
-"""python -m gan_core presets | train | sample | eval | bench: the engine from the command line.
+"""python -m gan_core presets | train | sample | eval | sweep | bench: the engine from the command line.
 
 Bad input prints one line naming the field and exits 2; nothing else is printed to stderr but the progress bar.
 """
@@ -6,6 +6,7 @@ Bad input prints one line naming the field and exits 2; nothing else is printed 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -16,12 +17,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gan_core.config import PRESETS, ConfigError, coerce, get_preset
+from gan_core.config import PRESETS, ConfigError, get_preset, parse_overrides
+from gan_core.runs.status import Status
 from gan_core.runs.train_run import open_run, train_to
 from gan_core.train.records import CheckpointError, Diverged
 
+EXIT_CELLS_FAILED = 1  # a sweep whose cells did not all finish (diverged, failed, deleted): summary.csv says which
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 MAX_THREADS = 1024  # --threads above this is a typo, not a machine
 # `sample` holds its samples in one float32 array before writing them, `eval` scores them in memory: 1 GiB is 4 million
 # 2D points or ~340,000 MNIST images, far beyond what either needs, and it fits the few-GB laptop the README describes.
@@ -63,11 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", required=True)
     ev.add_argument("--n", type=int, default=None, help="samples to evaluate (2D: 2500, images: 1000)")
     ev.add_argument("--seed", type=int)
+    sweep = sub.add_parser("sweep", help="train a grid of runs (one per cell) and summarise their outcomes")
+    sweep.add_argument("--preset", required=True, help="preset name (see `presets`)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                       help="a field to sweep and its values (once or twice: a table's rows and columns)")
+    sweep.add_argument("--seeds", default="0", help="seeds of every grid point, e.g. 0,1,2 (default 0)")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a field fixed in every cell")
+    sweep.add_argument("--steps", type=int, help="total steps of every cell")
+    sweep.add_argument("--out", required=True, help="folder for the cells' run folders and summary.csv/.json")
+    sweep.add_argument("--workers", type=int, help="runs training at once (default: $GAN_MAX_RUNS, else cores − 1)")
+    sweep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    sweep.add_argument("--ray-address", help="train the cells on this Ray cluster (auto, or ray://host:port)")
+
     bench = sub.add_parser("bench", help="run benchmarks and print a Markdown table for BENCHMARKS.md")
     bench.add_argument("names", nargs="*", help="benches to run (default: all): "
-                       "probe-overhead, time-to-quality, mode-coverage, ui-latency, gpu")
+                       "probe-overhead, time-to-quality, mode-coverage, ui-latency, gpu, sweep")
+    bench.add_argument("--ray-address", help="sweep bench: also run its cells on this Ray cluster")
 
-    for command in (train, sample, ev):
+    for command in (train, sample, ev, sweep):
         command.add_argument("--data-dir", help="where torchvision datasets live (default: $GAN_DATA_DIR, else data/)")
     return parser
 
@@ -77,16 +94,6 @@ def cmd_presets(_: argparse.Namespace) -> int:
     for name, preset in PRESETS.items():
         print(f"{name:<{width}}  {preset.description}")
     return 0
-
-
-def _overrides(pairs: list[str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set: {pair!r} is not KEY=VALUE")
-        values[key.strip()] = coerce(key.strip(), value)
-    return values
 
 
 def _check_n(option: str, n: int, shape: tuple[int, ...]) -> None:
@@ -123,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not 1 <= args.threads <= MAX_THREADS:
             raise UsageError(f"--threads: must be between 1 and {MAX_THREADS}")
         torch.set_num_threads(args.threads)
-    changes = _overrides(args.set)
+    changes = parse_overrides(args.set)
     if args.steps is not None:
         changes["steps"] = args.steps
     if args.seed is not None:
@@ -197,6 +204,58 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """One run folder per cell under --out, trained through a RunManager (queued behind its workers, or on Ray), a
+    progress line per ended cell, then summary.csv and summary.json in --out."""
+    # scikit-learn, the classifier and the run manager: only for a sweep
+    from gan_core.runs.manager import RunManager  # noqa: PLC0415
+    from gan_core.sweeps import outcomes, record  # noqa: PLC0415
+    from gan_core.sweeps.spec import SweepSpec, parse_grid, parse_seeds  # noqa: PLC0415
+
+    fixed = parse_overrides(args.set)
+    if args.steps is not None:
+        fixed["steps"] = args.steps
+    spec = SweepSpec.of(args.preset, parse_grid(args.grid), parse_seeds(args.seeds), fixed)
+    if args.workers is not None and not 1 <= args.workers <= MAX_THREADS:
+        raise UsageError(f"--workers: must be between 1 and {MAX_THREADS}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {args.out} is a file; name a folder for the sweep")
+    if (out / outcomes.SUMMARY_JSON).exists():
+        raise UsageError(f"--out: {args.out} already holds a sweep's summary; name a new folder")
+    _check_writable("--out", _nearest_folder(out))
+    options: dict[str, object] = {}
+    if args.ray_address:
+        if "ray_address" not in inspect.signature(RunManager).parameters:
+            raise UsageError("--ray-address: this version's run manager has no Ray backend; leave it out to train here")
+        options["ray_address"] = args.ray_address
+    manager = RunManager(out, max_runs=args.workers, device=args.device, data_dir=args.data_dir, **options)
+    ended: list[outcomes.CellRow] = []
+
+    def progress(row: outcomes.CellRow) -> None:
+        ended.append(row)
+        status = "deleted" if row.status is None else row.status.value
+        print(f"[{len(ended)}/{spec.size}] {row.cell.name}: {status} at step {row.step:,} · {one_line(row.describe())}",
+              file=sys.stderr, flush=True)
+
+    interrupted = False
+    try:
+        sweep = record.launch(manager, spec)
+        print(f"sweep {sweep.id}: {spec.size} cells, {manager.max_runs} at a time → {out}", file=sys.stderr, flush=True)
+        try:
+            outcomes.follow(manager, sweep, progress)
+        except KeyboardInterrupt:  # stop the cells (each checkpoints), then still write what there is
+            interrupted = True
+    finally:
+        manager.shutdown()
+    rows = outcomes.rows(manager, sweep, evaluate=not interrupted)
+    csv_path, _ = outcomes.write_summary(out, sweep, rows)
+    print(f"{'interrupted: ' if interrupted else ''}summary of {len(rows)} cells → {csv_path}", file=sys.stderr)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_CELLS_FAILED if any(r.status is not Status.FINISHED for r in rows) else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """`python -m benchmarks NAME ...`, run from here: the benchmarks live in the repository beside gan_core (never
     inside it), so an installed gan_core without them says so."""
@@ -209,7 +268,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("benchmarks") is None:
         raise UsageError("bench: the benchmarks package is not importable (it ships in the repository beside gan_core); "
                          "run this from the repository's root")
-    argv, sys.argv = sys.argv, ["python -m benchmarks", *args.names]
+    ray = ["--ray-address", args.ray_address] if args.ray_address else []
+    argv, sys.argv = sys.argv, ["python -m benchmarks", *args.names, *ray]
     try:
         runpy.run_module("benchmarks", run_name="__main__", alter_sys=True)
     except SystemExit as done:
@@ -219,7 +279,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "bench": cmd_bench}
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "sweep": cmd_sweep,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -232,6 +232,17 @@ def coerce(name: str, value: Any) -> Any:
     return value
 
 
+def parse_overrides(pairs: list[str], option: str = "--set") -> dict[str, Any]:
+    """`KEY=VALUE` texts (the CLI's --set, a sweep's fixed fields) as field values, each coerced to its field's type."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(option, f"{show(pair)} is not KEY=VALUE")
+        values[key.strip()] = coerce(key.strip(), value)
+    return values
+
+
 def limits(name: str) -> tuple[float | None, float | None]:
     meta = FIELDS[name].metadata
     return meta.get("min"), meta.get("max")
