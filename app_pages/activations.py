@@ -11,7 +11,7 @@ from gan_core.config import Activation
 from gan_core.lessons import explain, units
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import cache, comparisons, live, panels
+from ui import cache, comparisons, course, live, panels
 from ui.figures import activations
 from ui.style import PLOTLY_CONFIG
 
@@ -234,3 +234,5 @@ def first_layer_share(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
 
 
 comparison(VANISHING, vanishing_panel, key="act_vanishing", measure=first_layer_share, fmt=activations.ratio_text)
+
+course.links("app_pages/activations.py")

@@ -12,7 +12,7 @@ import streamlit as st
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
-from ui import cache, collapse_evidence, comparisons, live, panels
+from ui import cache, collapse_evidence, comparisons, course, live, panels
 from ui.figures import batch_norm, images
 from ui.style import PLOTLY_CONFIG
 
@@ -251,3 +251,5 @@ if shown is not None:
 - The losses: without batch norm D can win early (its loss falls, G's climbs), and a G that keeps losing may settle on
   the few digits it can pass off as real: mode collapse. How many digits each run drew is measured above.
 """)
+
+course.links("app_pages/batch_norm.py")

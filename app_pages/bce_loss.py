@@ -10,7 +10,7 @@ import streamlit as st
 from gan_core.config import Loss
 from gan_core.lessons import explain, game
 from gan_core.runs.state import RunSnapshot
-from ui import cache, live, panels
+from ui import cache, course, live, panels
 from ui.figures import bce_loss
 from ui.style import PLOTLY_CONFIG
 
@@ -124,3 +124,5 @@ else:
             st.warning("D(G(z)) is below 0.1: D is winning. With the minimax G loss, G's gradient would now be tiny.")
 
     live.live(render, snap.id, key="bce_live")
+
+course.links("app_pages/bce_loss.py")

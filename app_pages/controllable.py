@@ -14,7 +14,7 @@ from gan_core.lessons.control import interpolate_z, slerp
 from gan_core.lessons.saved_generator import RunGenerator, ZPath, load_generator, suits, summarize
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
-from ui import cache, live
+from ui import cache, course, live
 from ui.figures import controllable
 from ui.figures.images import image_rows
 from ui.style import PLOTLY_CONFIG
@@ -233,3 +233,5 @@ if cond is not None:
     with right:
         st.plotly_chart(controllable.label_prob_figure(FRAMES, path_probs, class_a, class_b, t_label), key="ctl_label_probs",
                         config=PLOTLY_CONFIG)
+
+course.links("app_pages/controllable.py")

@@ -5,7 +5,7 @@ import streamlit as st
 from gan_core.config import get_preset
 from gan_core.lessons import game
 from gan_core.runs.state import RunSnapshot
-from ui import live, panels
+from ui import course, live, panels
 from ui.figures import home
 
 DEFAULT_PRESET = "digits"
@@ -58,3 +58,5 @@ if snap is not None and snap.config.dataset == preset.config.dataset:
     live.live(render, snap.id, key="home")
     st.page_link("app_pages/training.py", label="Open it on the Training page: every chart, control and setting",
                  icon=":material/monitoring:")
+
+course.links("app_pages/home.py")

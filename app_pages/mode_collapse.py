@@ -15,7 +15,7 @@ from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from gan_core.train.records import SampleRecord
-from ui import cache, collapse_evidence, comparisons, live, panels
+from ui import cache, collapse_evidence, comparisons, course, live, panels
 from ui.figures import activations, images, mode_collapse
 from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
@@ -328,3 +328,5 @@ st.markdown("""
   scores keep a slope towards the data G has not reached; how many digits it draws on this seed is the number measured
   above, not a promise for every run.
 """)
+
+course.links("app_pages/mode_collapse.py")

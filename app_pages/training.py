@@ -11,7 +11,7 @@ from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
-from ui import cache, downloads, flows, live, panels
+from ui import cache, course, downloads, flows, live, panels
 from ui.checkpoint_upload import saved_generator_lab
 from ui.figures import curves
 from ui.forms import config_form
@@ -127,6 +127,7 @@ if snap is None:
     st.info("No runs yet: press **New run**, pick a preset and press Start.")
     how_it_learns()
     keep_the_generator()
+    course.links("app_pages/training.py")
     st.stop()
 
 st.subheader(f"Run {snap.id}")
@@ -194,3 +195,5 @@ if chosen:
     live.live_many(compare, {i: i for i in chosen if i in manager}, key="compare")  # follows them while any trains
 elif any(manager.snapshot(i).status is Status.RUNNING for i in ids):
     st.caption("Pick runs to overlay their curves.")
+
+course.links("app_pages/training.py")

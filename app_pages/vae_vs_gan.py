@@ -9,7 +9,7 @@ from gan_core.config import Dataset, get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
 from gan_core.runs.state import RunSnapshot, Status
-from ui import cache, live, panels
+from ui import cache, course, live, panels
 from ui.figures import vae_vs_gan
 from ui.figures.images import sample_grid
 from ui.style import PLOTLY_CONFIG
@@ -198,3 +198,5 @@ for col, (title, images) in zip(st.columns(3), [("Originals", originals),
         st.markdown(f"**{title}**")
         st.metric("Sharpness", f"{vae.sharpness(images):.2f}")
         grid(images)
+
+course.links("app_pages/vae_vs_gan.py")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pyarrow
@@ -20,11 +19,12 @@ from gan_core.lessons.units import UnitGradients
 from gan_core.runs.probe_log import PROBES_FILE
 from gan_core.runs.status import Status
 from gan_core.train.probes import HIST_EDGES, LayerStats, ProbeRecord
+from tests.pages import page_app
 from tests.tiny import tiny
 from ui import comparisons, live, style
 from ui.figures import activations
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "activations.py")
+PAGE = "app_pages/activations.py"
 BINS = len(HIST_EDGES) - 1
 R, L, S = Activation.RELU, Activation.LEAKY_RELU, Activation.SIGMOID
 
@@ -164,7 +164,7 @@ def test_unit_gradient_chart_puts_dead_units_beside_living_ones():
 
 
 def _page() -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = page_app(PAGE, 30).run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -222,7 +222,7 @@ def test_a_finished_run_shows_its_dead_units_and_gradients(fresh_manager):
     config = tiny("digits", width=8, steps=12, probe_every=4, batch_size=16, sample_every=100, d_activation="relu")
     run_id = live.start(config, "tiny")
     assert live.get_manager().wait(run_id, timeout=30).status is Status.FINISHED
-    app = AppTest.from_file(PAGE, default_timeout=30)
+    app = page_app(PAGE, 30)
     app.session_state[live.SELECTED] = run_id
     app.run()
     assert not app.exception, [e.value for e in app.exception]

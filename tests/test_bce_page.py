@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.pages import page_app
 from tests.tiny import tiny
 from ui import live
 from ui.figures import bce_loss
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "bce_loss.py")
+PAGE = "app_pages/bce_loss.py"
 
 pytestmark = pytest.mark.usefixtures("fresh_manager")
 
@@ -22,7 +22,7 @@ def _metric(app: AppTest, label: str) -> str:
 
 
 def test_the_slider_and_the_label_move_the_loss():
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = page_app(PAGE, 30).run()
     assert not app.exception, [e.value for e in app.exception]
     assert float(_metric(app, "loss")) == pytest.approx(-math.log(0.9), rel=1e-3)  # y = 1, h = 0.9
     app.slider(key="bce_h").set_value(0.99).run()
@@ -33,7 +33,7 @@ def test_the_slider_and_the_label_move_the_loss():
 
 
 def test_the_batch_cost_is_the_mean_of_the_rows():
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = page_app(PAGE, 30).run()
     # default batch y = 1, 1, 0, 0 and h = 0.9, 0.2, 0.05, 0.6: J = (−ln .9 − ln .2 − ln .95 − ln .4) / 4
     expected = -(math.log(0.9) + math.log(0.2) + math.log(0.95) + math.log(0.4)) / 4
     assert float(_metric(app, "J(θ): the mean loss")) == pytest.approx(expected, rel=1e-3)
@@ -47,7 +47,7 @@ def test_the_batch_cost_is_the_mean_of_the_rows():
 def test_a_live_bce_run_shows_its_terms():
     run_id = live.start(tiny("ring-bce", steps=30, batch_size=32), "bce")
     live.get_manager().wait(run_id, timeout=60)
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = page_app(PAGE, 30).run()
     assert not app.exception, [e.value for e in app.exception]
     real, fake = float(_metric(app, "real term −log D(x)")), float(_metric(app, "fake term −log(1 − D(G(z)))"))
     assert float(_metric(app, "D's loss: their mean")) == pytest.approx((real + fake) / 2, rel=0.01)
@@ -56,7 +56,7 @@ def test_a_live_bce_run_shows_its_terms():
 def test_a_wgan_run_is_not_read_as_bce():
     run_id = live.start(tiny("ring-wgan", steps=5, batch_size=32), "wgan")
     live.get_manager().wait(run_id, timeout=60)
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = page_app(PAGE, 30).run()
     assert not app.exception
     assert any("not BCE" in i.value for i in app.info)
 
@@ -72,7 +72,7 @@ def test_figures_plot_the_explain_functions():
 
 
 def test_the_page_defines_its_symbols_the_sign_and_the_logit_in_its_text():
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+    app = page_app(PAGE, 30).run()
     assert not app.exception
     captions = " ".join(c.value for c in app.caption)
     for symbol in ("**h** = h(x, θ)", "**y**, the true label", "**θ**, the model's parameters", "**x⁽ⁱ⁾**",

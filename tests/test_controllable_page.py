@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -12,10 +11,11 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import get_preset
 from gan_core.lessons.control import AscentResult
 from gan_core.runs.status import Status
+from tests.pages import page_app
 from ui import live, style
 from ui.figures import controllable
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "controllable.py")
+PAGE = "app_pages/controllable.py"
 TINY = dict(steps=150, g_width=16, d_width=16, g_depth=2, d_depth=2, batch_size=32, sample_every=100)
 
 
@@ -82,7 +82,7 @@ def _train(preset: str, name: str) -> str:
 
 
 def test_without_runs_the_page_offers_to_train_both_generators(fresh_manager):
-    app = _run(AppTest.from_file(PAGE, default_timeout=30))
+    app = _run(page_app(PAGE, 30))
     assert app.title[0].value == "Controllable generation"
     assert {b.key for b in app.button} == {"ctl_run_train", "ctl_cond_run_train"}
     assert sum("No trained" in i.value for i in app.info) == 2
@@ -102,7 +102,7 @@ def _metric(app: AppTest, label: str) -> str:
 
 def test_ascent_grid_appears_and_the_target_slider_changes_it(fresh_manager):
     run_id = _train("digits", "tiny")
-    app = AppTest.from_file(PAGE, default_timeout=30)
+    app = page_app(PAGE, 30)
     _run(app)
     assert app.selectbox(key="ctl_run").value == run_id
     images = app.get("image")
@@ -129,7 +129,7 @@ def test_ascent_grid_appears_and_the_target_slider_changes_it(fresh_manager):
 
 def test_a_conditional_run_draws_the_picked_class(fresh_manager):
     _train("digits-conditional", "tiny-cond")
-    app = _run(AppTest.from_file(PAGE, default_timeout=30))
+    app = _run(page_app(PAGE, 30))
     assert any("No trained digits" in i.value for i in app.info)  # the unconditional part still offers training
     assert any("16 noise vectors, each with the label 3" in c.captions[0] for c in app.get("image"))
     app.segmented_control(key="ctl_digit").set_value(5)

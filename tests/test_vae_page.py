@@ -13,11 +13,12 @@ from gan_core.config import get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
 from gan_core.runs.status import Status
+from tests.pages import page_app
 from tests.tiny import tiny
 from ui import live, style
 from ui.figures import vae_vs_gan
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "vae_vs_gan.py")
+PAGE = "app_pages/vae_vs_gan.py"
 TINY_VAE_STEPS = 30
 
 
@@ -83,7 +84,7 @@ def _markdown(app: AppTest) -> str:
 
 
 def test_page_without_runs_or_vae_offers_to_train_the_vae(fresh):
-    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    app = _ok(page_app(PAGE, 60).run())
     assert app.title[0].value == "VAE vs GAN"
     assert len(app.get("graphviz_chart")) == 2
     assert any("VAE trained yet" in i.value for i in app.info)
@@ -92,7 +93,7 @@ def test_page_without_runs_or_vae_offers_to_train_the_vae(fresh):
 
 
 def test_training_the_vae_shows_its_loss_latent_space_and_grids(fresh):
-    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    app = _ok(page_app(PAGE, 60).run())
     _ok(app.button(key="vae_train").click().run())
     assert not any("VAE trained yet" in i.value for i in app.info)
     assert len(app.latex) == 4
@@ -108,7 +109,7 @@ def test_training_the_vae_shows_its_loss_latent_space_and_grids(fresh):
 
 def test_train_the_default_gan_button_starts_a_digits_run(fresh):
     vae.get_vae(load_digits())
-    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    app = _ok(page_app(PAGE, 60).run())
     _ok(app.button(key="vae_gan_train").click().run())
     (snap,) = live.get_manager().snapshots()
     assert snap.config == get_preset("digits").config
@@ -121,7 +122,7 @@ def test_a_finished_digits_gan_stands_beside_the_vae(fresh):
     run_id = live.start(config, "tiny")
     assert live.get_manager().wait(run_id, timeout=60).status is Status.FINISHED
     vae.get_vae(load_digits())
-    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    app = _ok(page_app(PAGE, 60).run())
     assert f"run `{run_id}`" in _markdown(app)
     assert not any("No finished digits GAN" in i.value for i in app.info)
     gan_metric = next(m for m in app.metric if m.label == "Sharpness" and "vs the VAE" in (m.delta or ""))
@@ -137,7 +138,7 @@ def _captions(img) -> list[str]:
 
 def test_the_like_with_like_vae_has_the_gans_latent_size(fresh):
     gan_z = get_preset("digits").config.z_dim
-    app = _ok(AppTest.from_file(PAGE, default_timeout=60).run())
+    app = _ok(page_app(PAGE, 60).run())
     assert "critic" not in _markdown(app) and "any z" not in _markdown(app)
     _ok(app.segmented_control(key="vae_latent_dim").set_value(gan_z).run())
     assert any(f"No {gan_z}-D VAE trained yet" in i.value for i in app.info)

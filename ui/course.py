@@ -1,0 +1,68 @@
+"""The lessons in the course's order (GAN Specialization, course 1), and the links that walk a learner through them.
+
+dashboard.py builds the navigation from PAGES and each page ends with `links(its path)`: one list, so the sidebar's order
+and every page's "Back" and "Next" cannot disagree. The order: what a GAN is and how it differs from a VAE (week 1), its
+loss and the training loop (weeks 1-2), the pieces that make it train (week 2), what goes wrong and W-loss (week 3),
+and controlling what it makes (week 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class Lesson:
+    path: str  # relative to dashboard.py, as st.Page and st.page_link take it
+    title: str
+    icon: str
+    week: int  # the course-1 week it follows
+    builds_on: str  # one clause: what the previous page gave this one
+
+
+PAGES: tuple[Lesson, ...] = (
+    Lesson("app_pages/home.py", "Home", ":material/home:", 1, ""),
+    Lesson("app_pages/vae_vs_gan.py", "VAE vs GAN", ":material/compare:", 1,
+           "the generator and discriminator from Home"),
+    Lesson("app_pages/bce_loss.py", "BCE loss", ":material/functions:", 1,
+           "the minimax game Home previewed"),
+    Lesson("app_pages/training.py", "Training", ":material/monitoring:", 2,
+           "the BCE loss each update minimises"),
+    Lesson("app_pages/activations.py", "Activations", ":material/show_chart:", 2,
+           "the layers the Training page trains"),
+    Lesson("app_pages/batch_norm.py", "Batch norm", ":material/equalizer:", 2,
+           "the activations whose inputs batch norm steadies"),
+    Lesson("app_pages/mode_collapse.py", "Mode collapse", ":material/scatter_plot:", 3,
+           "the batch-norm comparison's collapsed run"),
+    Lesson("app_pages/controllable.py", "Controllable generation", ":material/tune:", 4,
+           "a GAN that covers every digit"),
+)
+
+
+def pages() -> list:
+    """st.Page objects for st.navigation, Home first (the default). Built per run: a StreamlitPage may not be shared
+    between sessions."""
+    return [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)]
+
+
+def neighbours(path: str) -> tuple[Lesson | None, Lesson | None]:
+    """The lessons before and after `path` in the course's order (None at either end)."""
+    index = next(i for i, p in enumerate(PAGES) if p.path == path)
+    before = PAGES[index - 1] if index > 0 else None
+    after = PAGES[index + 1] if index + 1 < len(PAGES) else None
+    return before, after
+
+
+def links(path: str) -> None:
+    """"Back" and "Next" at the end of the page at `path`: each names its lesson and what this one builds on."""
+    before, after = neighbours(path)
+    here = next(p for p in PAGES if p.path == path)
+    st.divider()
+    back, forward = st.columns(2)
+    if before is not None:
+        note = f" · this page builds on {here.builds_on}" if here.builds_on else ""
+        back.page_link(before.path, label=f"Back: {before.title}{note}", icon=":material/arrow_back:")
+    if after is not None:
+        forward.page_link(after.path, label=f"Next: {after.title} (week {after.week})", icon=":material/arrow_forward:")
