@@ -142,7 +142,8 @@ def _check_grid(grid: Sequence[Any], seeds: Sequence[Any]) -> tuple[tuple[str, t
     # counted before any value is coerced: a pasted list of a million values is refused at once
     cells = math.prod(len(values) for _, values in grid) * max(1, len(seeds))
     if cells > MAX_CELLS:
-        sizes = " × ".join([*(f"{len(v)} {name}" for name, v in grid), f"{len(seeds)} seeds"])
+        seeds_text = f"{len(seeds)} seed{'' if len(seeds) == 1 else 's'}"
+        sizes = " × ".join([*(f"{len(v):,} {name} values" for name, v in grid), seeds_text])
         raise ConfigError("grid", f"{sizes} make {cells:,} cells (runs); at most {MAX_CELLS} in one sweep")
     checked = []
     for name, values in grid:
