@@ -6,7 +6,6 @@ Bad input prints one line naming the field and exits 2; nothing else is printed 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import sys
@@ -224,11 +223,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if (out / outcomes.SUMMARY_JSON).exists():
         raise UsageError(f"--out: {args.out} already holds a sweep's summary; name a new folder")
     _check_writable("--out", _nearest_folder(out))
-    options: dict[str, object] = {}
-    if args.ray_address:
-        if "ray_address" not in inspect.signature(RunManager).parameters:
-            raise UsageError("--ray-address: this version's run manager has no Ray backend; leave it out to train here")
-        options["ray_address"] = args.ray_address
+    # without --ray-address the manager's own default decides: GAN_RAY_ADDRESS if set, else local workers
+    options = {"ray_address": args.ray_address} if args.ray_address else {}
     manager = RunManager(out, max_runs=args.workers, device=args.device, data_dir=args.data_dir, **options)
     ended: list[outcomes.CellRow] = []
 
