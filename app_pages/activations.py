@@ -18,9 +18,9 @@ from ui.style import PLOTLY_CONFIG
 DYING, VANISHING = "dying-relu", "vanishing-gradients"
 COURSE_SLOPE = 0.2  # the course's discriminator: nn.LeakyReLU(0.2)
 FORMULAS = {
-    Activation.RELU: (r"\mathrm{ReLU}(z) = \max(0, z)", r"\mathrm{ReLU}'(z) = \begin{cases}1 & z > 0\\ 0 & z < 0\end{cases}"),
+    Activation.RELU: (r"\mathrm{ReLU}(z) = \max(0, z)", r"\mathrm{ReLU}'(z) = 1 \text{ for } z > 0,\ 0 \text{ for } z < 0"),
     Activation.LEAKY_RELU: (r"\mathrm{LeakyReLU}(z) = \max(az, z)",
-                            r"\mathrm{LeakyReLU}'(z) = \begin{cases}1 & z > 0\\ a & z < 0\end{cases}"),
+                            r"\mathrm{LeakyReLU}'(z) = 1 \text{ for } z > 0,\ a \text{ for } z < 0"),
     Activation.SIGMOID: (r"\sigma(z) = \frac{1}{1 + e^{-z}}", r"\sigma'(z) = \sigma(z)\,\big(1 - \sigma(z)\big) \le \tfrac14"),
     Activation.TANH: (r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", r"\tanh'(z) = 1 - \tanh^2(z)"),
 }
@@ -33,14 +33,11 @@ st.write("Every hidden unit takes a weighted sum z of its inputs and passes it t
 
 # -- 1. the functions ---------------------------------------------------------------------------------------------------
 st.subheader("Four activations and their slopes")
-st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: g′ is exactly 0 (ReLU's negative side: "
-           "no gradient *for that input*; the unit is dead only if every input lands there). Red: g′ is below 0.01 "
-           "(saturated). Both come from the same formulas the page shows.")
 slope = 0.1
 for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
     for kind, col in zip(row, st.columns(2), strict=True):
         with col:
-            st.markdown(f"**{activations.NAMES[kind]}**")
+            # g and g' on one line each, no heading (each formula names its function): the plots stay near the top
             for formula in FORMULAS[kind]:
                 st.latex(formula)
             plot = st.container()  # the plot above its slider, level with its neighbour's; drawn once a is known
@@ -55,6 +52,9 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
             figure = cache.cached(("act_curve", kind, slope), partial(activations.activation_figure, kind, slope))
             plot.plotly_chart(figure, key=f"act_curve_{kind.value}", config=PLOTLY_CONFIG)
 
+st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: g′ is exactly 0 (ReLU's negative side: "
+           "no gradient *for that input*; the unit is dead only if every input lands there). Red: g′ is below 0.01 "
+           "(saturated). Both come from the same formulas the page shows.")
 with st.expander("Why non-linear, and why differentiable?"):
     W1, B1, W2, B2 = [[1, 2], [0, 1]], [1, 0], [[1, -1]], [2]  # small integers a class can multiply by hand
     W, B = units.compose_linear(W1, B1, W2, B2)

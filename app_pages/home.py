@@ -17,32 +17,18 @@ d_goal.markdown(":blue[**The discriminator D**] tells real examples from fakes: 
                 "D(G(z)) → 0 on fakes.")
 g_goal.markdown(":orange[**The generator G**] turns random noise z into fakes and wants D to call them real: "
                 "D(G(z)) → 1.")
-st.markdown("They take turns: D learns from a batch of real examples and fakes, then G learns from D's verdict on its "
-            "fakes. Neither may run far ahead: a D that wins outright rejects every fake with confidence and gives G "
-            "almost nothing to learn from. The two must stay matched, learning at a similar pace (the Mode collapse "
-            "page shows a run where D wins). Together they play:")
-st.latex(r"\min_G \max_D \; V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
-BALANCED = f"{game.minimax_value(game.BALANCE, game.BALANCE):.3f}".replace("-", "−")  # a typographic minus
-st.caption(f"A preview: the **BCE loss** page explains this game term by term, and what the expectations 𝔼 mean. D "
-           f"maximises V, G minimises it. Where D can no longer tell real from fake it says ½ to everything, and "
-           f"V = log ½ + log ½ = −log 4 ≈ {BALANCED}: the balance a good run heads towards.")
-with st.expander("D and G as probability models"):
-    st.markdown("D is a **classifier**: given an example's features X, it models **P(Y | X)**, the probability of "
-                "its class Y (here: real or fake). G works the other way round. A **conditional** G models "
-                "**P(X | Y)**: features given a class you ask for (\"draw a 7\", the Controllable generation page). "
-                "An **unconditional** G, like the one below, is never given a class: it drops Y and models "
-                "**P(X)**, every kind of example at once. The noise z is what makes each of its samples different.")
-
-st.subheader("Watch one learn")
 preset = get_preset(DEFAULT_PRESET)
-st.write(f"{preset.description}. The grid shows what G makes from the same 64 noise vectors as it trains.")
 
 
 def start_default() -> None:
     live.start(preset.config, DEFAULT_PRESET)
 
 
-st.button("Train the default GAN", type="primary", on_click=start_default, icon=":material/play_arrow:")
+# the button beside its one line, right under the picture: on a 1280x720 projector both stay above the fold
+press, about = st.columns([1, 3], vertical_alignment="center")
+press.button("Train the default GAN", type="primary", on_click=start_default, icon=":material/play_arrow:")
+about.markdown(f"**Watch one learn:** {preset.description}. The grid shows what G makes from the same 64 noise "
+               "vectors as it trains.")
 
 snap = live.selected_snapshot()
 if snap is not None and snap.config.dataset == preset.config.dataset:
@@ -58,5 +44,23 @@ if snap is not None and snap.config.dataset == preset.config.dataset:
     live.live(render, snap.id, key="home")
     st.page_link("app_pages/training.py", label="Open it on the Training page: every chart, control and setting",
                  icon=":material/monitoring:")
+
+st.subheader("The game they play")
+st.markdown("They take turns: D learns from a batch of real examples and fakes, then G learns from D's verdict on its "
+            "fakes. Neither may run far ahead: a D that wins outright rejects every fake with confidence and gives G "
+            "almost nothing to learn from. The two must stay matched, learning at a similar pace (the Mode collapse "
+            "page shows a run where D wins). Together they play:")
+st.latex(r"\min_G \max_D \; V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
+BALANCED = f"{game.minimax_value(game.BALANCE, game.BALANCE):.3f}".replace("-", "−")  # a typographic minus
+st.caption(f"A preview: the **BCE loss** page explains this game term by term, and what the expectations 𝔼 mean. D "
+           f"maximises V, G minimises it. Where D can no longer tell real from fake it says ½ to everything, and "
+           f"V = log ½ + log ½ = −log 4 ≈ {BALANCED}: the balance a good run heads towards.")
+with st.expander("D and G as probability models"):
+    st.markdown("D is a **classifier**: given an example's features X, it models **P(Y | X)**, the probability of "
+                "its class Y (here: real or fake). G works the other way round. A **conditional** G models "
+                "**P(X | Y)**: features given a class you ask for (\"draw a 7\", the Controllable generation page). "
+                "An **unconditional** G, like the one above, is never given a class: it drops Y and models "
+                "**P(X)**, every kind of example at once. The noise z is what makes each of its samples different.")
+
 
 course.links("app_pages/home.py")
