@@ -7,6 +7,7 @@ unknown name prints one line and exits 2. No unit test times anything.
 - mode-coverage: the ring and grid presets, 5 seeds each, scored on 2,500 samples beside PacGAN's Table 1.
 - ui-latency: Training page rerun time and a run's speed with and without a page polling it (ui_latency.py here).
 - gpu: the course's first GAN on CUDA, the eager loop against our accelerated path (gpu.py; skipped without a GPU).
+- sweep: 8 digits runs through one local worker (and a Ray cluster, `--ray-address`): wall time, start-up per run.
 """
 
 from __future__ import annotations
@@ -207,6 +208,13 @@ def ui_latency(seconds: float = 10.0) -> list[Row]:
     ]
 
 
+def sweep() -> list[Row]:
+    """8 digits runs through one local worker, and through Ray beside it when --ray-address is given (sweep.py)."""
+    from benchmarks.sweep import rows  # noqa: PLC0415 - the run manager and its worker processes only where asked for
+
+    return rows(RAY_ADDRESS)
+
+
 def gpu() -> list[Row]:
     from benchmarks.gpu import gpu as run_gpu  # noqa: PLC0415 - CUDA code only where asked for
 
@@ -220,7 +228,9 @@ BENCHES: dict[str, Callable[[], list[Row]]] = {
     "mode-coverage": mode_coverage,
     "ui-latency": ui_latency,
     "gpu": gpu,
+    "sweep": sweep,
 }
+RAY_ADDRESS: str | None = None  # --ray-address: the sweep bench runs its Ray half too
 
 
 def run(names: list[str]) -> str:
@@ -235,7 +245,7 @@ def run(names: list[str]) -> str:
         print(f"running {name}…", file=sys.stderr, flush=True)
         rows += BENCHES[name]()
         print(f"  {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    command = " ".join(["python -m benchmarks", *names])
+    command = " ".join(["python -m benchmarks", *names, *(["--ray-address", RAY_ADDRESS] if RAY_ADDRESS else [])])
     header = [f"- Machine: {machine()}", f"- Command: `{command}`", f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
               f"- Took: {(time.perf_counter() - began) / 60:.1f} min"]
     return "\n".join(header) + "\n\n" + markdown(rows) + "\n"  # a blank line: Markdown starts a table only after one
@@ -244,7 +254,10 @@ def run(names: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Run benchmarks and print a Markdown table.")
     parser.add_argument("names", nargs="*", help=f"benches to run (default: all): {', '.join(BENCHES)}")
+    parser.add_argument("--ray-address", help="sweep: also run its 8 runs on this Ray cluster (auto, ray://host:port)")
     args = parser.parse_args(argv)
+    global RAY_ADDRESS
+    RAY_ADDRESS = args.ray_address
     try:
         print(run(args.names))
     except ValueError as err:
