@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gan_core.config import ConfigError, GObjective, get_preset
@@ -16,7 +17,7 @@ from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import Actor, RunRefused
 from gan_core.runs.status import Status
 from gan_core.sweeps import outcomes
-from gan_core.sweeps.record import SWEEPS_DIR, launch, list_sweeps, load_sweep
+from gan_core.sweeps.record import SWEEPS_DIR, Sweep, SweepCell, launch, list_sweeps, load_sweep
 from gan_core.sweeps.spec import MAX_CELLS, SweepSpec, parse_grid, parse_seeds
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -215,3 +216,26 @@ def test_deleted_runs_and_damaged_records(manager: RunManager, caplog: pytest.Lo
     for bad in ("../runs", "broken-1", "missing-2"):
         with pytest.raises(ConfigError, match=r"^sweep: "):
             load_sweep(manager.runs_dir, bad)
+
+
+def test_outcome_grid_averages_seeds_per_grid_point():
+    s = spec({"lr_g": [1e-3, 5e-4], "g_activation": ["relu", "tanh", "elu"]}, seeds=[0, 1])
+    cells = tuple(SweepCell(c.name, s.settings(c.config), c.config.seed, f"run-{i}") for i, c in enumerate(s.cells()))
+    sweep = Sweep("grid-1", 0.0, s.preset, s.fields, s.seeds, cells, None, s.to_dict())
+    covered = {"run-0": 2, "run-1": 4, "run-2": 8, "run-6": 5}  # the others (run-3: tanh, seed 1, …) have none yet
+    rows = [outcomes.CellRow(c, Status.FINISHED, 40, "", {"modes_covered": covered[c.run_id]} if c.run_id in covered
+                             else None) for c in cells]
+    grid = outcomes.outcome_grid(sweep, rows, "modes_covered")
+    assert (grid.row_field, grid.row_values) == ("lr_g", (1e-3, 5e-4))
+    assert (grid.column_field, grid.column_values) == ("g_activation", ("relu", "tanh", "elu"))
+    assert grid.mean[0, 0] == 3.0 and grid.seeds[0, 0] == 2  # run-0 and run-1: relu, seeds 0 and 1
+    assert grid.mean[0, 1] == 8.0 and grid.seeds[0, 1] == 1  # run-2 alone: tanh seed 0
+    assert grid.mean[1, 0] == 5.0  # run-6: lr 5e-4, relu, seed 0
+    assert np.isnan(grid.mean[0, 2]) and grid.seeds[0, 2] == 0
+    one = outcomes.outcome_grid(
+        Sweep("one-1", 0.0, "ring-bce", ("lr_g",), (0,), cells[:1], None, {}), rows[:1], "modes_covered")
+    assert one.column_field is None and one.column_values == () and one.mean.tolist() == [[2.0]]
+
+
+def test_a_runs_folder_without_sweeps_lists_none(tmp_path: Path):
+    assert list_sweeps(tmp_path) == [] and list_sweeps(tmp_path / "missing") == []

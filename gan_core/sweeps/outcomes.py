@@ -3,8 +3,9 @@
 
 An evaluation takes a second or so (samples, then the classifier); it is cached in the run's folder as outcomes.json,
 keyed by the checkpoint file's size and time, so a page that redraws every few seconds, or the next server, reads it
-instead, and a run resumed to more steps is evaluated again. `rows` gives a page its table; `follow` waits for a
-sweep's cells, calling back as each ends (the CLI's progress lines); `write_summary` writes summary.csv and .json.
+instead, and a run resumed to more steps is evaluated again. `rows` gives a page its table and `outcome_grid` one
+figure over the grid (a heatmap's numbers); `follow` waits for a sweep's cells, calling back as each ends (the CLI's
+progress lines); `write_summary` writes summary.csv and .json.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from gan_core.config import ConfigError
 from gan_core.evaluation.evaluate import evaluate_run
@@ -157,6 +160,41 @@ def follow(manager: RunManager, sweep: Sweep, on_end: Callable[[CellRow], None] 
                                    f"after {timeout} s")
             time.sleep(poll_s)
     return [done[cell.run_id] for cell in sweep.cells]
+
+
+@dataclass(frozen=True)
+class OutcomeGrid:
+    """One outcome figure over the grid, averaged over seeds: a heatmap's numbers. `mean[i, j]` is row value i and
+    column value j (one column when the sweep has one field); NaN where no seed has the figure yet."""
+
+    key: str
+    row_field: str
+    row_values: tuple[Any, ...]
+    column_field: str | None
+    column_values: tuple[Any, ...]
+    mean: np.ndarray  # (rows, columns) float
+    seeds: np.ndarray  # (rows, columns) int: how many seeds the mean is over
+
+
+def outcome_grid(sweep: Sweep, cell_rows: list[CellRow], key: str) -> OutcomeGrid:
+    """`key` (one of KEYS_2D or KEYS_IMAGES) per grid point, averaged over the seeds that have it."""
+    row_field, *rest = sweep.fields
+    column_field = rest[0] if rest else None
+    row_values = tuple(sweep.values(row_field))
+    column_values = tuple(sweep.values(column_field)) if column_field else (None,)
+    total = np.zeros((len(row_values), len(column_values)))
+    seeds = np.zeros(total.shape, dtype=int)
+    for r in cell_rows:
+        value = (r.outcomes or {}).get(key)
+        if value is None:
+            continue
+        i = row_values.index(r.cell.settings[row_field])
+        j = column_values.index(r.cell.settings[column_field]) if column_field else 0
+        total[i, j] += float(value)
+        seeds[i, j] += 1
+    with np.errstate(invalid="ignore"):  # 0 / 0: no seed has it yet, NaN by design
+        mean = total / seeds
+    return OutcomeGrid(key, row_field, row_values, column_field, column_values if column_field else (), mean, seeds)
 
 
 def table(sweep: Sweep, cell_rows: list[CellRow]) -> list[dict[str, Any]]:
