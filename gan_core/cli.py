@@ -6,6 +6,7 @@ Bad input prints one line naming the field and exits 2; nothing else is printed 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -240,8 +241,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {sweep.id}: {spec.size} cells, {manager.max_runs} at a time → {out}", file=sys.stderr, flush=True)
         try:
             outcomes.follow(manager, sweep, progress)
-        except KeyboardInterrupt:  # stop the cells (each checkpoints), then still write what there is
+        except KeyboardInterrupt:  # stop every cell (a training one checkpoints), then still write what there is
             interrupted = True
+            for run_id in sweep.run_ids:  # queued ones too: a dashboard opened on --out later must not train them
+                with contextlib.suppress(ConfigError):  # one that ended meanwhile has nothing to stop
+                    manager.stop(run_id)
     finally:
         manager.shutdown()
     rows = outcomes.rows(manager, sweep, evaluate=not interrupted)

@@ -239,3 +239,15 @@ def test_outcome_grid_averages_seeds_per_grid_point():
 
 def test_a_runs_folder_without_sweeps_lists_none(tmp_path: Path):
     assert list_sweeps(tmp_path) == [] and list_sweeps(tmp_path / "missing") == []
+
+
+def test_summary_spells_booleans_as_the_config_does(tmp_path: Path):
+    s = spec({"g_batchnorm": [True, False]})
+    cells = tuple(SweepCell(c.name, s.settings(c.config), 0, f"run-{i}") for i, c in enumerate(s.cells()))
+    sweep = Sweep("bn-1", 0.0, s.preset, s.fields, s.seeds, cells, None, s.to_dict())
+    rows = [outcomes.CellRow(c, Status.DIVERGED, 7, "diverged: d_loss is nan", None) for c in cells]
+    csv_path, json_path = outcomes.write_summary(tmp_path, sweep, rows)
+    table = list(csv.DictReader(csv_path.open()))
+    assert [(t["g_batchnorm"], t["status"], t["message"]) for t in table] == [
+        ("true", "diverged", "diverged: d_loss is nan"), ("false", "diverged", "diverged: d_loss is nan")]
+    assert [r["g_batchnorm"] for r in json.loads(json_path.read_text())["rows"]] == [True, False]  # JSON keeps its own

@@ -212,7 +212,8 @@ def write_summary(out_dir: str | os.PathLike, sweep: Sweep, cell_rows: list[Cell
     text = io.StringIO()
     writer = csv.DictWriter(text, columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(flat)
+    # true/false as the config's fields and the CLI's --set spell them, not Python's True/False
+    writer.writerows({k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in flat)
     atomic_write_bytes(out / SUMMARY_CSV, text.getvalue().encode())
     full = [{**f, "outcomes": r.outcomes} for f, r in zip(flat, cell_rows, strict=True)]
     atomic_write_bytes(out / SUMMARY_JSON, json.dumps({"sweep": sweep.to_dict(), "rows": full}, indent=1).encode())
