@@ -47,3 +47,33 @@ def test_the_plane_fills_a_projector_screen(plane_server, browser):
         screenshot(page, "plane-1280x720")
     finally:
         context.close()
+
+
+def test_the_plane_at_the_start_middle_and_end_of_a_run_d_wins(plane_server, browser):
+    """The history slider walks the run D wins through its snapshots (steps 0, 20, 40): at each, the caption names the
+    step and every layer is drawn; the screenshots are the issue's "plane at 0, mid-training and end"."""
+    context = browser.new_context(viewport=PROJECTOR)
+    page = context.new_page()
+    try:
+        page.goto(f"{plane_server}/training?run={RUN}")
+        wait_idle(page)
+        page.get_by_text("Follow live", exact=True).click()  # off: the history slider appears
+        wait_idle(page)
+        thumb = page.locator("[data-testid=stSlider] input[type=range]").first  # react-aria's slider input
+        thumb.wait_for(state="attached", timeout=60_000)  # the slider's code loads on first use
+        thumb.focus()
+        thumb.press("Home")
+        for step in (0, 20, 40):
+            page.get_by_text(f"step {step}: 512 samples", exact=False).wait_for()
+            wait_idle(page)
+            page.locator(".js-plotly-plot").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+            page.wait_for_timeout(300)
+            traces = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
+            assert traces == ["G's manifold", "G's push", "real data", "generated"], (step, traces)
+            assert_no_exception(page)
+            screenshot(page, f"plane-step-{step}")
+            if step < 40:
+                thumb.focus()
+                thumb.press("ArrowRight")
+    finally:
+        context.close()
