@@ -358,3 +358,24 @@ def test_sweep_trains_every_cell_and_writes_the_summary(tmp_path, capsys, monkey
     assert summary["sweep"]["spec"]["fixed"]["steps"] == 30
     assert (out / "sweeps" / f"{summary['sweep']['id']}.json").is_file()  # the dashboard lists it, on GAN_RUNS_DIR=out
     assert main([*args, "--out", str(out)]) == EXIT_BAD_INPUT  # a second sweep into the same folder is refused
+
+
+def test_sweep_interrupted_stops_every_cell_and_still_writes_the_summary(tmp_path, capsys, monkeypatch):
+    from gan_core.sweeps import outcomes
+
+    monkeypatch.setenv("GAN_WORKERS", "threads")
+
+    def interrupted(manager, sweep, on_end=None, **_):
+        manager.wait(sweep.run_ids[0], lambda s: s.step > 0, timeout=60)  # the first cell is training, the rest wait
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outcomes, "follow", interrupted)
+    out = tmp_path / "sweep"
+    args = ["sweep", "--preset", "ring-bce", "--grid", "lr_g=1e-3,5e-4,2e-4", *SWEEP_TINY, "--steps", "100000"]
+    assert main([*args, "--out", str(out)]) == 130
+    assert "interrupted: summary of 3 cells" in capsys.readouterr().err
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["stopped"] * 3  # none left queued for a dashboard opened on --out later
+    assert int(rows[0]["step"]) > 0 and RunStore(out / rows[0]["run_id"]).load_checkpoint()["step"] > 0
+    for r in rows:
+        assert json.loads((out / r["run_id"] / "status.json").read_text())["status"] == "stopped"
