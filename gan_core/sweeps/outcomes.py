@@ -121,10 +121,11 @@ def row(manager: RunManager, cell: SweepCell, *, evaluate: bool = True) -> CellR
     """One cell's row; `evaluate`: compute a finished run's outcomes if they are not cached yet (else only the cached
     ones are read, None for the rest)."""
     if cell.run_id not in manager:
-        manager.scan()  # a restarted server reads the runs back as it lists them; a deleted one stays gone
-        if cell.run_id not in manager:
-            return CellRow(cell, None, 0, "the run was deleted", None)
-    snap = manager.snapshot(cell.run_id)
+        manager.scan()  # a run the CLI trained into this folder while the server ran; a deleted one stays gone
+    try:
+        snap = manager.snapshot(cell.run_id)
+    except ConfigError:  # no such run (any more): deleted, by hand or by the disk budget's housekeeping
+        return CellRow(cell, None, 0, "the run was deleted", None)
     outcomes = None
     if snap.status is Status.FINISHED and (evaluate or (snap.path / OUTCOMES_FILE).is_file()):
         try:
@@ -149,8 +150,11 @@ def follow(manager: RunManager, sweep: Sweep, on_end: Callable[[CellRow], None] 
         for cell in sweep.cells:
             if cell.run_id in done:
                 continue
-            if cell.run_id in manager and manager.status(cell.run_id).active:
-                continue
+            try:
+                if manager.status(cell.run_id).active:
+                    continue
+            except ConfigError:  # deleted: ended, as far as the sweep goes
+                pass
             done[cell.run_id] = row(manager, cell)
             if on_end is not None:
                 on_end(done[cell.run_id])
