@@ -55,6 +55,21 @@ def require_tensorboard() -> None:
         _missing("the tensorboard package is not installed (pip install -r requirements-dev.txt)")
 
 
+def require_ray() -> None:
+    """Ray and its `ray` command (the optional cluster backend), or skip/fail saying what is missing."""
+    if importlib.util.find_spec("ray") is None or shutil.which("ray") is None:
+        _missing('Ray is not installed (pip install -r requirements-dev.txt, or pip install "ray[default]")')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_ray_address() -> Iterator[None]:
+    """Runs train in local workers unless a test points its RunManager at a cluster itself: a developer's own
+    GAN_RAY_ADDRESS must not send the whole suite to Ray."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("GAN_RAY_ADDRESS", raising=False)
+        yield
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # the markers apply the same policy, so a marked test need not call the helper itself
     if item.get_closest_marker("mnist"):

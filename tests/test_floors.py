@@ -17,6 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = {"gan_core", "ui", "app_pages", "benchmarks", "dashboard"}  # the project's own top-level modules
+# optional backends: imported lazily by the module named, and installed by requirements-dev.txt (with a floor), never by
+# requirements.txt: the default install does without them
+OPTIONAL = {"ray": "gan_core/runs/ray_backend.py"}
 
 
 def _check_floors_module():
@@ -48,13 +51,14 @@ def _imported_top_level() -> dict[str, str]:
     return found
 
 
-def _required() -> set[str]:
-    """The distribution names requirements.txt lists, lower-cased."""
+def _required(file: str = "requirements.txt") -> set[str]:
+    """The distribution names a requirements file lists (extras dropped), lower-cased."""
     names = set()
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / file).read_text().splitlines():
         line = line.split("#")[0].strip()
-        if line:
-            names.add(line.split(">")[0].split("<")[0].split("=")[0].split("~")[0].split("!")[0].strip().lower())
+        if line and not line.startswith("-"):
+            names.add(line.split(">")[0].split("<")[0].split("=")[0].split("~")[0].split("!")[0].split("[")[0]
+                      .strip().lower())
     return names
 
 
@@ -66,6 +70,8 @@ def test_every_package_the_app_imports_is_in_requirements() -> None:
     required = _required()
     missing = []
     for module, where in sorted(imported.items()):
+        if OPTIONAL.get(module) == where:
+            continue  # test_optional_packages_are_dev_requirements_only
         dists = [d.lower() for d in distributions.get(module, [])]
         assert dists, f"{module} (imported by {where}) is not installed, so its distribution is unknown"
         if not set(dists) & required:
@@ -92,3 +98,13 @@ def test_every_floor_says_what_needs_it() -> None:
 def test_the_script_tests_exist() -> None:
     missing = [t for t in _check_floors_module().TESTS if not (ROOT / t).is_file()]
     assert not missing, f".ci/check-floors names test files that do not exist: {missing}"
+
+
+def test_optional_packages_are_dev_requirements_only() -> None:
+    imported = _imported_top_level()
+    assert OPTIONAL.keys() <= imported.keys(), "an optional package no longer imported: drop it from OPTIONAL"
+    dev_lines = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    for module in OPTIONAL:
+        assert module not in _required(), f"{module} is optional: requirements-dev.txt, not requirements.txt"
+        assert any(line.lower().startswith(module) and ">=" in line for line in dev_lines), (
+            f"{module} has no floor (name>=version) in requirements-dev.txt")

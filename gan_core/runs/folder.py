@@ -237,10 +237,14 @@ class RunStore:
                                          f"step {records[-2].step}")
         return records
 
+    def metrics_end(self) -> int | None:
+        """The step of the last complete metrics row; None when there is none."""
+        records = self.read_metrics()
+        return records[-1].step if records else None
+
     def check_metrics_reach(self, step: int, records: list[StepRecord] | None = None) -> None:
         """Rows are flushed before every checkpoint, so rows that end before the checkpoint's step mean a cut file."""
-        records = self.read_metrics() if records is None else records
-        last = records[-1].step if records else 0
+        last = (self.metrics_end() or 0) if records is None else records[-1].step if records else 0
         if last < step:
             raise ConfigError("run", f"{self.path / METRICS_FILE} ends at step {last:,}, before the checkpoint at step "
                                      f"{step:,}: the file was cut short, so the run's history is incomplete")
@@ -319,10 +323,12 @@ class RunStore:
 
     # -- checkpoints -------------------------------------------------------------------------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
+        self.save_checkpoint_bytes(checkpoint_bytes(state))
+
+    def save_checkpoint_bytes(self, data: bytes) -> None:
+        """Write a checkpoint made by checkpoint_bytes (here, or by a worker on another machine)."""
         self.flush()  # metrics on disk always reach at least as far as the checkpoint
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write_bytes(self.path / CHECKPOINT_FILE, buffer.getvalue())
+        atomic_write_bytes(self.path / CHECKPOINT_FILE, data)
 
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT_FILE).is_file()
@@ -332,13 +338,7 @@ class RunStore:
         file = self.path / CHECKPOINT_FILE
         if not file.is_file():
             raise CheckpointError(f"{file} does not exist")
-        try:
-            state = torch.load(file, map_location=map_location, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - torch raises many types for a truncated or hostile file
-            raise CheckpointError(f"{file} cannot be read safely: {_load_failure(err)}") from None
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{file} does not hold a checkpoint dict")
-        return state
+        return load_checkpoint_from(file, file, map_location)
 
     # -- samples -----------------------------------------------------------------------------------------------------
     def save_samples(self, record: SampleRecord) -> Path:
@@ -390,6 +390,25 @@ class RunStore:
         for s in self.sample_steps():
             if s > step:
                 (self.path / SAMPLES_DIR / f"step_{s:08d}.npz").unlink(missing_ok=True)
+
+
+def checkpoint_bytes(state: dict[str, Any]) -> bytes:
+    """A checkpoint dict as the bytes of a checkpoint.pt."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint_from(source: Path | io.BytesIO, name: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint dict read from a file or from bytes (`name` for messages), with weights_only=True: a pickle that
+    runs code is refused."""
+    try:
+        state = torch.load(source, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a truncated or hostile file
+        raise CheckpointError(f"{name} cannot be read safely: {_load_failure(err)}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{name} does not hold a checkpoint dict")
+    return state
 
 
 def _row(record: StepRecord) -> str:

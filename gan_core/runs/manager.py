@@ -67,10 +67,10 @@ class RunManager:
             log.warning("cannot create the runs folder %s: %s", self.runs_dir, err)
         self._scanner = FolderScanner(self.runs_dir)
         self.scan()  # queues again the runs that were queued when the server stopped
-        if self.ray_address is not None:
-            raise ConfigError("ray_address", "the Ray backend is being added; leave it empty for local workers")
-        processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads" if processes is None else processes
-        self._pool = WorkerPool(self.max_runs, processes, torch_threads, self._apply, self._worker_died)
+        self._pool: WorkerPool | ray_backend.RayPool = WorkerPool(
+            self.max_runs, processes, torch_threads, self._apply, self._worker_died) if self.ray_address is None else \
+            ray_backend.RayPool(self.ray_address, max_runs, self._apply, self._worker_died)  # slots: the cluster's CPUs
+        self.max_runs = self._pool.size
         self._admit()
         threading.Thread(target=self._tick, name="gan-housekeeping", daemon=True).start()
 
@@ -117,7 +117,7 @@ class RunManager:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the run manager has been shut down")
-            refusal = self._start_refusal(actor, len(runs))
+            refusal = self._pool.unavailable() or self._start_refusal(actor, len(runs))
             if refusal:
                 raise RunRefused(f"cannot start: {refusal}")
             for config, name in runs:
@@ -410,9 +410,8 @@ class RunManager:
         """A worker process that died (out of memory, killed) fails its run with a message (the pool replaces it)."""
         run_id = worker.run_id
         if run_id is not None and run_id in self:
-            self._apply(("end", run_id, Status.FAILED,
-                         f"the training process stopped unexpectedly (exit code {worker.exit_code()}); "
-                         "resume continues from the last checkpoint", self._runs[run_id].checkpoint_step), worker)
+            self._apply(("end", run_id, Status.FAILED, worker.death_reason(), self._runs[run_id].checkpoint_step),
+                        worker)
         self._admit()
 
     # -- housekeeping --------------------------------------------------------------------------------------------------

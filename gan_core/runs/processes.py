@@ -81,14 +81,21 @@ class Worker:
     def exit_code(self) -> int | None:
         return getattr(self.handle, "exitcode", None)
 
+    def death_reason(self) -> str:
+        """Why its run failed, once it has died."""
+        return (f"the training process stopped unexpectedly (exit code {self.exit_code()}); "
+                "resume continues from the last checkpoint")
+
 
 class WorkerPool:
     """`size` workers, kept that many: a receiver thread per worker applies its events (`on_event(event, worker)`), and a
     watcher replaces a worker that died, then calls `on_death(dead_worker)` to deal with its run."""
 
-    def __init__(self, size: int, processes: bool, torch_threads: int, on_event: Callable[[tuple, Worker], None],
+    def __init__(self, size: int, processes: bool | None, torch_threads: int, on_event: Callable[[tuple, Worker], None],
                  on_death: Callable[[Worker], None]) -> None:
-        self.processes, self._torch_threads = processes, torch_threads
+        if processes is None:  # threads only where asked: see the module docstring
+            processes = os.environ.get("GAN_WORKERS", "processes").strip().lower() != "threads"
+        self.size, self.processes, self._torch_threads = size, processes, torch_threads
         self._on_event, self._on_death = on_event, on_death
         self._lock = threading.Lock()
         self.closed = False
@@ -104,6 +111,10 @@ class WorkerPool:
     def idle_count(self) -> int:
         with self._lock:
             return sum(1 for w in self.workers if w.run_id is None and w.alive())
+
+    def unavailable(self) -> str:
+        """Why runs cannot start ("" when they can): local processes always can (the Ray pool's may not)."""
+        return ""
 
     def busy(self) -> list[Worker]:
         with self._lock:

@@ -51,6 +51,7 @@ class RunSnapshot:
     modes: np.ndarray | None  # 2D mixtures: the true modes
     resumable: bool = True  # False when its folder cannot be read: resuming would only fail again
     owner: str | None = None  # the session that started it; None: the presenter's (or the CLI's)
+    where: str = ""  # where it trains or last trained: "local", "ray: <node ip>"; "" before it has since the start
 
     @property
     def total(self) -> int:
@@ -66,8 +67,9 @@ class RunSnapshot:
 
     @property
     def label(self) -> str:
-        """One line for pickers: name, status, step."""
-        return f"{self.id} · {self.status.value} · {self.step:,}/{self.config.steps:,}"
+        """One line for pickers: name, status, step, and where it trains when that is not this machine."""
+        where = f" · {self.where}" if self.where not in ("", "local") else ""
+        return f"{self.id} · {self.status.value} · {self.step:,}/{self.config.steps:,}{where}"
 
 
 class RunState:
@@ -98,6 +100,7 @@ class RunState:
         self.resumable = True
         self.worker: Worker | None = None
         self.owner: str | None = None  # the session that started it (None: the presenter's alone); set once
+        self.where = ""  # RunSnapshot.where
         self._snapshot: RunSnapshot | None = None
 
     def changed(self) -> None:
@@ -116,6 +119,7 @@ class RunState:
                 self.reload_history(upto=info["step"])
             self.step = self.checkpoint_step = info["step"]
             self.real, self.modes = info["real"], info["modes"]
+            self.where = info.get("where", "local")
         elif kind == "progress":
             _, _, records, probes, samples, self.checkpoint_step = event
             for record in records:
@@ -146,7 +150,7 @@ class RunState:
                 message=status_message(self, queue_position), step=self.step, created=self.created,
                 version=self.version, steps_per_s=steps_per_second(list(self.recent)), queue_position=queue_position,
                 metrics=self.metrics.columns(), probes=tuple(self.probes.items()), samples=tuple(self.samples.items()),
-                real=self.real, modes=self.modes, resumable=self.resumable, owner=self.owner,
+                real=self.real, modes=self.modes, resumable=self.resumable, owner=self.owner, where=self.where,
             )
             self._snapshot = snap
             return snap

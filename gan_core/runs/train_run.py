@@ -20,13 +20,14 @@ from gan_core.train.records import CheckpointError, Diverged, StepResult
 from gan_core.train.trainer import Trainer
 
 
-def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, steps: int | None = None,
+def open_run(path: str | os.PathLike | RunStore, config: TrainConfig | None = None, *, steps: int | None = None,
              device: str = "cpu", data_dir: str | os.PathLike | None = None) -> tuple[RunStore, Trainer]:
     """With a config: a new run in `path`. Without: the run already there, at its last checkpoint (or step 0).
 
-    `steps` changes a resumed run's total (never below the steps done); the folder's config.json is updated to say so.
+    `path` may be a store already (a Ray worker's relay store: gan_core.runs.ray_relay). `steps` changes a resumed
+    run's total (never below the steps done); the folder's config.json is updated to say so.
     """
-    store = RunStore(Path(path))
+    store = path if isinstance(path, RunStore) else RunStore(Path(path))
     if config is not None:
         trainer = Trainer(config, device=device, data_dir=data_dir)  # load the data first: a bad dataset leaves no folder
         store.create(config)
@@ -41,7 +42,7 @@ def open_run(path: str | os.PathLike, config: TrainConfig | None = None, *, step
         if steps is not None and steps < trainer.step_count:  # checked before config.json is rewritten
             raise ConfigError("steps", f"{steps:,} is fewer than the {trainer.step_count:,} steps this run has done; "
                                        "a run cannot train backwards")
-    elif store.read_metrics():
+    elif store.metrics_end() is not None:
         raise CheckpointError(f"{store.path} has metrics but no checkpoint.pt to resume from")
     store.write_config(config)
     store.truncate_metrics(trainer.step_count)  # rows written after the checkpoint will be trained again

@@ -7,6 +7,9 @@ process) and the server never waits for a step. Orders and events are plain pick
            release (checkpoint and end "paused": the worker goes to another run), step-d, step-g, step-full | ("exit",)
   events:  ("started", run_id, info) | ("progress", run_id, records, probes, samples, checkpoint_step)
            | ("status", run_id, status) | ("end", run_id, status, message, checkpoint_step)
+On a Ray cluster (gan_core.runs.ray_backend) `path` is a ray_relay.RelaySeed instead, which carries what the worker
+reads of the folder; the worker then writes nothing itself but sends ("store", run_id, method, args) events that the
+server replays on the folder.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 from gan_core.config import ConfigError
 from gan_core.data import load_digits
 from gan_core.runs.folder import RunStore
+from gan_core.runs.ray_relay import RelaySeed
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.tensorboard_log import summary_writer_class
 from gan_core.runs.train_run import checkpoint_if_due, open_run, record_step, save_checkpoint
@@ -66,8 +70,10 @@ def real_points(trainer: Trainer) -> tuple[np.ndarray | None, np.ndarray | None]
     return real.numpy(), (data.modes.numpy() if data.modes is not None else None)
 
 
-def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: int | None = None) -> None:
-    """A worker's life: wait for a "train" order, train that run until it ends, report, wait again."""
+def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: int | None = None,
+          where: str = "local") -> None:
+    """A worker's life: wait for a "train" order, train that run until it ends, report, wait again. `where` names the
+    machine for the sidebar ("local", "ray: <node ip>")."""
     if threading.current_thread() is threading.main_thread():
         # A worker process: Ctrl-C in the server's terminal reaches the whole process group. The server stops its
         # workers itself (each run checkpointed at its last step), so a worker must not die of the same keypress.
@@ -84,7 +90,8 @@ def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: 
             return
         if order[0] == "train":
             _, run_id, path, steps, device, data_dir, paused = order
-            _Job(run_id, RunStore(path), orders, events, alive).run(steps, device, data_dir, paused)
+            store = path.store(events, run_id) if isinstance(path, RelaySeed) else RunStore(path)
+            _Job(run_id, store, orders, events, alive, where).run(steps, device, data_dir, paused)
         # anything else is an order for a run that has already ended: nothing to do
     # the server is gone, so nobody reads our events: exit now rather than wait to push them into a full pipe
     cancel = getattr(events, "cancel_join_thread", None)
@@ -108,8 +115,10 @@ def _parent_check(parent_pid: int | None) -> Callable[[], bool]:
 class _Job:
     """One run on one worker, from its "train" order to its "end" event."""
 
-    def __init__(self, run_id: str, store: RunStore, orders: Channel, events: Channel, alive: Callable[[], bool]) -> None:
+    def __init__(self, run_id: str, store: RunStore, orders: Channel, events: Channel, alive: Callable[[], bool],
+                 where: str = "local") -> None:
         self.id, self.store, self.orders, self.events, self.alive = run_id, store, orders, events, alive
+        self.where = where
         self.paused = False
         self.stop = False
         self.release = False  # stop, but end "paused": the run goes on when it gets a worker again
@@ -146,10 +155,11 @@ class _Job:
         if not store.has_checkpoint():
             store.truncate_metrics(0)  # interrupted before its first checkpoint: start again from step 0
             store.drop_samples_after(-1)
-        _, trainer = open_run(store.path, steps=steps, device=device, data_dir=data_dir)
+        _, trainer = open_run(store, steps=steps, device=device, data_dir=data_dir)
         self.checkpoint_step = trainer.step_count
         real, modes = real_points(trainer)
-        self.events.put(("started", self.id, {"step": trainer.step_count, "real": real, "modes": modes}))
+        self.events.put(("started", self.id, {"step": trainer.step_count, "real": real, "modes": modes,
+                                              "where": self.where}))
         if trainer.step_count == 0 and not store.sample_steps():
             first = trainer.snapshot()  # step 0: what G makes before any training
             store.save_samples(first)
