@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.common import Row, machine, markdown
+from gan_core.config import ConfigError
 from gan_core.runs.manager import RunManager
 from gan_core.runs.status import Status
 from gan_core.sweeps.record import launch
@@ -89,7 +90,11 @@ def rows(ray_address: str | None = None, workers: int = 1, steps: int = STEPS) -
     halves = [("local", "", workers)] + ([("ray", ray_address, workers)] if ray_address else [])
     out: list[Row] = []
     for label, address, slots in halves:
-        t = measure(address, slots, steps)
+        try:
+            t = measure(address, slots, steps)
+        except (ConfigError, OSError) as err:  # a cluster that is unreachable: say so beside the local half's figures
+            out.append(Row("sweep", f"{label}: failed", "-", note=str(err).splitlines()[0][:200]))
+            continue
         first = t.to_first_step_s
         where = f"{slots} local worker process(es)" if label == "local" else f"Ray at {address}"
         out += [
