@@ -173,6 +173,9 @@ def test_outcomes_are_cached_until_the_checkpoint_changes(manager: RunManager, m
     stat = checkpoint.stat()
     os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # as a resumed run rewrites it
     assert outcomes.run_outcomes(run_dir) == first and calls == [1]  # same weights, same fixed seed: same numbers
+    os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert outcomes.run_outcomes(run_dir, compute=False) is None and calls == [1]  # stale: a page's cheap look
+    assert outcomes.rows(manager, sweep, evaluate=False)[0].outcomes is None and calls == [1]
     (run_dir / outcomes.OUTCOMES_FILE).write_text("{not json")
     assert outcomes.run_outcomes(run_dir) == first and calls == [1, 1]
 

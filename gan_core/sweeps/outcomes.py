@@ -65,7 +65,6 @@ class CellRow:
         found = self.outcomes or {}
         return {k: found[k] for k in (*KEYS_2D, *KEYS_IMAGES) if k in found}
 
-
     def describe(self) -> str:
         """The outcome in words for a progress line or a cell's caption: "modes 7/8 · high quality 41%", "classes 10/10 ·
         FCD 3.2"; the run's message when there is none."""
@@ -78,10 +77,11 @@ class CellRow:
         return self.message
 
 
-def run_outcomes(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> dict[str, Any] | None:
+def run_outcomes(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, *,
+                 compute: bool = True) -> dict[str, Any] | None:
     """The evaluation of the run's last checkpoint (None without one), from outcomes.json when it is of that
-    checkpoint, else computed on the CPU and cached there. Call it for ended runs: a checkpoint being written is
-    read whole (atomic replace), but would be evaluated again at once."""
+    checkpoint, else computed on the CPU and cached there (`compute` False: None instead). Call it for ended runs: a
+    checkpoint being written is read whole (atomic replace), but would be evaluated again at once."""
     run_dir = Path(run_dir)
     try:
         stat = (run_dir / CHECKPOINT_FILE).stat()
@@ -95,6 +95,8 @@ def run_outcomes(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None 
         cached = _read_cache(run_dir / OUTCOMES_FILE)
         if cached is not None and cached.get("key") == key and isinstance(cached.get("outcomes"), dict):
             return cached["outcomes"]
+        if not compute:
+            return None
         store = RunStore(run_dir)
         trainer = Trainer(store.read_config(), device="cpu", data_dir=data_dir)
         trainer.load_state_dict(store.load_checkpoint())
@@ -127,9 +129,9 @@ def row(manager: RunManager, cell: SweepCell, *, evaluate: bool = True) -> CellR
     except ConfigError:  # no such run (any more): deleted, by hand or by the disk budget's housekeeping
         return CellRow(cell, None, 0, "the run was deleted", None)
     outcomes = None
-    if snap.status is Status.FINISHED and (evaluate or (snap.path / OUTCOMES_FILE).is_file()):
+    if snap.status is Status.FINISHED:
         try:
-            outcomes = run_outcomes(snap.path, manager.data_dir)
+            outcomes = run_outcomes(snap.path, manager.data_dir, compute=evaluate)
         except (ConfigError, CheckpointError, OSError) as err:  # its folder was damaged since: the row says so
             return CellRow(cell, snap.status, snap.step, f"cannot evaluate: {err}", None)
     return CellRow(cell, snap.status, snap.step, snap.message, outcomes)
