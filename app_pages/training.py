@@ -9,7 +9,6 @@ from gan_core.config import PRESETS, ConfigError, TrainConfig
 from gan_core.lessons import game
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
-from gan_core.runs.status import Status
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
 from ui import cache, course, downloads, flows, live, panels
 from ui.checkpoint_upload import saved_generator_lab
@@ -177,8 +176,9 @@ with st.expander("Settings of this run"):
     st.json(snap.config.to_dict(), expanded=True)
 
 st.subheader("Compare runs")
-ids = manager.ids()
-chosen = st.multiselect("Runs", ids, default=[snap.id], key=f"compare_runs_{snap.id}",
+others = [i for i in manager.ids() if i != snap.id]
+# nothing is followed until runs are picked: each followed chart costs the server a script run per browser per second
+chosen = st.multiselect(f"Compare {snap.id} with", others, key=f"compare_runs_{snap.id}", placeholder="Pick runs",
                         help="Runs of any status; their curves follow them while they train.")
 column = st.segmented_control("Curve", list(COMPARE_COLUMNS), default="G loss (smoothed)", key="compare_column")
 
@@ -192,8 +192,11 @@ def compare(snaps: dict[str, RunSnapshot]) -> None:
 
 
 if chosen:
-    live.live_many(compare, {i: i for i in chosen if i in manager}, key="compare")  # follows them while any trains
-elif any(manager.snapshot(i).status is Status.RUNNING for i in ids):
-    st.caption("Pick runs to overlay their curves.")
+    followed = [snap.id, *(i for i in chosen if i in manager)]
+    live.live_many(compare, {i: i for i in followed}, key="compare")  # follows them while any trains
+elif others:
+    st.caption(f"Pick runs to overlay their curves on {snap.id}'s.")
+else:
+    st.caption("Start another run to compare its curves with this one's.")
 
 course.links("app_pages/training.py")

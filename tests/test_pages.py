@@ -232,3 +232,26 @@ def test_an_uploaded_checkpoint_samples_new_noise_and_a_crafted_one_is_refused(t
     assert len(errors) == 1 and errors[0].startswith("checkpoint: ") and "\n" not in errors[0], errors
     assert "could run code" in errors[0]
     assert not marker.exists() and not app.success
+
+
+def test_compare_overlays_picked_runs_on_the_shown_one(tmp_path):
+    """Nothing is compared (or followed) until a run is picked; then both runs' curves share one chart."""
+    from gan_core.runs.train_run import open_run, train_to
+    from tests.tiny import TINY
+
+    runs = tmp_path / "runs"
+    for name in ("first", "second"):
+        train_to(*open_run(runs / name, TINY))
+    app = _app("app_pages/training.py")
+    picker = next(m for m in app.multiselect if m.label.startswith("Compare "))
+    shown = picker.label.removeprefix("Compare ").removesuffix(" with")
+    assert picker.value == [] and picker.options == [n for n in ("second", "first") if n != shown]
+    captions = " ".join(c.value for c in app.caption)
+    assert f"overlay their curves on {shown}'s" in captions
+    charts_before = len(app.get("vega_lite_chart"))
+    picker.select(picker.options[0]).run()
+    assert not app.exception, [e.value for e in app.exception]
+    charts = app.get("vega_lite_chart")
+    assert len(charts) == charts_before + 1
+    datasets = charts[-1].proto.datasets  # the comparison's data: both runs, the shown one first
+    assert datasets and all(name.encode() in datasets[0].data.data for name in ("first", "second"))

@@ -33,6 +33,7 @@ LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address 
 LINKED = "linked_run"
 _CONFIRM_DELETE = "confirm_delete"
 REFRESH_S = 1.0  # how often live panels poll the run: a curve that moves every second reads as live
+STATUS_REFRESH_S = 2.0  # a status line and a progress bar (the sidebar's) read as live at half that rate
 # While a run trains its snapshot changes ten times a second (each batch of worker events). Browsers drawing it less than
 # FRESH_S apart share one snapshot, and so one build of each figure (shared_snapshot).
 FRESH_S = 0.5
@@ -260,18 +261,20 @@ def delete_control(snap: RunSnapshot, *, key: str) -> None:
         st.rerun()
 
 
-def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str) -> None:
-    """Draw `render(snapshot)` now and, while the run is active, again every REFRESH_S seconds (only this part reruns).
+def live(render: Callable[[RunSnapshot], None], run_id: str, *, key: str, every: float = REFRESH_S) -> None:
+    """Draw `render(snapshot)` now and, while the run is active, again every `every` seconds (only this part reruns).
 
     When the run ends the whole page reruns once, so buttons and the sidebar catch up, and polling stops.
     """
-    live_many(lambda snaps: render(snaps["run"]), {"run": run_id}, key=key)
+    live_many(lambda snaps: render(snaps["run"]), {"run": run_id}, key=key, every=every)
 
 
-def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, str], *, key: str) -> None:
-    """Draw `render({label: snapshot})` now and again every REFRESH_S seconds while any of the runs is active.
+def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, str], *, key: str,
+              every: float = REFRESH_S) -> None:
+    """Draw `render({label: snapshot})` now and again every `every` seconds while any of the runs is active.
 
-    Every browser polls on its own, but they draw shared snapshots (shared_snapshot) and so shared figures.
+    Every browser polls on its own, but they draw shared snapshots (shared_snapshot) and so shared figures. Each poll
+    costs the server a script run per browser: panels that need not move every second poll less often.
     """
     manager = get_manager()
     try:
@@ -279,7 +282,7 @@ def live_many(render: Callable[[dict[str, RunSnapshot]], None], runs: dict[str, 
     except ConfigError:  # one of them was deleted a moment ago: the next run of the page no longer asks for it
         st.rerun()
 
-    @st.fragment(run_every=REFRESH_S if active else None, key=key)
+    @st.fragment(run_every=every if active else None, key=key)
     def panel() -> None:
         try:
             snaps = {label: shared_snapshot(i) for label, i in runs.items()}

@@ -38,7 +38,7 @@ def draw(page: StreamlitPage) -> None:
         choice = _picker(manager)
         follow.lead(choice)
         if choice is not None:
-            live.live(_status(manager), choice, key="sidebar")
+            live.live(_status(manager), choice, key="sidebar", every=live.STATUS_REFRESH_S)
 
 
 def _snapshots(manager: RunManager) -> list[RunSnapshot]:
