@@ -89,6 +89,7 @@ def test_a_run_trains_on_ray_and_the_server_writes_the_same_folder(manager: RunM
     snap = manager.wait(run_id, timeout=180)
     assert snap.status is Status.FINISHED, snap.message
     assert snap.step == TINY.steps and snap.where.startswith("ray: ")
+    assert snap.label.endswith(f" · {snap.where}")  # the sidebar's picker says where it trained
     local = RunManager(tmp_path, processes=False, max_runs=1)  # the same run in a local worker, for comparison
     try:
         local_id = local.start(TINY, "on-ray")
@@ -117,7 +118,8 @@ def test_a_killed_actor_fails_its_run_which_resumes_on_ray_and_locally(manager: 
     import ray  # the cluster fixture skipped where Ray is missing
 
     run_id = manager.start(SLOW.replace(checkpoint_every=20), "killed")
-    manager.wait(run_id, lambda s: s.step >= 45, timeout=180)
+    running = manager.wait(run_id, lambda s: s.step >= 45, timeout=180)
+    assert running.message.startswith("training on Ray node "), running.message
     worker = next(w for w in manager._pool.busy() if w.run_id == run_id)
     ray.kill(worker.actor)
     snap = manager.wait(run_id, timeout=60)

@@ -205,12 +205,12 @@ def status_message(run: RunState, position: int | None) -> str:
         case Status.QUEUED:
             return f"waiting for a free slot: number {position} in the queue" if position else "starting"
         case Status.RUNNING:
-            return f"training: step {run.step:,} of {total:,}"
+            return f"training{_on(run.where)}: step {run.step:,} of {total:,}"
         case Status.PAUSED if run.worker is None and not run.pending_steps:
             return (f"paused at step {run.step:,}; its worker went to a waiting run, so resuming or stepping queues it "
                     "for the next free one")
         case Status.PAUSED:
-            return f"paused at step {run.step:,}: resume it, or step through it one update at a time"
+            return f"paused{_on(run.where)} at step {run.step:,}: resume it, or step through it one update at a time"
         case Status.STOPPED:
             return (f"{run.error or 'stopped'} at step {run.step:,} of {total:,}; resuming continues from the checkpoint "
                     f"at step {run.checkpoint_step:,}")
@@ -218,3 +218,8 @@ def status_message(run: RunState, position: int | None) -> str:
             return f"finished {run.step:,} steps"
         case _:
             return run.error or run.status.value
+
+
+def _on(where: str) -> str:
+    """' on Ray node 10.0.0.5' for a run on a cluster; nothing for one on this machine (the default, said nowhere)."""
+    return f" on Ray node {where.removeprefix('ray: ')}" if where.startswith("ray: ") else ""
