@@ -19,8 +19,10 @@ def test_every_lesson_is_a_page_file_once_in_course_order():
     assert len(set(paths)) == len(paths)
     assert all((REPO / p).is_file() for p in paths)
     assert {str(p.relative_to(REPO)) for p in (REPO / "app_pages").glob("*.py")} == set(paths)  # no page left out
-    weeks = [p.week for p in course.PAGES]
+    weeks = [p.week for p in course.PAGES if p.week is not None]
     assert weeks == sorted(weeks)  # never back to an earlier week of the course
+    tools = [i for i, p in enumerate(course.PAGES) if p.week is None]
+    assert tools == list(range(len(weeks), len(course.PAGES)))  # pages beyond the course come after its lessons
     assert course.PAGES[0].title == "Home" and not course.PAGES[0].builds_on
     assert all(p.builds_on for p in course.PAGES[1:])
 
@@ -32,13 +34,13 @@ def test_neighbours_at_both_ends_and_in_the_middle():
     assert course.neighbours("app_pages/training.py") == (course.PAGES[2], course.PAGES[4])
 
 
-def _links(page: str) -> dict[str, str]:
+def _links(page: str) -> dict[str, tuple[str, str]]:
     app = page_app(page).run()
     assert not app.exception, [e.value for e in app.exception]
-    return {el.proto.label: el.proto.page for el in app.get("page_link")}
+    return {el.proto.label: (el.proto.page, el.proto.help) for el in app.get("page_link")}
 
 
-@pytest.mark.parametrize("index", [0, 3, len(course.PAGES) - 1])
+@pytest.mark.parametrize("index", [0, 3, len(course.PAGES) - 2, len(course.PAGES) - 1])
 def test_each_page_ends_with_back_and_next(index):
     lesson = course.PAGES[index]
     links = _links(lesson.path)
@@ -48,13 +50,14 @@ def test_each_page_ends_with_back_and_next(index):
         assert not backs
     else:
         before = course.PAGES[index - 1]
-        (label, target), = backs.items()
-        assert label == f"Back: {before.title} · this page builds on {lesson.builds_on}"
+        (label, (target, note)), = backs.items()
+        assert label == f"Back: {before.title}" and note == f"This page builds on {lesson.builds_on}."
         assert target.endswith(Path(before.path).stem)
     if index == len(course.PAGES) - 1:
         assert not nexts
     else:
         after = course.PAGES[index + 1]
-        (label, target), = nexts.items()
-        assert label == f"Next: {after.title} (week {after.week})"
+        (label, (target, _)), = nexts.items()
+        week = f" (week {after.week})" if after.week is not None else ""
+        assert label == f"Next: {after.title}{week}"
         assert target.endswith(Path(after.path).stem)

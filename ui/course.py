@@ -3,7 +3,7 @@
 dashboard.py builds the navigation from PAGES and each page ends with `links(its path)`: one list, so the sidebar's order
 and every page's "Back" and "Next" cannot disagree. The order: what a GAN is and how it differs from a VAE (week 1), its
 loss and the training loop (weeks 1-2), the pieces that make it train (week 2), what goes wrong and W-loss (week 3),
-and controlling what it makes (week 4).
+and controlling what it makes (week 4). Then the sweep page, beyond the course: many settings at once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class Lesson:
     path: str  # relative to dashboard.py, as st.Page and st.page_link take it
     title: str
     icon: str
-    week: int  # the course-1 week it follows
+    week: int | None  # the course-1 week it follows; None: a tool beyond the course, after its lessons
     builds_on: str  # one clause: what the previous page gave this one
 
 
@@ -38,6 +38,8 @@ PAGES: tuple[Lesson, ...] = (
            "the batch-norm comparison's collapsed run"),
     Lesson("app_pages/controllable.py", "Controllable generation", ":material/tune:", 4,
            "a GAN that covers every digit"),
+    Lesson("app_pages/sweep.py", "Explore hyperparameters", ":material/grid_view:", None,
+           "the settings each lesson changed one at a time"),
 )
 
 
@@ -62,7 +64,8 @@ def links(path: str) -> None:
     st.divider()
     back, forward = st.columns(2)
     if before is not None:
-        note = f" · this page builds on {here.builds_on}" if here.builds_on else ""
-        back.page_link(before.path, label=f"Back: {before.title}{note}", icon=":material/arrow_back:")
+        back.page_link(before.path, label=f"Back: {before.title}", icon=":material/arrow_back:",
+                       help=f"This page builds on {here.builds_on}." if here.builds_on else None)
     if after is not None:
-        forward.page_link(after.path, label=f"Next: {after.title} (week {after.week})", icon=":material/arrow_forward:")
+        week = f" (week {after.week})" if after.week is not None else ""
+        forward.page_link(after.path, label=f"Next: {after.title}{week}", icon=":material/arrow_forward:")

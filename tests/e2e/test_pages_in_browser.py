@@ -12,10 +12,10 @@ pytestmark = pytest.mark.browser
 
 # each page of the navigation: screenshot name -> url path
 NAV_TITLES = ("Home", "VAE vs GAN", "BCE loss", "Training", "Activations", "Batch norm", "Mode collapse",
-              "Controllable generation")  # the course's order
+              "Controllable generation", "Explore hyperparameters")  # the course's order, then the sweep tool
 PAGES = {"home": "", "bce-loss": "bce_loss", "training": "training", "activations": "activations",
          "batch-norm": "batch_norm", "mode-collapse": "mode_collapse", "controllable": "controllable",
-         "vae-vs-gan": "vae_vs_gan"}
+         "vae-vs-gan": "vae_vs_gan", "sweep": "sweep"}
 
 
 @pytest.mark.parametrize("name", PAGES)
