@@ -15,10 +15,12 @@ The map, in the order a step's data flows:
                    roles (who may do what), manager (RunManager: every browser's runs), housekeeping (the runs
                    folder's disk budget and leftovers), uploads (user CSVs)
     evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`
+    sweeps/        hyperparameter grids: spec (SweepSpec, its cells), record (launch; sweeps/<id>.json), outcomes
+                   (each finished cell's evaluation, cached in its run folder; the summary)
     lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
                    a finished run's generator, one-click comparison runs, the server's shared comparisons and
                    the room's predictions
-    cli.py         `python -m gan_core presets | train | sample | eval | bench`
+    cli.py         `python -m gan_core presets | train | sample | eval | sweep | bench`
 
 Importing this package imports nothing: each module pulls in torch only when it is used.
 """
