@@ -210,7 +210,11 @@ class RayWorker:
                     ray.get(serving, timeout=CALL_TIMEOUT_S)  # it returned: raises the actor's error
                     raise RayUnavailable("the Ray actor's loop ended without ending its run")
         except Exception as err:  # noqa: BLE001 - Ray reports a lost actor, node or cluster as many types
-            self._die(_death(err))
+            reason = _death(err)
+            if not isinstance(err, RayUnavailable) and not self.pool.answers():
+                reason = self.pool.lost(f"the Ray cluster at {self.pool.address} went away") + (
+                    "; resume continues from the last checkpoint")
+            self._die(reason)
         finally:
             store.close()
             if actor is not None:
@@ -305,9 +309,18 @@ class RayPool:
         if self.unavailable():
             raise RayUnavailable(self.problem)
 
-    def lost(self, reason: str) -> None:
+    def lost(self, reason: str) -> str:
         """A worker found the cluster gone: refuse new runs (with the reason) until it answers again."""
         self.problem, self._tried = reason, time.monotonic()
+        return reason
+
+    def answers(self) -> bool:
+        """Whether the cluster answers now (asked with a timeout)."""
+        try:
+            _cluster_cpus()
+        except Exception:  # noqa: BLE001 - a cluster that is gone fails in many ways; each means no
+            return False
+        return True
 
     def idle(self) -> RayWorker | None:
         with self._lock:
