@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from gan_core.config import PRESETS, ConfigError, get_preset, parse_overrides
+from gan_core.lessons.rejection import rejection_sample
 from gan_core.runs.status import Status
 from gan_core.runs.train_run import open_run, train_to
 from gan_core.train.records import CheckpointError, Diverged
@@ -62,11 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True)
     sample.add_argument("--seed", type=int)
     sample.add_argument("--label", type=int, help="class to generate (conditional runs)")
+    sample.add_argument("--rejection", action="store_true",
+                        help="keep only samples D accepts (discriminator rejection sampling; BCE runs only)")
 
     ev = sub.add_parser("eval", help="print the run's quality metrics as JSON")
     ev.add_argument("--run", required=True)
     ev.add_argument("--n", type=int, default=None, help="samples to evaluate (2D: 2500, images: 1000)")
     ev.add_argument("--seed", type=int)
+    ev.add_argument("--rejection", action="store_true",
+                    help='also score samples kept by D (rejection sampling; BCE runs only), under "rejection"')
     sweep = sub.add_parser("sweep", help="train a grid of runs (one per cell) and summarise their outcomes")
     sweep.add_argument("--preset", required=True, help="preset name (see `presets`)")
     sweep.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
@@ -183,12 +188,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _writable_file("--out", args.out)
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
     _check_n("--n", args.n, trainer.data.shape)
+    kept = None
     try:
-        samples = trainer.sample(args.n, seed=args.seed, label=args.label)
+        if args.rejection:
+            kept = rejection_sample(trainer, args.n, seed=args.seed, label=args.label)
+            samples = kept.samples
+        else:
+            samples = trainer.sample(args.n, seed=args.seed, label=args.label)
+    except ConfigError:
+        raise
     except ValueError as err:
         raise UsageError(str(err)) from None
     np.save(args.out, samples.astype(np.float32))
-    print(f"wrote {samples.shape} to {args.out}", file=sys.stderr)
+    filtered = "" if kept is None else f" (D kept {kept.accepted:,} of {kept.drawn:,} drawn: {kept.acceptance_rate:.1%})"
+    print(f"wrote {samples.shape} to {args.out}{filtered}", file=sys.stderr)
     return 0
 
 
@@ -200,7 +213,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
     if args.n is not None:
         _check_n("--n", args.n, trainer.data.shape)
-    print(json.dumps(evaluate_run(trainer, n=args.n, seed=args.seed)))
+    print(json.dumps(evaluate_run(trainer, n=args.n, seed=args.seed, rejection=args.rejection)))
     return 0
 
 

@@ -379,3 +379,55 @@ def test_sweep_interrupted_stops_every_cell_and_still_writes_the_summary(tmp_pat
     assert int(rows[0]["step"]) > 0 and RunStore(out / rows[0]["run_id"]).load_checkpoint()["step"] > 0
     for r in rows:
         assert json.loads((out / r["run_id"] / "status.json").read_text())["status"] == "stopped"
+
+
+# -- --rejection (discriminator rejection sampling) --------------------------------------------------------------------
+def test_sample_with_rejection_keeps_n_and_says_how_many_were_drawn(ring_run, tmp_path, capsys):
+    out = tmp_path / "kept.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "200", "--out", str(out), "--seed", "2", "--rejection"]) == 0
+    err = capsys.readouterr().err
+    assert "D kept" in err and "drawn" in err, err
+    kept = np.load(out)
+    assert kept.shape == (200, 2) and kept.dtype == np.float32 and np.isfinite(kept).all()
+    raw = tmp_path / "raw.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "200", "--out", str(raw), "--seed", "2"]) == 0
+    assert not np.array_equal(kept, np.load(raw))  # the flag changes what is written
+    again = tmp_path / "again.npy"
+    assert main(["sample", "--run", str(ring_run), "--n", "200", "--out", str(again), "--seed", "2", "--rejection"]) == 0
+    np.testing.assert_array_equal(kept, np.load(again))
+
+
+def test_sample_with_rejection_and_a_label(digits_run, tmp_path):
+    out = tmp_path / "sevens.npy"
+    assert main(["sample", "--run", str(digits_run), "--n", "6", "--out", str(out), "--label", "7", "--rejection"]) == 0
+    assert np.load(out).shape == (6, 1, 8, 8)
+
+
+def test_eval_with_rejection_reports_raw_and_filtered_apart(ring_run, capsys):
+    assert main(["eval", "--run", str(ring_run), "--n", "500", "--seed", "1"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "rejection" not in plain
+    assert main(["eval", "--run", str(ring_run), "--n", "500", "--seed", "1", "--rejection"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert {k: both[k] for k in plain} == plain  # the raw keys are where they were, with the same values
+    filtered = both["rejection"]
+    assert set(filtered) == {"modes_covered", "modes_total", "high_quality_fraction", "reverse_kl", "acceptance_rate",
+                             "drawn"}
+    assert 0 < filtered["acceptance_rate"] <= 1 and filtered["drawn"] >= 500 and filtered["modes_total"] == 8
+
+
+def test_eval_digits_with_rejection(digits_run, capsys):
+    assert main(["eval", "--run", str(digits_run), "--n", "100", "--rejection"]) == 0
+    filtered = json.loads(capsys.readouterr().out)["rejection"]
+    assert len(filtered["class_histogram"]) == 10 and sum(filtered["class_histogram"]) == 100
+
+
+def test_rejection_of_a_critic_run_is_one_line(tmp_path, capsys):
+    out = tmp_path / "wgan"
+    assert main(["train", "--preset", "ring-wgan", *TINY, "--steps", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", str(out), "--n", "50", "--rejection"]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "rejection", "BCE", "wgan_gp")
+    assert main(["sample", "--run", str(out), "--n", "5", "--out", str(tmp_path / "x.npy"), "--rejection"]) == 2
+    _one_error_line(capsys, "rejection", "wgan_gp")
+    assert not (tmp_path / "x.npy").exists()
