@@ -3,10 +3,12 @@ switches, and a run folder written before G's manifold was recorded."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -58,3 +60,48 @@ def test_a_folder_from_before_the_manifold_draws_every_other_layer():
     names = _plane_traces(app)
     assert "G's manifold" not in names
     assert {"D's output", "G's push", "real data", "generated"} <= set(names)
+
+
+def _figure(app: AppTest, revision: str) -> dict:
+    (figure,) = [f for f in (json.loads(c.proto.spec) for c in app.get("plotly_chart"))
+                 if f["layout"].get("uirevision") == revision]
+    return figure
+
+
+def _points(figure: dict, name: str) -> int:
+    (trace,) = [t for t in figure["data"] if t.get("name") == name]
+    x = trace["x"]  # plotly sends a numpy array as base64 bytes ("bdata") of its dtype
+    return len(x) if isinstance(x, list) else len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize
+
+
+def test_the_filter_switch_draws_raw_and_d_filtered_samples_side_by_side():
+    store, trainer = open_run(live.get_manager().runs_dir / "ring", get_preset("ring-bce").config.replace(
+        steps=40, sample_every=20, g_width=8, d_width=8, n_samples=64))
+    train_to(store, trainer)
+    app = _open("ring")
+    revisions = {json.loads(c.proto.spec)["layout"].get("uirevision") for c in app.get("plotly_chart")}
+    assert revisions == {"plane"}  # off by default: the big plane alone
+    app.toggle(key="train_rejection").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    raw, kept = _figure(app, "drs_generated"), _figure(app, "drs_kept by D")
+    assert _points(raw, "generated") == 64 and _points(kept, "kept by D") == 64
+    assert {"D's output", "real data", "modes"} <= {t.get("name") for t in kept["data"]}
+    assert "G's push" not in {t.get("name") for t in kept["data"]}
+    captions = " ".join(c.value for c in app.caption)
+    assert "From the checkpoint at step 40" in captions and "D kept" in captions
+    titles = " ".join(m.value for m in app.markdown)
+    assert "**Kept by D** (rejection sampling): " in titles and "of 8 modes" in titles
+    _plane_traces(app)  # the big plane is still the one "plane"
+    app.toggle(key="train_rejection").set_value(False).run()
+    assert {json.loads(c.proto.spec)["layout"].get("uirevision") for c in app.get("plotly_chart")} == {"plane"}
+
+
+def test_a_critic_run_says_why_it_has_no_filtered_view():
+    store, trainer = open_run(live.get_manager().runs_dir / "wring", get_preset("ring-wgan").config.replace(
+        steps=2, sample_every=2, g_width=8, d_width=8, n_samples=32))
+    train_to(store, trainer)
+    app = _open("wring")
+    app.toggle(key="train_rejection").set_value(True).run()
+    assert not app.exception
+    assert any("needs a BCE discriminator" in c.value and "wgan_gp" in c.value for c in app.caption)
+    assert {json.loads(c.proto.spec)["layout"].get("uirevision") for c in app.get("plotly_chart")} == {"plane"}

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import base64
 import math
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from gan_core.config import Loss
+from gan_core.config import ConfigError, Loss
+from gan_core.evaluation.coverage import point_stats
+from gan_core.lessons import rejection
+from gan_core.runs.folder import CHECKPOINT_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
-from gan_core.train.records import SampleRecord
+from gan_core.train.records import CheckpointError, SampleRecord
 from ui.cache import cached, vega_chart
 from ui.figures import curves, images, plane
 from ui.style import PLOTLY_CONFIG
@@ -118,9 +124,11 @@ def nothing_yet(snap: RunSnapshot, what: str, first_at: int | None = None) -> st
     return f"**{md_escape(snap.id)}** recorded no {what}."
 
 
-def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: int = PLANE_HEIGHT) -> None:
+def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: int = PLANE_HEIGHT,
+                 filtered: bool | None = None) -> None:
     """Images: a grid from fixed noise. 2D: real points, fakes, D's decision map, G's push and G's manifold, each
-    layer toggleable."""
+    layer toggleable, and a switch for raw against D-filtered samples (`filtered`; by default where `history` is on:
+    the Training page's full view, not Home's compact one)."""
     record = pick_record(snap, key=key, history=history)
     if record is None:
         st.info(nothing_yet(snap, "samples"))
@@ -141,6 +149,10 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
         # Checkboxes, one a line: pills in a column this narrow ran off its edge instead of wrapping.
         st.markdown("**Layers**", help="GAN Lab's layers: turn one off to see what is under it.")
         shown = {name for i, name in enumerate(LAYERS) if st.checkbox(name, value=True, key=f"{key}_layer{i}")}
+        with_filter = (history if filtered is None else filtered) and st.toggle(
+            "D-filtered beside raw", key=f"{key}_rejection", help="Discriminator rejection sampling (Azadi et al., "
+            "2019): keep each of G's samples with a probability read from D's logit, and draw what D keeps beside "
+            "what G makes.")
         st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
     name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)), height)
     fig = cached(name, lambda: plane.plane_figure(
@@ -150,6 +162,81 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
     with plot:
         st.plotly_chart(fig, key=f"{key}_plane", config=PLOTLY_CONFIG)
         st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
+    if with_filter:
+        rejection_view(snap, key=key)
+
+
+# -- raw against D-filtered samples (discriminator rejection sampling) -------------------------------------------------
+REJECTION_HEIGHT = 380  # px: two planes side by side under the big one, both visible at 1280 × 720 once scrolled to
+REJECTION_SEED = 0  # the same draws at every rerun: the pair changes only when a new checkpoint is written
+
+
+@dataclass(frozen=True)
+class FilteredPair:
+    """n of G's samples and n that D's rejection sampling kept, from one checkpoint, with D's map and their figures."""
+
+    raw: SampleRecord
+    kept: SampleRecord
+    raw_stats: dict[str, Any] | None  # modes and high-quality share (ring, grid); None for user points
+    kept_stats: dict[str, Any] | None
+    acceptance_rate: float
+    drawn: int
+
+
+def filtered_pair(run_dir: Path, n: int) -> FilteredPair | str:
+    """The pair from the run's checkpoint, or why there is none (one line)."""
+    try:
+        trainer = rejection.load_trainer(run_dir)
+        kept = rejection.rejection_sample(trainer, n, seed=REJECTION_SEED)
+    except (ConfigError, CheckpointError) as err:
+        return str(err)
+    field, extent = trainer.decision_field()
+    raw = trainer.sample(n, seed=REJECTION_SEED)
+    has_modes = trainer.data.modes is not None
+    return FilteredPair(
+        SampleRecord(trainer.step_count, raw, None, field, extent),
+        SampleRecord(trainer.step_count, kept.samples, None, field, extent),
+        point_stats(raw, trainer.data) if has_modes else None, point_stats(kept.samples, trainer.data) if has_modes else None,
+        kept.acceptance_rate, kept.drawn)
+
+
+def _figures_line(stats: dict[str, Any] | None) -> str:
+    if stats is None:
+        return ""
+    return f": {stats['high_quality_fraction']:.0%} high quality, {stats['modes_covered']} of {stats['modes_total']} modes"
+
+
+def rejection_view(snap: RunSnapshot, *, key: str) -> None:
+    """Raw and D-filtered samples side by side, from the run's latest checkpoint (D's verdict needs D itself, which
+    the snapshots do not hold), or why not."""
+    if snap.config.loss is not Loss.BCE:
+        st.caption(f"D's filter needs a BCE discriminator, whose logit is log p_data/p_g; this run's "
+                   f"{snap.config.loss.value} score is not, so it has no filtered view.")
+        return
+    try:
+        stat = (snap.path / CHECKPOINT_FILE).stat()
+    except OSError:
+        st.caption(f"No checkpoint yet: D's filter reads G and D as saved every {snap.config.checkpoint_every:,} steps.")
+        return
+    n = snap.config.n_samples
+    version = (snap.id, stat.st_mtime_ns, stat.st_size, n)  # one checkpoint file
+    pair = cached(("drs", *version), partial(filtered_pair, snap.path, n))
+    if isinstance(pair, str):
+        st.caption(f"No filtered view: {pair}")
+        return
+    left, right = st.columns(2)
+    for col, (record, name, stats, title) in zip((left, right), (
+            (pair.raw, "generated", pair.raw_stats, "**G's samples** (raw)"),
+            (pair.kept, "kept by D", pair.kept_stats, "**Kept by D** (rejection sampling)")), strict=True):
+        with col:
+            st.markdown(title + _figures_line(stats))
+            fig = cached(("drs_fig", name, *version), lambda r=record, f=name: plane.plane_figure(
+                r, snap.real, show_arrows=False, show_manifold=False, modes=snap.modes, probability=True,
+                height=REJECTION_HEIGHT, fake_name=f, revision=f"drs_{f}"))
+            st.plotly_chart(fig, key=f"{key}_drs_{name.replace(' ', '_')}", config=PLOTLY_CONFIG)
+    st.caption(f"From the checkpoint at step {pair.raw.step:,}: {len(pair.raw.samples):,} samples each. D kept "
+               f"{pair.acceptance_rate:.0%} of the {pair.drawn:,} it judged, each with probability σ(F(x)) from its "
+               "logit (gan_core.lessons.rejection).")
 
 
 def _grid_src(samples: Any, nrow: int | None) -> tuple[str, int]:

@@ -90,11 +90,14 @@ def _plane_range(record: SampleRecord, layers: Sequence[np.ndarray | None]) -> t
 
 def plane_figure(record: SampleRecord, real: np.ndarray | None, *, show_real: bool = True, show_fake: bool = True,
                  show_field: bool = True, show_arrows: bool = True, show_manifold: bool = True,
-                 modes: np.ndarray | None = None, probability: bool = True, height: int = 480) -> go.Figure:
+                 modes: np.ndarray | None = None, probability: bool = True, height: int = 480,
+                 fake_name: str = "generated", revision: str = "plane") -> go.Figure:
     """GAN Lab's layered view of 2D data: D's output over the plane, G's manifold, real and generated points, G's push.
 
     Each layer is drawn only when its flag is on and the record has its data (field, arrows and manifold may be None:
-    folders written before the manifold was recorded have none).
+    folders written before the manifold was recorded have none). `fake_name` labels G's points in the legend (the
+    D-filtered plane calls them what D kept); `revision` is plotly's uirevision, one per plane on a page so that
+    zooming one leaves the others alone.
     """
     # float32 is ample for plotting and halves the payload sent to every viewer.
     fake = np.asarray(record.samples, dtype=np.float32).reshape(-1, 2)
@@ -138,7 +141,7 @@ def plane_figure(record: SampleRecord, real: np.ndarray | None, *, show_real: bo
         traces.append(go.Scatter(x=real[:, 0], y=real[:, 1], name="real data", mode="markers", hoverinfo="skip",
                                  marker=dict(color=PLANE_REAL, size=8, opacity=0.7)))
     if show_fake and len(fake):
-        traces.append(go.Scatter(x=fake[:, 0], y=fake[:, 1], name="generated", mode="markers", hoverinfo="skip",
+        traces.append(go.Scatter(x=fake[:, 0], y=fake[:, 1], name=fake_name, mode="markers", hoverinfo="skip",
                                  marker=dict(color=PLANE_FAKE, size=6, opacity=0.9,
                                              line=dict(color=PLANE_OUTLINE, width=0.8))))
     if modes is not None and len(modes):
@@ -149,7 +152,7 @@ def plane_figure(record: SampleRecord, real: np.ndarray | None, *, show_real: bo
     fig = go.Figure(traces)
     fig.update_layout(
         # the legend a size smaller than the axes so its entries fit one line above the plot, not two
-        height=height, margin=MARGIN, legend=dict(LEGEND_TOP, font=dict(size=PLANE_FONT_SIZE - 1)), uirevision="plane",
+        height=height, margin=MARGIN, legend=dict(LEGEND_TOP, font=dict(size=PLANE_FONT_SIZE - 1)), uirevision=revision,
         font=dict(size=PLANE_FONT_SIZE),
         plot_bgcolor="white",
         xaxis=dict(range=[x0, x1], constrain="domain", showgrid=False, zeroline=False),
