@@ -3,18 +3,21 @@ happen; W-loss with a critic and the gradient penalty; and WGAN-GP beside BCE on
 
 import math
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from gan_core.config import Loss
+from gan_core.config import ConfigError, Loss
 from gan_core.data import DataSource, load_dataset
 from gan_core.evaluation import coverage
-from gan_core.lessons import explain, wloss
+from gan_core.evaluation.evaluate import evaluate_run
+from gan_core.lessons import explain, rejection, wloss
 from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
 from gan_core.lessons.comparisons import get_comparison
+from gan_core.runs.folder import CHECKPOINT_FILE
 from gan_core.runs.state import RunSnapshot
-from gan_core.train.records import SampleRecord
+from gan_core.train.records import CheckpointError, SampleRecord
 from ui import cache, collapse_evidence, comparisons, course, live, panels
 from ui.figures import activations, images, mode_collapse
 from ui.style import PLOTLY_CONFIG
@@ -113,6 +116,44 @@ def point_panel(s: RunSnapshot, source: DataSource) -> None:
         cache.vega_chart(("mc_hq", s.id, s.version), partial(
             mode_collapse.series_chart, {s.id: table}, "high_quality", title="high-quality share", domain=(0, 1),
             height=200), key="mc_run_hq")
+    what_d_knows(s)
+
+
+DRS_N = 2500  # samples scored raw and again after D's filter: PacGAN's count, as `eval` uses
+
+
+def filtered_figures(run_dir: Path, n: int) -> dict | str:
+    """evaluate_run with rejection on the run's checkpoint, or why it cannot be measured (one line)."""
+    try:
+        return evaluate_run(rejection.load_trainer(run_dir), n=n, seed=0, rejection=True)
+    except (ConfigError, CheckpointError) as err:
+        return str(err)
+
+
+def what_d_knows(s: RunSnapshot) -> None:
+    """Two sentences on what D knows that G has not learned, and, for a BCE run, that measured on its checkpoint."""
+    st.markdown("**What D knows that G has not learned.** D still tells G's bridges between modes from real data: it "
+                "rates those samples lower than the ones sitting on a mode. Keeping each of G's samples with a "
+                "probability read from D's verdict (discriminator rejection sampling) removes many of them.")
+    if s.config.loss is not Loss.BCE:
+        st.caption(f"Measured on BCE runs only: this run's {s.config.loss.value} score is not the log density ratio "
+                   "the filter needs.")
+        return
+    try:
+        stat = (s.path / CHECKPOINT_FILE).stat()
+    except OSError:
+        st.caption("Measured once the run writes its first checkpoint.")
+        return
+    got = cache.cached(("mc_drs", s.id, stat.st_mtime_ns, stat.st_size), partial(filtered_figures, s.path, DRS_N))
+    if isinstance(got, str):
+        st.caption(f"Not measured on this run: {got}")
+        return
+    kept = got["rejection"]
+    st.caption(f"This run's checkpoint at step {got['step']:,}, {DRS_N:,} samples each: "
+               f"**{got['high_quality_fraction']:.0%}** high quality from G alone, "
+               f"**{kept['high_quality_fraction']:.0%}** after D's filter; modes {got['modes_covered']} and "
+               f"{kept['modes_covered']} of {got['modes_total']}; D kept {kept['acceptance_rate']:.0%} of the "
+               f"{kept['drawn']:,} samples it judged. The Training page draws both beside each other.")
 
 
 def render_run(s: RunSnapshot) -> None:

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import Loss, get_preset
 from gan_core.data import load_digits, mixture
 from gan_core.evaluation import coverage
-from gan_core.lessons import explain
+from gan_core.evaluation.evaluate import evaluate_run
+from gan_core.lessons import explain, rejection
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.records import SampleRecord
@@ -208,3 +209,34 @@ def test_page_teaches_bce_then_w_loss_then_collapse_with_formulas_from_wloss(fre
     links = [el.proto for el in app.get("page_link")]
     assert any(link.page == "batch_norm" and link.label.startswith("Batch norm") for link in links), links
     assert "Press **Train with and without batch norm** on the Batch norm page" in text  # nothing measured yet
+
+
+def test_a_ring_run_says_what_d_knows_with_its_raw_and_filtered_figures(fresh_manager):
+    config = get_preset("ring-bce").config.replace(steps=60, sample_every=20, n_samples=64, probe_every=20)
+    run_id = _finished(config, "drs-ring")
+    app = _app()
+    app.session_state[live.SELECTED] = run_id
+    app.run()
+    assert not app.exception
+    text = _texts(app)
+    assert "**What D knows that G has not learned.** D still tells G's bridges between modes from real data" in text
+    assert "removes many of them" in text
+    # the measured line is evaluate_run(..., rejection=True) on the run's checkpoint, the same numbers `eval` prints
+    expected = evaluate_run(rejection.load_trainer(live.get_manager().snapshot(run_id).path), n=2500, seed=0,
+                            rejection=True)
+    line = next(c.value for c in app.caption if "after D's filter" in c.value)
+    assert f"**{expected['high_quality_fraction']:.0%}** high quality from G alone" in line
+    assert f"**{expected['rejection']['high_quality_fraction']:.0%}** after D's filter" in line
+    assert f"D kept {expected['rejection']['acceptance_rate']:.0%} of the" in line and "step 60" in line
+
+
+def test_a_critic_ring_run_says_the_filter_needs_bce(fresh_manager):
+    config = get_preset("ring-wgan").config.replace(steps=4, sample_every=2, n_samples=64, probe_every=2)
+    run_id = _finished(config, "drs-wring")
+    app = _app()
+    app.session_state[live.SELECTED] = run_id
+    app.run()
+    assert not app.exception
+    text = _texts(app)
+    assert "What D knows that G has not learned" in text and "Measured on BCE runs only" in text
+    assert "after D's filter" not in text

@@ -90,7 +90,7 @@ def test_the_filter_switch_draws_raw_and_d_filtered_samples_side_by_side():
     captions = " ".join(c.value for c in app.caption)
     assert "From the checkpoint at step 40" in captions and "D kept" in captions
     titles = " ".join(m.value for m in app.markdown)
-    assert "**Kept by D** (rejection sampling): " in titles and "of 8 modes" in titles
+    assert "**Kept by D**: " in titles and "of 8 modes" in titles
     _plane_traces(app)  # the big plane is still the one "plane"
     app.toggle(key="train_rejection").set_value(False).run()
     assert {json.loads(c.proto.spec)["layout"].get("uirevision") for c in app.get("plotly_chart")} == {"plane"}

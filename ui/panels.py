@@ -226,8 +226,8 @@ def rejection_view(snap: RunSnapshot, *, key: str) -> None:
         return
     left, right = st.columns(2)
     for col, (record, name, stats, title) in zip((left, right), (
-            (pair.raw, "generated", pair.raw_stats, "**G's samples** (raw)"),
-            (pair.kept, "kept by D", pair.kept_stats, "**Kept by D** (rejection sampling)")), strict=True):
+            (pair.raw, "generated", pair.raw_stats, "**G's samples**"),
+            (pair.kept, "kept by D", pair.kept_stats, "**Kept by D**")), strict=True):
         with col:
             st.markdown(title + _figures_line(stats))
             fig = cached(("drs_fig", name, *version), lambda r=record, f=name: plane.plane_figure(
@@ -236,7 +236,7 @@ def rejection_view(snap: RunSnapshot, *, key: str) -> None:
             st.plotly_chart(fig, key=f"{key}_drs_{name.replace(' ', '_')}", config=PLOTLY_CONFIG)
     st.caption(f"From the checkpoint at step {pair.raw.step:,}: {len(pair.raw.samples):,} samples each. D kept "
                f"{pair.acceptance_rate:.0%} of the {pair.drawn:,} it judged, each with probability σ(F(x)) from its "
-               "logit (gan_core.lessons.rejection).")
+               "logit: discriminator rejection sampling (gan_core.lessons.rejection).")
 
 
 def _grid_src(samples: Any, nrow: int | None) -> tuple[str, int]:
