@@ -151,9 +151,10 @@ def what_d_knows(s: RunSnapshot) -> None:
     kept = got["rejection"]
     st.caption(f"This run's checkpoint at step {got['step']:,}, {DRS_N:,} samples each: "
                f"**{got['high_quality_fraction']:.0%}** high quality from G alone, "
-               f"**{kept['high_quality_fraction']:.0%}** after D's filter; modes {got['modes_covered']} and "
-               f"{kept['modes_covered']} of {got['modes_total']}; D kept {kept['acceptance_rate']:.0%} of the "
-               f"{kept['drawn']:,} samples it judged. The Training page draws both beside each other.")
+               f"**{kept['high_quality_fraction']:.0%}** after D's filter, with {got['modes_covered']} of "
+               f"{got['modes_total']} modes before and {kept['modes_covered']} after; "
+               f"D kept {kept['acceptance_rate']:.0%} of the {kept['drawn']:,} samples it judged. "
+               "The Training page draws both beside each other.")
 
 
 def render_run(s: RunSnapshot) -> None:
