@@ -8,6 +8,7 @@ unknown name prints one line and exits 2. No unit test times anything.
 - ui-latency: Training page rerun time and a run's speed with and without a page polling it (ui_latency.py here).
 - gpu: the course's first GAN on CUDA, the eager loop against our accelerated path (gpu.py; skipped without a GPU).
 - sweep: 8 digits runs through one local worker (and a Ray cluster, `--ray-address`): wall time, start-up per run.
+- rejection: discriminator rejection sampling on ring-bce and grid-bce, raw against D-filtered (rejection.py).
 """
 
 from __future__ import annotations
@@ -215,6 +216,12 @@ def sweep() -> list[Row]:
     return rows(RAY_ADDRESS)
 
 
+def rejection() -> list[Row]:
+    from benchmarks.rejection import rejection as run_rejection  # noqa: PLC0415 - trains 10 runs: only where asked for
+
+    return run_rejection()
+
+
 def gpu() -> list[Row]:
     from benchmarks.gpu import gpu as run_gpu  # noqa: PLC0415 - CUDA code only where asked for
 
@@ -229,6 +236,7 @@ BENCHES: dict[str, Callable[[], list[Row]]] = {
     "ui-latency": ui_latency,
     "gpu": gpu,
     "sweep": sweep,
+    "rejection": rejection,
 }
 RAY_ADDRESS: str | None = None  # --ray-address: the sweep bench runs its Ray half too
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import rejection as bench
 from gan_core.config import ConfigError, get_preset
 from gan_core.evaluation.evaluate import POINT_KEYS, evaluate_run
 from gan_core.evaluation.metrics import mode_stats
@@ -133,3 +134,13 @@ def test_evaluate_reports_raw_and_filtered_side_by_side(ring):
     assert set(both["rejection"]) == {*POINT_KEYS, "acceptance_rate", "drawn"}
     assert 0.0 < both["rejection"]["acceptance_rate"] < 1.0
     assert both["rejection"]["high_quality_fraction"] > both["high_quality_fraction"]
+
+
+def test_the_bench_reports_raw_and_each_percentile_on_separate_rows():
+    rows = bench.rejection(presets=("ring-bce",), seeds=(0,), n=200, parallel=1,
+                           overrides=dict(steps=30, g_width=8, d_width=8, n_samples=16, sample_every=30))
+    assert [r.metric for r in rows] == ["ring-bce raw", *(
+        f"ring-bce D-filtered, γ at the {p:.0f}th percentile" + (" (default)" if p == rejection.GAMMA_PERCENTILE else "")
+        for p in bench.PERCENTILES)]
+    assert "accepted" not in rows[0].value and all("accepted" in r.value for r in rows[1:])
+    assert rows[0].note.startswith("30 steps") and [bool(r.target) for r in rows] == [False, False, True, False]
