@@ -37,6 +37,7 @@ POLL_S = 0.005  # the marks' resolution; the server process is otherwise idle (t
 @dataclass(frozen=True)
 class Timing:
     wall_s: float  # launch to the last run's end
+    slots: int  # runs training at once: the local workers, or the Ray cluster's CPUs
     to_first_step_s: list[float]  # per run, in grid order: given to a worker → its first step at the server
     finished: int
     statuses: list[str]
@@ -46,8 +47,9 @@ def spec(steps: int = STEPS) -> SweepSpec:
     return SweepSpec.of("digits", {"lr_g": LEARNING_RATES}, SEEDS, {"steps": steps})
 
 
-def measure(ray_address: str = "", workers: int = 1, steps: int = STEPS) -> Timing:
-    """The 8 runs through a RunManager with `workers` slots; ray_address "" trains them in local worker processes."""
+def measure(ray_address: str = "", workers: int | None = 1, steps: int = STEPS) -> Timing:
+    """The 8 runs through a RunManager with `workers` slots (None: one per CPU of the Ray cluster); ray_address ""
+    trains them in local worker processes."""
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as runs:
         manager = RunManager(runs, max_runs=workers, processes=True, ray_address=ray_address)
         given: dict[str, float] = {}
@@ -65,7 +67,7 @@ def measure(ray_address: str = "", workers: int = 1, steps: int = STEPS) -> Timi
             done.set()
             poller.join()
             manager.shutdown()
-    return Timing(wall, [stepped[r] - given[r] for r in sweep.run_ids if r in stepped and r in given],
+    return Timing(wall, manager.max_runs, [stepped[r] - given[r] for r in sweep.run_ids if r in stepped and r in given],
                   sum(s.status is Status.FINISHED for s in snaps), [s.status.value for s in snaps])
 
 
@@ -87,7 +89,9 @@ def _poll(manager: RunManager, given: dict[str, float], stepped: dict[str, float
 
 def rows(ray_address: str | None = None, workers: int = 1, steps: int = STEPS) -> list[Row]:
     """The local half always; the Ray half beside it when an address is given."""
-    halves = [("local", "", workers)] + ([("ray", ray_address, workers)] if ray_address else [])
+    # Ray's half fans out over the cluster's CPUs (what a sweep on a cluster does), the local half uses `workers`
+    halves: list[tuple[str, str, int | None]] = [("local", "", workers)] + (
+        [("ray", ray_address, None)] if ray_address else [])
     out: list[Row] = []
     for label, address, slots in halves:
         try:
@@ -96,7 +100,8 @@ def rows(ray_address: str | None = None, workers: int = 1, steps: int = STEPS) -
             out.append(Row("sweep", f"{label}: failed", "-", note=str(err).splitlines()[0][:200]))
             continue
         first = t.to_first_step_s
-        where = f"{slots} local worker process(es)" if label == "local" else f"Ray at {address}"
+        where = (f"{t.slots} local worker process(es)" if label == "local"
+                 else f"Ray at {address}, {t.slots} actors at once (its CPUs)")
         out += [
             Row("sweep", f"{label}: 8 digits runs, wall time", f"{t.wall_s:.1f} s",
                 note=f"{where}; {len(LEARNING_RATES)} lr_g × {len(SEEDS)} seeds, {steps} steps each; "

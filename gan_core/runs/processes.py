@@ -28,6 +28,7 @@ from gan_core.runs.worker import serve
 
 log = logging.getLogger(__name__)
 _MAIN_LOCK = threading.Lock()
+SPAWN = multiprocessing.get_context("spawn")  # never fork a server that has threads
 
 
 @contextlib.contextmanager
@@ -48,6 +49,33 @@ def _bare_main() -> Iterator[None]:
                 sys.modules["__main__"] = saved
 
 
+def spawn(target: Callable[..., None], args: tuple, name: str) -> multiprocessing.process.BaseProcess:
+    """Start `target(*args)` in a new daemon process (spawned, without our __main__: see _bare_main)."""
+    handle = SPAWN.Process(target=target, args=args, name=name, daemon=True)
+    with _bare_main():
+        handle.start()
+    return handle
+
+
+def receive(events: Any, alive: Callable[[], bool], apply: Callable[[tuple], None]) -> None:
+    """Apply what a process sends on `events`, in order, until it has ended (`alive()` false) and all it sent is read.
+    A message that cannot be applied is logged and skipped: the runs behind the rest depend on them."""
+    while True:
+        running = alive()  # before the read: once it is dead, an empty queue means nothing more will come
+        try:
+            message = events.get(timeout=0.5)
+        except queue.Empty:
+            if running:
+                continue
+            return
+        except (EOFError, OSError):
+            return
+        try:
+            apply(message)
+        except Exception:
+            log.exception("could not apply %r", message[:2])
+
+
 class Worker:
     """A worker process (or thread) and the run it is training, if any.
 
@@ -59,13 +87,10 @@ class Worker:
         self.index = index
         self.run_id: str | None = None
         if processes:
-            ctx = multiprocessing.get_context("spawn")  # never fork a server that has threads
-            self.orders: Any = ctx.Queue()
-            self.events: Any = ctx.Queue()
-            self.handle: Any = ctx.Process(target=serve, args=(self.orders, self.events, torch_threads, os.getpid()),
-                                           name=f"gan-worker-{index}", daemon=True)
-            with _bare_main():
-                self.handle.start()
+            self.orders: Any = SPAWN.Queue()
+            self.events: Any = SPAWN.Queue()
+            self.handle: Any = spawn(serve, (self.orders, self.events, torch_threads, os.getpid()),
+                                     f"gan-worker-{index}")
         else:
             self.orders, self.events = queue.Queue(), queue.Queue()
             self.handle = threading.Thread(target=serve, args=(self.orders, self.events, torch_threads), daemon=True,
@@ -142,20 +167,7 @@ class WorkerPool:
 
     def _receive(self, worker: Worker) -> None:
         """Apply one worker's events, until that worker has ended and all it sent is read."""
-        while True:
-            alive = worker.alive()  # before the read: once it is dead, an empty queue means nothing more will come
-            try:
-                event = worker.events.get(timeout=0.5)
-            except queue.Empty:
-                if alive:
-                    continue
-                return
-            except (EOFError, OSError):
-                return
-            try:
-                self._on_event(event, worker)
-            except Exception:  # a bad event must not stop the receiver: the worker's runs depend on it
-                log.exception("could not apply event %r", event[:2])
+        receive(worker.events, worker.alive, lambda event: self._on_event(event, worker))
 
     def _watch(self) -> None:
         """Notice a worker that died (out of memory, killed) and replace it."""
