@@ -110,15 +110,16 @@ def how_it_learns() -> None:
 
 
 def keep_the_generator() -> None:
-    """What is kept after training, and loading it back to sample new noise; continuing needs the whole run folder."""
+    """What is kept after training, and loading it back: new samples from its G, or training it on."""
     st.subheader("Save the parameters")
     st.markdown("After training, what you keep is **G's weights**: they turn new noise z into new samples. D was only "
                 "G's teacher and can be dropped once training is over. The **Checkpoint** download above holds both "
-                "networks, their optimisers and the run's settings. Load one here to draw new samples from its G:")
+                "networks, their optimisers and the run's settings. Load one here to draw new samples from its G, or "
+                "to **continue training** it: that needs D and the optimisers too, so the run goes on where it "
+                "stopped, as a new run on this server.")
     saved_generator_lab()
-    st.caption("To **continue training** you need D and the optimisers too, and the run's folder: press **Resume** on "
-               "a stopped run of this server, or run `python -m gan_core train --out DIR --resume --steps N` on the "
-               "run folder the CLI wrote.")
+    st.caption("A run of this server continues with **Resume**; a CLI run folder with "
+               "`python -m gan_core train --out DIR --resume --steps N`.")
 
 
 snap = live.selected_snapshot()

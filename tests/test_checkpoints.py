@@ -14,7 +14,7 @@ import torch
 
 from gan_core.config import ConfigError
 from gan_core.lessons import checkpoints
-from gan_core.runs.folder import CHECKPOINT_FILE
+from gan_core.runs.folder import CHECKPOINT_FILE, RunStore
 from gan_core.runs.train_run import open_run, train_to
 from gan_core.train.trainer import Trainer
 from tests.tiny import TINY, tiny
@@ -114,3 +114,55 @@ def test_foreign_and_broken_files_are_refused_in_one_line(trained):
 def test_a_file_over_the_cap_is_refused_before_it_is_read():
     message = _refusal(b"\0" * (checkpoints.MAX_CHECKPOINT_BYTES + 1))
     assert "the limit is 20 MB" in message
+
+
+def test_continue_from_makes_a_run_that_trains_on_where_the_file_stopped(trained, tmp_path):
+    """The new folder holds the file's D, optimisers and random state: its next steps are the very steps the original
+    run would have taken (resuming reproduces the same next steps, DESIGN rule 4)."""
+    from gan_core.runs.manager import RunManager
+    from gan_core.runs.status import Status
+
+    data, _ = trained
+    runs = tmp_path / "runs"
+    run_id = checkpoints.continue_from(data, runs, 10, owner="session-a")
+    folder = runs / run_id
+    assert run_id.startswith("ring-continued-") and (folder / "origin.json").is_file()
+    assert not (folder / "metrics.csv").exists()  # its history starts after the file's step
+    manager = RunManager(runs, max_runs=1, processes=False)
+    try:
+        snap = manager.snapshot(run_id)
+        assert snap.status is Status.STOPPED and snap.step == 20 and snap.owner == "session-a"
+        manager.resume(run_id)
+        snap = manager.wait(run_id, lambda s: not s.status.active, timeout=60)
+        assert snap.status is Status.FINISHED and snap.step == 30
+    finally:
+        manager.shutdown()
+    steps = [r.step for r in RunStore(folder).read_metrics()]
+    assert steps == list(range(21, 31))
+    # the same 10 steps taken by the run that wrote the file, resumed from its own folder
+    reference = tmp_path / "reference"
+    store, trainer = open_run(reference, TINY.replace(steps=20, checkpoint_every=20))
+    train_to(store, trainer)
+    store, trainer = open_run(reference, steps=30)
+    train_to(store, trainer)
+    ours, theirs = RunStore(folder).read_metrics(), RunStore(reference).read_metrics()[20:]
+    assert [r.step for r in ours] == [r.step for r in theirs]
+    # equal but for float rounding: the manager's worker thread runs torch on one thread, the reference on several
+    losses = [v for r in ours for v in (r.d_loss, r.g_loss)]
+    assert losses == pytest.approx([v for r in theirs for v in (r.d_loss, r.g_loss)], rel=1e-4)
+
+
+def test_continue_from_refuses_before_writing_anything(trained, tmp_path):
+    data, trainer = trained
+    runs = tmp_path / "runs"
+    with pytest.raises(ConfigError, match="steps"):
+        checkpoints.continue_from(data, runs, 0)
+    state = trainer.state_dict()
+    state["opt_d"] = {"state": "not a table"}  # G is fine, so sampling works; continuing must not
+    with pytest.raises(ConfigError, match="checkpoint"):
+        checkpoints.continue_from(_bytes(state), runs, 10)
+    points = trainer.state_dict()
+    points["config"] = {**points["config"], "dataset": "points", "points_csv": "/etc/passwd"}
+    with pytest.raises(ConfigError, match="CSV points"):
+        checkpoints.continue_from(_bytes(points), runs, 10)
+    assert not runs.exists() or not any(runs.iterdir())

@@ -1,4 +1,5 @@
-"""The Training page's "Keep the generator" lab: upload a checkpoint, draw new samples from its G.
+"""The Training page's "Keep the generator" lab: upload a checkpoint, draw new samples from its G, or continue training
+it as a new run on this server.
 
 The file is hostile input, read by gan_core.lessons.checkpoints (size cap, weights_only, config and weights checked);
 a refusal is one line under the uploader. The browser refuses a bigger file before sending it, and the server
@@ -12,14 +13,17 @@ import hashlib
 import streamlit as st
 
 from gan_core.config import ConfigError
-from gan_core.lessons.checkpoints import MAX_CHECKPOINT_BYTES, SavedGenerator, read_checkpoint
+from gan_core.lessons.checkpoints import MAX_CHECKPOINT_BYTES, SavedGenerator, continue_from, read_checkpoint
+from gan_core.runs.roles import RunRefused
 from gan_core.runs.uploads import MB
+from ui import live, roles
 from ui.figures import images
 from ui.text import md_escape
 
 KEY = "ckpt_upload"
 _LOADED = "ckpt_loaded"  # session_state: (digest, SavedGenerator or the refusal), so a rerun does not read it again
 N_IMAGES, N_POINTS = 64, 256
+MORE_STEPS = 1_000  # the default: a minute or less for the bundled presets on one core
 
 
 def _load(data: bytes) -> SavedGenerator | ConfigError:
@@ -54,10 +58,40 @@ def saved_generator_lab() -> None:
     label = None
     if cfg.conditional:
         label = int(label_col.selectbox("Class to make", range(loaded.n_classes), key="ckpt_label"))
-    if cfg.dataset.is_2d:
+    draw_samples(loaded, seed, label)
+    continue_training(file.getvalue(), loaded)
+
+
+def draw_samples(loaded: SavedGenerator, seed: int, label: int | None) -> None:
+    if loaded.config.dataset.is_2d:
         points = loaded.sample(N_POINTS, seed)
         st.image(images.scatter_image(points, None, None, size=400),
                  caption=f"{N_POINTS} new samples from seed {seed}", width=400)
     else:
         grid = images.sample_grid(loaded.sample(N_IMAGES, seed, label), min_size=320)
         st.image(grid, caption=f"{N_IMAGES} new samples from seed {seed}", width=400)
+
+
+def continue_training(data: bytes, loaded: SavedGenerator) -> None:
+    """More steps, and a button that makes a new run from the file (D and the optimisers as saved) and queues it."""
+    steps_col, button_col = st.columns([1, 2], vertical_alignment="bottom")
+    more = int(steps_col.number_input("More steps", 1, 1_000_000, MORE_STEPS, step=100, key="ckpt_more",
+                                      help="Training continues from the file's step for this many more steps."))
+    if not button_col.button("Continue training it as a new run", icon=":material/play_arrow:", key="ckpt_continue"):
+        return
+    manager, actor = live.get_manager(), roles.actor()
+    try:
+        run_id = continue_from(data, manager.runs_dir, more, owner=actor.session, data_dir=manager.data_dir)
+    except ConfigError as err:
+        st.error(md_escape(str(err)))
+        return
+    manager.scan()
+    try:
+        manager.resume(run_id, actor=actor)  # the session's quota and the queue's bound, as for any start
+    except RunRefused as err:
+        manager.delete(run_id, actor=actor)  # its own new folder: nothing of anyone else's
+        live.refused(err)
+        return
+    live.select(run_id)
+    st.toast(f"**{run_id}** continues from step {loaded.step:,} to {loaded.step + more:,}.", icon=":material/play_arrow:")
+    st.rerun()  # the page above was drawn for the run shown before: draw it again for the new one

@@ -2,32 +2,39 @@
 
 After training, G's weights are what is kept: they turn new noise z into new samples. D was only G's teacher and can be
 dropped. A checkpoint (the dashboard's download, or a CLI run's checkpoint.pt) holds both networks, their optimisers and
-the run's config; this module reads only the config and G.
+the run's config. Sampling reads only the config and G; `continue_from` makes a new run folder from all of it, so
+training goes on where the file stopped.
 
 An uploaded file is hostile input. It is refused with one line, before anything is built from it, unless it is at most
 MAX_CHECKPOINT_BYTES; `torch.load(weights_only=True)` reads it (no pickled code runs); it is a dict in this engine's
 checkpoint format whose config passes TrainConfig's validation (MAX_PARAMETERS included); and its generator weights are
 finite tensors that match, name for name and shape for shape, the G that config builds. The config's `points_csv` path
-is never opened: sampling needs no data.
+is never opened: sampling needs no data, and a CSV-points run is not continued.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_core.config import ConfigError, TrainConfig
+from gan_core.config import ConfigError, Dataset, TrainConfig
 from gan_core.data import to_data_range
-from gan_core.runs.folder import _load_failure
+from gan_core.runs.folder import RunStore, _load_failure, sanitize_name
+from gan_core.runs.status import Status
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, MB
 from gan_core.train.models import build_models, inference
-from gan_core.train.trainer import CHECKPOINT_FORMAT
+from gan_core.train.records import CheckpointError
+from gan_core.train.trainer import CHECKPOINT_FORMAT, Trainer
 
 FIELD = "checkpoint"  # the field every refusal names
 # Streamlit holds an upload in memory before any check runs, and its server.maxUploadSize is MAX_UPLOAD_BYTES: a bigger
@@ -35,6 +42,7 @@ FIELD = "checkpoint"  # the field every refusal names
 MAX_CHECKPOINT_BYTES = MAX_UPLOAD_BYTES
 N_CLASSES = 10  # every labelled dataset has ten classes (as config.weight_counts assumes)
 MAX_SAMPLES = 256  # one upload's sample batch: enough for a grid, small enough for any config MAX_PARAMETERS allows
+_names_lock = threading.Lock()  # two uploads continued in the same second must not take the same run id
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,11 @@ def _one_line(text: str) -> str:
 
 def read_checkpoint(data: bytes) -> SavedGenerator:
     """The generator saved in a checkpoint's bytes; ConfigError("checkpoint", one line) for anything else."""
+    return _read(data)[0]
+
+
+def _read(data: bytes) -> tuple[SavedGenerator, dict]:
+    """The checked generator, and the whole checkpoint dict it came from."""
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise _refuse(f"the file is {len(data) / MB:.1f} MB; the limit is {MAX_CHECKPOINT_BYTES / MB:.0f} MB "
                       "(sample a bigger run on the server: python -m gan_core sample --run DIR)")
@@ -109,4 +122,38 @@ def read_checkpoint(data: bytes) -> SavedGenerator:
         why = _one_line(str(err).partition(":")[2] or str(err))  # torch's first line only names the module class
         raise _refuse(f"its generator does not match its own config: {why}") from None
     generator.eval()
-    return SavedGenerator(config=config, step=step, generator=generator)
+    return SavedGenerator(config=config, step=step, generator=generator), state
+
+
+def continue_from(data: bytes, runs_dir: str | os.PathLike, more_steps: int, *, owner: str | None = None,
+                  data_dir: str | os.PathLike | None = None) -> str:
+    """A new run folder in `runs_dir` that continues an uploaded checkpoint for `more_steps` steps: D, the optimisers
+    and the random state as saved, so training goes on where it stopped. Returns the run id; the run is "stopped" and
+    the manager's resume trains it. Everything is checked first, by the same Trainer a worker builds (the whole
+    checkpoint against its own config); nothing is written for a refused file. A CSV-points run is refused: its
+    config names a file on the machine that trained it, which this server must not read for a stranger."""
+    saved, state = _read(data)
+    config = saved.config
+    if config.dataset is Dataset.POINTS:
+        raise _refuse("a run on uploaded CSV points continues only from its own folder on its server (Resume there)")
+    if isinstance(more_steps, bool) or not isinstance(more_steps, int) or more_steps < 1:
+        raise ConfigError("steps", f"{more_steps!r} more steps: give a whole number ≥ 1")
+    config = config.replace(steps=saved.step + more_steps)  # the steps field's own limit names a total too large
+    try:
+        trainer = Trainer(config, device="cpu", data_dir=data_dir)  # a dataset missing here is refused by name
+        trainer.load_state_dict(state)
+    except CheckpointError as err:
+        raise _refuse(_one_line(str(err))) from None
+    name = sanitize_name(f"{config.dataset.value}-continued")
+    folder = Path(runs_dir)
+    with _names_lock:
+        run_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        n = 2
+        while (folder / run_id).exists():
+            run_id, n = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}", n + 1
+        store = RunStore(folder / run_id).create(config)
+    store.write_origin(saved.step, "an uploaded checkpoint")
+    store.save_checkpoint(trainer.state_dict())  # re-saved from the checked trainer: only what the format holds
+    store.write_status({"status": Status.STOPPED.value, "created": time.time(), "owner": owner,
+                        "message": f"continued from an uploaded checkpoint at step {saved.step:,}"})
+    return run_id

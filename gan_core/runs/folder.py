@@ -39,6 +39,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
 STATUS_FILE = "status.json"  # the dashboard's last word on the run (e.g. diverged, and why), so a restart can say it
+ORIGIN_FILE = "origin.json"  # a run continued from a checkpoint made elsewhere: the step its history starts after
 SAMPLES_DIR = "samples"
 # A run keeps at most this many sample snapshots on disk, and about this many bytes of them: past either, every second
 # older snapshot is removed (the first and the newest stay), as the curves are thinned. Without it `sample_every=1`
@@ -168,6 +169,19 @@ class RunStore:
             return {}
         return values if isinstance(values, dict) else {}
 
+    # -- origin ------------------------------------------------------------------------------------------------------
+    def write_origin(self, step: int, source: str) -> None:
+        """Mark a run continued from a checkpoint made elsewhere (an upload): its metrics start after `step`."""
+        atomic_write_bytes(self.path / ORIGIN_FILE, json.dumps({"step": int(step), "source": source}).encode())
+
+    def origin_step(self) -> int:
+        """The step this run's history starts after: 0, unless it was continued from a checkpoint made elsewhere."""
+        try:
+            step = json.loads((self.path / ORIGIN_FILE).read_text()).get("step", 0)
+        except (OSError, ValueError, AttributeError):  # absent (every run trained here) or damaged: from the start
+            return 0
+        return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else 0
+
     # -- metrics -----------------------------------------------------------------------------------------------------
     def append_metrics(self, record: StepRecord, force_flush: bool = False) -> None:
         if self._metrics_fh is None:
@@ -238,13 +252,14 @@ class RunStore:
         return records
 
     def metrics_end(self) -> int | None:
-        """The step of the last complete metrics row; None when there is none."""
+        """The step the run's history reaches: its last complete metrics row, else the step it was continued from
+        (origin_step); None when there is neither."""
         records = self.read_metrics()
-        return records[-1].step if records else None
+        return records[-1].step if records else (self.origin_step() or None)
 
     def check_metrics_reach(self, step: int, records: list[StepRecord] | None = None) -> None:
         """Rows are flushed before every checkpoint, so rows that end before the checkpoint's step mean a cut file."""
-        last = (self.metrics_end() or 0) if records is None else records[-1].step if records else 0
+        last = (self.metrics_end() or 0) if records is None else records[-1].step if records else self.origin_step()
         if last < step:
             raise ConfigError("run", f"{self.path / METRICS_FILE} ends at step {last:,}, before the checkpoint at step "
                                      f"{step:,}: the file was cut short, so the run's history is incomplete")

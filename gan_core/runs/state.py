@@ -177,7 +177,7 @@ class RunState:
                 break
             self.metrics.append(record)
             self.recent.append(record)
-        self.step = self.recent[-1].step if self.recent else 0
+        self.step = self.recent[-1].step if self.recent else self.store.origin_step()  # continued: from its file
         self.samples = Thinned(SAMPLE_CAPACITY)
         steps = [s for s in self.store.sample_steps() if upto is None or s <= upto]
         for s in sorted(set(steps[:: max(1, len(steps) // SAMPLE_CAPACITY)] + steps[-1:])):

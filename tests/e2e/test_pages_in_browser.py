@@ -159,3 +159,24 @@ def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
     assert_no_exception(page)
     screenshot(page, "training-upload")
     stop_selected_run(page)
+
+
+def test_upload_a_checkpoint_sample_it_and_continue_training_it(server, page, tmp_path):
+    """Save the parameters: a CLI run's checkpoint.pt, uploaded, draws new samples and trains on as a new run."""
+    from gan_core.runs.train_run import open_run, train_to
+    from tests.tiny import TINY
+
+    store, trainer = open_run(tmp_path / "cli-run", TINY.replace(steps=20, checkpoint_every=20))
+    train_to(store, trainer)
+    page.goto(f"{server}/training")
+    wait_idle(page)
+    uploader = page.locator("[data-testid=stFileUploader]").filter(has_text="A checkpoint (.pt)")
+    uploader.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(store.path / "checkpoint.pt"))
+    page.get_by_text("run (mlp, z of length").first.wait_for(timeout=30_000)
+    page.get_by_text("new samples from seed 0").first.wait_for()
+    page.locator("input[aria-label='More steps']").fill("40")
+    page.get_by_role("button", name="Continue training it as a new run").click()
+    page.get_by_text("continues from step 20 to 60").first.wait_for(timeout=30_000)
+    page.locator("h2, h3").filter(has_text="Run ring-continued-").first.wait_for(timeout=30_000)
+    page.get_by_text("finished 60 steps").first.wait_for(timeout=60_000)
+    assert_no_exception(page)
