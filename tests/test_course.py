@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.pages import page_app
-from ui import course
+from ui import course, glossary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,3 +61,13 @@ def test_each_page_ends_with_back_and_next(index):
         week = f" (week {after.week})" if after.week is not None else ""
         assert label == f"Next: {after.title}{week}"
         assert target.endswith(Path(after.path).stem)
+
+
+def test_every_page_offers_the_glossary_and_the_readme_says_the_same():
+    app = page_app("app_pages/bce_loss.py").run()
+    assert not app.exception
+    texts = " ".join(m.value for m in app.markdown)
+    assert glossary.markdown() in texts  # in the footer's popover
+    readme = (REPO / "README.md").read_text()
+    assert glossary.markdown() in readme  # one list: the README's glossary is this module's, word for word
+    assert all(term in glossary.markdown() for term in ("logit", "critic", "mode", "high quality", "covered", "FCD"))

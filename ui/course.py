@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from ui import glossary
+
 
 @dataclass(frozen=True)
 class Lesson:
@@ -58,11 +60,14 @@ def neighbours(path: str) -> tuple[Lesson | None, Lesson | None]:
 
 
 def links(path: str) -> None:
-    """"Back" and "Next" at the end of the page at `path`: each names its lesson and what this one builds on."""
+    """"Back" and "Next" at the end of the page at `path` (each names its lesson; Back's help says what this one builds
+    on), and the course glossary between them."""
     before, after = neighbours(path)
     here = next(p for p in PAGES if p.path == path)
     st.divider()
-    back, forward = st.columns(2)
+    back, terms, forward = st.columns([2, 1, 2])
+    with terms.popover("Glossary", icon=":material/menu_book:", help="The course's terms as this app uses them"):
+        st.markdown(glossary.markdown())
     if before is not None:
         back.page_link(before.path, label=f"Back: {before.title}", icon=":material/arrow_back:",
                        help=f"This page builds on {here.builds_on}." if here.builds_on else None)
