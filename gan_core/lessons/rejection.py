@@ -31,9 +31,10 @@ from gan_core.train.models import inference
 from gan_core.train.trainer import Trainer
 
 EPSILON = 1e-6  # the paper's ε: log(1 − exp(−ε)) ≈ log ε = −13.8 at the maximum, finite and far above any other F
-# γ as the 90th percentile of F over the burn-in batch. Measured on ring-bce and grid-bce (benchmarks/rejection.py,
-# 80th / 90th / 95th): the 80th left a visible share of bridge points between modes, the 95th kept ~5–10 % of draws and
-# began to thin the modes D rates lowest; the 90th removed most bridges while every mode kept its samples.
+# γ as the 90th percentile of F over the burn-in batch. Measured (bench rejection, 5 seeds, 2,500 samples): on ring-bce
+# the 80th, 90th and 95th gave 95.9 / 96.2 / 96.3 % high quality at 34 / 28 / 22 % accepted, on grid-bce 61.9 / 63.4 /
+# 64.1 % at 30 / 25 / 20 %: past the 90th, quality barely rises while acceptance keeps falling and the ring's reverse KL
+# rose (0.194 → 0.221: the modes D rates lowest start to thin).
 GAMMA_PERCENTILE = 90.0
 BURN_IN = 10_000  # draws that fix D̃_M and γ (the paper's burn-in); they are candidates too, judged like the rest
 MIN_ACCEPTANCE = 0.005  # below 1 kept in 200 drawn, stop: D rejects nearly everything (it is far from its optimum)
@@ -106,7 +107,7 @@ def rejection_sample(trainer: Trainer, n: int, seed: int | None = None, label: i
     n / MIN_ACCEPTANCE candidates (after the burn-in) have not yielded n.
     """
     check_loss(trainer.config)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ConfigError("n", f"{n!r} is not a whole number of samples of at least 1")
     if not 0.0 <= percentile < 100.0:
         raise ConfigError("percentile", f"{percentile} is outside [0, 100)")
