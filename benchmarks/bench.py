@@ -9,6 +9,8 @@ unknown name prints one line and exits 2. No unit test times anything.
 - gpu: the course's first GAN on CUDA, the eager loop against our accelerated path (gpu.py; skipped without a GPU).
 - sweep: 8 digits runs through one local worker (and a Ray cluster, `--ray-address`): wall time, start-up per run.
 - rejection: discriminator rejection sampling on ring-bce and grid-bce, raw against D-filtered (rejection.py).
+- step-profile: where one step's time goes (D and G forward, backward, optimiser; probes, snapshots, the rest), ATen ops
+  per step and achieved FLOP/s against one thread's practical peak (step_profile.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import Row, bare_loop, machine, markdown
+from benchmarks.step_profile import step_profile
 from gan_core.config import TrainConfig, get_preset
 from gan_core.evaluation.classifier import features, get_classifier, predict_proba, real_reference
 from gan_core.evaluation.metrics import class_stats, frechet_distance
@@ -237,6 +240,7 @@ BENCHES: dict[str, Callable[[], list[Row]]] = {
     "gpu": gpu,
     "sweep": sweep,
     "rejection": rejection,
+    "step-profile": step_profile,
 }
 RAY_ADDRESS: str | None = None  # --ray-address: the sweep bench runs its Ray half too
 

@@ -116,3 +116,16 @@ def test_the_report_is_markdown_a_list_then_a_table(monkeypatch):
     report = bench.run(["probe-overhead"]).splitlines()
     assert [line.split(":")[0] for line in report[:4]] == ["- Machine", "- Command", "- Date", "- Took"]
     assert report[4] == "" and report[5].startswith("| bench |") and report[-1] == "| probe-overhead | ratio | 1.00 | ≥ 0.9 |  |"
+
+
+def test_step_profile_accounts_for_every_part_of_a_step():
+    from benchmarks.step_profile import PARTS, step_profile
+
+    rows = step_profile(presets=("ring-bce",), steps=20)
+    metrics = {r.metric: r.value for r in rows}
+    assert "one thread's fp32 peak (1024² matmul)" in metrics
+    assert all(f"ring-bce {part}" in metrics for part in PARTS)
+    shares = [int(v.rpartition("(")[2].rstrip("%)")) for m, v in metrics.items() if m.startswith("ring-bce ")
+              and v.endswith("%)") and "achieved" not in m]
+    assert 95 <= sum(shares) <= 105  # the parts and the rest make up the whole step (rounded)
+    assert float(metrics["ring-bce ATen ops per step"]) > 50
