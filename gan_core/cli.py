@@ -18,10 +18,13 @@ import torch
 from tqdm import tqdm
 
 from gan_core.config import PRESETS, ConfigError, get_preset, parse_overrides
+from gan_core.data import described
 from gan_core.lessons.rejection import rejection_sample
+from gan_core.runs.folder import RunStore
 from gan_core.runs.status import Status
 from gan_core.runs.train_run import open_run, train_to
 from gan_core.train.records import CheckpointError, Diverged
+from gan_core.train.trainer import Trainer
 
 EXIT_CELLS_FAILED = 1  # a sweep whose cells did not all finish (diverged, failed, deleted): summary.csv says which
 EXIT_BAD_INPUT = 2
@@ -186,7 +189,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not args.out.endswith(".npy"):
         raise UsageError("--out: must name a .npy file")
     _writable_file("--out", args.out)
-    _, trainer = open_run(args.run, device="cpu", data_dir=args.data_dir)
+    trainer = _finished_generator(args.run)
     _check_n("--n", args.n, trainer.data.shape)
     kept = None
     try:
@@ -203,6 +206,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     filtered = "" if kept is None else f" (D kept {kept.accepted:,} of {kept.drawn:,} drawn: {kept.acceptance_rate:.1%})"
     print(f"wrote {samples.shape} to {args.out}{filtered}", file=sys.stderr)
     return 0
+
+
+def _finished_generator(run: str) -> Trainer:
+    """The run's G and D at its last checkpoint, built without its training data (gan_core.data.described): sampling a
+    finished run needs only its folder, wherever the data was."""
+    store = RunStore(run)
+    config = store.read_config()
+    trainer = Trainer(config, device="cpu", data=described(config))
+    if store.has_checkpoint():
+        trainer.load_state_dict(store.load_checkpoint())
+    return trainer
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

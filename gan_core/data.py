@@ -249,6 +249,20 @@ def load_dataset(config: TrainConfig, data_dir: str | os.PathLike | None = None)
     return load_torchvision(config.dataset, data_dir)
 
 
+def described(config: TrainConfig) -> DataSource:
+    """The run's data as far as a trained G needs it (shape, classes, range) without reading any stored examples: a
+    finished run's samples need only its folder. The mixtures and the bundled digits cost nothing to make, so they are
+    the real thing; for MNIST and CSV points, drawing a batch from the description fails."""
+    if config.dataset in (Dataset.RING, Dataset.GRID):
+        return mixture(config.dataset.value)
+    if config.dataset is Dataset.DIGITS:
+        return load_digits()
+    classes = 10 if config.dataset.has_labels else 0
+    value_range = (0.0, 1.0) if config.dataset.has_labels else (-1.0, 1.0)  # points: only the plane's extent reads it
+    return DataSource(name=config.dataset.value, shape=config.dataset.shape, value_range=value_range,
+                      num_classes=classes, size=None, note="described only: no examples were read")
+
+
 def to_model_range(x: Tensor, config: TrainConfig) -> Tensor:
     """Images are stored in [0, 1]; DCGAN's Tanh generator works in [−1, 1]."""
     return x * 2 - 1 if config.data_range == (-1.0, 1.0) else x

@@ -431,3 +431,28 @@ def test_rejection_of_a_critic_run_is_one_line(tmp_path, capsys):
     assert main(["sample", "--run", str(out), "--n", "5", "--out", str(tmp_path / "x.npy"), "--rejection"]) == 2
     _one_error_line(capsys, "rejection", "wgan_gp")
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_sample_of_an_mnist_run_needs_only_its_folder(tmp_path, monkeypatch):
+    """An MNIST run trained elsewhere (here on random 28×28 images): sampling reads config.json and checkpoint.pt, never
+    the data (GAN_DATA_DIR points at an empty folder, and nothing may download), and gives what the trainer would."""
+    from gan_core.config import get_preset
+    from gan_core.data import DataSource
+    from gan_core.train.trainer import Trainer
+
+    config = get_preset("first-gan").config.replace(g_width=16, d_width=16, steps=3, checkpoint_every=3)
+    images = torch.rand(64, 1, 28, 28)
+    fake_mnist = DataSource(name="mnist", shape=(1, 28, 28), value_range=(0.0, 1.0), num_classes=10, size=64, x=images,
+                            y=torch.randint(10, (64,)))
+    trainer = Trainer(config, data=fake_mnist)
+    store = RunStore(tmp_path / "mnist-run").create(config)
+    for _ in range(3):
+        trainer.step()
+    store.save_checkpoint(trainer.state_dict())
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("GAN_OFFLINE", "1")
+    out = tmp_path / "mnist.npy"
+    assert main(["sample", "--run", str(store.path), "--n", "9", "--out", str(out), "--seed", "3"]) == 0
+    x = np.load(out)
+    assert x.shape == (9, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(x, trainer.sample(9, seed=3), rtol=1e-5, atol=1e-6)
