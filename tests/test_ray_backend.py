@@ -212,7 +212,8 @@ def test_a_relayed_checkpoint_loads_like_a_written_one(tmp_path: Path) -> None:
 def head_loss(runs: str) -> None:
     """The cluster's head dies mid-run and comes back at the same address, with the RunManager in this process: run
     by the test below in a process of its own, so a regression (Ray ending the server's process ~60 s after its head
-    went away) fails that test rather than ending pytest. Prints its timings as one JSON line."""
+    went away) fails that test rather than ending pytest. Beside it, a plain Ray driver shows what the server escapes:
+    Ray ends that one. Prints its timings as one JSON line."""
     port = free_port()
     address = f"127.0.0.1:{port}"
     gone = f"the Ray cluster at {address} went away"
@@ -222,6 +223,12 @@ def head_loss(runs: str) -> None:
         m = RunManager(runs, ray_address=address, max_runs=1)
         run_id = m.start(SLOW.replace(checkpoint_every=10), "doomed")
         m.wait(run_id, lambda s: s.step >= 15, timeout=180)
+        assert "ray" not in sys.modules  # the server's process is no Ray driver: its driver is a child process
+        plain = subprocess.Popen(  # what the server was before: a process that called ray.init itself
+            [sys.executable, "-c", "import ray, sys, time; ray.init(address=sys.argv[1], log_to_driver=False); "
+                                   "print('joined', flush=True); time.sleep(600)", address],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert plain.stdout is not None and plain.stdout.readline().strip() == "joined"
         os.killpg(head.pid, signal.SIGKILL)  # the head and all it started, at once, as a crashed machine would
         head.wait(10)
         killed = time.monotonic()
@@ -237,6 +244,10 @@ def head_loss(runs: str) -> None:
             assert set(m.ids()) == {"earlier", run_id}  # the runs on disk stay listed (no folder for a refused start)
             time.sleep(5)
         times["alive_after_s"] = time.monotonic() - killed
+        ended = plain.poll()
+        plain.kill()
+        assert ended is not None, "a plain Ray driver outlived its cluster by 90 s: this test no longer shows a thing"
+        assert "Failed to connect to GCS" in plain.communicate()[1]
     with ray_head(port):  # a new head at the same address: joined again by a new driver, without a restart
         back = time.monotonic()
         while m._pool.unavailable():

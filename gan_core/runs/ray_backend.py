@@ -205,6 +205,7 @@ class RayPool:
         self.closed = False
         self._driver: _Driver | None = None
         self._probed = self._spawned = -RETRY_S  # time.monotonic() of the last knock and the last driver
+        self._knocking = threading.Lock()  # one knock (and so one new driver) at a time
         driver = self._connect()
         if driver is not None:  # the first page, or the CLI, hears at once whether the cluster is there
             if not driver.ready.wait(FIRST_WAIT_S):
@@ -231,10 +232,19 @@ class RayPool:
         address answers."""
         while not self.closed:
             time.sleep(1.0)
+            self._knock(soon=False)
+
+    def _knock(self, soon: bool) -> None:
+        """Knock if the cluster is away and no driver is joining it; `soon`: a start asked, so RETRY_S is not waited."""
+        if not self._knocking.acquire(blocking=False):
+            return
+        try:
             now = time.monotonic()
             if (self.problem and self._driver is None and not self.closed and now - self._probed >= PROBE_S
-                    and now - self._spawned >= RETRY_S):
+                    and (soon or now - self._spawned >= RETRY_S)):
                 self._connect()
+        finally:
+            self._knocking.release()
 
     def _receive(self, driver: _Driver) -> None:
         receive(driver.events, driver.process.is_alive, lambda message: self._message(driver, message))
@@ -269,7 +279,9 @@ class RayPool:
         """A driver process has ended and all it sent is read: its unfinished runs fail, and a new one is tried later
         (_keep)."""
         driver.ready.set()
-        if driver.joined and not self.closed and not self.problem:
+        if self.closed:  # ended by exit(): its runs were told to stop, as a local worker's are at shutdown
+            return
+        if driver.joined and not self.problem:
             self.problem = went_away(self.address)  # Ray ended it, or it crashed, before it said why
         with self._lock:
             if self._driver is driver:
@@ -293,9 +305,10 @@ class RayPool:
     # -- what the RunManager asks ----------------------------------------------------------------------------------------
     def unavailable(self) -> str:
         """Why runs cannot train on the cluster now ("" when they can). While it is away, a start also knocks on its
-        address (at most every PROBE_S), so a cluster that is back is joined without waiting for the next round."""
-        if self.problem and self._driver is None and not self.closed and time.monotonic() - self._probed >= PROBE_S:
-            self._connect()
+        address (at most every PROBE_S, in the background: the manager asks holding its lock), so a cluster that is
+        back is joined without waiting for the next RETRY_S."""
+        if self.problem and self._driver is None and not self.closed:
+            threading.Thread(target=self._knock, args=(True,), name="gan-ray-knock", daemon=True).start()
         return self.problem
 
     def check(self) -> None:
