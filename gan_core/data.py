@@ -160,6 +160,18 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("GAN_DATA_DIR", "data"))
 
 
+def available(dataset: Dataset, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether `dataset` can be trained on here without a download: always for the generated and bundled ones; for
+    MNIST and Fashion-MNIST, when either split's files are in data_dir (Home offers MNIST only then)."""
+    if dataset in (Dataset.RING, Dataset.GRID, Dataset.DIGITS):
+        return True
+    if dataset is Dataset.POINTS:
+        return False  # needs a file the user gives
+    cls = _torchvision_class(dataset)
+    raw = (Path(data_dir) if data_dir is not None else default_data_dir()) / cls.__name__ / "raw"
+    return _split_present(raw, cls, train=True) or _split_present(raw, cls, train=False)
+
+
 def _torchvision_class(dataset: Dataset) -> type:
     from torchvision.datasets import MNIST, FashionMNIST  # noqa: PLC0415 - only the MNIST datasets need torchvision
 

@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PRESET_NAMES = [
     "ring-bce", "ring-wgan", "grid-bce", "grid-wgan", "digits", "digits-conditional", "digits-collapse", "digits-collapse-wgan",
-    "first-gan", "dcgan", "wgan-gp", "conditional",
+    "first-gan", "mnist-quick", "dcgan", "wgan-gp", "conditional",
 ]
 
 

@@ -255,3 +255,27 @@ def test_compare_overlays_picked_runs_on_the_shown_one(tmp_path):
     assert len(charts) == charts_before + 1
     datasets = charts[-1].proto.datasets  # the comparison's data: both runs, the shown one first
     assert datasets and all(name.encode() in datasets[0].data.data for name in ("first", "second"))
+
+
+def test_home_offers_mnist_when_it_is_on_the_machine(mnist_dir, monkeypatch):
+    """With MNIST in the data folder, Home's one click trains mnist-quick (28×28 digits read on a projector); without
+    it (every other test here), the bundled 8×8 digits."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(mnist_dir))
+    app = _app()
+    assert "MNIST digits in about a minute" in " ".join(m.value for m in app.markdown)
+    next(b for b in app.button if b.label == "Train the default GAN").click().run()
+    assert not app.exception
+    run_id = app.session_state[live.SELECTED]
+    assert run_id.startswith("mnist-quick-")
+    snap = live.get_manager().snapshot(run_id)
+    assert snap.config.dataset.value == "mnist" and snap.config == get_preset("mnist-quick").config
+    live.get_manager().stop(run_id)
+
+
+def test_data_available_says_where_mnist_is(tmp_path, mnist_dir):
+    from gan_core.config import Dataset
+    from gan_core.data import available
+
+    assert available(Dataset.DIGITS, tmp_path) and available(Dataset.RING, tmp_path)
+    assert not available(Dataset.MNIST, tmp_path) and not available(Dataset.POINTS, tmp_path)
+    assert available(Dataset.MNIST, mnist_dir)
