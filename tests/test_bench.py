@@ -129,3 +129,11 @@ def test_step_profile_accounts_for_every_part_of_a_step():
               and v.endswith("%)") and "achieved" not in m]
     assert 95 <= sum(shares) <= 105  # the parts and the rest make up the whole step (rounded)
     assert float(metrics["ring-bce ATen ops per step"]) > 50
+
+
+def test_mnist_minute_trains_mnist_quick_on_the_shared_mnist(mnist_dir, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(mnist_dir))
+    rows = bench.time_to_quality(seeds=(0,), threads=1, check_every=5, max_seconds=0.01, n=50, preset="mnist-quick",
+                                 target_s=60, bench="mnist-minute", data_dir=str(mnist_dir))
+    assert rows[0].bench == "mnist-minute" and "mnist-quick" in rows[0].note
+    assert rows[1].target == "≤ 60 s" and rows[2].value.startswith("seed 0: 5:")
