@@ -131,9 +131,11 @@ def test_step_profile_accounts_for_every_part_of_a_step():
     assert float(metrics["ring-bce ATen ops per step"]) > 50
 
 
-def test_mnist_minute_trains_mnist_quick_on_the_shared_mnist(mnist_dir, monkeypatch):
-    monkeypatch.setenv("GAN_DATA_DIR", str(mnist_dir))
-    rows = bench.time_to_quality(seeds=(0,), threads=1, check_every=5, max_seconds=0.01, n=50, preset="mnist-quick",
-                                 target_s=60, bench="mnist-minute", data_dir=str(mnist_dir))
-    assert rows[0].bench == "mnist-minute" and "mnist-quick" in rows[0].note
-    assert rows[1].target == "≤ 60 s" and rows[2].value.startswith("seed 0: 5:")
+def test_mnist_minute_times_mnist_quick_where_the_data_is(monkeypatch, tmp_path):
+    """The bench's wiring (time_to_quality itself is tested on the digits above; training MNIST's classifier here
+    would cost the suite ~45 s): mnist-quick, from GAN_DATA_DIR, against 60 s."""
+    seen = {}
+    monkeypatch.setattr(bench, "time_to_quality", lambda **kwargs: seen.update(kwargs) or [])
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path))
+    bench.mnist_minute()
+    assert seen["preset"] == "mnist-quick" and seen["data_dir"] == str(tmp_path) and seen["target_s"] == 60.0
