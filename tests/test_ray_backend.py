@@ -159,6 +159,17 @@ def test_a_killed_actor_fails_its_run_which_resumes_on_ray_and_locally(manager: 
     assert snap.status is Status.FINISHED and snap.step == kept + 20 and snap.where == "local", snap.message
 
 
+def test_the_next_run_trains_on_the_actor_the_last_one_ended_on(manager: RunManager) -> None:
+    pids = []
+    for name in ("first", "next"):
+        run_id = manager.start(SLOW, name)
+        manager.wait(run_id, lambda s: s.step >= 1, timeout=180)
+        pids.append(next(w.actor_pid for w in manager._pool.busy() if w.run_id == run_id))
+        manager.stop(run_id)
+        assert manager.wait(run_id, timeout=60).status is Status.STOPPED
+    assert pids[0] is not None and pids[1] == pids[0]  # no new Ray worker process (nor torch imported again)
+
+
 def test_an_unreachable_cluster_is_one_clear_refusal_and_runs_stay_listed(tmp_path: Path) -> None:
     require_ray()
     RunStore(tmp_path / "earlier").create(TINY)

@@ -281,8 +281,9 @@ class RayPool:
         driver.ready.set()
         if self.closed:  # ended by exit(): its runs were told to stop, as a local worker's are at shutdown
             return
-        if driver.joined and not self.problem:
-            self.problem = went_away(self.address)  # Ray ended it, or it crashed, before it said why
+        if not self.problem:  # Ray ended it, or it crashed, before it said why
+            self.problem = went_away(self.address) if driver.joined else (
+                f"the process joining the Ray cluster at {self.address} ended (exit code {driver.process.exitcode})")
         with self._lock:
             if self._driver is driver:
                 self._driver = None

@@ -37,6 +37,9 @@ CALL_TIMEOUT_S = 10.0  # any one call to an actor: an order, an event poll
 POLL_WAIT_S = 0.5  # an actor holds a poll this long for events: live views lag by at most this, plus the network
 START_TIMEOUT_S = 120.0  # a new actor's first answer: scheduling, the gan_core upload, importing torch
 SILENT_LIMIT_S = 30.0  # a running actor that answers no poll for this long is taken for lost with its cluster
+# an actor whose run ended waits this long for the next one (a sweep's next cell then skips starting a Ray worker
+# process and importing torch, ~10 s), then gives its CPU back to the cluster's other users
+IDLE_KEEP_S = 60.0
 RESUMABLE = "; resume continues from the last checkpoint"
 
 
@@ -60,21 +63,25 @@ def drive(address: str, orders: Channel, events: Channel, parent_pid: int) -> No
         events.put(("unavailable", str(err)))  # the server ends this process once it has read this
         return
     slots: dict[int, _Slot] = {}
+    actors = _Actors(ray)
     while os.getppid() == parent_pid:  # even after a kill -9 of the server, this process ends by itself
         try:
             order = orders.get(timeout=1.0)
         except queue.Empty:
+            actors.reap()
+            slots = {index: slot for index, slot in slots.items() if slot.thread.is_alive()}
             continue
         if order[0] == "exit":
             break
         if order[0] == "train":
-            slots[order[1]] = _Slot(ray, address, order[1], events, order[2:])
+            slots[order[1]] = _Slot(ray, address, order[1], events, actors, order[2:])
         elif order[1] in slots:  # "order" or "kill"
             slots[order[1]].outbox.put(order[2] if order[0] == "order" else None)
     for slot in slots.values():
         slot.outbox.put(None)
     for slot in slots.values():
         slot.thread.join(CALL_TIMEOUT_S)
+    actors.reap(keep_s=0.0)
 
 
 def _connect(address: str) -> Any:
@@ -149,12 +156,59 @@ class RunActor:
                 return out
 
 
-class _Slot:
-    """One run's actor, from its "train" order to its "end" event (then killed), with the thread that forwards its
-    orders and long-polls its events. A None in the outbox ends it early."""
+class _Actors:
+    """Actors whose run ended, kept IDLE_KEEP_S for the next run on the same kind of device; the newest is taken
+    first (the warmest, and the last to be reaped)."""
 
-    def __init__(self, ray: Any, address: str, index: int, events: Channel, train: tuple) -> None:
-        self.ray, self.address, self.index, self.events = ray, address, index, events
+    def __init__(self, ray: Any) -> None:
+        self.ray = ray
+        self._idle: list[tuple[str, Any, Any, float]] = []  # (device, actor, its serve() call, idle since)
+        self._lock = threading.Lock()
+
+    def take(self, device: str) -> tuple[Any, Any]:
+        """An idle actor for `device` whose loop still runs, else a new one; with its serve() call."""
+        while True:
+            with self._lock:
+                found = next((i for i in reversed(range(len(self._idle))) if self._idle[i][0] == device), None)
+                entry = self._idle.pop(found) if found is not None else None
+            if entry is None:
+                break
+            _, actor, serving, _ = entry
+            ready, _ = self.ray.wait([serving], timeout=0)
+            if not ready:  # its loop still waits for a run (one that ended holds an error, or its node is gone)
+                return actor, serving
+            self._kill(actor)
+        cls = self.ray.remote(RunActor).options(num_cpus=1, num_gpus=1 if device == "cuda" else 0, max_concurrency=3)
+        actor = cls.remote()
+        return actor, actor.serve.remote()
+
+    def give(self, device: str, actor: Any, serving: Any) -> None:
+        with self._lock:
+            self._idle.append((device, actor, serving, time.monotonic()))
+
+    def reap(self, keep_s: float = IDLE_KEEP_S) -> None:
+        """Kill the actors idle for longer than `keep_s`."""
+        now = time.monotonic()
+        with self._lock:
+            old = [e for e in self._idle if now - e[3] >= keep_s]
+            self._idle = [e for e in self._idle if now - e[3] < keep_s]
+        for _, actor, _, _ in old:
+            self._kill(actor)
+
+    def _kill(self, actor: Any) -> None:
+        try:
+            self.ray.kill(actor)
+        except Exception:  # a cluster that is gone has killed it already
+            log.debug("could not kill a Ray actor", exc_info=True)
+
+
+class _Slot:
+    """One run on an actor, from its "train" order to its "end" event (then the actor waits for the next run: _Actors),
+    with the thread that forwards its orders and long-polls its events. A None in the outbox ends it early, killing
+    its actor (its run is mid-way)."""
+
+    def __init__(self, ray: Any, address: str, index: int, events: Channel, actors: _Actors, train: tuple) -> None:
+        self.ray, self.address, self.index, self.events, self.actors = ray, address, index, events, actors
         self.outbox: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._life, args=(train,), name=f"gan-ray-slot-{index}", daemon=True)
         self.thread.start()
@@ -164,9 +218,7 @@ class _Slot:
         run_id, seed, steps, device, data_dir, paused = train
         actor = None
         try:
-            cls = ray.remote(RunActor).options(num_cpus=1, num_gpus=1 if device == "cuda" else 0, max_concurrency=3)
-            actor = cls.remote()
-            serving = actor.serve.remote()
+            actor, serving = self.actors.take(device)
             outbox: list[tuple] = [("train", run_id, seed, steps, device, data_dir, paused)]
             started = False
             last_answer = time.monotonic()
@@ -191,7 +243,9 @@ class _Slot:
                 last_answer = time.monotonic()
                 for event in answer:
                     self.events.put(("event", self.index, event))
-                    if event[0] == "end":
+                    if event[0] == "end":  # its loop waits for the next run: the actor is kept for one
+                        self.actors.give(device, actor, serving)
+                        actor = None
                         return
                 ready, _ = ray.wait([serving], timeout=0)
                 if ready:
@@ -203,10 +257,7 @@ class _Slot:
             self.events.put(("died", self.index, reason + RESUMABLE, gone))
         finally:
             if actor is not None:
-                try:
-                    ray.kill(actor)
-                except Exception:  # a cluster that is gone has killed it already
-                    log.debug("could not kill a Ray actor", exc_info=True)
+                self.actors._kill(actor)
 
     def _answers(self) -> bool:
         """Whether the cluster answers now (asked with a timeout)."""
