@@ -14,6 +14,8 @@ import streamlit as st
 
 from ui import glossary
 
+_BUILT = "course_pages"  # session_state: this session's st.Page objects
+
 
 @dataclass(frozen=True)
 class Lesson:
@@ -46,9 +48,14 @@ PAGES: tuple[Lesson, ...] = (
 
 
 def pages() -> list:
-    """st.Page objects for st.navigation, Home first (the default). Built per run: a StreamlitPage may not be shared
-    between sessions."""
-    return [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)]
+    """st.Page objects for st.navigation, Home first (the default). Built once per browser session and kept in its
+    session_state: a StreamlitPage may not be shared between sessions (st.navigation marks which one may run), and
+    building nine of them on every rerun of thirty followers was a tenth of the server's busy time (py-spy)."""
+    built = st.session_state.get(_BUILT)
+    if built is None:
+        built = st.session_state[_BUILT] = [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0)
+                                            for i, p in enumerate(PAGES)]
+    return built
 
 
 def neighbours(path: str) -> tuple[Lesson | None, Lesson | None]:
