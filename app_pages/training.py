@@ -140,8 +140,9 @@ def run_files(s: RunSnapshot) -> None:
     folder = Path(s.path)
     cols = st.columns(3)
     file_link(cols[0], folder / METRICS_FILE, f"{s.id}-metrics.csv", "Metrics (CSV)", ":material/table:")
+    no_samples = s.latest_samples is None and not s.status.active  # an active run has them by the time of a click
     cols[1].download_button("Samples (PNG)", data=lambda: panels.samples_png(manager.snapshot(s.id)),
-                            file_name=f"{s.id}-samples.png", mime="image/png", disabled=s.latest_samples is None,
+                            file_name=f"{s.id}-samples.png", mime="image/png", disabled=no_samples,
                             icon=":material/image:", key="dl_samples")
     file_link(cols[2], folder / CHECKPOINT_FILE, f"{s.id}-checkpoint.pt", "Checkpoint (.pt)", ":material/save:",
               help=f"G's and D's weights and optimiser states: `python -m gan_core sample --run {folder} …` reads it.")
@@ -165,11 +166,14 @@ def render(s: RunSnapshot) -> None:
     st.markdown("**Samples**" + (" and D's view of the plane" if s.config.dataset.is_2d else ""))
     panels.samples_view(s, key="train")
     panels.curves_row(s, key="train")
-    st.markdown("**Downloads**")
-    run_files(s)
 
 
 live.live(render, snap.id, key="train")
+# Outside the live panel: publishing a link to the newest metrics.csv and checkpoint every second for every browser made
+# a hard link per file version per viewer. The links are of the files as this page was drawn (a finished run's page is
+# drawn again when it ends, so its links are to its final files).
+st.markdown("**Downloads**" + (" (as of this page's last full draw: reload for newer files)" if snap.status.active else ""))
+run_files(snap)
 how_it_learns()
 keep_the_generator()
 
