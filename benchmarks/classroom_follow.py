@@ -128,6 +128,8 @@ async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0
                     time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             missed += len(waiting)
+            for s in waiting[:3]:  # what a student who missed the slide shows instead: the clue to why
+                log(f"  missed: a student shows {s.shown[-1][1:] if s.shown else 'nothing'}, errors {s.errors[-1:]}")
             these = [t - clicked for s in students if (t := _arrived(s, clicked, page, run)) is not None]
             latencies += these
             nan = [float("nan")]
