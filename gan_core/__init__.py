@@ -13,7 +13,8 @@ The map, in the order a step's data flows:
                    train_run (train a folder to N steps), worker and processes (the dashboard's background workers),
                    status, state and history (what a viewer reads), reload (a folder read back after a restart),
                    roles (who may do what), manager (RunManager: every browser's runs), housekeeping (the runs
-                   folder's disk budget and leftovers), uploads (user CSVs)
+                   folder's disk budget and leftovers), uploads (user CSVs), ray_backend, ray_driver and ray_relay
+                   (runs on a Ray cluster, optional: the server stays the one writer of run folders)
     evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`
     sweeps/        hyperparameter grids: spec (SweepSpec, its cells), record (launch; sweeps/<id>.json), outcomes
                    (each finished cell's evaluation, cached in its run folder; the summary)
