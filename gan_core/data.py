@@ -167,9 +167,13 @@ def available(dataset: Dataset, data_dir: str | os.PathLike | None = None) -> bo
         return True
     if dataset is Dataset.POINTS:
         return False  # needs a file the user gives
-    cls = _torchvision_class(dataset)
-    raw = (Path(data_dir) if data_dir is not None else default_data_dir()) / cls.__name__ / "raw"
-    return _split_present(raw, cls, train=True) or _split_present(raw, cls, train=False)
+    # a look at the file names only: importing torchvision to check them cost Home's first visit ~2 s; loading the
+    # files checks them in full
+    raw = (Path(data_dir) if data_dir is not None else default_data_dir()) / _TORCHVISION_FOLDERS[dataset] / "raw"
+    return any((raw / f"{split}-images-idx3-ubyte{gz}").is_file() for split in ("train", "t10k") for gz in ("", ".gz"))
+
+
+_TORCHVISION_FOLDERS = {Dataset.MNIST: "MNIST", Dataset.FASHION_MNIST: "FashionMNIST"}  # torchvision's class names
 
 
 def _torchvision_class(dataset: Dataset) -> type:

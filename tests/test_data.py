@@ -327,3 +327,10 @@ def test_load_dataset_dispatches_on_the_config() -> None:
     assert load_dataset(PRESETS["ring-bce"].config).name == "ring"
     assert load_dataset(PRESETS["grid-wgan"].config).name == "grid"
     assert load_dataset(PRESETS["digits"].config).name == "digits"
+
+
+def test_available_knows_torchvision_s_folder_names() -> None:
+    """data.available looks for the files without importing torchvision: its folder names must be torchvision's."""
+    from gan_core.data import _TORCHVISION_FOLDERS, _torchvision_class
+
+    assert all(_torchvision_class(d).__name__ == name for d, name in _TORCHVISION_FOLDERS.items())
