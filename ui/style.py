@@ -98,8 +98,3 @@ def shades(n: int, palette: Sequence[str]) -> list[str]:
 def vega_legend_top(**extra: Any) -> dict[str, Any]:
     """A Vega-Lite legend above the plot, entries in a row; `extra` adds or overrides properties."""
     return {**VEGA_LEGEND_TOP, **extra}
-
-# -- the page ------------------------------------------------------------------------------------------------------------
-# Streamlit leaves 6rem above a page's title; on a 1280x720 projector that pushes a lesson's picture below the fold.
-# 3.5rem still clears the toolbar (3.75rem, drawn over the top padding).
-PAGE_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; }</style>"

@@ -37,7 +37,9 @@ def test_a_small_classroom_watches_a_run_without_errors_and_every_chart_keeps_mo
     assert not errors, errors[:5]
     for s in watched.sessions:
         assert f"Run {run_id}" in s.headings  # the ?run= link opened that run's panel
-        assert len(s.chart_updates) >= 4, list(s.chart_updates)  # the loss and D(x) charts, the comparison, the samples
+        # the loss and D(x) charts and the samples (the comparison follows nothing until runs are picked)
+        assert {"image grid", "chart of D loss, G loss"} <= set(s.chart_updates) and len(s.chart_updates) >= 3, \
+            list(s.chart_updates)
         assert s.steps[-1][1] > s.steps[0][1]  # the progress bar moved
     gaps = watched.max_gaps()
     assert max(gaps)[0] <= classroom.MAX_GAP_S, max(gaps)
