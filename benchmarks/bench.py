@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import Row, bare_loop, machine, markdown
+from benchmarks.common import Row, bare_loop, machine, markdown, run_jobs
 from benchmarks.step_profile import step_profile
 from gan_core.config import TrainConfig, get_preset
 from gan_core.evaluation.classifier import features, get_classifier, predict_proba, real_reference
@@ -170,13 +170,7 @@ def mode_coverage(presets: tuple[str, ...] = MODE_PRESETS, seeds: tuple[int, ...
     """Each preset × seed trains in its own process with one torch thread, `parallel` at a time (2: one per core of a
     2-core laptop; a run's seconds are its own training time). `overrides` (e.g. fewer steps) is for tests."""
     jobs = [(preset, seed, n, overrides) for preset in presets for seed in seeds]
-    if parallel > 1:
-        import multiprocessing  # noqa: PLC0415
-
-        with multiprocessing.get_context("spawn").Pool(parallel) as pool:
-            results = pool.map(_coverage_job, jobs, chunksize=1)
-    else:
-        results = [_coverage_job(job) for job in jobs]
+    results = run_jobs(_coverage_job, jobs, parallel)
     rows = []
     for preset in presets:
         mine = [r for (p, *_), r in zip(jobs, results, strict=True) if p == preset]

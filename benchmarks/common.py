@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -70,3 +72,14 @@ def markdown(rows: list[Row]) -> str:
     lines = ["| bench | metric | value | target | note |", "|---|---|---|---|---|"]
     lines += [f"| {r.bench} | {r.metric} | {r.value} | {r.target} | {r.note} |" for r in rows]
     return "\n".join(lines)
+
+
+def run_jobs(job: Callable[[Any], Any], jobs: list[Any], parallel: int) -> list[Any]:
+    """`job` over `jobs`, `parallel` at a time in spawned processes (each with its own torch: one per core of a 2-core
+    laptop), or in this process when `parallel` is 1; results in the jobs' order."""
+    if parallel <= 1:
+        return [job(j) for j in jobs]
+    import multiprocessing  # noqa: PLC0415 - only a parallel bench starts processes
+
+    with multiprocessing.get_context("spawn").Pool(parallel) as pool:
+        return pool.map(job, jobs, chunksize=1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import Row
+from benchmarks.common import Row, run_jobs
 from gan_core.config import get_preset
 from gan_core.evaluation.metrics import mode_stats
 from gan_core.lessons.rejection import GAMMA_PERCENTILE, rejection_sample
@@ -47,13 +47,7 @@ def rejection(presets: tuple[str, ...] = PRESETS, seeds: tuple[int, ...] = (0, 1
     """One row of raw figures and one per percentile for each preset, means over seeds and each seed's own figures.
     `overrides` (e.g. fewer steps) is for tests."""
     jobs = [(preset, seed, n, overrides) for preset in presets for seed in seeds]
-    if parallel > 1:
-        import multiprocessing  # noqa: PLC0415 - only a parallel bench starts processes
-
-        with multiprocessing.get_context("spawn").Pool(parallel) as pool:
-            results = pool.map(_job, jobs, chunksize=1)
-    else:
-        results = [_job(job) for job in jobs]
+    results = run_jobs(_job, jobs, parallel)
     rows = []
     for preset in presets:
         mine = [r for (p, *_), r in zip(jobs, results, strict=True) if p == preset]
