@@ -60,7 +60,7 @@ class RunManager:
         self._queue: deque[str] = deque()
         self._closed = False
         self.disk_budget = housekeeping.budget_bytes()
-        self._over_budget = ""  # why students may not start runs: the folder is over its budget with nothing to remove
+        self._over_budget, self._budget_lock = "", threading.Lock()  # why students may not start runs; one check at a time
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # the pages still open and list nothing; start() says why it cannot create a run
@@ -441,9 +441,10 @@ class RunManager:
         runs are refused (with the reason) until it is."""
         if self.disk_budget is None or self._closed:  # never while shutting down: its runs are ending, not done
             return
-        with self._lock:
-            runs = list(self._runs.values())
-        disk = [housekeeping.RunDisk(r.id, r.owner, r.status.active, r.created, housekeeping.folder_bytes(r.store.path))
-                for r in runs]
-        self._over_budget = housekeeping.keep_budget(self.runs_dir, disk, self.disk_budget,
-                                                     lambda run_id: self._remove(self._get(run_id)))
+        with self._budget_lock:  # a run's end and the tick may both get here: two would pick and remove the same runs
+            with self._lock:
+                runs = list(self._runs.values())
+            disk = [housekeeping.RunDisk(r.id, r.owner, r.status.active, r.created,
+                                         housekeeping.folder_bytes(r.store.path)) for r in runs]
+            self._over_budget = housekeeping.keep_budget(self.runs_dir, disk, self.disk_budget,
+                                                         lambda run_id: self._remove(self._get(run_id)))
