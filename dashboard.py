@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from ui import course, sidebar
+from ui import course, follow, sidebar
 
 st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
 # Streamlit leaves 6rem above a page's title; on a 1280x720 projector that pushes a lesson's picture below the fold.
 # 3.5rem still clears the toolbar (3.75rem, drawn over the top padding). Style-only html takes no space on the page.
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; }</style>")
 page = st.navigation(course.pages())  # the course's order: ui/course.py
-sidebar.draw(page)
-page.run()
+with follow.showing():  # a follower who follows the presenter has arrived once this run is not cut short
+    sidebar.draw(page)
+    page.run()

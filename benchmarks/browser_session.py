@@ -13,6 +13,7 @@ stays at its default, as for a student who only watches.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import re
@@ -61,6 +62,8 @@ class Session:
     media: int = 0  # images fetched
     # each full run that finished: (when, the page's url path, the run in the address bar): what a follower shows
     shown: list[tuple[float, str, str]] = field(default_factory=list)
+    # the last protocol events, oldest first: (when, what): the clue when a follower stays behind
+    trace: collections.deque = field(default_factory=lambda: collections.deque(maxlen=2000))
 
     def __post_init__(self) -> None:
         self._ws = None
@@ -162,6 +165,8 @@ class Session:
         client.context_info.color_scheme = "light"
         if not fragment_id:
             self._idle.clear()
+        self.trace.append((time.monotonic(), f"send {'fragment ' + fragment_id[:6] if fragment_id else 'full'} "
+                                             f"page={self._pages.get(self._page_hash, self._page_hash[:6])!r}"))
         try:
             await self._ws.send(msg.SerializeToString())
         except ConnectionClosed:
@@ -207,6 +212,11 @@ class Session:
         elif msg.metadata.cacheable and msg.hash and msg.hash not in self._cache:
             self._cache[msg.hash] = _Cached(data, self._run_count, msg.delta.fragment_id)
 
+        if kind in ("navigation", "new_session", "script_finished"):
+            detail = {"navigation": lambda: repr(self._pages.get(msg.navigation.page_script_hash, "?")),
+                      "new_session": lambda: f"fragments={list(msg.metadata.run.fragment_ids)}",
+                      "script_finished": lambda: ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)}[kind]()
+            self.trace.append((now, f"got {kind} {detail}"))
         if kind == "navigation":  # the page the app resolved (new_session names the entry script, dashboard.py)
             self._page_hash = msg.navigation.page_script_hash
             self._pages = {p.page_script_hash: "" if p.is_default else p.url_pathname for p in msg.navigation.app_pages}

@@ -11,12 +11,16 @@ as a browser does). The presenter then opens each page with a run (the `?run=` l
 and each student: the seconds from the presenter's click to the student's page finishing its run on the same page
 with the same run. Prints a table; exits 1 if a target is missed: median ≤ 1.5 s,
 p95 ≤ 3 s, no error in any session, every student arrived.
+
+A student who misses a slide is printed with its websocket's view of the switch (what it sent, what came back);
+GAN_FOLLOW_TRACE=1 prints the first student's view of every switch too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -93,6 +97,13 @@ def _arrived(s: Session, since: float, page: str, run: str) -> float | None:
     return next((t for t, p, r in s.shown if t >= since and (p, r) == (page, run)), None)
 
 
+def _log_trace(s: Session, clicked: float, log: Callable[[str], object]) -> None:
+    """A student's websocket around one switch, from a second before the click to five after."""
+    for when, what in s.trace:
+        if -1 <= when - clicked <= 5:
+            log(f"    {when - clicked:+7.2f} s  {what}")
+
+
 async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0, ramp_s: float = 5.0,
                         log: Callable[[str], object] = print) -> FollowReport:
     presenter = Session(url, "", fetch_media=False)
@@ -128,8 +139,11 @@ async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0
                     time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             missed += len(waiting)
+            if os.environ.get("GAN_FOLLOW_TRACE"):
+                _log_trace(students[0], clicked, log)
             for s in waiting[:3]:  # what a student who missed the slide shows instead: the clue to why
                 log(f"  missed: a student shows {s.shown[-1][1:] if s.shown else 'nothing'}, errors {s.errors[-1:]}")
+                _log_trace(s, clicked, log)
             these = [t - clicked for s in students if (t := _arrived(s, clicked, page, run)) is not None]
             latencies += these
             nan = [float("nan")]

@@ -5,18 +5,25 @@ Only with a presenter key set (ui.roles). The presenter's session publishes its 
 leading the room. A student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new
 version it selects the run (ui.live.select) and switches page (st.switch_page), or reruns when only the run changed.
 
-A follower applies each stage version once (it remembers which, and whether its page was drawn): its own reruns never
-re-apply one, so it neither loops nor fights its picker (drawn disabled while following); a switch cut short by another
-rerun is asked again. A student who leaves the presenter's page by the navigation
-stops following (said in a toast); switching the toggle back on rejoins at once.
+A follower applies each stage version once (it remembers which, and whether its page was drawn to the end): its own
+reruns never re-apply one, so it neither loops nor fights its picker (drawn disabled while following). A student who
+leaves the presenter's page by the navigation stops following (said in a toast); switching the toggle back on rejoins.
+
+A race a class of thirty produces (measured with benchmarks/classroom_follow.py: 1-6 of 120 switches were lost): the
+switched-to page's run is cut short by another rerun, and what runs next is only a fragment, so the page is never
+drawn. `showing` takes such an arrival back, and the next poll draws the whole page again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 
 from gan_core.runs.roles import presenter_key
 from ui import live, roles
@@ -31,6 +38,7 @@ _WANTS = "_follow_wants"  # the student's choice, kept while the toggle is hidde
 _APPLIED = "_follow_applied"  # the stage version this browser shows
 _ARRIVED = "_follow_arrived"  # the stage version whose page this browser has drawn (the switch happened)
 _ACTIVE = "_follow_shown_active"  # whether this browser's last full run saw a presenter
+_JUST = "_follow_just_arrived"  # the stage version this very run arrived at (undone if the run is cut short)
 _PAGE = "_follow_page"  # the URL path of the page this session shows
 _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
 
@@ -81,16 +89,30 @@ def sync(page: StreamlitPage) -> None:
     st.session_state[_PAGE] = page.url_path
     if not wants_to_follow() or (scene := _stage.current()) is None:
         return
-    if st.session_state.get(_APPLIED) == scene.version:
-        if page.url_path == scene.page:
-            st.session_state[_ARRIVED] = scene.version
-            return
+    if st.session_state.get(_APPLIED) == scene.version and page.url_path != scene.page:
         if st.session_state.get(_ARRIVED) == scene.version:  # shown the presenter's page, then picked another
             _set_wants(False)
             st.toast("You left the presenter's page: Follow the presenter is off.", icon=":material/explore:")
             return
         # applied but never arrived: the run that was switching page was cut short by another rerun; switch again
-    _apply(scene, page.url_path)
+    if st.session_state.get(_APPLIED) != scene.version or page.url_path != scene.page:
+        _apply(scene, page.url_path)  # switching page ends this run here
+    if page.url_path == scene.page and st.session_state.get(_ARRIVED) != scene.version:
+        st.session_state[_ARRIVED] = st.session_state[_JUST] = scene.version  # `showing` takes it back if cut short
+
+
+@contextlib.contextmanager
+def showing() -> Iterator[None]:
+    """Around a full run's sidebar and page (dashboard.py): a follower's arrival that this run recorded is taken back
+    if another rerun cuts the run short, so the poll draws the page again. (Recorded when the run starts, not when it
+    ends: after a page's st.stop() nothing can be written to the session.)"""
+    st.session_state.pop(_JUST, None)
+    try:
+        yield
+    except RerunException:
+        if st.session_state.get(_JUST) is not None and st.session_state.get(_JUST) == st.session_state.get(_ARRIVED):
+            st.session_state.pop(_ARRIVED)
+        raise
 
 
 def _apply(scene: Scene, here: str | None, *, in_fragment: bool = False) -> None:
@@ -125,15 +147,18 @@ def toggle() -> None:
 
 
 def _poll() -> None:
-    """Draws nothing: a presenter who came or went redraws the sidebar; a new stage version is applied."""
+    """Draws nothing: a presenter who came or went redraws the sidebar; a new stage version is applied, and a switch
+    whose page was cut short is drawn again."""
     scene = _stage.current()
     if (scene is not None) != st.session_state.get(_ACTIVE):
         st.rerun()
-    if scene is None:
-        return
+    ctx = get_script_run_ctx()
+    if scene is None or not wants_to_follow() or ctx is None or not ctx.fragment_ids_this_run:
+        return  # drawn inline in a full run: `sync` did this run's part, and the page is still being drawn
+    # the page the server last drew for this session: what the browser's own request names can be a second behind
+    # while thirty sessions switch at once, and switching on that fed a storm of redraws (measured)
     here = st.session_state.get(_PAGE)
-    applied, arrived = st.session_state.get(_APPLIED), st.session_state.get(_ARRIVED)
-    if applied != scene.version or (arrived != scene.version and here != scene.page):
+    if st.session_state.get(_APPLIED) != scene.version or st.session_state.get(_ARRIVED) != scene.version:
         _apply(scene, here, in_fragment=True)
 
 
