@@ -80,6 +80,23 @@ def test_same_config_and_seed_give_the_same_numbers():
     assert _row(c.step().record) != _row(Trainer(RING).step().record)
 
 
+@pytest.mark.parametrize("preset", ["ring-bce", "digits-conditional"])
+def test_d_judges_real_and_fake_in_one_forward_with_the_same_result(preset: str):
+    """Without batch norm in D the Trainer scores real and fake in one forward (fewer ops a step); the losses, and so
+    the training, are those of two forwards to within float rounding. A D with batch norm keeps two forwards."""
+    config = tiny(preset, steps=20, batch_size=32, probe_every=5, sample_every=10**5, n_samples=20)
+    joint, apart = Trainer(config), Trainer(config)
+    assert joint.d_joint
+    apart.d_joint = False
+    for _ in range(20):
+        a, b = _row(joint.step().record), _row(apart.step().record)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    assert not Trainer(tiny("dcgan", steps=2, batch_size=8, probe_every=10**5, sample_every=10**5, n_samples=4),
+                       data=_fake_mnist()).d_joint
+
+
 def test_probe_records_on_schedule():
     t = Trainer(RING.replace(probe_every=3, d_batchnorm=True))
     probes = {}

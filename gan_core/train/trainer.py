@@ -78,6 +78,9 @@ class Trainer:
             torch.manual_seed(config.seed)
             g, d = build_models(config, self.data.shape, self.data.num_classes)
         self.G, self.D = g.to(self.device), d.to(self.device)
+        # without batch norm in D a row's score does not depend on the rest of its batch, so D can judge the real and
+        # the fake batch in one forward: the same arithmetic in half the ops (step-profile: ops, not FLOPs, bound a step)
+        self.d_joint = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         betas = (config.beta1, config.beta2)
         self.opt_g = adam(self.G.parameters(), config.lr_g, betas)
         self.opt_d = adam(self.D.parameters(), config.lr_d, betas)
@@ -195,8 +198,12 @@ class Trainer:
         with torch.no_grad():
             fake = self.G(self._noise(cfg.batch_size), onehot)
         with probe.capture("D") if probe is not None else nullcontext():
-            real_scores = self.D(real, onehot)
-            fake_scores = self.D(fake, onehot)
+            if self.d_joint:
+                both = None if onehot is None else torch.cat([onehot, onehot])
+                real_scores, fake_scores = self.D(torch.cat([real, fake]), both).split(len(real))
+            else:  # batch norm: each batch normalised by its own statistics, as the course's labs train D
+                real_scores = self.D(real, onehot)
+                fake_scores = self.D(fake, onehot)
         terms = self.loss.d_loss(real_scores, fake_scores)
         if isinstance(self.loss, WGANGPLoss):
             terms["gp"] = self.loss.gradient_penalty(lambda x: self.D(x, onehot), real, fake, self.batch_gen)
