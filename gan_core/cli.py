@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run benchmarks and print a Markdown table for BENCHMARKS.md")
     bench.add_argument("names", nargs="*", help="benches to run (default: all): "
-                       "probe-overhead, time-to-quality, mode-coverage, ui-latency, gpu, sweep, rejection")
+                       "probe-overhead, time-to-quality, mnist-minute, mode-coverage, ui-latency, gpu, sweep, "
+                       "rejection, step-profile")
     bench.add_argument("--ray-address", help="sweep bench: also run its cells on this Ray cluster")
 
     for command in (train, sample, ev, sweep):

@@ -139,3 +139,12 @@ def test_mnist_minute_times_mnist_quick_where_the_data_is(monkeypatch, tmp_path)
     monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path))
     bench.mnist_minute()
     assert seen["preset"] == "mnist-quick" and seen["data_dir"] == str(tmp_path) and seen["target_s"] == 60.0
+
+
+def test_cli_help_names_every_bench(capsys):
+    """gan_core cannot import the benchmarks package (it is optional), so its help lists the benches by hand."""
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    listed = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps lines at hyphens
+    missing = [name for name in bench.BENCHES if name not in listed]
+    assert not missing, f"`bench --help` does not name {missing}"
