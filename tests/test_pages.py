@@ -73,7 +73,7 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
     app.button(key="new_run").click().run()
     app.selectbox(key="preset").set_value("ring-bce").run()
     base = get_preset("ring-bce").config
-    for name, value in {"steps": 40, "g_width": 16, "d_width": 16, "batch_size": 32}.items():
+    for name, value in {"steps": 40, "g_width": 16, "d_width": 16, "batch_size": 32, "sample_every": 25}.items():
         app.number_input(key=field_key("train", base, name)).set_value(value)
     app.text_input(key="run_name").set_value("tiny ring")
     next(b for b in app.button if b.label == "Start").click().run()
