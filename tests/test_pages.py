@@ -42,6 +42,8 @@ def _run_until(app: AppTest, done, timeout: float = 60) -> AppTest:
         assert not app.exception, [e.value for e in app.exception]
         snap = live.get_manager().snapshot(app.session_state[live.SELECTED])
         if done(snap) or time.monotonic() > deadline:
+            app.run()  # the page as of the state just checked: a fast run can end between a draw and the check
+            assert not app.exception, [e.value for e in app.exception]
             return app
         time.sleep(0.3)
 
