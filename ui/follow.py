@@ -110,7 +110,8 @@ def showing() -> Iterator[None]:
     try:
         yield
     except RerunException:
-        if st.session_state.get(_JUST) is not None and st.session_state.get(_JUST) == st.session_state.get(_ARRIVED):
+        just = st.session_state.get(_JUST)
+        if just is not None and just == st.session_state.get(_ARRIVED):
             st.session_state.pop(_ARRIVED)
         raise
 
