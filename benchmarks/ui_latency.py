@@ -44,7 +44,9 @@ def main() -> None:
 
     app = page()
     app.run()  # imports, the manager, its worker: not part of any timing
-    time.sleep(5)  # the worker process imports torch
+    # the worker process imports torch and warms up: 5 s was too short on a slow day (measured 2026-11-29: 1.0 s to
+    # the first samples after 5 s, 0.07 s after 15 s), and "first samples after Start" is meant for a ready worker
+    time.sleep(15)
     idle = []
     for _ in range(20):
         t = time.perf_counter()
