@@ -76,6 +76,10 @@ def test_a_student_follows_the_presenter_then_explores(classroom_server, window)
     field.fill(KEY)
     field.press("Enter")
     _sidebar(presenter).get_by_text("you control every run").wait_for()
+    # the key field is gone once the run that unlocked ends (until then the browser keeps it as a stale element), and
+    # the key with it: nothing in the page may still hold it
+    field.wait_for(state="detached", timeout=FOLLOW_S)
+    wait_idle(presenter)
     assert KEY not in presenter.content()
 
     # the student's poll notices the presenter and shows the toggle, on
