@@ -59,7 +59,8 @@ def test_start_on_training_page_makes_the_loss_chart_change(server, page):
     page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_selector("[data-testid=stVegaLiteChart]", timeout=30_000)
     seen = []
-    deadline = time.monotonic() + 30
+    # the loop ends at the fourth state; the minute is for a slow day (2 changes in 30 s once, 2026-11-29)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(set(seen)) < 4:
         seen.append(_loss_chart_state(page))
         time.sleep(0.5)
@@ -67,7 +68,7 @@ def test_start_on_training_page_makes_the_loss_chart_change(server, page):
     screenshot(page, "training-live")
     stop_selected_run(page)
     states = [s for i, s in enumerate(seen) if s and (i == 0 or s != seen[i - 1])]
-    assert len(states) >= 4, f"the loss chart changed {len(states) - 1} times in 30 s, not 3"
+    assert len(states) >= 4, f"the loss chart changed {len(states) - 1} times in 60 s, not 3"
 
 
 def test_home_default_run_shows_growing_samples(server, page):
