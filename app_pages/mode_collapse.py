@@ -10,9 +10,9 @@ import streamlit as st
 
 from gan_core.config import ConfigError, Loss
 from gan_core.data import DataSource, load_dataset
-from gan_core.evaluation import coverage
+from gan_core.evaluation import coverage, rejection
 from gan_core.evaluation.evaluate import evaluate_run
-from gan_core.lessons import explain, rejection, wloss
+from gan_core.lessons import explain, wloss
 from gan_core.lessons.comparisons import COMPARISONS as REGISTRY
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.folder import CHECKPOINT_FILE

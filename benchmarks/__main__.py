@@ -1,4 +1,4 @@
-"""`python -m benchmarks [NAME ...]`: bench.main. `python -m gan_core bench [NAME ...]` runs this module too."""
+"""`python -m benchmarks [NAME ...]`, the one entry to the benchmarks (run from the repository's root): bench.main."""
 
 import sys
 

@@ -1,6 +1,6 @@
-"""The benches `python -m benchmarks [NAME ...]` runs (`main`; also `python -m gan_core bench`), measured side by side
-in one process and printed as a Markdown table ready for BENCHMARKS.md, with the machine, the command and the date. An
-unknown name prints one line and exits 2. No unit test times anything.
+"""The benches `python -m benchmarks [NAME ...]` runs (`main`, the one entry to the benchmarks), measured side by
+side in one process and printed as a Markdown table ready for BENCHMARKS.md, with the machine, the command and the
+date. An unknown name prints one line and exits 2. No unit test times anything.
 
 - probe-overhead: the Trainer with the dashboard's probing against the course notebook's bare loop, A B A B.
 - time-to-quality: seconds of training until the classifier finds all 10 digit classes in 1,000 fixed-noise samples.

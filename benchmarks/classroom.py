@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.browser_session import Session
-from tests.server import local_server
+from support.server import local_server
 
 PAGE = "training"  # url path of the page every student watches
 RUN_STEPS = 10_000_000  # the engine's limit: the run outlives any test

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from benchmarks.browser_session import Session
 from benchmarks.classroom import cpu_seconds
-from tests.server import REPO_ROOT, local_server
+from support.server import REPO_ROOT, local_server
 
 KEY = "follow-benchmark-key"
 RUNS = ("lesson-a", "lesson-b")

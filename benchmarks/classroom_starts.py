@@ -27,7 +27,7 @@ from benchmarks.classroom import PAGE, RUN_STEPS, read_step, rss_mb, speed_alone
 from gan_core.config import get_preset
 from gan_core.runs.folder import RunStore
 from gan_core.runs.roles import DEFAULT_MAX_QUEUED, KEY_ENV
-from tests.server import local_server
+from support.server import local_server
 
 LESSON = "presenters-lesson"
 MIN_SPEED_RATIO = 0.8

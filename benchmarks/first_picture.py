@@ -42,7 +42,7 @@ def one_round(chromium: str) -> dict[str, float]:
     # imported here: main() puts the repository on the path first (this file runs as a script)
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
-    from tests.server import local_server  # noqa: PLC0415
+    from support.server import local_server  # noqa: PLC0415
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, local_server(Path(tmp) / "runs", Path(tmp) / "server.log") as (url, _):

@@ -40,7 +40,7 @@ from benchmarks.classroom import rss_mb
 from gan_core.config import MAX_PARAMETERS, TrainConfig, weight_counts
 from gan_core.data import MAX_CSV_POINTS
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES
-from tests.server import REPO_ROOT, local_server
+from support.server import REPO_ROOT, local_server
 
 PAGE = "training"
 UPLOAD_CHOICE = "my 2D points (upload a CSV)"  # app_pages/training.py UPLOAD

@@ -1,4 +1,4 @@
-"""bench rejection: discriminator rejection sampling (gan_core.lessons.rejection) on the ring and grid presets.
+"""bench rejection: discriminator rejection sampling (gan_core.evaluation.rejection) on the ring and grid presets.
 
 Each preset × seed trains for the preset's default steps (its probes and snapshots included, as the dashboard trains)
 in its own process on one torch thread, then scores 2,500 samples raw and 2,500 kept by D at γ's 80th, 90th (the
@@ -16,7 +16,7 @@ import torch
 from benchmarks.common import Row, run_jobs
 from gan_core.config import get_preset
 from gan_core.evaluation.metrics import mode_stats
-from gan_core.lessons.rejection import GAMMA_PERCENTILE, rejection_sample
+from gan_core.evaluation.rejection import GAMMA_PERCENTILE, rejection_sample
 from gan_core.train.trainer import Trainer
 
 PRESETS = ("ring-bce", "grid-bce")

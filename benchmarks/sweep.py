@@ -2,7 +2,7 @@
 address, through that cluster: wall time for all 8, and per run the seconds from the moment a worker (or actor) is
 given the run to its first step arriving at the server, the overhead a backend adds to every run.
 
-    python -m benchmarks sweep [--ray-address ADDR]          (or python -m gan_core bench sweep [--ray-address ADDR])
+    python -m benchmarks sweep [--ray-address ADDR]
     python -m benchmarks.sweep [--ray-address ADDR] [--steps N] [--workers N]
 
 Both halves run the same code: gan_core.sweeps.record.launch through a RunManager whose only difference is

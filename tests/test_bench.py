@@ -1,5 +1,5 @@
 """The benchmark harness (benchmarks/) on tiny settings: it runs, and its rows say what they measured (no timing is
-asserted); `python -m benchmarks` and `python -m gan_core bench` run it."""
+asserted); `python -m benchmarks` is its one entry."""
 
 from __future__ import annotations
 
@@ -41,27 +41,23 @@ def test_markdown_table_has_a_row_per_result():
     assert table.splitlines()[2] == "| a | b | 1 |  |  |" and len(table.splitlines()) == 4
 
 
-def test_cli_refuses_an_unknown_bench(capsys):
-    assert main(["bench", "nope"]) == 2
-    assert "unknown bench 'nope'" in capsys.readouterr().err
+def test_an_unknown_bench_is_refused_in_one_line(capsys):
     assert bench.main(["nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown bench 'nope'; choose from: probe-overhead, ")
 
 
-def test_cli_bench_runs_the_benchmarks_package(capsys, monkeypatch):
+@pytest.mark.server
+def test_main_runs_the_named_benches(capsys, monkeypatch):
     monkeypatch.setitem(bench.BENCHES, "probe-overhead", lambda: [bench.Row("probe-overhead", "ratio", "1.00", "≥ 0.9")])
-    assert main(["bench", "probe-overhead"]) == 0
+    assert bench.main(["probe-overhead"]) == 0
     out = capsys.readouterr().out
     assert "- Command: `python -m benchmarks probe-overhead`" in out and "| probe-overhead | ratio | 1.00 |" in out
 
 
-def test_cli_bench_without_the_benchmarks_package_says_so(capsys, monkeypatch):
-    import importlib.util
-
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+def test_the_engine_has_no_bench_command(capsys):
+    """`python -m benchmarks` is the one entry: gan_core's CLI neither knows the benches nor where the repository is."""
     assert main(["bench"]) == 2
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "the benchmarks package is not importable" in err
+    assert "invalid choice: 'bench'" in capsys.readouterr().err
 
 
 def test_gan_core_holds_no_benchmark_code():
@@ -102,6 +98,7 @@ def test_ui_latency_reports_a_missing_script_or_failure_as_a_row(monkeypatch, tm
     assert row.metric == "failed" and row.note == "RuntimeError: no server"
 
 
+@pytest.mark.server
 def test_first_picture_names_a_missing_chromium(tmp_path):
     import subprocess
     import sys
@@ -111,6 +108,7 @@ def test_first_picture_names_a_missing_chromium(tmp_path):
     assert done.returncode != 0 and "--chromium" in done.stderr and "is not a file" in done.stderr
 
 
+@pytest.mark.server
 def test_the_report_is_markdown_a_list_then_a_table(monkeypatch):
     monkeypatch.setitem(bench.BENCHES, "probe-overhead", lambda: [bench.Row("probe-overhead", "ratio", "1.00", "≥ 0.9")])
     report = bench.run(["probe-overhead"]).splitlines()
@@ -141,10 +139,15 @@ def test_mnist_minute_times_mnist_quick_where_the_data_is(monkeypatch, tmp_path)
     assert seen["preset"] == "mnist-quick" and seen["data_dir"] == str(tmp_path) and seen["target_s"] == 60.0
 
 
-def test_cli_help_names_every_bench(capsys):
-    """gan_core cannot import the benchmarks package (it is optional), so its help lists the benches by hand."""
-    with pytest.raises(SystemExit):
-        main(["bench", "--help"])
-    listed = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps lines at hyphens
+@pytest.mark.server
+def test_python_m_benchmarks_help_names_every_bench():
+    """The one entry, as a user types it from the repository's root: its help lists every bench."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = " ".join(done.stdout.split()).replace("- ", "-")  # argparse wraps lines at hyphens
     missing = [name for name in bench.BENCHES if name not in listed]
-    assert not missing, f"`bench --help` does not name {missing}"
+    assert not missing, f"`python -m benchmarks --help` does not name {missing}"

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL = {"gan_core", "ui", "app_pages", "benchmarks", "dashboard"}  # the project's own top-level modules
+LOCAL = {"gan_core", "ui", "app_pages", "benchmarks", "support", "dashboard"}  # the project's own top-level modules
 # optional backends: imported lazily by the module named, and installed by requirements-dev.txt (with a floor), never by
 # requirements.txt: the default install does without them
 OPTIONAL = {"ray": "gan_core/runs/ray_driver.py"}

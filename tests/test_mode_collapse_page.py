@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import Loss, get_preset
 from gan_core.data import load_digits, mixture
-from gan_core.evaluation import coverage
+from gan_core.evaluation import coverage, rejection
 from gan_core.evaluation.evaluate import evaluate_run
-from gan_core.lessons import explain, rejection
+from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
 from gan_core.train.records import SampleRecord

@@ -1,4 +1,4 @@
-"""Discriminator rejection sampling (gan_core.lessons.rejection): the paper's formula against values worked by hand,
+"""Discriminator rejection sampling (gan_core.evaluation.rejection): the paper's formula against values worked by hand,
 its guards, and a measurable improvement on a trained ring run."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import torch
 
 from benchmarks import rejection as bench
 from gan_core.config import ConfigError, get_preset
+from gan_core.evaluation import rejection
 from gan_core.evaluation.evaluate import POINT_KEYS, evaluate_run
 from gan_core.evaluation.metrics import mode_stats
-from gan_core.lessons import rejection
-from gan_core.lessons.rejection import acceptance, f_score, rejection_sample
+from gan_core.evaluation.rejection import acceptance, f_score, rejection_sample
 from gan_core.train.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -17,8 +17,8 @@ from typing import Any
 import streamlit as st
 
 from gan_core.config import ConfigError, Loss
+from gan_core.evaluation import rejection
 from gan_core.evaluation.coverage import point_stats
-from gan_core.lessons import rejection
 from gan_core.runs.folder import CHECKPOINT_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.status import Status
@@ -236,7 +236,7 @@ def rejection_view(snap: RunSnapshot, *, key: str) -> None:
             st.plotly_chart(fig, key=f"{key}_drs_{name.replace(' ', '_')}", config=PLOTLY_CONFIG)
     st.caption(f"From the checkpoint at step {pair.raw.step:,}: {len(pair.raw.samples):,} samples each. D kept "
                f"{pair.acceptance_rate:.0%} of the {pair.drawn:,} it judged, each with probability σ(F(x)) from its "
-               "logit: discriminator rejection sampling (gan_core.lessons.rejection).")
+               "logit: discriminator rejection sampling (gan_core.evaluation.rejection).")
 
 
 def _grid_src(samples: Any, nrow: int | None) -> tuple[str, int]:

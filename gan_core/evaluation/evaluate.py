@@ -1,7 +1,7 @@
 """Evaluate a trained run: mode coverage for 2D mixtures, the classifier's view for images (what `eval` prints).
 
 With `rejection=True` the same figures are computed a second time on samples kept by D's rejection sampling
-(gan_core.lessons.rejection) and reported beside the raw ones under "rejection", never mixed into them.
+(gan_core.evaluation.rejection) and reported beside the raw ones under "rejection", never mixed into them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from gan_core.evaluation.classifier import evaluate_images, get_classifier
 from gan_core.evaluation.metrics import mode_stats
-from gan_core.lessons.rejection import check_loss, rejection_sample
+from gan_core.evaluation.rejection import check_loss, rejection_sample
 from gan_core.train.trainer import Trainer
 
 DEFAULT_N_2D = 2500  # PacGAN's sample count for the ring and grid tables

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import local_server
+from support.server import local_server
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 FAILED_RUN = "broken-run"

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from gan_core.runs.folder import RunStore
+from support.server import local_server
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
-from tests.server import local_server
 from tests.tiny import tiny
 
 KEY = "e2e presenter key"

@@ -9,8 +9,8 @@ import pytest
 
 from gan_core.config import get_preset
 from gan_core.runs.train_run import open_run, train_to
+from support.server import local_server
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
-from tests.server import local_server
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from support.server import local_server
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
-from tests.server import local_server
 
 pytestmark = pytest.mark.browser
 

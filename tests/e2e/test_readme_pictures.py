@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from support.server import REPO_ROOT, local_server
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 from tests.e2e.test_pages_in_browser import _choose, stop_selected_run, wait_plane_drawn
-from tests.server import REPO_ROOT, local_server
 
 pytestmark = pytest.mark.browser
 

@@ -22,7 +22,7 @@ from benchmarks.browser_session import Session
 from benchmarks.classroom import PAGE, wait_training
 from gan_core.runs.folder import RunStore
 from gan_core.runs.roles import KEY_ENV
-from tests.server import local_server
+from support.server import local_server
 from tests.tiny import tiny
 
 MAX_QUEUED = 2

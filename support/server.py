@@ -1,4 +1,5 @@
-"""`streamlit run dashboard.py` on a free port with its own runs folder: the browser tests' and the load test's server."""
+"""`streamlit run dashboard.py` on a free port with its own runs folder: the server of the browser tests, the load tests
+and the benchmarks that drive a real app."""
 
 from __future__ import annotations
 
