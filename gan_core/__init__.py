@@ -10,18 +10,19 @@ The map, in the order a step's data flows:
     train/         one training step: records (what a step returns), models, losses, probes,
                    trainer (the eager D and G updates: start reading at Trainer.step), cuda_graphs (the same step on a GPU)
     runs/          runs over time: folder (the run folder on disk), probe_log (its probes.jsonl), tensorboard_log,
-                   train_run (train a folder to N steps), worker and processes (the dashboard's background workers),
+                   train_run (the one training loop: CLI and workers), worker and processes (the dashboard's workers),
                    status, state and history (what a viewer reads), reload (a folder read back after a restart),
                    roles (who may do what), manager (RunManager: every browser's runs), housekeeping (the runs
                    folder's disk budget and leftovers), uploads (user CSVs), ray_backend, ray_driver and ray_relay
                    (runs on a Ray cluster, optional: the server stays the one writer of run folders)
-    evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`
+    evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`,
+                   rejection (discriminator rejection sampling: keep G's samples by D's logit)
     sweeps/        hyperparameter grids: spec (SweepSpec, its cells), record (launch; sweeps/<id>.json), outcomes
                    (each finished cell's evaluation, cached in its run folder; the summary)
     lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
                    a finished run's generator, one-click comparison runs, the server's shared comparisons and
                    the room's predictions
-    cli.py         `python -m gan_core presets | train | sample | eval | sweep | bench`
+    cli.py         `python -m gan_core presets | train | sample | eval | sweep`
 
 Importing this package imports nothing: each module pulls in torch only when it is used.
 """

@@ -1,6 +1,7 @@
-"""python -m gan_core presets | train | sample | eval | sweep | bench: the engine from the command line.
+"""python -m gan_core presets | train | sample | eval | sweep: the engine from the command line.
 
-Bad input prints one line naming the field and exits 2; nothing else is printed to stderr but the progress bar.
+Bad input prints one line naming the field and exits 2. `train` prints on stderr one line saying what runs the steps
+("steps: cuda graphs (...)", or "steps: eager: why"), the progress bar, and the line it ends with.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from tqdm import tqdm
 
 from gan_core.config import PRESETS, ConfigError, get_preset, parse_overrides
 from gan_core.data import described
-from gan_core.lessons.rejection import rejection_sample
+from gan_core.evaluation.rejection import rejection_sample
 from gan_core.runs.folder import RunStore
-from gan_core.runs.status import Status
-from gan_core.runs.train_run import open_run, train_to
-from gan_core.train.records import CheckpointError, Diverged
+from gan_core.runs.status import Status, StepKind
+from gan_core.runs.train_run import Hooks, open_run, train_to
+from gan_core.train.cuda_graphs import EagerSteps
+from gan_core.train.records import CheckpointError, Diverged, StepResult
 from gan_core.train.trainer import Trainer
 
 EXIT_CELLS_FAILED = 1  # a sweep whose cells did not all finish (diverged, failed, deleted): summary.csv says which
@@ -86,12 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, help="runs training at once (default: $GAN_MAX_RUNS, else cores − 1)")
     sweep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     sweep.add_argument("--ray-address", help="train the cells on this Ray cluster (auto, or ray://host:port)")
-
-    bench = sub.add_parser("bench", help="run benchmarks and print a Markdown table for BENCHMARKS.md")
-    bench.add_argument("names", nargs="*", help="benches to run (default: all): "
-                       "probe-overhead, time-to-quality, mnist-minute, mode-coverage, ui-latency, gpu, sweep, "
-                       "rejection, step-profile")
-    bench.add_argument("--ray-address", help="sweep bench: also run its cells on this Ray cluster")
 
     for command in (train, sample, ev, sweep):
         command.add_argument("--data-dir", help="where torchvision datasets live (default: $GAN_DATA_DIR, else data/)")
@@ -162,18 +158,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     total = trainer.config.steps
     with tqdm(total=total, initial=trainer.step_count, unit="step", file=sys.stderr, dynamic_ncols=True,
               disable=None) as bar:
-        def show(result):
-            bar.update(1)
-            if result.record.step % 25 == 0:
-                bar.set_postfix(d=f"{result.record.d_loss:.3f}", g=f"{result.record.g_loss:.3f}")
-
         try:
-            train_to(store, trainer, total, on_step=show)
+            train_to(store, trainer, total, on_step=_Progress(bar))
         except Diverged as err:
             print(f"{err}; the last good checkpoint is kept in {store.path}", file=sys.stderr)
             return EXIT_DIVERGED
     print(f"trained {trainer.step_count} steps in {trainer.elapsed_s:.1f} s → {store.path}", file=sys.stderr)
     return 0
+
+
+class _Progress(Hooks):
+    """What `train` shows while the one training loop runs: what runs the steps, then the progress bar."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+
+    def started(self, stepper: EagerSteps) -> None:
+        self.bar.write(f"steps: {stepper.acceleration}", file=sys.stderr)  # above the bar, which it does not break
+
+    def stepped(self, result: StepResult | None, manual: StepKind | None) -> None:
+        if result is None:
+            return
+        self.bar.update(1)
+        if result.record.step % 25 == 0:
+            self.bar.set_postfix(d=f"{result.record.d_loss:.3f}", g=f"{result.record.g_loss:.3f}")
 
 
 def _nearest_folder(path: Path) -> Path:
@@ -284,31 +292,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_CELLS_FAILED if any(r.status is not Status.FINISHED for r in rows) else 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """`python -m benchmarks NAME ...`, run from here: the benchmarks live in the repository beside gan_core (never
-    inside it), so an installed gan_core without them says so."""
-    import importlib.util  # noqa: PLC0415
-    import runpy  # noqa: PLC0415
-
-    repo = str(Path(__file__).resolve().parents[1])
-    if repo not in sys.path:  # run from another folder: the checkout's benchmarks/ beside this gan_core
-        sys.path.append(repo)
-    if importlib.util.find_spec("benchmarks") is None:
-        raise UsageError("bench: the benchmarks package is not importable (it ships in the repository beside gan_core); "
-                         "run this from the repository's root")
-    ray = ["--ray-address", args.ray_address] if args.ray_address else []
-    argv, sys.argv = sys.argv, ["python -m benchmarks", *args.names, *ray]
-    try:
-        runpy.run_module("benchmarks", run_name="__main__", alter_sys=True)
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else int(done.code is not None)
-    finally:
-        sys.argv = argv
-    return 0
-
-
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "sweep": cmd_sweep,
-            "bench": cmd_bench}
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

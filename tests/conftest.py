@@ -1,23 +1,77 @@
-"""Shared fixtures and the skip policy.
+"""Shared fixtures, the skip policy and the test tiers.
 
 Tests that need something this machine may lack (MNIST files, Chromium, the tensorboard package) call `require_mnist()` /
 `require_chromium()` / `require_tensorboard()`, or carry the `mnist` / `browser` / `tensorboard` marker. Where the thing
 is missing they skip with the reason; with GAN_REQUIRE_ALL=1 (set by CI) they fail instead, so CI always runs everything.
+
+Tiers: `python -m pytest` runs everything; `python -m pytest --quick` leaves out the tests marked browser, load, server
+or mnist, and gives each property test fewer examples. e2e/ and load/ get their marker from their folder. A test
+outside them that starts a process (a server, a worker process, a Ray head, any subprocess) without the `server` marker
+fails and says so, so a forgotten marker cannot make the quick tier slow again.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing.process
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # MNIST files shared beside the checkout, never downloaded
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+SLOW_MARKERS = ("browser", "load", "server", "mnist")  # what the quick tier leaves out
+FOLDER_MARKERS = {"e2e": "browser", "load": "load"}  # tests/<folder>/ -> the marker every test there carries
+PROCESS_MARKERS = ("browser", "load", "server")  # a test may start processes only with one of these
+
+# Property tests take their example count from the profile: the full count in CI and `python -m pytest`, fewer in --quick.
+settings.register_profile("full", max_examples=200)
+settings.register_profile("quick", max_examples=25)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--quick", action="store_true",
+                     help=f"the quick tier: leave out tests marked {', '.join(SLOW_MARKERS)}; fewer hypothesis examples")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    quick = config.getoption("--quick")
+    if quick:
+        tier = " and ".join(f"not {m}" for m in SLOW_MARKERS)
+        config.option.markexpr = f"({config.option.markexpr}) and {tier}" if config.option.markexpr else tier
+    if not config.getoption("hypothesis_profile", None):  # an explicit --hypothesis-profile wins
+        settings.load_profile("quick" if quick else "full")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        folder = Path(item.path).relative_to(tests_dir).parts[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
+
+
+@pytest.fixture(autouse=True)
+def _processes_need_a_marker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test without a process marker that starts a process fails, naming the marker it lacks."""
+    if any(request.node.get_closest_marker(m) for m in PROCESS_MARKERS):
+        return
+    name = request.node.nodeid
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"{name} starts a process: mark it @pytest.mark.server (the quick tier leaves such tests out)",
+                    pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
 
 
 def require_all() -> bool:
@@ -113,15 +167,18 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 @pytest.fixture
 def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A test of the app gets its own runs folder and RunManager (st.cache_resource is shared by every AppTest in a
-    process). Worker threads here: the browser tests cover worker processes."""
-    from ui import live
+    process). Worker threads here: the browser tests cover worker processes. The stage (follow the presenter) is the
+    process's too: a presenter left on it by one test would lead the next test's student to another page."""
+    from ui import follow, live
 
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAN_WORKERS", "threads")
     monkeypatch.setenv("GAN_MAX_RUNS", "1")
     live.reset_manager()
+    follow.stage().clear()
     yield
     live.reset_manager()
+    follow.stage().clear()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import torch
 from benchmarks import gpu as bench_gpu
 from gan_core.config import ConfigError, get_preset
 from gan_core.data import DataSource
+from gan_core.runs.status import StepKind
+from gan_core.runs.train_run import Hooks, Next, open_run, train_loop, train_to
 from gan_core.train import cuda_graphs as accel
 from gan_core.train.cuda_graphs import Accelerate
 from gan_core.train.records import Diverged, StepResult
@@ -399,3 +401,58 @@ def test_cuda_gpu_bench_runs():
     assert by_metric["Trainer, CUDA graphs steps/s"].note.startswith("cuda graphs")
     assert "all finite" in by_metric["probes on the graphed path"].value
     assert "same layers" in by_metric["probes on the graphed path"].value
+
+
+class _Loop(Hooks):
+    """The one training loop's hooks, keeping what runs the steps and the steps taken, and answering `script`."""
+
+    def __init__(self, script: list[Next | StepKind] | None = None) -> None:
+        self.script, self.said, self.steps = list(script or []), [], []
+
+    def started(self, stepper: accel.EagerSteps) -> None:
+        self.said.append(stepper.acceleration)
+
+    def next(self, left: int) -> Next | StepKind:
+        return self.script.pop(0) if self.script else Next.STEP
+
+    def stepped(self, result: StepResult | None, manual: StepKind | None) -> None:
+        self.steps.append((manual, None if result is None else result.record.step))
+
+
+def _loop_rows(tmp_path, device: str) -> tuple[list[dict], list[dict], list[str]]:
+    """RING trained through the one loop to 20 steps in one go, and in two halves (stopped, then resumed)."""
+    config = RING.replace(steps=20, checkpoint_every=5)
+    hooks = _Loop()
+    store, trainer = open_run(tmp_path / "whole", config, device=device)
+    assert train_to(store, trainer, on_step=hooks) == 20
+    whole = [_row(StepResult(r, None, None)) for r in store.read_metrics()]
+    store, trainer = open_run(tmp_path / "halves", config, device=device)
+    assert train_to(store, trainer, 10, on_step=hooks) == 10
+    store, trainer = open_run(tmp_path / "halves", device=device)
+    assert train_to(store, trainer, on_step=hooks) == 20
+    return whole, [_row(StepResult(r, None, None)) for r in store.read_metrics()], hooks.said
+
+
+@cuda
+def test_cuda_the_training_loop_replays_graphs_and_resumes_as_if_uninterrupted(tmp_path):
+    whole, halves, said = _loop_rows(tmp_path, "cuda")
+    assert len(said) == 3 and all(s.startswith("cuda graphs") for s in said), said
+    assert [r["step"] for r in whole] == list(range(1, 21))
+    assert len(halves) == len(whole)
+    for x, y in zip(halves, whole, strict=True):  # the same steps to float rounding: the GPU's generator resumed too
+        assert {k for k, v in x.items() if v is None} == {k for k, v in y.items() if v is None}
+        assert {k: v for k, v in x.items() if v is not None} == pytest.approx(
+            {k: v for k, v in y.items() if v is not None}, rel=1e-3, abs=1e-5)
+
+
+@cuda
+def test_cuda_slow_motion_steps_between_graph_steps(tmp_path):
+    store, trainer = open_run(tmp_path / "run", RING.replace(steps=20), device="cuda")
+    hooks = _Loop([Next.STEP, StepKind.D, StepKind.G, StepKind.FULL, Next.STEP, Next.STOP])
+    assert train_loop(store, trainer, hooks=hooks) == 4
+    store.close()
+    assert hooks.said[0].startswith("cuda graphs"), hooks.said
+    assert hooks.steps == [(None, 1), (StepKind.D, None), (StepKind.G, 2), (StepKind.FULL, 3), (None, 4)]
+    rows = store.read_metrics()
+    assert [r.step for r in rows] == [1, 2, 3, 4] and all(math.isfinite(r.d_loss + r.g_loss) for r in rows)
+    assert store.load_checkpoint()["step"] == 4 and "rng_device" in store.load_checkpoint()

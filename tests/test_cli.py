@@ -57,6 +57,7 @@ def test_presets_in_process(capsys):
         assert preset.description in line
 
 
+@pytest.mark.server
 def test_presets_as_a_module():
     done = subprocess.run([sys.executable, "-m", "gan_core", "presets"], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=120)
@@ -88,6 +89,12 @@ def test_train_resume_continues_to_more_steps(tmp_path, capsys):
     config = store.read_config()
     assert config.steps == 25 and config.seed == 3 and config.g_width == 16
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_train_says_in_one_line_what_runs_its_steps(tmp_path, capsys):
+    assert main(["train", "--preset", "ring-bce", *TINY, "--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("steps: ")]
+    assert lines == ["steps: eager: CUDA graphs need a CUDA device, and this Trainer runs on the cpu"]
 
 
 # -- sample ------------------------------------------------------------------------------------------------------------

@@ -286,7 +286,7 @@ def _config_dicts(draw: st.DrawFn) -> dict:
     return {name: draw(st.one_of(_ANY_VALUE, _enum_text(name))) for name in names}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the profile's (tests/conftest.py)
 @given(_config_dicts())
 def test_from_dict_builds_or_raises_config_error(values: dict) -> None:
     try:
@@ -320,6 +320,7 @@ def test_counted_weights_are_the_built_networks_weights(name: str, variant: dict
     assert weight_counts(config) == (sum(p.numel() for p in g.parameters()), sum(p.numel() for p in d.parameters()))
 
 
+@pytest.mark.server
 def test_models_import_first_and_config_stays_light() -> None:
     """models imports config, which checks its presets as it loads: neither may need the other half-imported, and
     loading config must not pull in torch's compiler (it once cost every start 1.4 s)."""

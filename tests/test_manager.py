@@ -15,6 +15,7 @@ from gan_core.config import ConfigError, get_preset
 from gan_core.runs.folder import RunStore
 from gan_core.runs.history import MetricHistory, Thinned
 from gan_core.runs.manager import RunManager
+from gan_core.runs.state import RunState
 from gan_core.runs.status import Status, StepKind
 from gan_core.train.records import Diverged, StepRecord
 from gan_core.train.trainer import Trainer
@@ -107,6 +108,16 @@ def test_the_limit_queues_extra_runs(manager):
     manager.stop(first)
     assert manager.wait(second, timeout=60).status is Status.FINISHED  # a freed slot starts the next in line
     assert manager.snapshot(third).step == 0
+
+
+def test_a_run_says_what_runs_its_steps(manager, tmp_path):
+    snap = manager.wait(manager.start(TINY), timeout=60)
+    assert snap.acceleration == "eager: CUDA graphs need a CUDA device, and this Trainer runs on the cpu"
+    run = RunState("gpu-run", RunStore(tmp_path / "gpu-run"), TINY, created=0.0)  # what a GPU's worker says
+    run.apply(("started", run.id, {"step": 0, "real": None, "modes": None, "where": "local",
+                                    "steps": "cuda graphs (warm-up and capture took 1.50 s)"}))
+    run.apply(("status", run.id, Status.RUNNING))
+    assert run.snapshot(None).message == f"training with CUDA graphs: step 0 of {TINY.steps:,}"
 
 
 def test_runs_are_listed_newest_first(manager):
@@ -267,6 +278,7 @@ def test_metric_history_smooths_over_every_step():
     assert cols["g_loss_smooth"][-1] == pytest.approx(3.0, abs=0.1)
 
 
+@pytest.mark.server
 def test_worker_processes_train_and_a_killed_one_is_replaced(tmp_path):
     """The default: runs train in worker processes; a worker that dies fails its run with a message, not the server."""
     m = RunManager(tmp_path / "runs", max_runs=1)

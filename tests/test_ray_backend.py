@@ -29,11 +29,11 @@ from gan_core.runs.roles import RunRefused
 from gan_core.runs.status import Status
 from gan_core.sweeps import outcomes, record
 from gan_core.sweeps.spec import SweepSpec
+from support.server import free_port
 from tests.conftest import REPO_ROOT, require_ray
-from tests.server import free_port
 from tests.tiny import SLOW, TINY
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.server]  # each test starts a Ray head or a subprocess
 
 
 def _files(folder: Path) -> set[str]:

@@ -171,6 +171,7 @@ _SERVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.server
 def test_kill_9_during_a_comparison_then_restart_shows_the_same_comparison(runs_dir):
     """The issue's target: a server killed (-9) while its comparison trains; the next one shows that comparison, and
     pressing the button does not train it a second time while it is there."""

@@ -23,8 +23,10 @@ from benchmarks.browser_session import Session  # after the skip: it imports web
 from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
 from gan_core.runs.status import Status
-from tests.server import REPO_ROOT, free_port
+from support.server import REPO_ROOT, free_port
 from tests.tiny import SLOW, TINY
+
+pytestmark = pytest.mark.server  # each test signals a real `streamlit run`
 
 
 def _queued(runs: Path, name: str, config: object) -> RunStore:

@@ -1,17 +1,26 @@
-"""open_run / train_to (gan_core.runs.train_run): a resumed run takes exactly the steps an uninterrupted one would."""
+"""open_run / train_to (gan_core.runs.train_run): a resumed run takes exactly the steps an uninterrupted one would. The
+one loop steps through the stepper `cuda_graphs.accelerate` gives: on a CPU the eager Trainer, saying so once; through
+the CUDA-graph step code (run uncaptured, as a CPU can) the same records step for step, slow-motion steps and checkpoints
+included; a capture that fails falls back to eager steps with one log line."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from gan_core.runs import train_run
 from gan_core.runs.folder import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunStore
-from gan_core.runs.train_run import open_run, train_to
-from gan_core.train.records import CheckpointError, Diverged, StepRecord
+from gan_core.runs.status import StepKind
+from gan_core.runs.train_run import Hooks, Next, open_run, train_loop, train_to
+from gan_core.train import cuda_graphs
+from gan_core.train.cuda_graphs import Accelerate, EagerSteps, GraphSteps
+from gan_core.train.records import CheckpointError, Diverged, SampleRecord, StepRecord, StepResult
+from gan_core.train.trainer import Trainer
 from tests.tiny import tiny
 
 CONFIG = tiny("ring-bce", steps=30, batch_size=64, checkpoint_every=5,
@@ -171,3 +180,115 @@ def test_open_run_on_an_empty_folder(tmp_path):
     with pytest.raises(ConfigError):
         open_run(tmp_path / "empty")
     assert not any(Path(tmp_path / "empty").iterdir())
+
+
+# -- the one loop and its stepper ----------------------------------------------------------------------------------------
+class _Seen(Hooks):
+    """Hooks that keep what the loop tells them, and answer `script` before each step (then Next.STEP)."""
+
+    def __init__(self, script: list[Next | StepKind] | None = None) -> None:
+        self.script = list(script or [])
+        self.steppers: list[EagerSteps] = []
+        self.first: list[int] = []
+        self.results: list[tuple[StepKind | None, int | None]] = []
+        self.checkpoints: list[int] = []
+
+    def started(self, stepper: EagerSteps) -> None:
+        self.steppers.append(stepper)
+
+    def sampled(self, samples: SampleRecord) -> None:
+        self.first.append(samples.step)
+
+    def next(self, left: int) -> Next | StepKind:
+        return self.script.pop(0) if self.script else Next.STEP
+
+    def stepped(self, result: StepResult | None, manual: StepKind | None) -> None:
+        self.results.append((manual, None if result is None else result.record.step))
+
+    def checkpointed(self, step: int) -> None:
+        self.checkpoints.append(step)
+
+
+class _GraphCode(GraphSteps):
+    """The CUDA-graph step code run without capture (what a CPU can run of it), noting the checkpoints it makes and
+    loads: what `accelerate` gives on a GPU, bar the capture."""
+
+    def __init__(self, trainer: Trainer, mode: Accelerate = Accelerate.AUTO) -> None:
+        super().__init__(trainer, Accelerate.ON, capture=False)
+        self.saved: list[int] = []
+        self.loaded: list[int] = []
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        self.saved.append(state["step"])
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loaded.append(int(state["step"]))
+        super().load_state_dict(state)
+
+
+def test_the_loop_steps_eagerly_on_the_cpu_and_says_so_once(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="gan_core")
+    store, trainer = open_run(tmp_path / "run", CONFIG)
+    seen = _Seen()
+    assert train_to(store, trainer, 10, on_step=seen) == 10
+    (stepper,) = seen.steppers
+    assert type(stepper) is EagerSteps and stepper.trainer is trainer
+    assert stepper.acceleration == "eager: CUDA graphs need a CUDA device, and this Trainer runs on the cpu"
+    assert [r.getMessage() for r in caplog.records if r.name == cuda_graphs.__name__] == [
+        f"accelerate=auto: {stepper.acceleration}"]
+    assert seen.first == [0] and seen.checkpoints == [5, 10]
+    assert seen.results == [(None, step) for step in range(1, 11)]
+
+
+def test_the_loop_through_the_graph_step_code_trains_and_resumes_as_the_eager_loop(tmp_path, uninterrupted, monkeypatch):
+    rows, g, d = uninterrupted
+    monkeypatch.setattr(train_run, "accelerate", _GraphCode)
+    seen = _Seen()
+    store, trainer = open_run(tmp_path / "run", CONFIG)
+    assert train_to(store, trainer, 15, on_step=seen) == 15
+    store, trainer = open_run(tmp_path / "run")
+    assert train_to(store, trainer, on_step=seen) == 30
+    assert _rows(store.read_metrics()) == rows
+    assert _same(_weights(trainer.G), g) and _same(_weights(trainer.D), d)
+    first, resumed = seen.steppers
+    assert type(first) is _GraphCode and first.saved == [5, 10, 15] and first.loaded == []
+    assert resumed.loaded == [15] and resumed.saved == [20, 25, 30]  # a resumed run's checkpoint loads through it too
+
+
+SLOW_MOTION = [Next.STEP, Next.STEP, StepKind.D, StepKind.G, StepKind.FULL, Next.STEP, Next.WAIT, Next.STOP]
+
+
+def test_slow_motion_steps_and_a_stop_take_the_same_steps_through_the_graph_step_code(tmp_path, monkeypatch):
+    runs = {}
+    for name in ("eager", "graph-code"):
+        if name == "graph-code":
+            monkeypatch.setattr(train_run, "accelerate", _GraphCode)
+        store, trainer = open_run(tmp_path / name, CONFIG)
+        seen = _Seen(SLOW_MOTION)
+        assert train_loop(store, trainer, hooks=seen) == 5
+        store.close()
+        runs[name] = (seen, _rows(store.read_metrics()), _weights(trainer.G), _weights(trainer.D))
+    (eager, rows, g, d), (graph, graph_rows, graph_g, graph_d) = runs["eager"], runs["graph-code"]
+    # a D update alone records nothing; G alone and a full step are steps 3 and 4, each checkpointed; STOP checkpoints
+    assert eager.results == graph.results == [(None, 1), (None, 2), (StepKind.D, None), (StepKind.G, 3),
+                                              (StepKind.FULL, 4), (None, 5)]
+    assert eager.checkpoints == graph.checkpoints == [3, 4, 5, 5]
+    assert graph.steppers[0].saved == [3, 4, 5, 5]
+    assert graph_rows == rows and [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert _same(graph_g, g) and _same(graph_d, d)
+
+
+def test_a_capture_that_fails_falls_back_to_eager_steps_with_one_log_line(tmp_path, uninterrupted, monkeypatch, caplog):
+    monkeypatch.setattr(train_run, "accelerate", lambda trainer, mode: GraphSteps(trainer, Accelerate.parse(mode)))
+    caplog.set_level(logging.INFO, logger="gan_core")
+    store, trainer = open_run(tmp_path / "run", CONFIG)
+    seen = _Seen()
+    assert train_to(store, trainer, on_step=seen) == 30  # on a CPU the capture itself fails
+    (stepper,) = seen.steppers
+    assert stepper.fell_back and stepper.acceleration.startswith("eager: CUDA graph capture failed")
+    logged = [r for r in caplog.records if r.name == cuda_graphs.__name__]
+    assert len(logged) == 1 and logged[0].levelno == logging.WARNING
+    assert logged[0].getMessage().endswith("training goes on with eager steps")
+    assert _rows(store.read_metrics()) == uninterrupted[0]

@@ -52,6 +52,7 @@ class RunSnapshot:
     resumable: bool = True  # False when its folder cannot be read: resuming would only fail again
     owner: str | None = None  # the session that started it; None: the presenter's (or the CLI's)
     where: str = ""  # where it trains or last trained: "local", "ray: <node ip>"; "" before it has since the start
+    acceleration: str = ""  # what runs its steps there: "cuda graphs (...)" or "eager: why"; "" likewise
 
     @property
     def total(self) -> int:
@@ -101,6 +102,7 @@ class RunState:
         self.worker: Worker | None = None
         self.owner: str | None = None  # the session that started it (None: the presenter's alone); set once
         self.where = ""  # RunSnapshot.where
+        self.acceleration = ""  # RunSnapshot.acceleration
         self._snapshot: RunSnapshot | None = None
 
     def changed(self) -> None:
@@ -120,6 +122,7 @@ class RunState:
             self.step = self.checkpoint_step = info["step"]
             self.real, self.modes = info["real"], info["modes"]
             self.where = info.get("where", "local")
+            self.acceleration = info.get("steps", "")
         elif kind == "progress":
             _, _, records, probes, samples, self.checkpoint_step = event
             for record in records:
@@ -151,6 +154,7 @@ class RunState:
                 version=self.version, steps_per_s=steps_per_second(list(self.recent)), queue_position=queue_position,
                 metrics=self.metrics.columns(), probes=tuple(self.probes.items()), samples=tuple(self.samples.items()),
                 real=self.real, modes=self.modes, resumable=self.resumable, owner=self.owner, where=self.where,
+                acceleration=self.acceleration,
             )
             self._snapshot = snap
             return snap
@@ -205,7 +209,7 @@ def status_message(run: RunState, position: int | None) -> str:
         case Status.QUEUED:
             return f"waiting for a free slot: number {position} in the queue" if position else "starting"
         case Status.RUNNING:
-            return f"training{_on(run.where)}: step {run.step:,} of {total:,}"
+            return f"training{_on(run.where)}{_graphs(run.acceleration)}: step {run.step:,} of {total:,}"
         case Status.PAUSED if run.worker is None and not run.pending_steps:
             return (f"paused at step {run.step:,}; its worker went to a waiting run, so resuming or stepping queues it "
                     "for the next free one")
@@ -218,6 +222,11 @@ def status_message(run: RunState, position: int | None) -> str:
             return f"finished {run.step:,} steps"
         case _:
             return run.error or run.status.value
+
+
+def _graphs(acceleration: str) -> str:
+    """' with CUDA graphs' where its steps replay as graphs; nothing for eager steps (the CPU's, said nowhere)."""
+    return " with CUDA graphs" if acceleration.startswith("cuda graphs") else ""
 
 
 def _on(where: str) -> str:

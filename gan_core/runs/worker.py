@@ -1,5 +1,6 @@
-"""The loop of a dashboard worker: `serve` trains one run folder at a time (gan_core.runs.train_run) on orders from the
-RunManager and reports back in events.
+"""A dashboard worker: `serve` trains one run folder at a time on orders from the RunManager and reports back in events.
+It trains through the one training loop (gan_core.runs.train_run.train_loop), as the CLI does; `_Job` is that loop's
+hooks: orders read before each step (pause, slow-motion steps, stop, release), the server-gone check, events after.
 
 The worker usually lives in its own process, so a training step never waits for the web server's Python (one GIL per
 process) and the server never waits for a step. Orders and events are plain picklable tuples:
@@ -7,6 +8,8 @@ process) and the server never waits for a step. Orders and events are plain pick
            release (checkpoint and end "paused": the worker goes to another run), step-d, step-g, step-full | ("exit",)
   events:  ("started", run_id, info) | ("progress", run_id, records, probes, samples, checkpoint_step)
            | ("status", run_id, status) | ("end", run_id, status, message, checkpoint_step)
+  info:    step (where it starts), real and modes (2D data), where ("local", "ray: <node ip>"), steps (what runs the
+           steps: the stepper's `acceleration`, "cuda graphs (...)" or "eager: why")
 On a Ray cluster (gan_core.runs.ray_backend) `path` is a ray_relay.RelaySeed instead, which carries what the worker
 reads of the folder; the worker then writes nothing itself but sends ("store", run_id, method, args) events that the
 server replays on the folder.
@@ -33,8 +36,9 @@ from gan_core.runs.folder import RunStore
 from gan_core.runs.ray_relay import RelaySeed
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.tensorboard_log import summary_writer_class
-from gan_core.runs.train_run import checkpoint_if_due, open_run, record_step, save_checkpoint
-from gan_core.train.records import CheckpointError, Diverged, StepResult
+from gan_core.runs.train_run import Hooks, Next, open_run, train_loop
+from gan_core.train.cuda_graphs import EagerSteps
+from gan_core.train.records import CheckpointError, Diverged, SampleRecord, StepResult
 from gan_core.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -112,8 +116,9 @@ def _parent_check(parent_pid: int | None) -> Callable[[], bool]:
     return lambda: os.getppid() == parent_pid
 
 
-class _Job:
-    """One run on one worker, from its "train" order to its "end" event."""
+class _Job(Hooks):
+    """One run on one worker, from its "train" order to its "end" event: the hooks of the one training loop
+    (train_run.train_loop) that a dashboard run needs."""
 
     def __init__(self, run_id: str, store: RunStore, orders: Channel, events: Channel, alive: Callable[[], bool],
                  where: str = "local") -> None:
@@ -124,6 +129,7 @@ class _Job:
         self.release = False  # stop, but end "paused": the run goes on when it gets a worker again
         self.manual: list[StepKind] = []
         self.checkpoint_step = 0
+        self.trainer: Trainer | None = None
         self._records: list = []
         self._probes: list = []
         self._samples: list = []
@@ -155,65 +161,61 @@ class _Job:
         if not store.has_checkpoint():
             store.truncate_metrics(0)  # interrupted before its first checkpoint: start again from step 0
             store.drop_samples_after(-1)
-        _, trainer = open_run(store, steps=steps, device=device, data_dir=data_dir)
-        self.checkpoint_step = trainer.step_count
-        real, modes = real_points(trainer)
-        self.events.put(("started", self.id, {"step": trainer.step_count, "real": real, "modes": modes,
-                                              "where": self.where}))
-        if trainer.step_count == 0 and not store.sample_steps():
-            first = trainer.snapshot()  # step 0: what G makes before any training
-            store.save_samples(first)
-            self._samples.append(first)
-        until = trainer.config.steps
-        while True:
-            self._read_orders(block=False)
-            if not self.alive():
-                self.stop = True  # the server is gone (even by kill -9): checkpoint and end, rather than train for nobody
-            if self.stop:
-                save_checkpoint(store, trainer)
-                self.checkpoint_step = trainer.step_count
-                self._end(Status.PAUSED if self.release else Status.STOPPED)
-                return
-            if self.manual:
-                self._manual_step(trainer, self.manual.pop(0), until)
-                continue
-            if self.paused:
-                self._send(force=True)
-                store.flush()  # a paused run's rows are all on disk
-                self._set_status(Status.PAUSED)
-                self._read_orders(block=True)
-                continue
-            if trainer.step_count >= until:
-                self._end(Status.FINISHED)
-                return
-            self._set_status(Status.RUNNING)
-            result = trainer.step()
-            record_step(store, result, trainer.config)
-            checkpoint_if_due(store, trainer, until)
-            self._collect(trainer, result)
-            self._send()
-
-    def _manual_step(self, trainer: Trainer, kind: StepKind, until: int) -> None:
-        """A slow-motion step: its effect is shown at once, with a fresh snapshot of G's samples and D's field."""
-        if kind is StepKind.D:
-            trainer.d_update()
+        _, self.trainer = open_run(store, steps=steps, device=device, data_dir=data_dir)
+        self.checkpoint_step = self.trainer.step_count
+        train_loop(store, self.trainer, hooks=self)
+        if self.stop:  # the hooks said STOP: the loop wrote a checkpoint
+            self._end(Status.PAUSED if self.release else Status.STOPPED)
         else:
-            result = trainer.step(d_updates=0 if kind is StepKind.G else None)
-            record_step(self.store, result, trainer.config)
-            checkpoint_if_due(self.store, trainer, until, force=True)
-            self._collect(trainer, result)
-        if not self._samples or self._samples[-1].step != trainer.step_count or kind is StepKind.D:
+            self._end(Status.FINISHED)
+
+    # -- the loop's hooks ---------------------------------------------------------------------------------------------
+    def started(self, stepper: EagerSteps) -> None:
+        real, modes = real_points(stepper.trainer)
+        self.events.put(("started", self.id, {"step": stepper.trainer.step_count, "real": real, "modes": modes,
+                                              "where": self.where, "steps": stepper.acceleration}))
+
+    def sampled(self, samples: SampleRecord) -> None:
+        self._samples.append(samples)
+
+    def next(self, left: int) -> Next | StepKind:
+        self._read_orders(block=False)
+        if not self.alive():
+            self.stop = True  # the server is gone (even by kill -9): checkpoint and end, rather than train for nobody
+        if self.stop:
+            return Next.STOP
+        if self.manual:
+            return self.manual.pop(0)
+        if self.paused:
+            self._send(force=True)
+            self.store.flush()  # a paused run's rows are all on disk
+            self._set_status(Status.PAUSED)
+            self._read_orders(block=True)
+            return Next.WAIT
+        if left:  # with none left the loop ends now: no "running" between "paused" and "finished"
+            self._set_status(Status.RUNNING)
+        return Next.STEP
+
+    def stepped(self, result: StepResult | None, manual: StepKind | None) -> bool | None:
+        if result is not None:
+            self._records.append(result.record)
+            if result.probe is not None:
+                self._probes.append(result.probe)
+            if result.samples is not None:
+                self._samples.append(result.samples)
+        if manual is None:
+            self._send()
+            return None
+        # a slow-motion step: its effect is shown at once, with a fresh snapshot of G's samples and D's field
+        trainer = self.trainer
+        assert trainer is not None
+        if not self._samples or self._samples[-1].step != trainer.step_count or manual is StepKind.D:
             self._samples.append(trainer.snapshot())
         self._send(force=True)
+        return None
 
-    def _collect(self, trainer: Trainer, result: StepResult) -> None:
-        if trainer.step_count % trainer.config.checkpoint_every == 0 or trainer.step_count >= trainer.config.steps:
-            self.checkpoint_step = trainer.step_count
-        self._records.append(result.record)
-        if result.probe is not None:
-            self._probes.append(result.probe)
-        if result.samples is not None:
-            self._samples.append(result.samples)
+    def checkpointed(self, step: int) -> None:
+        self.checkpoint_step = step
 
     def _send(self, force: bool = False) -> None:
         now = time.monotonic()

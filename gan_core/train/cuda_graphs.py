@@ -5,14 +5,15 @@ eager PyTorch spends tens of µs of Python and launch overhead on each while the
 ~180 steps/s on an H100). Captured as a graph, a step is one launch, and the host queues steps ahead of the GPU.
 
 How: `steps = accelerate(Trainer(config, "cuda"), "auto" | "on")`, then `steps.steps(n)`, `steps.step()`,
-`steps.state_dict()`, `steps.load_state_dict(state)` in place of the Trainer's own ("off" gives the Trainer's eager steps
-behind the same four calls). The Trainer does not know this module: it is driven through the Trainer's public attributes.
+`steps.state_dict()`, `steps.load_state_dict(state)` in place of the Trainer's own ("off": the Trainer's eager steps
+behind the same calls). Every run trains so: the one loop (gan_core.runs.train_run: the CLI, dashboard runs, sweeps)
+steps through `accelerate(trainer, "auto")`. The Trainer does not know this module, which drives its public attributes.
 - A step runs the Trainer's own code (`Trainer.d_forward`, `g_forward`, which read nothing off the device). Batches are
   drawn on the GPU from a copy of the data there (`Trainer.batches`), with a generator there (`Trainer.batch_gen`).
-- Two graphs are captured at the first step, after a warm-up whose effects are all undone (weights, buffers, optimizer
-  state and generator restored, so it trains nothing): a plain step and a probe step. They work on the Trainer's own
-  parameters, batch-norm buffers and optimizer state, in place, so graphs and eager steps (the dashboard's slow-motion
-  D-only or G-only steps: `step(d_updates)` with another count, or the Trainer's own calls) interleave freely.
+- Two graphs, a plain step and a probe step, are captured at the first step (or `prepare()`), after a warm-up whose
+  effects are all undone (weights, buffers, optimizer state and generator restored: it trains nothing). They work on
+  the Trainer's own parameters, batch-norm buffers and optimizer state, in place, so graphs and eager steps interleave
+  freely (the dashboard's slow-motion D-only or G-only steps: `step(d_updates)` with another count, `d_update`).
 - The probe step is captured with the probe's hooks attached: the tensors they hold are the graph's own buffers, which
   each replay refills, and the ProbeRecord is then computed from them by probes.py as for an eager step. Grad norms read
   the gradients the captured backward wrote: the same record an eager step from the same state would make. (It is
@@ -24,18 +25,17 @@ behind the same four calls). The Trainer does not know this module: it is driven
 
 What differs from the eager path (Trainer.step and Trainer.steps):
 - Random numbers come from a generator on the GPU, seeded from the Trainer's CPU generator: the same seed gives the same
-  run on the same GPU and torch, but not the run the eager path takes. Checkpoints hold both generators ("rng" and
-  "rng_device"), so a resumed accelerated run continues as an uninterrupted one would (to the GPU's float rounding);
-  a checkpoint from either path loads into either (the optimizer state is saved without the capture settings).
+  run on the same GPU and torch, but not the run the eager path takes. Checkpoints are the stepper's state_dict, with
+  both generators ("rng", "rng_device"), and load through it (capturing again): a resumed run continues as an
+  uninterrupted one would (to the GPU's float rounding); either path's checkpoint loads into either.
 - A divergence is found when the metrics are read: `steps(n)` returns the steps before the bad one and the next call raises
   Diverged (`step()` raises at once). Weights and optimizer state are the last good ones; batch-norm running statistics
-  and the generator may have moved on with the steps queued behind the bad one.
-- StepRecord.time_s is the host's clock when the step was queued, exact at each read. Checkpoints are the stepper's
-  state_dict (the Trainer's keys and "rng_device"), loaded through it too (graphs are captured again after a load).
+  and the generator may have moved on with the steps queued behind the bad one. StepRecord.time_s: the host's clock
+  when the step was queued, exact at each read.
 
-Fallback: "auto" runs eager steps where graphs cannot run (no CUDA device, or the capture failed) and says why in the
-stepper's `acceleration` and a log line; "on" raises instead. `uncaptured(trainer)` runs this module's step code without
-capturing it, on any device: the CPU tests check it step for step against the eager Trainer.
+Fallback: "auto" runs eager steps where graphs cannot run (no CUDA device, or the capture failed), says why in the
+stepper's `acceleration` and logs it once; "on" raises instead. `uncaptured(trainer)` runs this module's step code
+without capturing it, on any device: the CPU tests check it step for step against the eager Trainer.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from enum import Enum
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gan_core.config import ConfigError
 from gan_core.train.probes import Probe, ProbeRecord, grad_norms
@@ -128,6 +128,10 @@ class EagerSteps:
     def __init__(self, trainer: Trainer, acceleration: str = "eager") -> None:
         self.trainer = trainer
         self.acceleration = acceleration  # what runs the steps, and why (for logs and the bench)
+
+    def prepare(self) -> str:
+        """Ready the steps (graphs: capture them now, not at the first step); returns `acceleration`."""
+        return self.acceleration
 
     def step(self, d_updates: int | None = None) -> StepResult:
         return self.trainer.step(d_updates)
@@ -221,7 +225,8 @@ class GraphSteps(EagerSteps):
         """n steps, as Trainer.steps: queued on the GPU and read back every read_every steps. A divergence at step k
         returns the steps before k, and the next call raises Diverged (at once when k is the first)."""
         self._raise_pending()
-        if self.fell_back or (self.capture and self.graphs is None and not self._try_capture()):
+        self.prepare()
+        if self.fell_back:
             return self.trainer.steps(n)
         results, error = self._queue(n)
         if error is not None:
@@ -371,8 +376,11 @@ class GraphSteps(EagerSteps):
                 p.grad = None
 
     # -- capture ------------------------------------------------------------------------------------------------------
-    def _try_capture(self) -> bool:
-        """Capture the graphs; on failure "auto" goes on with eager steps (saying why) and "on" raises."""
+    def prepare(self) -> str:
+        """Capture the graphs now, not at the first step (once: not after a fallback, nor with capture=False); on
+        failure "auto" goes on with eager steps (saying why, in one log line) and "on" raises. Returns `acceleration`."""
+        if not self.capture or self.graphs is not None or self.fell_back:
+            return self.acceleration
         try:
             self._capture()
         except Exception as err:
@@ -383,10 +391,10 @@ class GraphSteps(EagerSteps):
             self.fell_back = True
             self.acceleration = f"eager: {why}"
             log.warning("accelerate=auto: %s; training goes on with eager steps", why)
-            return False
+            return self.acceleration
         self.acceleration = f"cuda graphs (warm-up and capture took {self.capture_s:.2f} s)"
         log.info("accelerate=%s: %s", self.mode.value, self.acceleration)
-        return True
+        return self.acceleration
 
     def _capture(self) -> None:
         start = time.perf_counter()
@@ -419,7 +427,7 @@ class GraphSteps(EagerSteps):
         t = self.trainer
         opts = (t.opt_d, t.opt_g)
         had_state = {id(p) for opt in opts for p, s in opt.state.items() if s}
-        tensors = [*_module_tensors(t.G), *_module_tensors(t.D),
+        tensors = [*t.G.parameters(), *t.G.buffers(), *t.D.parameters(), *t.D.buffers(),
                    *(v for opt in opts for s in opt.state.values() for v in s.values() if isinstance(v, Tensor))]
         saved = [x.detach().clone() for x in tensors]
         rng = self.gen.get_state()
@@ -439,12 +447,4 @@ class GraphSteps(EagerSteps):
                                 if isinstance(v, Tensor):
                                     v.zero_()
             self.gen.set_state(rng)
-            self.probe.reset()
-            self._clear_grads()
-            self.ring.zero_()
-            self.cursor.zero_()
-            self.halt.zero_()
-
-
-def _module_tensors(module: nn.Module) -> list[Tensor]:
-    return [*module.parameters(), *module.buffers()]
+            self.release()  # no graphs yet: this drops what the warm-up left in the probe, the grads and the buffers

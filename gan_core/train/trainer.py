@@ -8,8 +8,9 @@ Each step returns a StepRecord; every `probe_every` steps a ProbeRecord; every `
 samples from fixed noise (and, for 2D data, D's view of the plane). All randomness after model init flows through one
 torch.Generator that is saved in checkpoints, so a resumed run takes exactly the steps an uninterrupted one would.
 
-On a CUDA GPU the same step can be replayed as a CUDA graph: `cuda_graphs.accelerate(trainer)` wraps a Trainer from
-outside, through the public attributes and methods listed on the class; this module does not import it.
+On a CUDA GPU the same step is replayed as a CUDA graph where it can be: every run's loop (runs/train_run.py) steps
+through `cuda_graphs.accelerate(trainer)`, which wraps a Trainer from outside, through the public attributes and methods
+listed on the class; this module does not import it.
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def adam(params: Iterable[Tensor], lr: float, betas: tuple[float, float]) -> tor
 class Trainer:
     """A GAN, its optimizers and its data, trained one `step()` at a time.
 
-    Public, for the runs and for a faster path that drives the same state from outside (cuda_graphs.py):
+    Public, each for the Trainer's own step and for the runs or the CUDA-graph path that drives the same state from
+    outside (cuda_graphs.py, which every run's loop steps through):
     - config, device, data; G, D, opt_g, opt_d, loss; gen, the generator every random draw after init comes from;
-    - batches, batch_gen: where batches come from and what draws them (`data` and `gen`; a faster path may point them
-      at copies on its device);
+    - batches, batch_gen: where batches come from and what draws them (`data` and `gen`; the CUDA-graph path points
+      them at copies on the GPU);
     - step_count, elapsed_s, last_d (the values the latest D update logged, in D_KEYS order: a step's record shows
       them): whatever runs a step updates them;
     - d_forward, g_forward (one D or G loss, reading nothing off the device), set_learning_rates, snapshot.
@@ -92,8 +94,8 @@ class Trainer:
         self.probe = Probe({"G": self.G, "D": self.D})
         self.last_d: dict[str, float] = {}
         fixed = torch.Generator().manual_seed(config.seed + 7919)  # a different stream from training's
-        self.fixed_z = torch.randn(config.n_samples, config.z_dim, generator=fixed)
-        self.fixed_labels = torch.arange(config.n_samples) % self.n_classes if self.n_classes else None
+        self._fixed_z = torch.randn(config.n_samples, config.z_dim, generator=fixed)  # snapshots: the same noise each time
+        self._fixed_labels = torch.arange(config.n_samples) % self.n_classes if self.n_classes else None
         self._pending: Diverged | None = None  # a divergence steps(n) found after the steps it returned
 
     # -- one training step ---------------------------------------------------------------------------------------------
@@ -264,8 +266,8 @@ class Trainer:
 
     def snapshot(self) -> SampleRecord:
         """Samples from the fixed noise; for 2D data also D's output over the plane and G's push on each sample."""
-        samples = self.generate(self.fixed_z, self.fixed_labels)
-        labels = self.fixed_labels.numpy() if self.fixed_labels is not None else None
+        samples = self.generate(self._fixed_z, self._fixed_labels)
+        labels = self._fixed_labels.numpy() if self._fixed_labels is not None else None
         if self.data.shape != (2,):
             return SampleRecord(self.step_count, samples.numpy(), labels)
         field, extent = self.decision_field()
