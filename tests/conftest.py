@@ -42,6 +42,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help=f"the quick tier: leave out tests marked {', '.join(SLOW_MARKERS)}; fewer hypothesis examples")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """--quick runs on every core (pytest-xdist, at most 4 workers) unless -n says otherwise. The whole suite stays in
+    one process: its browser and classroom tests each start a server that trains runs, and beside a second worker's
+    CPU-bound tests on 2 cores they missed their waits (the loss chart, the first samples; measured 2026-12-07)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker runs its share; only the controller starts workers
+        return
+    if config.getoption("--quick") and getattr(config.option, "numprocesses", None) is None:
+        config.option.numprocesses, config.option.maxprocesses = "auto", 4
+
+
 def pytest_configure(config: pytest.Config) -> None:
     quick = config.getoption("--quick")
     if quick:
@@ -57,6 +68,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = Path(item.path).relative_to(tests_dir).parts[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
+            # one xdist worker drives every browser and classroom test, one after another: each starts a server that
+            # trains runs, and two of them at once on 2 cores slow each other past their waits (seen: a follow timed out)
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ import errno
 import math
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -114,12 +115,19 @@ def _damage(folder: Path, kind: str) -> str:
     return name
 
 
+@pytest.fixture(scope="module")
+def stopped_at_30(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TINY run stopped at step 30 with a checkpoint there, trained once for every test that copies it."""
+    store, trainer = open_run(tmp_path_factory.mktemp("stopped") / "run", TINY)
+    assert train_to(store, trainer, until=30) == 30
+    return store.path
+
+
 @pytest.mark.parametrize("kind", list(DAMAGE))
-def test_a_damaged_checkpoint_or_metrics_file_fails_that_run_only(tmp_path, kind, one_thread):
+def test_a_damaged_checkpoint_or_metrics_file_fails_that_run_only(tmp_path, kind, one_thread, stopped_at_30):
     runs = tmp_path / "runs"
     for name in ("victim", "late", "good"):  # each stopped at step 30, with a checkpoint there
-        store, trainer = open_run(runs / name, TINY)
-        assert train_to(store, trainer, until=30) == 30
+        shutil.copytree(stopped_at_30, runs / name)
     file = _damage(runs / "victim", kind)
     expected = DAMAGE[kind][2]
 
@@ -150,11 +158,10 @@ def test_a_damaged_checkpoint_or_metrics_file_fails_that_run_only(tmp_path, kind
         m.shutdown()
 
 
-def test_an_unreadable_sample_or_status_file_does_not_take_the_server_down(tmp_path, one_thread, caplog):
+def test_an_unreadable_sample_or_status_file_does_not_take_the_server_down(tmp_path, one_thread, caplog, stopped_at_30):
     runs = tmp_path / "runs"
     for name in ("samples", "status", "good"):
-        store, trainer = open_run(runs / name, TINY)
-        train_to(store, trainer, until=30)
+        shutil.copytree(stopped_at_30, runs / name)
     (runs / "samples" / SAMPLES_DIR / "step_00000020.npz").write_bytes(b"not a zip file")
     (runs / "status" / "status.json").write_text('{"created": "yesterday"}')
     m = RunManager(runs, max_runs=1, processes=False)
