@@ -271,7 +271,7 @@ class Trainer:
         if self.data.shape != (2,):
             return SampleRecord(self.step_count, samples.numpy(), labels)
         field, extent = self.decision_field()
-        return SampleRecord(self.step_count, samples.numpy(), labels, field, extent, self.g_push(samples),
+        return SampleRecord(self.step_count, samples.numpy(), labels, field, extent, self._g_push(samples),
                             self.manifold())
 
     def manifold(self, res: int = MANIFOLD_RES, span: float = MANIFOLD_SPAN) -> np.ndarray:
@@ -288,7 +288,7 @@ class Trainer:
         z[:, 0], z[:, 1] = z0.flatten(), z1.flatten()
         return self.generate(z).numpy().reshape(res, res, 2)
 
-    def plane_extent(self) -> tuple[float, float, float, float]:
+    def _plane_extent(self) -> tuple[float, float, float, float]:
         lo, hi = self.data.value_range
         pad = 0.25 * (hi - lo) + 1e-3
         return (lo - pad, hi + pad, lo - pad, hi + pad)
@@ -296,7 +296,7 @@ class Trainer:
     @torch.no_grad()
     def decision_field(self, res: int = 48) -> tuple[np.ndarray, tuple[float, float, float, float]]:
         """D's output (probability for BCE, raw score otherwise) on a res × res grid over the data's extent."""
-        x0, x1, y0, y1 = self.plane_extent()
+        x0, x1, y0, y1 = self._plane_extent()
         xs, ys = torch.linspace(x0, x1, res), torch.linspace(y0, y1, res)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         points = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(self.device)
@@ -304,7 +304,7 @@ class Trainer:
             values = self.loss.probability(self.D(points)).reshape(res, res)
         return values.float().cpu().numpy(), (x0, x1, y0, y1)
 
-    def g_push(self, samples: Tensor) -> np.ndarray:
+    def _g_push(self, samples: Tensor) -> np.ndarray:
         """−∂J_G/∂x for each fake point: the direction the generator's loss moves it (GAN Lab's gradient arrows)."""
         x = samples.to(self.device).requires_grad_(True)
         with inference(self.D), torch.enable_grad():
