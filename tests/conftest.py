@@ -6,8 +6,8 @@ is missing they skip with the reason; with GAN_REQUIRE_ALL=1 (set by CI) they fa
 
 Tiers: `python -m pytest` runs everything; `python -m pytest --quick` leaves out the tests marked browser, load, server
 or mnist, and gives each property test fewer examples. e2e/ and load/ get their marker from their folder. A test
-outside them that starts a process (a server, a worker process, a Ray head, any subprocess) without the `server` marker
-fails and says so, so a forgotten marker cannot make the quick tier slow again.
+outside them that starts a process (Python: a server, the CLI, a worker process; a Ray head; a browser) without the
+`server` marker fails and says so, so a forgotten marker cannot make the quick tier slow again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SLOW_MARKERS = ("browser", "load", "server", "mnist")  # what the quick tier leaves out
 FOLDER_MARKERS = {"e2e": "browser", "load": "load"}  # tests/<folder>/ -> the marker every test there carries
 PROCESS_MARKERS = ("browser", "load", "server")  # a test may start processes only with one of these
+SLOW_PROGRAMS = ("python", "ray", "streamlit", "chromium")  # the processes the guard below stops (by program name)
 
 # Property tests take their example count from the profile: the full count in CI and `python -m pytest`, fewer in --quick.
 settings.register_profile("full", max_examples=200)
@@ -84,7 +85,17 @@ def _processes_need_a_marker(request: pytest.FixtureRequest, monkeypatch: pytest
         pytest.fail(f"{name} starts a process: mark it @pytest.mark.server (the quick tier leaves such tests out)",
                     pytrace=False)
 
-    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    popen = subprocess.Popen.__init__
+
+    def guarded_popen(self: subprocess.Popen, cmd: object, *args: object, **kwargs: object) -> None:
+        # Python (a server, the CLI, a worker), Ray, Streamlit or a browser: what makes a test slow. A library's own
+        # quick probe (ctypes.util.find_library runs ldconfig, platform runs uname) is not the test's doing.
+        program = cmd if isinstance(cmd, str | bytes | os.PathLike) else next(iter(cmd), "")  # type: ignore[call-overload]
+        if Path(os.fsdecode(program).split()[0] if program else "").name.startswith(SLOW_PROGRAMS):
+            refuse()
+        popen(self, cmd, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_popen)
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
 
 
