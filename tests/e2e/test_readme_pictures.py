@@ -134,7 +134,14 @@ def stop_runs(page, *names: str) -> None:
             page.keyboard.press("Escape")
             continue
         option.click()
-        stop_selected_run(page)  # only a running run shows Stop: the click waits for the one just picked
+        # only a running run shows Stop; a short run may have ended by itself since its option said "running" (seen
+        # once in CI: the Stop click then waited for a button that never came)
+        sidebar = page.locator("[data-testid=stSidebar]")
+        stop = sidebar.get_by_role("button", name="Stop")
+        ended = sidebar.locator("strong").filter(has_text=re.compile(r"^(stopped|finished)$"))
+        stop.or_(ended).first.wait_for(timeout=30_000)
+        if stop.count():
+            stop_selected_run(page)
 
 
 def test_home(clean_server, projector):
