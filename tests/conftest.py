@@ -4,10 +4,11 @@ Tests that need something this machine may lack (MNIST files, Chromium, the tens
 `require_chromium()` / `require_tensorboard()`, or carry the `mnist` / `browser` / `tensorboard` marker. Where the thing
 is missing they skip with the reason; with GAN_REQUIRE_ALL=1 (set by CI) they fail instead, so CI always runs everything.
 
-Tiers: `python -m pytest` runs everything; `python -m pytest --quick` leaves out the tests marked browser, load, server
-or mnist, and gives each property test fewer examples. e2e/ and load/ get their marker from their folder. A test
-outside them that starts a process (Python: a server, the CLI, a worker process; a Ray head; a browser) without the
-`server` marker fails and says so, so a forgotten marker cannot make the quick tier slow again.
+Tiers: `python -m pytest` runs everything; `python -m pytest --quick` leaves out the tests marked browser, load, server,
+mnist or slow (one that trains for seconds in one process), and gives each property test fewer examples. e2e/ and load/
+get their marker from their folder. A test outside them that starts a process (Python: a server, the CLI, a worker
+process; a Ray head; a browser) without the `server` marker fails and says so, so a forgotten marker cannot make the
+quick tier slow again.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # MNIST files shared bes
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-SLOW_MARKERS = ("browser", "load", "server", "mnist")  # what the quick tier leaves out
+SLOW_MARKERS = ("browser", "load", "server", "mnist", "slow")  # what the quick tier leaves out
 FOLDER_MARKERS = {"e2e": "browser", "load": "load"}  # tests/<folder>/ -> the marker every test there carries
+BROWSER_GROUP = "e2e+load"  # their tests' one xdist scope: see pytest_xdist_make_scheduler
 PROCESS_MARKERS = ("browser", "load", "server")  # a test may start processes only with one of these
+NICE_BESIDE_BROWSER = 10  # see _lower_priority_beside_the_browser
 SLOW_PROGRAMS = ("python", "ray", "streamlit", "chromium")  # the processes the guard below stops (by program name)
 
 # Property tests take their example count from the profile: the full count in CI and `python -m pytest`, fewer in --quick.
@@ -45,13 +48,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """--quick runs on every core (pytest-xdist, at most 4 workers) unless -n says otherwise. The whole suite stays in
-    one process: its browser and classroom tests each start a server that trains runs, and beside a second worker's
-    CPU-bound tests on 2 cores they missed their waits (the loss chart, the first samples; measured 2026-12-07)."""
+    """Both tiers run on several cores (pytest-xdist).
+
+    The whole suite: two workers (pyproject's addopts: `-n 2 --dist loadscope --no-loadscope-reorder`), and the order
+    matters. Its browser and classroom tests each start a server that trains runs and wait for what a person would see
+    within a time: they run one after another on one worker, first (`pytest_xdist_make_scheduler`). Beside a second
+    worker's CPU-bound tests on 2 cores they missed those waits (the loss chart, the first samples; measured
+    2026-12-07), so the other worker's tests run at a lower CPU priority (`pytest_runtest_setup`).
+
+    --quick: every core (at most 4 workers, unless -n is given), each test sent to whichever worker is free."""
     if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker runs its share; only the controller starts workers
         return
-    if config.getoption("--quick") and getattr(config.option, "numprocesses", None) is None:
-        config.option.numprocesses, config.option.maxprocesses = "auto", 4
+    given = any(a.startswith(("-n", "--numprocesses")) for a in map(str, config.invocation_params.args))
+    if config.getoption("--quick"):
+        config.option.dist = "load"
+        if not given:
+            config.option.numprocesses, config.option.maxprocesses = "auto", 4
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """--dist loadscope, with every test in e2e/ and load/ in one scope, sent first (the queue keeps collection order,
+    where those folders come first); other tests go a module at a time, so a module's server starts once.
+
+    (xdist's own `xdist_group` marker would say this, but it renames each test's node id, which pytest 9.2 no longer
+    lets a plugin do: the groups were silently ignored.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("/")
+            return BROWSER_GROUP if len(parts) > 2 and parts[1] in FOLDER_MARKERS else super()._split_scope(nodeid)
+
+    return FolderGroups(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,6 +91,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.markexpr = f"({config.option.markexpr}) and {tier}" if config.option.markexpr else tier
     if not config.getoption("hypothesis_profile", None):  # an explicit --hypothesis-profile wins
         settings.load_profile("quick" if quick else "full")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        # each worker's share of the cores for torch's own threads: two workers of two threads each on 2 cores spin
+        # against each other (the quick tier: 117 s with torch's default, measured 2026-12-07)
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,9 +106,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = Path(item.path).relative_to(tests_dir).parts[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
-            # one xdist worker drives every browser and classroom test, one after another: each starts a server that
-            # trains runs, and two of them at once on 2 cores slow each other past their waits (seen: a follow timed out)
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(autouse=True)
@@ -150,6 +184,7 @@ def no_ray_address() -> Iterator[None]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _lower_priority_beside_the_browser(item)
     # the markers apply the same policy, so a marked test need not call the helper itself
     if item.get_closest_marker("mnist"):
         require_mnist()
@@ -157,6 +192,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require_chromium()
     if item.get_closest_marker("tensorboard"):
         require_tensorboard()
+
+
+def _lower_priority_beside_the_browser(item: pytest.Item) -> None:
+    """In a worker of a parallel run, a test outside e2e/ and load/ runs at nice 10, and so do its fixtures and what
+    they start (set here, before the fixtures): the kernel then gives the browser group's servers and Chromium about
+    nine tenths of the CPU whenever they want it, and these tests the rest. A process cannot lower its niceness again,
+    so the worker stays at 10; by then the browser group has been handed out (it is first in the queue)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and not any(item.get_closest_marker(m) for m in FOLDER_MARKERS.values()):
+        if os.nice(0) < NICE_BESIDE_BROWSER:
+            os.nice(NICE_BESIDE_BROWSER - os.nice(0))
 
 
 @pytest.fixture

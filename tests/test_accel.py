@@ -128,6 +128,7 @@ def _through_disk(state: dict, map_location: str = "cpu") -> dict:
 
 
 # -- choosing the path ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_auto_on_the_cpu_is_the_eager_trainer_and_says_why():
     t = Trainer(RING)
     auto, plain = accel.accelerate(t, "auto"), accel.accelerate(Trainer(RING), "off")
@@ -137,6 +138,7 @@ def test_auto_on_the_cpu_is_the_eager_trainer_and_says_why():
     _assert_same_results([auto.step() for _ in range(4)], [plain.step() for _ in range(4)])
 
 
+@pytest.mark.slow
 def test_on_without_a_cuda_device_is_refused():
     with pytest.raises(ConfigError, match="accelerate: on: CUDA graphs need a CUDA device.*runs on the cpu"):
         accel.accelerate(Trainer(RING, device="cpu"), "on")
@@ -148,6 +150,7 @@ def test_an_unknown_accelerate_value_is_refused():
     assert Accelerate.parse(" ON ") is Accelerate.ON and Accelerate.parse(Accelerate.AUTO) is Accelerate.AUTO
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, raises", [("auto", False), ("on", True)])
 def test_a_failed_capture_falls_back_to_eager_steps_or_raises(mode, raises):
     plain = Trainer(DIGITS)

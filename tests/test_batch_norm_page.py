@@ -257,6 +257,7 @@ def test_evidence_sentence_waits_for_both_numbers():
     assert collapse_evidence.sentence(0, {"batch norm": 9.0}) is None
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
     # the comparison as the lesson defines it, shortened so that it ends in seconds; the labels and the rule are its own

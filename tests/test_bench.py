@@ -116,6 +116,7 @@ def test_the_report_is_markdown_a_list_then_a_table(monkeypatch):
     assert report[4] == "" and report[5].startswith("| bench |") and report[-1] == "| probe-overhead | ratio | 1.00 | ≥ 0.9 |  |"
 
 
+@pytest.mark.slow
 def test_step_profile_accounts_for_every_part_of_a_step():
     from benchmarks.step_profile import PARTS, step_profile
 

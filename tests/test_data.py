@@ -163,6 +163,7 @@ def test_csv_empty_file_header_only_and_single_point(tmp_path: Path) -> None:
     assert "found 1" in _csv_error(_csv(tmp_path, "1,2\n", name="single.csv"))
 
 
+@pytest.mark.slow
 def test_csv_of_exactly_the_row_cap_loads_and_one_row_more_is_refused_at_that_row(tmp_path: Path) -> None:
     rows = "".join(f"{i % 97},{i % 89}\n" for i in range(MAX_CSV_POINTS))
     source = load_points_csv(_csv(tmp_path, "x,y\n" + rows))

@@ -206,6 +206,7 @@ def _assert_diverged_with_the_last_good_checkpoint(snap, every: int) -> int:
     return n
 
 
+@pytest.mark.slow
 def test_a_run_that_really_diverges_says_at_which_step_and_keeps_its_last_good_checkpoint(manager, one_thread):
     run_id = manager.start(EXPLODING, "exploding")
     snap = manager.wait(run_id, timeout=60)

@@ -97,6 +97,7 @@ def test_the_toggle_is_off_until_a_presenter_is_active_and_never_for_the_present
     assert not _toggles(student)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("classroom")
 def test_a_follower_shows_the_presenters_page_and_run_until_it_switches_off():
     manager = live.get_manager()

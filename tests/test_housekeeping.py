@@ -24,6 +24,8 @@ from gan_core.train.records import SampleRecord
 from tests.tiny import SLOW, TINY
 
 STUDENT, OTHER = Actor("student-a", presenter=False), Actor("student-b", presenter=False)
+# a browser session that typed the presenter key, and one on a server with no key (every session is the presenter)
+PRESENTER, KEYLESS = Actor("teacher-session", presenter=True), Actor("laptop-session", presenter=True)
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
 
 
 def test_past_the_budget_student_runs_go_oldest_first_and_the_rest_is_refused(manager, caplog):
-    presenter = manager.start(TINY, "presenter")
+    presenter = manager.start(TINY, "presenter", actor=PRESENTER)  # a presenter's browser session pressed Start
     manager.wait(presenter)
     old = manager.start(TINY, "old", actor=STUDENT)
     manager.wait(old)
@@ -77,7 +79,19 @@ def test_past_the_budget_student_runs_go_oldest_first_and_the_rest_is_refused(ma
     assert manager.ids() == [presenter]
     with pytest.raises(RunRefused, match="disk budget"):
         manager.start(TINY, "more", actor=STUDENT)
-    manager.start(TINY, "presenter-again")  # the presenter may still start runs
+    manager.start(TINY, "presenter-again", actor=PRESENTER)  # the presenter may still start runs
+
+
+def test_a_teacher_alone_on_a_laptop_keeps_every_run_past_the_budget(manager):
+    """No presenter key: every browser session is the presenter, and the runs they start are the presenter's."""
+    runs = [manager.start(TINY, f"lesson-{n}", actor=KEYLESS) for n in range(2)]
+    runs += [manager.start(TINY, "cli")]  # and the server's own (the CLI's, a folder from before roles)
+    for run_id in runs:
+        manager.wait(run_id)
+    manager.disk_budget = 1
+    manager.housekeeping()
+    assert sorted(manager.ids()) == sorted(runs) and all((manager.runs_dir / r).is_dir() for r in runs)
+    assert all(manager.owner(r) is None for r in runs)
 
 
 def test_an_active_student_run_is_never_removed_for_the_budget(manager):

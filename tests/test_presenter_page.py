@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.runs.manager import RunManager
-from gan_core.runs.roles import KeyGuard
+from gan_core.runs.roles import KeyGuard, owner_token
 from gan_core.runs.status import Status
 from tests.test_pages import _app  # the page opened and run once, with no exception
 from tests.tiny import SLOW, TINY
@@ -52,6 +52,7 @@ def test_the_right_key_unlocks_and_a_wrong_one_is_refused_without_echo(presenter
     assert not [t for t in app.sidebar.text_input if t.key == roles.KEY_FIELD]  # no key field any more
 
 
+@pytest.mark.slow
 def test_a_students_forged_click_changes_nothing_and_says_why(monkeypatch):
     manager = live.get_manager()
     teachers = manager.start(SLOW, "teachers")  # by the server itself: the presenter's run
@@ -80,7 +81,7 @@ def test_a_students_forged_click_changes_nothing_and_says_why(monkeypatch):
     # its own run: it controls that one; a second is over its quota and is refused with the limit
     next(b for b in app.button if b.label == "Train the default GAN").click().run()
     mine = app.session_state[live.SELECTED]
-    assert mine != teachers and manager.owner(mine) == app.session_state[roles.SESSION_ID]
+    assert mine != teachers and manager.owner(mine) == owner_token(app.session_state[roles.SESSION_ID])
     assert not app.sidebar.button(key=f"sidebar_Stop_{mine}").disabled
     next(b for b in app.button if b.label == "Train the default GAN").click().run()
     assert not app.exception

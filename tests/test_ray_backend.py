@@ -33,8 +33,9 @@ from support.server import free_port
 from tests.conftest import REPO_ROOT, require_ray
 from tests.tiny import SLOW, TINY
 
-# each test starts a Ray head or a subprocess; one worker runs them all (two heads on one machine share /tmp/ray)
-pytestmark = [pytest.mark.timeout(300), pytest.mark.server, pytest.mark.xdist_group("ray")]
+# each test starts a Ray head or a subprocess; one worker runs them all (two heads on one machine share /tmp/ray): a
+# module is one xdist scope (tests/conftest.py: pytest_xdist_make_scheduler)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.server]
 
 
 def _files(folder: Path) -> set[str]:

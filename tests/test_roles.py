@@ -11,7 +11,7 @@ import pytest
 from gan_core.config import ConfigError
 from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
-from gan_core.runs.roles import LOCAL, Actor, KeyGuard, RunRefused, max_queued_limit, session_runs_limit
+from gan_core.runs.roles import LOCAL, Actor, KeyGuard, RunRefused, max_queued_limit, owner_token, session_runs_limit
 from gan_core.runs.status import Status, StepKind
 from tests.tiny import SLOW, TINY
 
@@ -29,7 +29,7 @@ def manager(tmp_path: Path) -> Iterator[RunManager]:
 def test_a_student_controls_only_its_own_runs(manager):
     mine = manager.start(SLOW, "mine", actor=ALICE)
     manager.wait(mine, lambda s: s.step >= 3)
-    assert manager.owner(mine) == "alice"
+    assert manager.owner(mine) == owner_token("alice") != "alice"  # an opaque token, never the session id
     assert manager.may_control(ALICE, mine) and not manager.may_control(BOB, mine) and manager.may_control(TEACHER, mine)
     for control in (lambda: manager.pause(mine, actor=BOB), lambda: manager.stop(mine, actor=BOB),
                     lambda: manager.resume(mine, actor=BOB), lambda: manager.step(mine, StepKind.D, actor=BOB),
@@ -66,7 +66,8 @@ def test_a_comparison_starts_whole_or_not_at_all(manager):
         manager.start_many([(TINY, "a"), (TINY, "b")], actor=ALICE)
     assert set(manager.ids()) == before and not any(manager.runs_dir.iterdir())
     ids = manager.start_many([(TINY, "a"), (TINY, "b")], actor=TEACHER)
-    assert [i.split("-")[0] for i in ids] == ["a", "b"] and all(manager.owner(i) == "teacher" for i in ids)
+    # the presenter's runs are the presenter's, whichever session pressed the button
+    assert [i.split("-")[0] for i in ids] == ["a", "b"] and all(manager.owner(i) is None for i in ids)
 
 
 def test_watch_only(tmp_path):
@@ -118,10 +119,11 @@ def test_ownership_survives_a_restart_and_old_runs_are_the_presenters(tmp_path):
     m.wait(owned)
     m.wait(old)
     m.shutdown()
-    assert RunStore(runs / owned).read_status()["owner"] == "alice"
+    assert RunStore(runs / owned).read_status()["owner"] == owner_token("alice")
+    assert "alice" not in (runs / owned / "status.json").read_text()  # the session id never reaches the disk
     m2 = RunManager(runs, max_runs=1, processes=False)
     try:
-        assert m2.owner(owned) == "alice" and m2.owner(old) is None
+        assert m2.owner(owned) == owner_token("alice") and m2.owner(old) is None
         assert m2.may_control(ALICE, owned) and not m2.may_control(ALICE, old) and m2.may_control(TEACHER, old)
     finally:
         m2.shutdown()

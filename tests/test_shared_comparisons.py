@@ -70,6 +70,7 @@ def test_pressing_again_shows_the_identical_comparison_queued_running_or_finishe
     assert finished.reused and finished.runs == first.runs and len(manager.ids()) == 2
 
 
+@pytest.mark.slow
 def test_run_it_again_uses_a_new_seed_and_becomes_the_shown_one(manager):
     store = SharedComparisons(manager, QUICK)
     first = store.start(NAME)
@@ -128,6 +129,7 @@ def test_a_damaged_file_is_no_comparison_and_a_start_rewrites_it(runs_dir, manag
         manager.stop(run_id)
 
 
+@pytest.mark.slow
 def test_deleted_runs_are_no_comparison(manager):
     store = SharedComparisons(manager, QUICK)
     first = store.start(NAME)

@@ -59,6 +59,7 @@ def _wait(runs: dict[str, str]) -> None:
         assert live.get_manager().wait(run_id, timeout=60).status is Status.FINISHED
 
 
+@pytest.mark.slow
 def test_one_browsers_comparison_is_everyones_and_is_not_trained_twice(quick):
     manager = live.get_manager()
     first, stale = _page("batch_norm.py"), _page("batch_norm.py")
@@ -95,6 +96,7 @@ def test_one_browsers_comparison_is_everyones_and_is_not_trained_twice(quick):
     assert "bn_compare_again" in _keys(after) and "**What happened**" in _texts(after)
 
 
+@pytest.mark.slow
 def test_the_presenter_asks_a_student_answers_and_the_tally_shows_it(quick, monkeypatch):
     monkeypatch.setenv("GAN_PRESENTER_KEY", KEY)
     teacher = _page("activations.py", presenter=True)

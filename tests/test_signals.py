@@ -1,6 +1,7 @@
-"""Ctrl-C in the terminal of `streamlit run`, end to end: the keypress reaches the server and its worker processes alike
-(one process group). Every running run must end checkpointed at its last step, with no traceback; a run that was still
-queued stays queued on disk, and the next start queues it again."""
+"""Ctrl-C in the terminal of `streamlit run`, or a service manager's SIGTERM, end to end: the signal reaches the server
+and its worker processes alike (one process group). Every running run must end checkpointed at its last step, with no
+traceback; nothing is removed for the disk budget once the server is stopping; a run that was still queued stays queued
+on disk, and the next start queues it again."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ from tests.tiny import SLOW, TINY
 pytestmark = pytest.mark.server  # each test signals a real `streamlit run`
 
 
+STUDENT = "a-student-sessions-token"  # an owner as stored: a student's run (the disk budget may remove it once ended)
+
+
 def _queued(runs: Path, name: str, config: object) -> RunStore:
-    """A run folder as the dashboard leaves one it has queued: status.json says "queued"."""
+    """A student's run folder as the dashboard leaves one it has queued: status.json says "queued"."""
     store = RunStore(runs / name).create(config)
     store.write_status({"status": "queued", "message": "", "step": 0, "checkpoint_step": 0, "created": time.time(),
-                        "owner": "a-student-session"})
+                        "owner": STUDENT})
     return store
 
 
@@ -61,14 +65,16 @@ def _gone(pgid: int) -> bool:
 
 
 @pytest.mark.timeout(240)
-def test_ctrl_c_checkpoints_every_running_run_and_keeps_queued_runs_queued(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_checkpoints_every_running_run_and_keeps_queued_runs_queued(tmp_path: Path, signum: int) -> None:
     runs = tmp_path / "runs"
     long = SLOW.replace(checkpoint_every=50)
     first = _queued(runs, "first", long)
     later = _queued(runs, "later", TINY)  # one worker (GAN_MAX_RUNS=1): it waits behind "first"
     port = free_port()
     log = tmp_path / "server.log"
-    env = {**os.environ, "GAN_RUNS_DIR": str(runs), "GAN_OFFLINE": "1", "GAN_MAX_RUNS": "1"}
+    # a disk budget the student's run is over once it has ended: stopped by the signal, it must stay all the same
+    env = {**os.environ, "GAN_RUNS_DIR": str(runs), "GAN_OFFLINE": "1", "GAN_MAX_RUNS": "1", "GAN_DISK_BUDGET_MB": "1"}
     with log.open("w") as out:
         # its own session and process group, as a shell gives a foreground job: Ctrl-C signals the whole group
         server = subprocess.Popen(
@@ -92,7 +98,7 @@ def test_ctrl_c_checkpoints_every_running_run_and_keeps_queued_runs_queued(tmp_p
             pool.submit(asyncio.run, _open(url)).result()
         _wait("two checkpoints of the first run", lambda: len(first.read_metrics()) >= 2 * long.checkpoint_every + 5,
               120)
-        os.killpg(server.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        os.killpg(server.pid, signum)  # what the terminal does on Ctrl-C; what systemd sends the group on stop
         assert server.wait(60) is not None
         _wait("the workers to exit", lambda: _gone(server.pid), 30)
     finally:
@@ -100,6 +106,7 @@ def test_ctrl_c_checkpoints_every_running_run_and_keeps_queued_runs_queued(tmp_p
             os.killpg(server.pid, signal.SIGKILL)
     text = log.read_text()
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-3000:]
+    assert "disk budget: removed" not in text, text[-3000:]
     steps = [r.step for r in first.read_metrics()]
     assert int(first.load_checkpoint()["step"]) == steps[-1]  # checkpointed at its last step: nothing to lose
     assert first.read_status()["status"] == Status.STOPPED.value
@@ -107,7 +114,7 @@ def test_ctrl_c_checkpoints_every_running_run_and_keeps_queued_runs_queued(tmp_p
 
     m = RunManager(runs, max_runs=1, processes=False)  # the next start
     try:
-        assert m.owner("later") == "a-student-session"
+        assert m.owner("later") == STUDENT
         assert m.wait("later", timeout=60).status is Status.FINISHED
         assert m.snapshot("first").status is Status.STOPPED and m.snapshot("first").step == steps[-1]
     finally:

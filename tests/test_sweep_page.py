@@ -58,6 +58,7 @@ def test_a_bad_grid_is_refused_naming_the_field_and_nothing_starts(values, field
     assert not live.get_manager().ids() and not list_sweeps(live.get_manager().runs_dir)
 
 
+@pytest.mark.slow
 def test_a_sweep_draws_its_cells_then_the_heatmap_of_outcomes():
     app = _run(page_app(PAGE))
     _fill(app, "0.0002, 0.001", steps=30, seeds="0,1")

@@ -14,7 +14,7 @@ import pytest
 from gan_core.config import ConfigError, GObjective, get_preset
 from gan_core.evaluation import evaluate as evaluate_module
 from gan_core.runs.manager import RunManager
-from gan_core.runs.roles import Actor, RunRefused
+from gan_core.runs.roles import Actor, RunRefused, owner_token
 from gan_core.runs.status import Status
 from gan_core.sweeps import outcomes
 from gan_core.sweeps.record import SWEEPS_DIR, Sweep, SweepCell, launch, list_sweeps, load_sweep
@@ -197,7 +197,9 @@ def test_a_students_sweep_over_the_quota_starts_nothing(tmp_path: Path):
         assert m.ids() == [] and list_sweeps(m.runs_dir) == []
         assert list((m.runs_dir / SWEEPS_DIR).iterdir()) == []  # no placeholder left behind
         sweep = launch(m, spec({"lr_g": [1e-3]}, seeds=[0, 1]), actor=Actor("student-1", presenter=False))
-        assert sweep.owner == "student-1" and {m.owner(r) for r in sweep.run_ids} == {"student-1"}
+        token = owner_token("student-1")
+        assert sweep.owner == token and {m.owner(r) for r in sweep.run_ids} == {token}
+        assert "student-1" not in (m.runs_dir / SWEEPS_DIR / f"{sweep.id}.json").read_text()
         for run_id in sweep.run_ids:
             m.stop(run_id)
     finally:

@@ -265,6 +265,7 @@ def test_training_raises_mode_coverage(preset, steps):
     assert after["high_quality_fraction"] > before["high_quality_fraction"]
 
 
+@pytest.mark.slow
 def test_digits_training_covers_more_classes():
     config = tiny("digits", width=32, steps=600, probe_every=10**5,
                   sample_every=10**5)

@@ -78,6 +78,7 @@ def test_streamlits_own_upload_limit_is_the_apps() -> None:
     assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES
 
 
+@pytest.mark.slow
 def test_a_file_of_millions_of_rows_is_refused_at_the_row_cap_naming_the_field_and_the_limit(tmp_path: Path) -> None:
     data = b"1,2\n" * (MAX_UPLOAD_BYTES // 4)  # 5.2 M rows: the most rows the size limit lets through
     with pytest.raises(ConfigError) as info:

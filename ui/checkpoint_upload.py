@@ -81,7 +81,7 @@ def continue_training(data: bytes, loaded: SavedGenerator) -> None:
         return
     manager, actor = live.get_manager(), roles.actor()
     try:
-        run_id = continue_from(data, manager.runs_dir, more, owner=actor.session, data_dir=manager.data_dir)
+        run_id = continue_from(data, manager.runs_dir, more, owner=actor.owner, data_dir=manager.data_dir)
     except ConfigError as err:
         st.error(md_escape(str(err)))
         return

@@ -72,8 +72,8 @@ def _picker(manager: RunManager) -> str | None:
         st.session_state[live.PICKER] = current
     labels = {s.id: s.label for s in snaps}
     if roles.presenter_key() is not None:  # a student sees which runs are its own
-        session = roles.session_id()
-        labels = {i: f"{label} · yours" if manager.owner(i) == session else label for i, label in labels.items()}
+        mine = roles.actor().owner  # None for the presenter: no run is marked
+        labels = {i: f"{label} · yours" if mine and manager.owner(i) == mine else label for i, label in labels.items()}
     following = follow.following()
     choice = st.selectbox(
         "Run", shown, format_func=lambda i: labels.get(i, i), key=live.PICKER, disabled=following,

@@ -21,7 +21,7 @@ from typing import Any
 
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
-from gan_core.runs.folder import atomic_write_bytes, read_json_section
+from gan_core.runs.folder import DAMAGED, atomic_write_bytes, read_json_section
 from gan_core.runs.roles import Actor, RunRefused
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Predictions:
         for name, raw in polls.items():
             try:
                 self._polls[str(name)] = _poll(str(name), raw)
-            except (KeyError, TypeError, ValueError) as err:
+            except DAMAGED as err:
                 log.warning("%s: the %r question cannot be read (%s): skipped", self.path, name, err)
 
     def _save(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
-from gan_core.runs.folder import atomic_write_bytes, is_run_id, read_json_section
+from gan_core.runs.folder import DAMAGED, atomic_write_bytes, is_run_id, read_json_section
 from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import LOCAL, Actor
 from gan_core.runs.status import Status
@@ -92,7 +92,7 @@ class SharedComparisons:
             try:
                 self._shown[str(name)] = [_entry(str(name), raw) for raw in kind["shown"]][-HISTORY:]
                 self._last_seed[str(name)] = int(kind["last_seed"])
-            except (KeyError, TypeError, ValueError) as err:
+            except DAMAGED as err:
                 log.warning("%s: the %r comparisons cannot be read (%s): skipped", self.path, name, err)
                 self._shown.pop(str(name), None)
 

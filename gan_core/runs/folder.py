@@ -35,6 +35,12 @@ from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord
 
 log = logging.getLogger(__name__)
 
+# What reading and checking a file that a crash, a hand or a forger may have damaged can raise: not there or unreadable
+# (OSError), not JSON or not text (ValueError), values of the wrong kind or missing (TypeError, KeyError, IndexError,
+# AttributeError), 1e999 made a whole number (OverflowError), arrays nested past the parser's depth (RecursionError).
+# Every reader of such a file treats each of these as "damaged": logged, the file named, a documented fallback.
+DAMAGED = (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -109,8 +115,8 @@ def read_json_section(path: Path, key: str, meanwhile: str) -> dict[str, Any] | 
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
-        log.warning("%s cannot be read (%s): %s", path, err, meanwhile)
+    except DAMAGED as err:
+        log.warning("%s cannot be read (%s: %s): %s", path, type(err).__name__, err, meanwhile)
         return None
     section = data.get(key) if isinstance(data, dict) else None
     if not isinstance(section, dict):
@@ -151,8 +157,8 @@ class RunStore:
             values = json.loads(file.read_text())
         except FileNotFoundError:
             raise ConfigError("run", f"{self.path} holds no run ({CONFIG_FILE} is missing)") from None
-        except (OSError, ValueError) as err:
-            raise ConfigError("run", f"{file} cannot be read: {err}") from None
+        except DAMAGED as err:
+            raise ConfigError("run", f"{file} cannot be read: {type(err).__name__}: {err}"[:300]) from None
         if not isinstance(values, dict):
             raise ConfigError("run", f"{file} does not hold a configuration object")
         return TrainConfig.from_dict(values)
@@ -165,7 +171,11 @@ class RunStore:
         """The saved status dict, or {} when there is none or it cannot be read (it only adds detail)."""
         try:
             values = json.loads((self.path / STATUS_FILE).read_text())
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return {}
+        except DAMAGED as err:
+            log.warning("%s cannot be read (%s): the run is listed from its other files", self.path / STATUS_FILE,
+                        type(err).__name__)
             return {}
         return values if isinstance(values, dict) else {}
 
@@ -178,7 +188,7 @@ class RunStore:
         """The step this run's history starts after: 0, unless it was continued from a checkpoint made elsewhere."""
         try:
             step = json.loads((self.path / ORIGIN_FILE).read_text()).get("step", 0)
-        except (OSError, ValueError, AttributeError):  # absent (every run trained here) or damaged: from the start
+        except DAMAGED:  # absent (every run trained here) or damaged: from the start
             return 0
         return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else 0
 
@@ -326,7 +336,7 @@ class RunStore:
         for lineno, line in enumerate(lines[:-1], start=1):
             try:
                 record = probe_log.decode(line)
-            except (ValueError, KeyError, TypeError) as err:
+            except DAMAGED as err:
                 log.warning("%s: skipping line %d, which is damaged: %s", file, lineno, str(err)[:200])
                 continue
             if out and record.step <= out[-1][1].step:

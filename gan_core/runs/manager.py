@@ -136,7 +136,7 @@ class RunManager:
                     raise ConfigError("run", f"cannot create a run: {write_error(err, self.runs_dir / run_id)}") from None
                 run = RunState(run_id, store, config, time.time())
                 run.status = Status.QUEUED  # counted as active and waiting from now on, by the next start's check
-                run.owner = actor.session
+                run.owner = actor.owner
                 self._runs[run_id] = run
                 started.append(run)
         for run in started:
@@ -150,7 +150,7 @@ class RunManager:
         active = waiting = 0
         for run in self._runs.values():
             with run.cond:
-                if run.status.active and run.owner == actor.session:
+                if run.status.active and run.owner == actor.owner:
                     active += 1
                 if run.status is Status.QUEUED:
                     waiting += 1
@@ -166,7 +166,7 @@ class RunManager:
         return roles.may_control(actor, self.owner(run_id))
 
     def owner(self, run_id: str) -> str | None:
-        """The session that started the run; None for the presenter's alone (trained by the CLI, or before roles)."""
+        """The token of the student session that started the run (roles.owner_token); None for the presenter's."""
         with self._lock:
             return self._runs[run_id].owner if run_id in self._runs else None
 

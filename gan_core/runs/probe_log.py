@@ -53,7 +53,8 @@ def encode(record: ProbeRecord) -> str:
 
 
 def decode(line: bytes | str) -> ProbeRecord:
-    """A ProbeRecord from one line; ValueError, KeyError or TypeError when the line is not one."""
+    """A ProbeRecord from one line; one of folder.DAMAGED (ValueError, KeyError, TypeError, OverflowError...) when the
+    line is not one."""
     values = json.loads(line)
     if not isinstance(values, dict):
         raise TypeError("not a JSON object")

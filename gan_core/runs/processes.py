@@ -158,7 +158,7 @@ class WorkerPool:
         for w in workers:
             w.handle.join(max(0.1, exit_by - time.monotonic()))
             if w.alive() and self.processes:
-                w.handle.terminate()
+                w.handle.kill()  # SIGKILL: a worker ignores SIGTERM (the group's stop signal, see worker.serve)
 
     def _new(self, index: int) -> Worker:
         worker = Worker(index, self.processes, self._torch_threads)

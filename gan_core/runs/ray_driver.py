@@ -55,7 +55,8 @@ def went_away(address: str) -> str:
 def drive(address: str, orders: Channel, events: Channel, parent_pid: int) -> None:
     """The driver process's life: join the cluster, say so, then run slots on orders until "exit" or the server is
     gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server ends us itself
+    for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a service manager's stop: the server ends us itself
+        signal.signal(number, signal.SIG_IGN)
     try:
         ray = _connect(address)
         events.put(("ready", cluster_cpus(ray)))

@@ -5,6 +5,7 @@ run is still listed. FolderScanner finds the folders to read: new ones only, nev
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Container
 from pathlib import Path
 
@@ -12,13 +13,15 @@ import torch
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.data import load_dataset
-from gan_core.runs.folder import CONFIG_FILE, RunStore, is_run_id
+from gan_core.runs.folder import CONFIG_FILE, DAMAGED, RunStore, is_run_id
 from gan_core.runs.state import RunState
 from gan_core.runs.status import Status
 from gan_core.runs.worker import REAL_POINTS
 from gan_core.train.records import CheckpointError
 
 log = logging.getLogger(__name__)
+
+MESSAGE_MAX = 500  # a saved failure message is shown in the sidebar: a damaged or forged one is cut here
 
 
 class FolderScanner:
@@ -80,7 +83,9 @@ def _load(folder: Path, data_dir: str | None) -> RunState:
     saved = store.read_status()
     try:
         created = float(saved["created"])
-    except (KeyError, TypeError, ValueError):  # status.json only adds detail: a damaged one costs nothing else
+        if not math.isfinite(created):  # 1e999 reads as inf: no date to show or sort by
+            raise ValueError(created)
+    except DAMAGED:  # status.json only adds detail: a damaged one costs nothing else
         created = (folder / CONFIG_FILE).stat().st_mtime
     try:
         config = store.read_config()
@@ -99,7 +104,7 @@ def _load(folder: Path, data_dir: str | None) -> RunState:
         return run
     status = saved.get("status")
     if status in (Status.DIVERGED.value, Status.FAILED.value):
-        run.status, run.error = Status(status), str(saved.get("message", ""))
+        run.status, run.error = Status(status), str(saved.get("message", ""))[:MESSAGE_MAX]
     elif run.step >= config.steps:
         run.status = Status.FINISHED
     elif status == Status.QUEUED.value:

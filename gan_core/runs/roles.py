@@ -1,9 +1,13 @@
 """Who may do what with the dashboard's runs: the rules RunManager enforces, and the presenter key's check.
 
 With no presenter key (GAN_PRESENTER_KEY unset) every caller is the presenter: a teacher alone on a laptop has every
-control, as before roles existed. With a key, a browser session is a student until it enters the key. A student watches
-every run, may start up to GAN_SESSION_RUNS active runs of its own (0: watch only) while at most GAN_MAX_QUEUED runs
-wait, and controls only the runs it started. The presenter controls and deletes every run.
+control, as before roles existed. With a key, a browser session is a student until it enters the key. A student
+watches every run, may start up to GAN_SESSION_RUNS active runs of its own (0: watch only) while at most GAN_MAX_QUEUED
+runs wait, and controls only the runs it started. The presenter controls and deletes every run.
+
+Whose a run is: a run the presenter started (or anyone, with no key) is the presenter's, owner None, for every rule: the
+disk budget, listing, control. A student's run is kept under an opaque token of its session (`owner_token`), never the
+session id.
 
 The manager checks these rules on every call: a page may hide a button, but a browser can send any
 widget event it likes, so what a page draws decides nothing.
@@ -26,6 +30,12 @@ DEFAULT_SESSION_RUNS = 1  # one run per student keeps a class of 30 from queuein
 DEFAULT_MAX_QUEUED = 8  # a run waits ~10-60 s on 2 cores: 8 waiting is already minutes
 
 
+def owner_token(session: str) -> str:
+    """The opaque name a student session's runs are kept under on disk: a session id is the key to its runs, so it
+    never reaches the disk itself (nor does anything it could be read back from)."""
+    return hashlib.sha256(f"run-owner:{session}".encode()).hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asks: a browser session's id (None for the server itself: the CLI, tests, scripts) and whether it may do
@@ -33,6 +43,12 @@ class Actor:
 
     session: str | None = None
     presenter: bool = True
+
+    @property
+    def owner(self) -> str | None:
+        """Whose the runs this actor starts are: None, the presenter's, for the presenter (with no key set, every
+        session is the presenter), whichever session pressed the button; a student session's own token otherwise."""
+        return None if self.presenter or self.session is None else owner_token(self.session)
 
 
 LOCAL = Actor()  # the default of every manager call: all-powerful, as the CLI and a keyless server have always been
@@ -72,8 +88,8 @@ def max_queued_limit() -> int:
 
 
 def may_control(actor: Actor, owner: str | None) -> bool:
-    """The presenter controls every run; anyone else only the runs its own session started."""
-    return actor.presenter or (actor.session is not None and actor.session == owner)
+    """The presenter controls every run; anyone else only the runs its own session started (`owner`: as stored)."""
+    return actor.presenter or (actor.owner is not None and actor.owner == owner)
 
 
 def quota_refusal(actor: Actor, active: int, wanted: int, limit: int) -> str | None:

@@ -79,9 +79,12 @@ def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: 
     """A worker's life: wait for a "train" order, train that run until it ends, report, wait again. `where` names the
     machine for the sidebar ("local", "ray: <node ip>")."""
     if threading.current_thread() is threading.main_thread():
-        # A worker process: Ctrl-C in the server's terminal reaches the whole process group. The server stops its
-        # workers itself (each run checkpointed at its last step), so a worker must not die of the same keypress.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # A worker process: Ctrl-C in the server's terminal, or a service manager's SIGTERM, reaches the whole process
+        # group. The server stops its workers itself (each run checkpointed at its last step), so a worker must not
+        # die of the same signal. (The server ends a worker that does not exit with SIGKILL; one whose server is gone
+        # exits by itself: _parent_check.)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
     torch.set_num_threads(torch_threads)
     prewarm()
     alive = _parent_check(parent_pid)

@@ -26,7 +26,7 @@ import numpy as np
 
 from gan_core.config import ConfigError
 from gan_core.evaluation.evaluate import evaluate_run
-from gan_core.runs.folder import CHECKPOINT_FILE, RunStore, atomic_write_bytes
+from gan_core.runs.folder import CHECKPOINT_FILE, DAMAGED, RunStore, atomic_write_bytes
 from gan_core.runs.manager import RunManager
 from gan_core.runs.status import Status
 from gan_core.sweeps.record import Sweep, SweepCell
@@ -113,8 +113,8 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
-        log.warning("%s cannot be read (%s): evaluating again", path, err)
+    except DAMAGED as err:
+        log.warning("%s cannot be read (%s: %s): evaluating again", path, type(err).__name__, err)
         return None
     return data if isinstance(data, dict) else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_core.config import ConfigError, clip
-from gan_core.runs.folder import atomic_write_bytes, is_run_id, sanitize_name
+from gan_core.runs.folder import DAMAGED, atomic_write_bytes, is_run_id, sanitize_name
 from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import LOCAL, Actor
 from gan_core.sweeps.spec import SweepSpec, shown
@@ -50,7 +51,7 @@ class Sweep:
     fields: tuple[str, ...]
     seeds: tuple[int, ...]
     cells: tuple[SweepCell, ...]
-    owner: str | None  # the session that launched it; None: the presenter's or the CLI's
+    owner: str | None  # the token of the student session that launched it (roles.owner_token); None: the presenter's
     spec: Mapping[str, Any]
 
     @property
@@ -72,15 +73,21 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sweep:
-        """Raises KeyError, TypeError or ValueError for a record that is not one."""
+        """Raises one of folder.DAMAGED for a record that is not one: every cell must name a run and set every swept
+        field (the Explore page tabulates cells by them)."""
         cells = tuple(SweepCell(str(c["name"]), dict(c["settings"]), int(c["seed"]), str(c["run_id"]))
                       for c in data["cells"])
+        fields = tuple(map(str, data["fields"]))
         if not all(is_run_id(c.run_id) for c in cells):
             raise ValueError("a cell's run id is not a run id")
+        if missing := next((f for c in cells for f in fields if f not in c.settings), None):
+            raise KeyError(f"a cell does not set the swept field {missing!r}")
         owner = data.get("owner")
-        return cls(str(data["id"]), float(data["created"]), str(data["preset"]), tuple(map(str, data["fields"])),
-                   tuple(int(s) for s in data["seeds"]), cells, None if owner is None else str(owner),
-                   dict(data.get("spec") or {}))
+        created = float(data["created"])
+        if not math.isfinite(created):
+            raise ValueError(f"created is {created}")
+        return cls(str(data["id"]), created, str(data["preset"]), fields, tuple(int(s) for s in data["seeds"]), cells,
+                   None if owner is None else str(owner), dict(data.get("spec") or {}))
 
 
 def sweeps_dir(runs_dir: str | os.PathLike) -> Path:
@@ -107,7 +114,7 @@ def launch(manager: RunManager, spec: SweepSpec, name: str | None = None, *, act
     sweep = Sweep(sweep_id, time.time(), spec.preset, spec.fields, spec.seeds,
                   tuple(SweepCell(c.name, spec.settings(c.config), c.config.seed, run_id)
                         for c, run_id in zip(cells, run_ids, strict=True)),
-                  actor.session, spec.to_dict())
+                  actor.owner, spec.to_dict())
     try:
         atomic_write_bytes(folder / f"{sweep_id}.json", json.dumps(sweep.to_dict(), indent=1).encode())
     except OSError as err:  # the runs train and are listed as runs; only the sweep's table is lost
@@ -158,13 +165,13 @@ def _read(path: Path) -> Sweep | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
-        log.warning("sweep record %s cannot be read (%s): not listed", path, err)
+    except DAMAGED as err:
+        log.warning("sweep record %s cannot be read (%s: %s): not listed", path, type(err).__name__, err)
         return None
     if data == {}:  # a launch in progress (or one cut short before its runs started): no sweep yet
         return None
     try:
         return Sweep.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except DAMAGED as err:
         log.warning("sweep record %s is not a sweep (%s: %s): not listed", path, type(err).__name__, err)
         return None

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 
 RUN = "ring-plane"
 PROJECTOR = {"width": 1280, "height": 720}
+LAYERS = ["G's manifold", "G's push", "real data", "generated"]  # the legend, in drawing order
 
 
 @pytest.fixture(scope="module")
@@ -28,35 +29,32 @@ def plane_server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -
         yield url
 
 
-def test_the_plane_fills_a_projector_screen(plane_server, browser):
+def _fills_the_screen(page) -> None:
+    """The whole plane on screen at once, square, in most of its height, with every layer in the legend."""
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    page.locator(".js-plotly-plot").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(500)
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()  # the plot's data area
+    assert area["height"] >= 0.6 * PROJECTOR["height"], area
+    assert abs(area["width"] - area["height"]) <= 2, area  # equal aspect: the ring stays round
+    assert 0 <= area["y"] and area["y"] + area["height"] <= PROJECTOR["height"], area  # all of it on screen
+    legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
+    assert legend == LAYERS
+
+
+def test_the_plane_fills_a_projector_screen_then_walks_a_run_d_wins_from_start_to_end(plane_server, browser):
+    """The finished run's plane fills a 1280×720 screen; then the history slider walks the run D wins through its
+    snapshots (steps 0, 20, 40): at each, the caption names the step and every layer is drawn. The screenshots are the
+    issue's "plane at 0, mid-training and end". (One page for both: a page load is most of each check's time.)"""
     context = browser.new_context(viewport=PROJECTOR)
     page = context.new_page()
     try:
         page.goto(f"{plane_server}/training?run={RUN}")
         wait_idle(page)
-        page.wait_for_selector(".js-plotly-plot .nsewdrag")
-        page.locator(".js-plotly-plot").first.evaluate("el => el.scrollIntoView({block: 'center'})")
-        page.wait_for_timeout(500)
-        area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()  # the plot's data area
-        assert area["height"] >= 0.6 * PROJECTOR["height"], area
-        assert abs(area["width"] - area["height"]) <= 2, area  # equal aspect: the ring stays round
-        assert 0 <= area["y"] and area["y"] + area["height"] <= PROJECTOR["height"], area  # all of it on screen
-        legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
-        assert legend == ["G's manifold", "G's push", "real data", "generated"]
+        _fills_the_screen(page)
         assert_no_exception(page)
         screenshot(page, "plane-1280x720")
-    finally:
-        context.close()
 
-
-def test_the_plane_at_the_start_middle_and_end_of_a_run_d_wins(plane_server, browser):
-    """The history slider walks the run D wins through its snapshots (steps 0, 20, 40): at each, the caption names the
-    step and every layer is drawn; the screenshots are the issue's "plane at 0, mid-training and end"."""
-    context = browser.new_context(viewport=PROJECTOR)
-    page = context.new_page()
-    try:
-        page.goto(f"{plane_server}/training?run={RUN}")
-        wait_idle(page)
         page.get_by_text("Follow live", exact=True).click()  # off: the history slider appears
         wait_idle(page)
         thumb = page.locator("[data-testid=stSlider] input[type=range]").first  # react-aria's slider input
@@ -69,7 +67,7 @@ def test_the_plane_at_the_start_middle_and_end_of_a_run_d_wins(plane_server, bro
             page.locator(".js-plotly-plot").first.evaluate("el => el.scrollIntoView({block: 'center'})")
             page.wait_for_timeout(300)
             traces = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
-            assert traces == ["G's manifold", "G's push", "real data", "generated"], (step, traces)
+            assert traces == LAYERS, (step, traces)
             assert_no_exception(page)
             screenshot(page, f"plane-step-{step}")
             if step < 40:

@@ -24,6 +24,9 @@ def test_a_sweep_from_the_form_to_the_heatmap(server, browser):
         page.get_by_role("button", name="Launch the sweep").click()
         page.get_by_text("of 4 runs ended").wait_for(timeout=30_000)
         opens = page.locator("[data-testid=stButton] button:visible").filter(has_text=OPEN)
+        # the cells' buttons come with or just after the progress line, in the same rerun (seen on a busy machine:
+        # counted the moment the line showed, there were none yet)
+        opens.nth(3).wait_for(timeout=30_000)
         assert opens.count() == 4, opens.all_inner_texts()
         page.get_by_text("4 of 4 runs ended").wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the heatmap, once a cell is evaluated
