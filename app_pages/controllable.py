@@ -17,6 +17,7 @@ from gan_core.runs.status import Status
 from ui import cache, course, live
 from ui.figures import controllable
 from ui.figures.images import image_rows
+from ui.forms import whole_number
 from ui.style import PLOTLY_CONFIG
 
 PRESET, COND_PRESET = "digits", "digits-conditional"
@@ -81,7 +82,7 @@ def resample(*keys: str) -> None:
 
 def seed_input(label: str, key: str, default: int, col: DeltaGenerator) -> int:
     st.session_state.setdefault(key, default)
-    return int(col.number_input(label, min_value=0, max_value=1_000_000, step=1, key=key))
+    return whole_number(col, label, min_value=0, max_value=1_000_000, step=1, key=key)
 
 
 st.title("Controllable generation")

@@ -19,7 +19,7 @@ from gan_core.sweeps.record import Sweep, launch, list_sweeps
 from gan_core.sweeps.spec import MAX_CELLS, SweepSpec, parse_grid, parse_seeds
 from ui import cache, course, live, roles
 from ui.figures import sweep as figures
-from ui.forms import label
+from ui.forms import label, whole_number
 from ui.style import PLOTLY_CONFIG
 from ui.text import md_escape
 
@@ -47,8 +47,9 @@ def sweep_form() -> SweepSpec | None:
         preset_col, steps_col, seeds_col = st.columns([2, 1, 1])
         preset = preset_col.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("ring-bce"),
                                       help="The GAN every cell starts from; the fields below change it.")
-        steps = steps_col.number_input("Steps per run", 10, 100_000, 1_000, step=100,
-                                       help="Short runs make a quick grid: the 2D presets take ~10 s per 1,000 steps.")
+        steps = whole_number(steps_col, "Steps per run", min_value=10, max_value=100_000, value=1_000, step=100,
+                             key="sweep_steps",
+                             help="Short runs make a quick grid: the 2D presets take ~10 s per 1,000 steps.")
         seeds = seeds_col.text_input("Seeds", "0", help="Comma-separated, e.g. 0,1,2: each setting trains once per seed.")
         f1, v1 = st.columns([1, 2])
         field1 = f1.selectbox("Field", SWEEPABLE, index=SWEEPABLE.index("lr_g"), format_func=label)

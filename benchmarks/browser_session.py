@@ -50,6 +50,8 @@ class Session:
     page: str  # url path of the page, "" for the default page
     query: str = ""  # the query string, without "?"
     fetch_media: bool = True
+    cookie: str = ""  # the Cookie header its websocket sends: tabs of one browser send the same ("" : a client without)
+    local_host: str | None = None  # the address it connects from ("127.0.0.2": another machine, as the server sees it)
     # what it saw
     errors: list[str] = field(default_factory=list)  # exceptions shown, a lost connection, a cache miss, a broken image
     received: int = 0  # bytes
@@ -85,7 +87,9 @@ class Session:
     async def open(self) -> None:
         """Connect and run the page, as a browser opening `url/page?query` does."""
         ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/_stcore/stream"
-        self._ws = await connect(ws_url, subprotocols=["streamlit"], max_size=None, compression=None, ping_interval=None)
+        extra = {"local_addr": (self.local_host, 0)} if self.local_host else {}
+        self._ws = await connect(ws_url, subprotocols=["streamlit"], max_size=None, compression=None, ping_interval=None,
+                                 additional_headers={"Cookie": self.cookie} if self.cookie else None, **extra)
         self._reader = asyncio.create_task(self._read())
         await self._rerun(page_name=self.page)
 

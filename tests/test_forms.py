@@ -171,3 +171,30 @@ def test_recording_is_folded_and_its_widgets_live_in_the_expander() -> None:
     assert expander.label == "Recording" and not expander.proto.expanded
     keys = [field_key("train", PRESETS["digits"].config, name) for name in GROUPS["Recording"]]
     assert [widget.key for widget in expander.number_input] == keys
+
+
+def _whole_number_page() -> None:
+    import streamlit as st
+
+    from ui.forms import whole_number
+
+    steps = whole_number(st, "More steps", min_value=1, max_value=1_000_000, value=500, key="more")
+    st.write(f"steps = {steps}")
+
+
+@pytest.mark.parametrize("forged", [float("inf"), float("-inf"), float("nan"), 2.5, 1e12])
+def test_a_forged_whole_number_never_shows_a_traceback(forged):
+    """A browser can send any double for a whole-number field (Streamlit's own int() of inf, for an int field, raised
+    before the page's code ran). Not finite or out of range: the default, as Streamlit resets it; a fraction: the
+    one-line message a typed value gets, and the default."""
+    app = AppTest.from_function(_whole_number_page, default_timeout=30)
+    app.run()
+    app.number_input(key="more").set_value(forged).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "steps = 500" in app.markdown[0].value
+    if forged == 2.5:
+        assert [e.value for e in app.error] == ["More steps: 2.5 is not a whole number; give one from 1 to 1,000,000."]
+    else:
+        assert not app.error
+    app.number_input(key="more").set_value(1200).run()  # a typed value still works
+    assert "steps = 1200" in app.markdown[0].value and not app.error

@@ -21,7 +21,7 @@ from gan_core.runs.roles import Actor, RunRefused
 from gan_core.runs.status import Status
 from gan_core.runs.uploads import save_points_upload
 from gan_core.train.records import SampleRecord
-from tests.tiny import SLOW, TINY
+from tests.tiny import STUDENT_SLOW, TINY
 
 STUDENT, OTHER = Actor("student-a", presenter=False), Actor("student-b", presenter=False)
 # a browser session that typed the presenter key, and one on a server with no key (every session is the presenter)
@@ -95,7 +95,7 @@ def test_a_teacher_alone_on_a_laptop_keeps_every_run_past_the_budget(manager):
 
 
 def test_an_active_student_run_is_never_removed_for_the_budget(manager):
-    run_id = manager.start(SLOW, "busy", actor=STUDENT)
+    run_id = manager.start(STUDENT_SLOW, "busy", actor=STUDENT)
     manager.wait(run_id, lambda s: s.step >= 5)
     manager.disk_budget = 1
     manager.housekeeping()
@@ -137,14 +137,20 @@ def test_leftovers_of_interrupted_writes_are_removed_once_old(tmp_path):
     old_sample.write_bytes(b"x")
     young = store.path / ".metrics.csv.new.tmp"  # maybe still being written
     young.write_bytes(b"x")
+    top = runs / ".predictions.json.x7q.tmp"  # the room's shared files are rewritten in the top level
+    top.write_bytes(b"{")
+    young_top = runs / ".comparisons.json.a1.tmp"
+    young_top.write_bytes(b"{")
+    (runs / "predictions.json").write_text("{}")
     stale = time.time() - housekeeping.TEMP_AGE_S - 5
-    for path in (old_tmp, old_sample):
+    for path in (old_tmp, old_sample, top, runs / "predictions.json"):
         os.utime(path, (stale, stale))
     trash = runs / f"{housekeeping.DELETING_PREFIX}gone-123"  # a delete cut short
     (trash / "samples").mkdir(parents=True)
     removed = housekeeping.remove_leftovers(runs)
-    assert set(removed) == {old_tmp, old_sample, trash}
-    assert young.exists() and (store.path / "config.json").exists()
+    assert set(removed) == {old_tmp, old_sample, top, trash}
+    assert young.exists() and young_top.exists() and (store.path / "config.json").exists()
+    assert (runs / "predictions.json").exists()
 
 
 def test_an_upload_goes_with_the_last_run_that_used_it(manager):

@@ -11,7 +11,15 @@ import pytest
 
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import BOTH, COMPARISONS, NEITHER, SAME, Expect, Prediction
-from gan_core.lessons.predictions import MAX_ANSWERS, PREDICTIONS_FILE, Predictions, voter
+from gan_core.lessons.predictions import (
+    MAX_ANSWERS,
+    NEW_BURST,
+    PREDICTIONS_FILE,
+    PRESENT_S,
+    Predictions,
+    RateLimit,
+    voter,
+)
 from gan_core.runs.roles import Actor, RunRefused
 
 NAME = "collapse-digits"
@@ -112,7 +120,53 @@ def test_a_question_is_bounded(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="its 2 answers already"):
         store.answer(NAME, poll.id, "BCE", actor=student(3))
     store.answer(NAME, poll.id, "neither", actor=student(2))  # one already in may still change its answer
-    assert MAX_ANSWERS >= 30
+    assert MAX_ANSWERS >= 10_000  # no real class reaches it: it bounds the file, not the room
+
+
+def test_five_hundred_scripted_sessions_cannot_lock_out_a_real_answer(tmp_path):
+    """A script opening sessions from one address gets NEW_BURST answers in, then one a second; a student elsewhere
+    answers at once, and one already in may change its answer."""
+    store = Predictions(tmp_path, clock=lambda: 0.0)  # no time passes: no answer refills the script's burst
+    poll = store.open(NAME, actor=PRESENTER)
+    refused = 0
+    for i in range(500):
+        try:
+            store.answer(NAME, poll.id, "BCE", actor=student(i), address="10.0.0.66")
+        except ConfigError as err:
+            assert "too many new answers from your network" in str(err) and "\n" not in str(err)
+            refused += 1
+    assert refused == 500 - NEW_BURST
+    store.answer(NAME, poll.id, "neither", actor=student(0), address="10.0.0.66")  # a change is not a new answer
+    real = store.answer(NAME, poll.id, "WGAN-GP", actor=Actor("a-real-browser", presenter=False), address="10.0.0.7")
+    assert real.answer_of("a-real-browser") == "WGAN-GP" and len(real.answers) == NEW_BURST + 1
+
+
+def test_one_answer_per_browser_not_per_tab(tmp_path):
+    store = Predictions(tmp_path)
+    poll = store.open(NAME, actor=PRESENTER)
+    tab = Actor("browser:the-same-cookie", presenter=False)  # every tab of a browser is this actor (ui.roles)
+    for choice in ("BCE", "WGAN-GP", "neither"):
+        poll = store.answer(NAME, poll.id, choice, actor=tab)
+    assert poll.tally() == {"BCE": 0, "WGAN-GP": 0, "both": 0, "neither": 1}
+
+
+def test_new_answers_refill_one_a_second_per_address():
+    now = [0.0]
+    limit = RateLimit(2, 1.0, clock=lambda: now[0])
+    assert limit.take("a") and limit.take("a") and not limit.take("a") and limit.take("b")
+    now[0] = 1.0
+    assert limit.take("a") and not limit.take("a")
+
+
+def test_the_presenter_sees_how_many_browsers_are_on_the_page(tmp_path):
+    now = [100.0]
+    store = Predictions(tmp_path, clock=lambda: now[0])
+    for i in range(3):
+        store.seen(NAME, f"browser-{i}")
+    store.seen(NAME, "browser-0")  # a second tab, or the next poll: the same browser
+    assert store.present(NAME) == 3 and store.present("batchnorm") == 0
+    now[0] += PRESENT_S + 1
+    assert store.present(NAME) == 0  # their panels stopped polling: the tabs were closed
 
 
 def test_a_restart_keeps_the_question_and_its_answers(tmp_path):

@@ -3,7 +3,10 @@ presenter key's check. A manager used without an actor (the CLI, the other tests
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,18 @@ import pytest
 from gan_core.config import ConfigError
 from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
-from gan_core.runs.roles import LOCAL, Actor, KeyGuard, RunRefused, max_queued_limit, owner_token, session_runs_limit
+from gan_core.runs.roles import (
+    LOCAL,
+    Actor,
+    Guess,
+    KeyGuard,
+    RunRefused,
+    max_queued_limit,
+    owner_token,
+    session_runs_limit,
+)
 from gan_core.runs.status import Status, StepKind
-from tests.tiny import SLOW, TINY
+from tests.tiny import SLOW, STUDENT_SLOW, TINY
 
 ALICE, BOB = Actor("alice", presenter=False), Actor("bob", presenter=False)
 TEACHER = Actor("teacher", presenter=True)
@@ -27,7 +39,7 @@ def manager(tmp_path: Path) -> Iterator[RunManager]:
 
 
 def test_a_student_controls_only_its_own_runs(manager):
-    mine = manager.start(SLOW, "mine", actor=ALICE)
+    mine = manager.start(STUDENT_SLOW, "mine", actor=ALICE)
     manager.wait(mine, lambda s: s.step >= 3)
     assert manager.owner(mine) == owner_token("alice") != "alice"  # an opaque token, never the session id
     assert manager.may_control(ALICE, mine) and not manager.may_control(BOB, mine) and manager.may_control(TEACHER, mine)
@@ -44,14 +56,14 @@ def test_a_student_controls_only_its_own_runs(manager):
 
 
 def test_the_quota_counts_a_sessions_active_runs(manager):
-    first = manager.start(SLOW, "first", actor=ALICE)
+    first = manager.start(STUDENT_SLOW, "first", actor=ALICE)
     with pytest.raises(RunRefused, match=r"already has 1 active run \(the limit is 1, GAN_SESSION_RUNS\)"):
         manager.start(TINY, "second", actor=ALICE)
     other = manager.start(TINY, "bobs", actor=BOB)  # a quota per session
     manager.stop(first, actor=ALICE)
     manager.wait(first)
     manager.wait(other)
-    again = manager.start(SLOW, "again", actor=ALICE)  # its run ended: it may start another
+    again = manager.start(STUDENT_SLOW, "again", actor=ALICE)  # its run ended: it may start another
     with pytest.raises(RunRefused, match="GAN_SESSION_RUNS"):
         manager.resume(first, actor=ALICE)  # reopening a run counts too
     manager.stop(again, actor=ALICE)
@@ -62,7 +74,7 @@ def test_the_quota_counts_a_sessions_active_runs(manager):
 
 def test_a_comparison_starts_whole_or_not_at_all(manager):
     before = set(manager.ids())
-    with pytest.raises(RunRefused, match="this needs 2 runs at once; a session may have 1 active run"):
+    with pytest.raises(RunRefused, match="this needs 2 runs at once; a student may have 1 active run"):
         manager.start_many([(TINY, "a"), (TINY, "b")], actor=ALICE)
     assert set(manager.ids()) == before and not any(manager.runs_dir.iterdir())
     ids = manager.start_many([(TINY, "a"), (TINY, "b")], actor=TEACHER)
@@ -92,7 +104,7 @@ def test_the_queue_is_bounded_for_students(manager):
 
 
 def test_delete(manager):
-    mine = manager.start(SLOW, "mine", actor=ALICE)
+    mine = manager.start(STUDENT_SLOW, "mine", actor=ALICE)
     with pytest.raises(ConfigError, match="stop it first"):
         manager.delete(mine, actor=ALICE)
     manager.stop(mine, actor=ALICE)
@@ -156,10 +168,45 @@ def test_limits_from_the_environment(monkeypatch):
 def test_the_key_guard_compares_and_slows_wrong_guesses():
     slept: list[float] = []
     guard = KeyGuard("s3cret", delay_s=1.0, cap_s=5.0, sleep=slept.append)
-    assert guard.check("s3cret") and slept == [0.0]
+    assert guard.check("s3cret") is Guess.RIGHT and slept == [0.0]
     slept.clear()
-    assert not guard.check("s3cre", earlier_failures=2)
+    assert guard.check("s3cre", earlier_failures=2) is Guess.WRONG
     assert slept == [2.0, 1.0]  # before the comparison (this session's count), and after it (server-wide)
     slept.clear()
-    assert not guard.check("", earlier_failures=50) and slept == [5.0, 1.0]  # capped
-    assert not guard.check("s3cret\udcff")  # any string, even one that cannot be encoded as it is
+    assert guard.check("", earlier_failures=50) is Guess.WRONG and slept == [5.0, 1.0]  # capped
+    assert guard.check("s3cret\udcff") is Guess.WRONG  # any string, even one that cannot be encoded as it is
+
+
+def test_thirty_guessers_neither_delay_the_right_key_nor_learn_anything_from_a_refusal():
+    """Thirty sessions at one address guess at once: two are admitted (and held, here, until released), the rest are
+    BUSY at once without a comparison (the right key too, from that address); the presenter's browser at its own
+    address is compared and accepted while the wrong guesses still wait."""
+    release = threading.Event()
+    guard = KeyGuard("s3cret", waiting=8, per_address=2, sleep=lambda s: release.wait(10) if s else None)
+    with ThreadPoolExecutor(30) as pool:
+        answers = [pool.submit(guard.check, f"guess {n}", 0, "10.0.0.9") for n in range(30)]
+        deadline = time.monotonic() + 10
+        while sum(a.done() for a in answers) < 28:  # all but the two admitted are answered at once
+            assert time.monotonic() < deadline, [a.done() for a in answers]
+            time.sleep(0.01)
+        assert guard.check("s3cret", 0, "10.0.0.9") is Guess.BUSY  # the guessers' address is full: not compared
+        assert guard.check("s3cret", 0, "10.0.0.2") is Guess.RIGHT  # the presenter's: at once, past the waiting two
+        assert not all(a.done() for a in answers)
+        release.set()
+        results = [a.result() for a in answers]
+    assert results.count(Guess.WRONG) == 2 and results.count(Guess.BUSY) == 28
+
+
+def test_the_key_guard_bounds_the_guesses_waiting_server_wide():
+    release = threading.Event()
+    guard = KeyGuard("s3cret", waiting=3, per_address=2, sleep=lambda s: release.wait(10) if s else None)
+    with ThreadPoolExecutor(4) as pool:
+        held = [pool.submit(guard.check, "no", 0, f"10.0.0.{n}") for n in range(3)]  # three addresses, one each
+        deadline = time.monotonic() + 10
+        while sum(guard._by_address.values()) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert guard.check("s3cret", 0, "10.0.0.7") is Guess.BUSY  # three wait: not even the right key is compared
+        release.set()
+        assert [h.result() for h in held] == [Guess.WRONG] * 3
+    assert guard.check("s3cret", 0, "10.0.0.7") is Guess.RIGHT and guard._by_address == {}

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from gan_core.runs import manager as manager_module
+from gan_core.runs import run_queue
 from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
-from gan_core.runs.roles import Actor
+from gan_core.runs.roles import Actor, RunRefused
 from gan_core.runs.status import Status, StepKind
-from tests.tiny import SLOW, TINY
+from tests.tiny import SLOW, STUDENT_SLOW, TINY
 
 
 @pytest.fixture
 def manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunManager]:
-    monkeypatch.setattr(manager_module, "RELEASE_AFTER_S", 0.5)  # the classroom's 10 s, shortened for the test
+    monkeypatch.setattr(run_queue, "RELEASE_AFTER_S", 0.5)  # the classroom's 10 s, shortened for the test
     m = RunManager(tmp_path / "runs", max_runs=1, processes=False)
     yield m
     m.shutdown()
@@ -89,3 +89,63 @@ def test_runs_queued_when_the_server_stopped_are_queued_again_with_their_owner(t
         assert again.snapshot(first).status is Status.STOPPED
     finally:
         again.shutdown()
+
+
+STUDENT = Actor("a-students-browser", presenter=False)  # every tab of one browser is this one actor
+TEACHER = Actor("the-teachers-browser", presenter=True)
+
+
+@pytest.mark.slow
+def test_the_presenters_runs_wait_ahead_of_students_and_a_student_is_passed_never_dropped(tmp_path):
+    m = RunManager(tmp_path / "runs", max_runs=1, processes=False, session_runs=2)
+    other = Actor("another-browser", presenter=False)
+    try:
+        busy = m.start(SLOW, "busy")  # the presenter's own long run holds the one worker
+        m.wait(busy, lambda s: s.status is Status.RUNNING)
+        students = [m.start(TINY, "first", actor=STUDENT), m.start(TINY, "second", actor=other)]
+        lesson = m.start_many([(TINY, "with"), (TINY, "without")], actor=TEACHER)
+        assert [m.snapshot(r).queue_position for r in lesson + students] == [1, 2, 3, 4]
+        m.stop(busy)
+        for run_id in lesson + students:
+            assert m.wait(run_id, timeout=60).status is Status.FINISHED
+        ended = {r: RunStore(m.runs_dir / r).read_status() for r in lesson + students}
+        assert all(s["status"] == "finished" for s in ended.values())
+    finally:
+        m.shutdown()
+
+
+@pytest.mark.slow
+def test_a_students_running_run_gives_its_worker_to_the_lesson_and_goes_on_from_its_checkpoint(tmp_path):
+    """One browser with twelve tabs: one active run (its quota is per browser); the presenter's comparison does not
+    wait for it: the student's run checkpoints, gives its worker, and trains on from that step once the lesson's end."""
+    m = RunManager(tmp_path / "runs", max_runs=1, processes=False, session_runs=1)
+    try:
+        theirs = m.start(SLOW.replace(steps=2_000), "theirs", actor=STUDENT)
+        m.wait(theirs, lambda s: s.step >= 30)
+        for _ in range(11):  # the other tabs
+            with pytest.raises(RunRefused, match="already has 1 active run"):
+                m.start(STUDENT_SLOW, "more", actor=STUDENT)
+        lesson = m.start_many([(TINY, "with"), (TINY, "without")], actor=TEACHER)
+        for run_id in lesson:
+            assert m.wait(run_id, timeout=60).status is Status.FINISHED
+        gave = RunStore(m.runs_dir / theirs).load_checkpoint()["step"]
+        assert gave >= 30
+        again = m.wait(theirs, lambda s: s.status is Status.RUNNING and s.step > gave, timeout=60)
+        assert again.step > gave and min(_steps(m, theirs)[-5:]) > gave - 20  # on from its checkpoint, not from 0
+        m.stop(theirs, actor=STUDENT)
+    finally:
+        m.shutdown()
+
+
+def test_a_students_steps_count_not_only_its_runs(tmp_path):
+    m = RunManager(tmp_path / "runs", max_runs=1, processes=False, session_runs=8, session_steps=20_000)
+    try:
+        with pytest.raises(RunRefused, match=r"needs 100,000 steps of training, and a student may have 20,000 active"):
+            m.start(TINY.replace(steps=100_000), "one-long-cell", actor=STUDENT)
+        assert m.ids() == []
+        m.start(TINY.replace(steps=15_000), "fits", actor=STUDENT)
+        with pytest.raises(RunRefused, match=r"GAN_SESSION_STEPS; 15,000 already"):
+            m.start(TINY.replace(steps=6_000), "over", actor=STUDENT)
+        m.start(TINY.replace(steps=100_000), "the-presenters")  # the presenter has no such limit
+    finally:
+        m.shutdown()

@@ -148,7 +148,7 @@ def test_deleted_runs_are_no_comparison(manager):
 
 
 def test_a_refused_start_changes_nothing(manager):
-    manager.session_runs = 1  # a student session: one active run; a comparison needs two
+    manager.limits = replace(manager.limits, session_runs=1)  # a student session: one active run; a comparison needs two
     store = SharedComparisons(manager, LONG)
     with pytest.raises(RunRefused, match="needs 2 runs"):
         store.start(NAME, actor=Actor("student", presenter=False))

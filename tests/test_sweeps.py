@@ -192,7 +192,7 @@ def test_a_digits_cell_has_classes_covered_and_fcd(manager: RunManager):
 def test_a_students_sweep_over_the_quota_starts_nothing(tmp_path: Path):
     m = RunManager(tmp_path / "runs", max_runs=1, processes=False, session_runs=2)
     try:
-        with pytest.raises(RunRefused, match="this needs 4 runs at once; a session may have 2 active runs"):
+        with pytest.raises(RunRefused, match="this needs 4 runs at once; a student may have 2 active runs"):
             launch(m, spec(seeds=[0, 1]), actor=Actor("student-1", presenter=False))
         assert m.ids() == [] and list_sweeps(m.runs_dir) == []
         assert list((m.runs_dir / SWEEPS_DIR).iterdir()) == []  # no placeholder left behind

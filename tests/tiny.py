@@ -2,6 +2,7 @@
 trains in about a second on one CPU thread, SLOW the same run made too long to finish within a test."""
 
 from gan_core.config import TrainConfig, get_preset
+from gan_core.runs.roles import DEFAULT_SESSION_STEPS
 
 
 def tiny(preset: str = "ring-bce", width: int = 16, **changes: object) -> TrainConfig:
@@ -11,3 +12,5 @@ def tiny(preset: str = "ring-bce", width: int = 16, **changes: object) -> TrainC
 
 TINY = tiny(steps=60, batch_size=32, checkpoint_every=20, probe_every=5, sample_every=10, n_samples=32)
 SLOW = TINY.replace(steps=100_000)  # never finishes by itself within a test
+# a student's longest run: as many steps as a student may hold (GAN_SESSION_STEPS); as unending within a test
+STUDENT_SLOW = TINY.replace(steps=DEFAULT_SESSION_STEPS)

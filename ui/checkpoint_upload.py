@@ -18,6 +18,7 @@ from gan_core.runs.roles import RunRefused
 from gan_core.runs.uploads import MB
 from ui import live, roles
 from ui.figures import images
+from ui.forms import whole_number
 from ui.text import md_escape
 
 KEY = "ckpt_upload"
@@ -54,7 +55,7 @@ def saved_generator_lab() -> None:
     st.success(f"G of a **{cfg.dataset.value}** run ({cfg.arch.value}, z of length {cfg.z_dim}) at step "
                f"{loaded.step:,}: D and the optimisers in the file are not needed to sample.")
     seed_col, label_col = st.columns(2)
-    seed = int(seed_col.number_input("Seed of the new noise z", 0, 2**31 - 1, 0, key="ckpt_seed"))
+    seed = whole_number(seed_col, "Seed of the new noise z", min_value=0, max_value=2**31 - 1, value=0, key="ckpt_seed")
     label = None
     if cfg.conditional:
         label = int(label_col.selectbox("Class to make", range(loaded.n_classes), key="ckpt_label"))
@@ -75,8 +76,8 @@ def draw_samples(loaded: SavedGenerator, seed: int, label: int | None) -> None:
 def continue_training(data: bytes, loaded: SavedGenerator) -> None:
     """More steps, and a button that makes a new run from the file (D and the optimisers as saved) and queues it."""
     steps_col, button_col = st.columns([1, 2], vertical_alignment="bottom")
-    more = int(steps_col.number_input("More steps", 1, 1_000_000, MORE_STEPS, step=100, key="ckpt_more",
-                                      help="Training continues from the file's step for this many more steps."))
+    more = whole_number(steps_col, "More steps", min_value=1, max_value=1_000_000, value=MORE_STEPS, step=100,
+                        key="ckpt_more", help="Training continues from the file's step for this many more steps.")
     if not button_col.button("Continue training it as a new run", icon=":material/play_arrow:", key="ckpt_continue"):
         return
     manager, actor = live.get_manager(), roles.actor()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -101,13 +102,32 @@ def field_widget(name: str, value: Any, key: str) -> Any:
         return st.checkbox(text, value=value, help=help_text, key=key)
     lo, hi = limits(name)
     if kind is int:
-        return st.number_input(text, min_value=None if lo is None else int(lo), max_value=None if hi is None else int(hi),
-                               value=value, step=1, help=help_text, key=key)
+        return whole_number(st, text, min_value=None if lo is None else int(lo), max_value=None if hi is None else int(hi),
+                            value=value, step=1, help=help_text, key=key)
     if kind is float:
         # "%g" shows the shortest exact form (sprintf.js), so 1e-5 reads 0.00001 where the default "%0.2f" shows 0.00
         return st.number_input(text, min_value=None if lo is None else float(lo), max_value=None if hi is None else float(hi),
                                value=value, step=_step(value), format="%g", help=help_text, key=key)
     return st.text_input(text, value=value, help=help_text, key=key)
+
+
+def whole_number(container: Any, label: str, *, key: str, min_value: int | None, max_value: int | None, value: int,
+                 step: int = 1, **kwargs: Any) -> int:
+    """`container.number_input` for a whole number from `min_value` to `max_value`.
+
+    Drawn as a float field shown without decimals: a browser can send any value, and Streamlit's own int() of an
+    infinite or NaN one for an int field raises before the page's code runs (a traceback to the sender). A float field's
+    value that is not finite, or out of range, Streamlit resets to the default itself; one with a fraction (only a
+    forged value can have one) gets the one-line message a typed value gets, and the default."""
+    number = container.number_input(label, min_value=None if min_value is None else float(min_value),
+                                    max_value=None if max_value is None else float(max_value), value=float(value),
+                                    step=float(step), format="%.0f", key=key, **kwargs)
+    if not math.isfinite(number) or not float(number).is_integer():  # inf: Streamlit resets it first; NaN too
+        allowed = (f"from {min_value:,} to {max_value:,}" if min_value is not None and max_value is not None
+                   else "without decimals")
+        container.error(f"{label}: {number:g} is not a whole number; give one {allowed}.", icon=":material/block:")
+        return value
+    return int(number)
 
 
 def _step(value: float) -> float:

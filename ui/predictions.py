@@ -1,7 +1,7 @@
 """Predict, then observe, on a page: the presenter's question to the room, each browser's answer, the live tally, and the
 predictions set beside what the runs measured.
 
-The rules (only the presenter opens and closes a question, one anonymous answer per session) live in
+The rules (only the presenter opens and closes a question, one anonymous answer per browser) live in
 gan_core.lessons.predictions; this module draws them. Every browser polls the question (WAIT_S) so a student sees it
 within seconds of the presenter opening it; the presenter's tally refreshes every live.REFRESH_S while it is open.
 """
@@ -51,7 +51,7 @@ def _answer(name: str, poll_id: int, widget: str, key: str) -> None:
     if choice is None:
         return
     try:
-        store().answer(name, poll_id, choice, actor=roles.actor())
+        store().answer(name, poll_id, choice, actor=roles.actor(), address=roles.client_address())
     except ConfigError as err:  # closed or replaced while this browser showed it
         st.session_state[_ERROR + key] = str(err)
 
@@ -94,6 +94,8 @@ def panel(name: str, *, key: str) -> None:
 
     @st.fragment(run_every=live.REFRESH_S if presenter and was_open else WAIT_S, key=f"{key}_question")
     def body() -> None:
+        if not presenter:
+            store().seen(name, roles.browser_id())
         poll = store().poll(name)
         is_open = poll is not None and poll.is_open
         if presenter and is_open != was_open:  # opened or closed in another tab: the tally's refresh rate changes
@@ -110,7 +112,7 @@ def panel(name: str, *, key: str) -> None:
         if poll is not None and is_open:
             with st.container(border=True):
                 st.markdown(f":material/how_to_vote: **Predict before it runs.** {md_escape(poll.question)}")
-                mine = poll.answer_of(roles.session_id())
+                mine = poll.answer_of(roles.browser_id())
                 widget = f"{key}_vote_{poll.id}"
                 st.radio("Your prediction", poll.choices, key=widget, horizontal=True,
                          index=poll.choices.index(mine) if mine in poll.choices else None,
@@ -118,14 +120,16 @@ def panel(name: str, *, key: str) -> None:
                 st.caption("Anonymous, one answer per browser: change it until the question closes." if mine is None
                            else f"Your answer: **{md_escape(mine)}**. You can change it until the question closes.")
                 if presenter:
-                    st.markdown(f"**The room so far**: {tally_text(poll)}")
+                    here = store().present(name)
+                    st.markdown(f"**The room so far**: {tally_text(poll)} (from {here} "
+                                f"{'browser' if here == 1 else 'browsers'} on this page now)")
                     tally_chart(poll, None, key=f"{key}_tally")
                     if st.button("Close the question", key=f"{key}_close", icon=":material/lock:",
                                  help="No more answers; the tally is set beside the outcome once the runs end."):
                         store().close(name, actor=roles.actor())
                         st.rerun()
         elif poll is not None:
-            mine = poll.answer_of(roles.session_id())
+            mine = poll.answer_of(roles.browser_id())
             st.caption(f":material/lock: The room's predictions are in ({tally_text(poll)})."
                        + (f" Yours: **{md_escape(mine)}**." if mine else "")
                        + " They are set beside the outcome once the runs end.")

@@ -12,9 +12,10 @@ import uuid
 
 import streamlit as st
 
-from gan_core.runs.roles import SESSION_RUNS_ENV, Actor, KeyGuard, presenter_key
+from gan_core.runs.roles import SESSION_RUNS_ENV, Actor, Guess, KeyGuard, Limits, presenter_key
 
 SESSION_ID = "_session_id"
+XSRF_COOKIE = "_streamlit_xsrf"  # set by Streamlit once per browser (server.enableXsrfProtection, on by default)
 PRESENTER = "_presenter_unlocked"
 KEY_FIELD = "presenter_key"
 _FAILURES = "_presenter_key_failures"
@@ -36,6 +37,36 @@ def session_id() -> str:
     return st.session_state[SESSION_ID]
 
 
+def browser_id() -> str:
+    """This browser's id, the same in each of its tabs: what runs and answers belong to, so a student's quota, queued
+    work and one answer per question count per browser, not per tab.
+
+    It is the XSRF cookie Streamlit sets once per browser (every tab of it sends the same one), never shown or stored as
+    is (the run manager keeps an opaque token of it). A cookie, not the client's address: a class behind one NAT or a
+    proxy shares an address, and would share one quota. Where there is no cookie (XSRF protection switched off, a
+    script that sends none) it is the session's own id: such a client is bound per tab, and the server-wide bounds (the
+    queue's length, the lesson going first) still hold it."""
+    cookie = _cookie(XSRF_COOKIE)
+    return f"browser:{cookie}" if cookie else session_id()
+
+
+def client_address() -> str | None:
+    """The client's IP address (None on this machine, or where Streamlit does not know it)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no request behind this session (a test harness)
+        return None
+    return address if isinstance(address, str) else None
+
+
+def _cookie(name: str) -> str | None:
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # noqa: BLE001 - no request behind this session (a test harness): no cookie
+        return None
+    return value if isinstance(value, str) and 8 <= len(value) <= 200 else None
+
+
 def is_presenter() -> bool:
     """With no presenter key every session is the presenter; with one, only a session that typed it."""
     return presenter_key() is None or st.session_state.get(PRESENTER) is True
@@ -43,7 +74,7 @@ def is_presenter() -> bool:
 
 def actor() -> Actor:
     """Who this session is to the run manager."""
-    return Actor(session_id(), presenter=is_presenter())
+    return Actor(browser_id(), presenter=is_presenter())
 
 
 def _unlock() -> None:
@@ -54,17 +85,20 @@ def _unlock() -> None:
     if not guess or key is None:
         return
     failures = int(st.session_state.get(_FAILURES, 0))
-    if _guard(key).check(guess, failures):
+    answer = _guard(key).check(guess, failures, client_address())
+    if answer is Guess.RIGHT:
         st.session_state[PRESENTER] = True
         st.session_state[_FAILURES] = 0
-    else:
+    elif answer is Guess.WRONG:
         st.session_state[_FAILURES] = failures + 1
-        st.session_state[_WRONG] = True
+        st.session_state[_WRONG] = "That is not the presenter key."
+    else:
+        st.session_state[_WRONG] = "Too many key guesses are waiting right now: try again in a few seconds."
 
 
-def role_panel(session_runs: int) -> None:
+def role_panel(limits: Limits) -> None:
     """In the sidebar, when a presenter key is set: the key field (until this session is the presenter) and what this
-    session may do. Nothing at all without a key."""
+    browser may do. Nothing at all without a key."""
     if presenter_key() is None:
         return
     if is_presenter():
@@ -72,11 +106,11 @@ def role_panel(session_runs: int) -> None:
         return
     st.text_input("Presenter key", type="password", key=KEY_FIELD, on_change=_unlock, autocomplete="off",
                   help="The teacher's key: it gives this browser every control. Students need none.")
-    if st.session_state.pop(_WRONG, False):
-        st.error("That is not the presenter key.", icon=":material/key_off:")
-    if session_runs == 0:
+    if wrong := st.session_state.pop(_WRONG, None):
+        st.error(str(wrong), icon=":material/key_off:")
+    if limits.session_runs == 0:
         st.caption(f"You watch every run; this server lets students start none ({SESSION_RUNS_ENV}=0).")
     else:
-        runs = "run" if session_runs == 1 else "runs"
-        st.caption(f"You watch every run, may have {session_runs} active {runs} of your own at a time, and control "
-                   "only the runs you started.")
+        runs = "run" if limits.session_runs == 1 else "runs"
+        st.caption(f"You watch every run, may have {limits.session_runs} active {runs} of your own at a time (up to "
+                   f"{limits.session_steps:,} steps in all), and control only the runs you started.")

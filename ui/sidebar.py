@@ -34,7 +34,7 @@ def draw(page: StreamlitPage) -> None:
     follow.sync(page)
     with st.sidebar:
         follow.toggle()  # first: what a student in a class uses most
-        roles.role_panel(manager.session_runs)
+        roles.role_panel(manager.limits)
         choice = _picker(manager)
         follow.lead(choice)
         if choice is not None:

@@ -1,9 +1,11 @@
 """Predict, then observe: the question the presenter asks the room before a lesson's comparison runs, and the answers.
 
 One question per comparison at a time (its Prediction, gan_core.lessons.comparisons). Only the presenter opens or closes
-it, a rule this store checks on every call whatever buttons a page draws; every session may answer while it is open, one
-answer per session (a second replaces the first). Answers are anonymous: the store keeps a hash of the session id, never
-the id, and shows only counts. Everything is kept in `<runs_dir>/predictions.json`, rewritten atomically after each
+it, a rule this store checks on every call whatever buttons a page draws; every browser may answer while it is open, one
+answer per browser, not per tab (a second replaces the first). New answers are rate-limited per client address (a burst
+a lecture hall behind one NAT fits in, then one a second), and the presenter sees the answers beside the browsers on the
+page, so a tally stuffed by a script shows. Answers are anonymous: the store keeps a hash of the browser's id, never the
+id, and shows only counts. Everything is kept in `<runs_dir>/predictions.json`, rewritten atomically after each
 change, so a restart keeps the question and its answers; a damaged file is no question, never an error for a page.
 """
 
@@ -14,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,10 @@ from gan_core.runs.roles import Actor, RunRefused
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.json"
-MAX_ANSWERS = 500  # per question: a class is 30; a script opening sessions by the thousand must not grow the file
+MAX_ANSWERS = 20_000  # per question: bounds the file; a lecture hall is a few hundred, and NEW_PER_ADDRESS_S slows a script
+NEW_BURST = 200  # new answers one address may give at once: a lecture hall behind one NAT answers together
+NEW_PER_ADDRESS_S = 1.0  # then one more new answer per this many seconds from that address (changed answers are free)
+PRESENT_S = 10.0  # a browser whose question panel polled (every few seconds) within this long is on the page
 
 
 def voter(session: str) -> str:
@@ -74,11 +79,15 @@ def _poll(name: str, raw: Any) -> Poll:
 class Predictions:
     """Every comparison's question and answers on this server; thread-safe (every browser session calls it)."""
 
-    def __init__(self, folder: str | Path, comparisons: Mapping[str, Comparison] | None = None) -> None:
+    def __init__(self, folder: str | Path, comparisons: Mapping[str, Comparison] | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(folder) / PREDICTIONS_FILE
         self.comparisons = COMPARISONS if comparisons is None else comparisons
         self._lock = threading.Lock()
         self._polls: dict[str, Poll] = {}
+        self._clock = clock
+        self._new_answers = RateLimit(NEW_BURST, NEW_PER_ADDRESS_S, clock)
+        self._present: dict[str, dict[str, float]] = {}  # comparison -> voter -> when its panel last polled
         self._load()
 
     def _load(self) -> None:
@@ -140,9 +149,10 @@ class Predictions:
             return poll
 
     # -- everyone ------------------------------------------------------------------------------------------------------
-    def answer(self, name: str, poll_id: int, choice: str, *, actor: Actor) -> Poll:
-        """This session's answer to question `poll_id`, replacing its earlier one. Refused (ConfigError, one line) when
-        the question is closed or was replaced, the choice is not one of its choices, or the question is full."""
+    def answer(self, name: str, poll_id: int, choice: str, *, actor: Actor, address: str | None = None) -> Poll:
+        """This browser's answer to question `poll_id` (actor.session: the browser's id, one answer per browser),
+        replacing its earlier one. Refused (ConfigError, one line) when the question is closed or was replaced, the
+        choice is not one of its choices, or `address` (the client's) gave too many new answers just now."""
         self._comparison(name)
         if actor.session is None:
             raise ConfigError("answer", "only a browser session can answer (it needs a session id)")
@@ -156,9 +166,53 @@ class Predictions:
             if choice not in poll.choices:
                 raise ConfigError("answer", f"{str(choice)[:40]!r} is not a choice; choose one of: "
                                             f"{', '.join(poll.choices)}")
-            if key not in poll.answers and len(poll.answers) >= MAX_ANSWERS:
-                raise ConfigError("answer", f"this question has its {MAX_ANSWERS} answers already")
+            if key not in poll.answers:
+                if len(poll.answers) >= MAX_ANSWERS:
+                    raise ConfigError("answer", f"this question has its {MAX_ANSWERS:,} answers already")
+                if not self._new_answers.take(address or "local"):
+                    raise ConfigError("answer", "too many new answers from your network just now: try again in a few "
+                                                "seconds")
             poll = Poll(poll.name, poll.id, poll.question, poll.choices, True, poll.opened, {**poll.answers, key: choice})
             self._polls[name] = poll
             self._save()
             return poll
+
+    # -- who is on the page --------------------------------------------------------------------------------------------
+    def seen(self, name: str, session: str) -> None:
+        """A browser (its id) shows the comparison's question panel now (its panel polls every few seconds)."""
+        now = self._clock()
+        with self._lock:
+            present = self._present.setdefault(name, {})
+            present[voter(session)] = now
+            for gone in [v for v, at in present.items() if now - at > PRESENT_S]:
+                del present[gone]
+
+    def present(self, name: str) -> int:
+        """How many browsers showed the comparison's question panel in the last PRESENT_S: set beside the answers, so
+        a tally stuffed by scripts shows."""
+        now = self._clock()
+        with self._lock:
+            return sum(1 for at in self._present.get(name, {}).values() if now - at <= PRESENT_S)
+
+
+class RateLimit:
+    """At most `burst` at once per key, then one more every `per_s` seconds (a token bucket per key); thread-unsafe:
+    Predictions calls it holding its lock."""
+
+    def __init__(self, burst: int, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.per_s, self._clock = burst, per_s, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+
+    def take(self, key: str) -> bool:
+        now = self._clock()
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) / self.per_s)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > 10_000:  # full buckets hold nothing worth keeping
+            full = [k for k, (t, at) in self._buckets.items() if t + (now - at) / self.per_s >= self.burst]
+            for k in full:
+                del self._buckets[k]
+        return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -62,7 +63,10 @@ def _entry(name: str, raw: Any) -> SharedComparison:
     if not (isinstance(runs, dict) and runs and all(isinstance(k, str) and isinstance(v, str) and is_run_id(v)
                                                      for k, v in runs.items())):
         raise ValueError("runs must map labels to run ids")
-    return SharedComparison(name, int(raw["seed"]), dict(runs), str(raw["fingerprint"]), float(raw["started"]))
+    started = float(raw["started"])
+    if not math.isfinite(started):  # 1e999 reads as inf: no time to show
+        raise ValueError(f"started is {started}")
+    return SharedComparison(name, int(raw["seed"]), dict(runs), str(raw["fingerprint"]), started)
 
 
 class SharedComparisons:

@@ -105,20 +105,20 @@ def keep_budget(runs_dir: Path, runs: list[RunDisk], budget: int, remove: Callab
 
 def remove_leftovers(runs_dir: Path, *, min_age_s: float = TEMP_AGE_S) -> list[Path]:
     """Remove what interrupted writes and deletes left in the runs folder: `.<name>.*.tmp` files (atomic writes cut
-    short) in run folders, their samples/ and uploads/, older than `min_age_s`; and `.deleting-*` folders. Returns
-    what was removed."""
+    short) in its top level (predictions.json, comparisons.json), in run folders, their samples/ and uploads/, older
+    than `min_age_s`; and `.deleting-*` folders. Returns what was removed."""
     removed: list[Path] = []
     now = time.time()
     try:
         folders = [p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()]
     except OSError:
         return removed
-    for folder in folders:
-        if folder.name.startswith(DELETING_PREFIX):
+    for folder in [None, *folders]:  # None: the top level itself
+        if folder is not None and folder.name.startswith(DELETING_PREFIX):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
             continue
-        for place in (folder, folder / "samples"):
+        for place in (runs_dir,) if folder is None else (folder, folder / "samples"):
             for tmp in place.glob(".*.tmp") if place.is_dir() else ():
                 try:
                     if tmp.is_file() and now - tmp.stat().st_mtime >= min_age_s:

@@ -6,9 +6,9 @@ a time; the rest queue. With a Ray address (`ray_address`, else GAN_RAY_ADDRESS)
 (gan_core.runs.state), fed by the workers' events, and hands viewers immutable snapshots: a viewer never waits for a
 step, nor a step for a viewer. `processes=False` keeps threads (tests patch the trainer there).
 
-A run paused for more than RELEASE_AFTER_S while another waits gives its worker back (it checkpoints first) and takes
-the next free one when resumed or stepped. Housekeeping (gan_core.runs.housekeeping) keeps the folder within its disk
-budget. A run that was queued when the server stopped is queued again at the next start.
+The queue puts the lesson first (gan_core.runs.run_queue): the presenter's runs wait ahead of students', and runs that
+hold a worker give it back (a checkpoint first) to a waiting run when paused for long, or to the lesson; a run queued
+when the server stopped is queued again. Housekeeping (gan_core.runs.housekeeping) keeps the folder within its budget.
 
 Every control takes the Actor that asks (gan_core.runs.roles) and refuses with RunRefused what it may not do: a student
 session controls only the runs it started, within a quota and a bounded queue. The default, LOCAL, may do everything
@@ -22,7 +22,6 @@ import os
 import shutil
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -32,12 +31,12 @@ from gan_core.runs.folder import RunStore, default_runs_dir, sanitize_name
 from gan_core.runs.processes import Worker, WorkerPool, default_max_runs
 from gan_core.runs.reload import FolderScanner, load_run
 from gan_core.runs.roles import LOCAL, Actor, RunRefused
+from gan_core.runs.run_queue import RunQueue, to_release
 from gan_core.runs.state import RunSnapshot, RunState
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.worker import write_error
 
 log = logging.getLogger(__name__)
-RELEASE_AFTER_S = 10.0  # long enough for a teacher's slow-motion steps; short enough that a forgotten pause costs little
 
 
 class RunManager:
@@ -45,19 +44,18 @@ class RunManager:
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, *, max_runs: int | None = None, device: str = "auto",
                  data_dir: str | os.PathLike | None = None, torch_threads: int = 1, processes: bool | None = None,
-                 session_runs: int | None = None, max_queued: int | None = None,
+                 session_runs: int | None = None, max_queued: int | None = None, session_steps: int | None = None,
                  ray_address: str | None = None) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.max_runs = default_max_runs() if max_runs is None else max_runs
-        # a student session's active runs, and the runs waiting for a worker before a student's start is refused
-        self.session_runs = roles.session_runs_limit() if session_runs is None else session_runs
-        self.max_queued = roles.max_queued_limit() if max_queued is None else max_queued
+        # a student's active runs and their steps, and the runs waiting for a worker before a student's start is refused
+        self.limits = roles.Limits.from_env(session_runs=session_runs, max_queued=max_queued, session_steps=session_steps)
         self.device = device
         self.data_dir = None if data_dir is None else str(data_dir)
         self.ray_address = ray_backend.address_from(ray_address)  # None: local worker processes
         self._lock = threading.Lock()  # guards _runs and _queue; taken before a run's cond, never after
         self._runs: dict[str, RunState] = {}
-        self._queue: deque[str] = deque()
+        self._queue = RunQueue()  # the lesson's runs first
         self._closed = False
         self.disk_budget = housekeeping.budget_bytes()
         self._over_budget, self._budget_lock = "", threading.Lock()  # why students may not start runs; one check at a time
@@ -88,7 +86,7 @@ class RunManager:
                 run.owner = owner
                 self._runs[run.id] = run
                 if run.status is Status.QUEUED:
-                    self._queue.append(run.id)
+                    self._queue.add(run.id, lesson=run.owner is None)
 
     def ids(self) -> list[str]:
         """Every run on this server, newest first."""
@@ -117,7 +115,7 @@ class RunManager:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the run manager has been shut down")
-            refusal = self._pool.unavailable() or self._start_refusal(actor, len(runs))
+            refusal = self._pool.unavailable() or self._start_refusal(actor, [config.steps for config, _ in runs])
             if refusal:
                 raise RunRefused(f"cannot start: {refusal}")
             for config, name in runs:
@@ -143,22 +141,15 @@ class RunManager:
             self._queue_run(run)
         return [run.id for run in started]
 
-    def _start_refusal(self, actor: Actor, wanted: int) -> str | None:
-        """Why `actor` may not make `wanted` more runs active now (None: it may). Called holding _lock."""
+    def _start_refusal(self, actor: Actor, steps: Sequence[int]) -> str | None:
+        """Why `actor` may not make runs of `steps` steps each active now (None: it may). Called holding _lock."""
         if actor.presenter:
             return None
-        active = waiting = 0
+        held = []
         for run in self._runs.values():
             with run.cond:
-                if run.status.active and run.owner == actor.owner:
-                    active += 1
-                if run.status is Status.QUEUED:
-                    waiting += 1
-        idle = self._pool.idle_count()
-        before, after = max(0, waiting - idle), max(0, waiting + wanted - idle)
-        return (roles.quota_refusal(actor, active, wanted, self.session_runs)
-                or roles.queue_refusal(actor, before, after - before, self.max_queued)
-                or self._over_budget or None)
+                held.append(roles.Held(run.status, run.owner, max(0, run.config.steps - run.step)))
+        return roles.start_refusal(actor, held, steps, self._pool.idle_count(), self.limits) or self._over_budget or None
 
     def may_control(self, actor: Actor, run_id: str) -> bool:
         """Whether `actor` may pause, resume, stop, step and delete the run: the presenter, or the session that started
@@ -185,7 +176,7 @@ class RunManager:
         run = self._check(actor, run_id, "resume")
         if not actor.presenter and not self.status(run_id).active:
             with self._lock:
-                refusal = self._start_refusal(actor, 1)
+                refusal = self._start_refusal(actor, [max(0, (steps or run.config.steps) - run.step)])
             if refusal:
                 raise RunRefused(f"cannot resume {run_id}: {refusal}")
         if not run.resumable:
@@ -220,6 +211,7 @@ class RunManager:
                     run.changed()
                 return
         with run.cond:
+            run.resume_when_released = False  # giving its worker to the lesson: it stays paused after, not queued
             if run.status is Status.RUNNING and run.worker is not None:
                 run.worker.send("pause", run_id)
 
@@ -347,7 +339,7 @@ class RunManager:
             run.write_status()  # queued again after a restart, and its owner kept, if the server stops before it starts
             run.changed()
         with self._lock:
-            self._queue.append(run.id)
+            self._queue.add(run.id, lesson=run.owner is None)
         self._admit()
 
     def _admit(self) -> None:
@@ -370,13 +362,13 @@ class RunManager:
                     run.pending_steps = []
                     run.write_status()
                     run.changed()
-            waiting = len(self._queue)
-            paused = [r for r in self._runs.values() if r.status is Status.PAUSED and r.worker is not None
-                      and not r.releasing and time.monotonic() - r.paused_since >= RELEASE_AFTER_S]
-        for run in sorted(paused, key=lambda r: r.paused_since)[:waiting]:
+            holding = [r for r in self._runs.values() if r.worker is not None]
+            release = to_release(holding, self._queue, time.monotonic())
+        for run in release:
             with run.cond:
-                if run.worker is not None and run.status is Status.PAUSED:
-                    run.releasing = True  # it checkpoints and ends "paused"; _apply then gives the worker away
+                if run.worker is not None and run.status in (Status.PAUSED, Status.RUNNING) and not run.releasing:
+                    # it checkpoints and ends "paused"; _apply gives the worker away (and queues a running one again)
+                    run.releasing, run.resume_when_released = True, run.status is Status.RUNNING
                     run.worker.send("release", run.id)
 
     def _apply(self, event: tuple, worker: Worker) -> None:

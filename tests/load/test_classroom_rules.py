@@ -71,5 +71,5 @@ def test_students_within_quota_and_queue_and_a_forged_click_changes_nothing(tmp_
     assert not tally.errors and not tally.unexplained, (tally.errors, tally.unexplained)
     assert tally.started == MAX_QUEUED  # the one worker is the presenter's: two students' runs queue, then it is full
     reasons = " | ".join(tally.refused)
-    assert "the queue is full" in reasons and "this session already has" in reasons, tally.refused
+    assert "the queue is full" in reasons and "this browser already has" in reasons, tally.refused
     assert sum(tally.refused.values()) == 8 - MAX_QUEUED
