@@ -165,6 +165,7 @@ def test_the_presenter_sees_how_many_browsers_are_on_the_page(tmp_path):
         store.seen(NAME, f"browser-{i}")
     store.seen(NAME, "browser-0")  # a second tab, or the next poll: the same browser
     assert store.present(NAME) == 3 and store.present("batchnorm") == 0
+    assert store.present(NAME, besides="browser-1") == 2  # the presenter's own browser, before it typed the key
     now[0] += PRESENT_S + 1
     assert store.present(NAME) == 0  # their panels stopped polling: the tabs were closed
 

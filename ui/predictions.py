@@ -120,7 +120,7 @@ def panel(name: str, *, key: str) -> None:
                 st.caption("Anonymous, one answer per browser: change it until the question closes." if mine is None
                            else f"Your answer: **{md_escape(mine)}**. You can change it until the question closes.")
                 if presenter:
-                    here = store().present(name)
+                    here = store().present(name, besides=roles.browser_id())
                     st.markdown(f"**The room so far**: {tally_text(poll)} (from {here} "
                                 f"{'browser' if here == 1 else 'browsers'} on this page now)")
                     tally_chart(poll, None, key=f"{key}_tally")

@@ -187,12 +187,13 @@ class Predictions:
             for gone in [v for v, at in present.items() if now - at > PRESENT_S]:
                 del present[gone]
 
-    def present(self, name: str) -> int:
-        """How many browsers showed the comparison's question panel in the last PRESENT_S: set beside the answers, so
-        a tally stuffed by scripts shows."""
-        now = self._clock()
+    def present(self, name: str, *, besides: str | None = None) -> int:
+        """How many browsers showed the comparison's question panel in the last PRESENT_S, the browser `besides` (the
+        presenter's, which polled as a student's until it typed the key) left out: set beside the answers, so a tally
+        stuffed by scripts shows."""
+        now, left_out = self._clock(), None if besides is None else voter(besides)
         with self._lock:
-            return sum(1 for at in self._present.get(name, {}).values() if now - at <= PRESENT_S)
+            return sum(1 for v, at in self._present.get(name, {}).items() if now - at <= PRESENT_S and v != left_out)
 
 
 class RateLimit:
