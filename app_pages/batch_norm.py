@@ -164,8 +164,9 @@ def render_run(s: RunSnapshot) -> None:
                                  partial(batch_norm.bn_stats_chart, probes, layer, statistic),
                                  key=f"bn_{statistic}_{layer}")
     st.markdown("**Values before and after batch norm**, pooled over the step's batches: grey before, "
-                ":blue[blue] after (γ and β included). Whatever the input's centre and spread, the output sits near 0 "
-                "with spread near 1.")
+                ":blue[blue] after (γ and β included). Normalising brings each channel to mean 0 and spread 1; then γ "
+                "and β give it mean β and spread γ. They start at 1 and 0 and are learned, so whatever the input's "
+                "centre and spread, the output here stays *near* 0 and 1 while γ and β stay near their start.")
     steps = [p.step for p in probes]
     step = hist_step(steps)
     record = next(p for p in reversed(probes) if p.step == step)
@@ -235,7 +236,7 @@ st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_
 with st.container(border=True):
     st.markdown("**Batch norm and mode collapse.** The Mode collapse page makes its BCE demo collapse by removing batch "
                 "norm from G, so D wins early; this comparison trains that GAN with and without it. Batch norm steadies "
-                "training; it is not the course's cure for collapse, which is W-loss (on the Mode collapse page).")
+                "training; the course's remedy that makes collapse less likely is W-loss (on the Mode collapse page).")
     st.caption(collapse_evidence.measured() or "Press **Train with and without batch norm** below to measure it on this "
                                               "server.")
     st.page_link(collapse_evidence.MC_PAGE, label="Mode collapse: BCE against W-loss on the same GAN",
@@ -245,9 +246,9 @@ shown = comparisons.section(COMPARISON, render_comparison, key="bn_compare", mea
 if shown is not None:
     st.markdown("""
 **What to look for**
-- *With batch norm*, each of G's layers receives values centred near 0 with spread near 1 at every step: the band stays
-  put. *Without*, the band moves and shrinks or grows as the layers before it learn: that drift is the internal
-  covariate shift.
+- *With batch norm*, each of G's layers receives values centred near β with spread near γ at every step (γ and β
+  start at 1 and 0 and are learned, so near 0 and 1 here): the band stays put. *Without*, the band moves and shrinks
+  or grows as the layers before it learn: that drift is the internal covariate shift.
 - The losses: without batch norm D can win early (its loss falls, G's climbs), and a G that keeps losing may settle on
   the few digits it can pass off as real: mode collapse. How many digits each run drew is measured above.
 """)

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from gan_core.config import get_preset
+from gan_core.config import DIGITS_TIME, get_preset
 from gan_core.lessons.ascent_steps import LAB_IMAGES, LAB_WEIGHT, step_size_from_lab
 from gan_core.lessons.control import interpolate_z, slerp
 from gan_core.lessons.saved_generator import RunGenerator, ZPath, load_generator, suits, summarize
@@ -46,7 +46,7 @@ def train_offer(conditional: bool, key: str) -> None:
         return
     preset = get_preset(name)
     st.info(f"No trained {'conditional ' if conditional else ''}digits generator on this server yet. Train one "
-            f"({preset.config.steps:,} steps of the `{name}` preset, about half a minute on a CPU, no download):")
+            f"({preset.config.steps:,} steps of the `{name}` preset, {DIGITS_TIME}, no download):")
     st.button(f"Train a {'conditional ' if conditional else ''}digits generator", key=f"{key}_train", type="primary",
               icon=":material/play_arrow:", on_click=live.start, args=(preset.config, name))
 
@@ -77,11 +77,11 @@ def pick(conditional: bool, key: str) -> RunGenerator | None:
 def resample(*keys: str) -> None:
     """New noise: move each seed on by the number of seeds, so a pair never lands on each other's old value."""
     for key in keys:
-        st.session_state[key] = int(st.session_state.get(key, 0)) + len(keys)
+        st.session_state[key] = float(int(st.session_state.get(key, 0)) + len(keys))  # the field holds floats
 
 
 def seed_input(label: str, key: str, default: int, col: DeltaGenerator) -> int:
-    st.session_state.setdefault(key, default)
+    st.session_state.setdefault(key, float(default))  # a whole-number field is a float field (ui.forms.whole_number)
     return whole_number(col, label, min_value=0, max_value=1_000_000, step=1, key=key)
 
 
@@ -154,8 +154,9 @@ if gen is not None:
     # -- 2. z-space ---------------------------------------------------------------------------------------------------
     st.subheader("Walk through z-space")
     st.write("Pick two noise vectors and walk from one to the other: the digits change gradually, because G is a "
-             "smooth function. A straight line cuts through the middle of the Gaussian cloud, where z is shorter "
-             "than any z G saw in training; a spherical path (slerp) keeps the length typical.")
+             "smooth function. A straight line cuts through the middle of the Gaussian cloud: halfway, z is about "
+             "√(d/2) long against the √d of almost every z G saw in training. A spherical path (slerp) keeps the "
+             "length typical.")
     st.latex(r"\text{linear: } (1-t)\,z_a + t\,z_b \qquad "
              r"\text{slerp: } \frac{\sin\big((1-t)\Omega\big)}{\sin\Omega}\,z_a + \frac{\sin(t\Omega)}{\sin\Omega}\,z_b,"
              r"\quad \cos\Omega = \hat z_a\cdot\hat z_b")

@@ -50,8 +50,10 @@ if snap is not None and snap.config.dataset == preset.config.dataset:
 st.subheader("The game they play")
 st.markdown("They take turns: D learns from a batch of real examples and fakes, then G learns from D's verdict on its "
             "fakes. Neither may run far ahead: a D that wins outright rejects every fake with confidence and gives G "
-            "almost nothing to learn from. The two must stay matched, learning at a similar pace (the Mode collapse "
-            "page shows a run where D wins). Together they play:")
+            "little *useful* feedback. Under the original minimax loss G's gradient vanishes (the BCE loss page); "
+            "under the non-saturating loss these runs use, G still gets a strong push, but only towards whatever D "
+            "rates most real right now, which is how collapse starts (the Mode collapse page). The two must stay "
+            "matched, learning at a similar pace. Together they play:")
 st.latex(r"\min_G \max_D \; V(D, G) = \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
 BALANCED = f"{game.minimax_value(game.BALANCE, game.BALANCE):.3f}".replace("-", "−")  # a typographic minus
 st.caption(f"A preview: the **BCE loss** page explains this game term by term, and what the expectations 𝔼 mean. D "

@@ -102,8 +102,9 @@ def how_it_learns() -> None:
   back towards each other, towards 0.5, where D can no longer tell real from fake. A short run seldom gets all the
   way there.""")
     failing.markdown("""**What a failing run looks like**
-- **D wins**: D(x) stays near 1, D(G(z)) near 0, D's loss near 0 while G's climbs. G then gets little to learn from
-  (the BCE loss page shows why); the two must stay matched.
+- **D wins**: D(x) stays near 1, D(G(z)) near 0, D's loss near 0 while G's climbs. G then gets little *useful*
+  feedback: with the minimax loss its gradient vanishes (BCE loss page); with the non-saturating loss these runs use,
+  it is pushed hard towards what D rates most real right now, and collapses (Mode collapse page).
 - **Mode collapse**: the curves can look calm while the samples all look alike: watch the samples too (Mode collapse
   page).
 - **Diverged**: a loss became NaN or infinite; the run stops at its last good step and says so.""")
@@ -113,10 +114,10 @@ def keep_the_generator() -> None:
     """What is kept after training, and loading it back: new samples from its G, or training it on."""
     st.subheader("Save the parameters")
     st.markdown("After training, what you keep is **G's weights**: they turn new noise z into new samples. D was only "
-                "G's teacher and can be dropped once training is over. The **Checkpoint** download above holds both "
-                "networks, their optimisers and the run's settings. Load one here to draw new samples from its G, or "
-                "to **continue training** it: that needs D and the optimisers too, so the run goes on where it "
-                "stopped, as a new run on this server.")
+                "G's teacher and can be dropped once training is over. A run's **Checkpoint (.pt)** download, with "
+                "its files once a run is shown, holds both networks, their optimisers and the run's settings. Load one "
+                "here to draw new samples from its G, or to **continue training** it: that needs D and the optimisers "
+                "too, so the run goes on where it stopped, as a new run on this server.")
     saved_generator_lab()
     st.caption("A run of this server continues with **Resume**; a CLI run folder with "
                "`python -m gan_core train --out DIR --resume --steps N`.")

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import streamlit as st
 
-from gan_core.config import Dataset, get_preset
+from gan_core.config import DIGITS_TIME, Dataset, get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
 from gan_core.runs.state import RunSnapshot, Status
@@ -149,7 +149,7 @@ with gan_col:
     gan = pick_gan_run(live.selected_snapshot(), snaps) or training_gan_run(snaps)
     if gan is None:
         st.markdown("**GAN**")
-        st.info("No finished digits GAN on this server yet. The default digits preset trains in under a minute.")
+        st.info(f"No finished digits GAN on this server yet. The default digits preset: {DIGITS_TIME}.")
         st.button("Train the default GAN", type="primary", icon=":material/play_arrow:", key="vae_gan_train",
                   on_click=start_gan)
     elif gan.status.active:

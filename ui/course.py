@@ -1,9 +1,10 @@
 """The lessons in the course's order (GAN Specialization, course 1), and the links that walk a learner through them.
 
 dashboard.py builds the navigation from PAGES and each page ends with `links(its path)`: one list, so the sidebar's order
-and every page's "Back" and "Next" cannot disagree. The order: what a GAN is and how it differs from a VAE (week 1), its
-loss and the training loop (weeks 1-2), the pieces that make it train (week 2), what goes wrong and W-loss (week 3),
-and controlling what it makes (week 4). Then the sweep page, beyond the course: many settings at once.
+and every page's "Back" and "Next" cannot disagree. The order: what a GAN is and how it differs from a VAE, its loss
+and the training loop (week 1: the first-GAN lab puts it all together), the pieces that make it train (week 2), what
+goes wrong and W-loss (week 3), and controlling what it makes (week 4). Then the sweep page, beyond the course: many
+settings at once.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ PAGES: tuple[Lesson, ...] = (
            "the generator and discriminator from Home"),
     Lesson("app_pages/bce_loss.py", "BCE loss", ":material/functions:", 1,
            "the minimax game Home previewed"),
-    Lesson("app_pages/training.py", "Training", ":material/monitoring:", 2,
+    Lesson("app_pages/training.py", "Training", ":material/monitoring:", 1,
            "the BCE loss each update minimises"),
     Lesson("app_pages/activations.py", "Activations", ":material/show_chart:", 2,
            "the layers the Training page trains"),

@@ -1,4 +1,4 @@
-"""The two updates of one training step as Graphviz diagrams (C1W2's "putting it all together"): D's, with G frozen,
+"""The two updates of one training step as Graphviz diagrams (C1W1's "putting it all together"): D's, with G frozen,
 and G's, with D frozen. Each network's parts in its colour (ui.style); the frozen network greyed and dashed.
 
 Pure functions returning DOT text for st.graphviz_chart. Drawn left to right, one diagram per row, so their labels stay

@@ -111,22 +111,26 @@ def field_widget(name: str, value: Any, key: str) -> Any:
     return st.text_input(text, value=value, help=help_text, key=key)
 
 
-def whole_number(container: Any, label: str, *, key: str, min_value: int | None, max_value: int | None, value: int,
-                 step: int = 1, **kwargs: Any) -> int:
+def whole_number(container: Any, label: str, *, key: str, min_value: int | None, max_value: int | None,
+                 value: int | None = None, step: int = 1, **kwargs: Any) -> int:
     """`container.number_input` for a whole number from `min_value` to `max_value`.
 
     Drawn as a float field shown without decimals: a browser can send any value, and Streamlit's own int() of an
     infinite or NaN one for an int field raises before the page's code runs (a traceback to the sender). A float field's
     value that is not finite, or out of range, Streamlit resets to the default itself; one with a fraction (only a
-    forged value can have one) gets the one-line message a typed value gets, and the default."""
+    forged value can have one) gets the one-line message a typed value gets, and the default.
+
+    `value` None: the field's value is kept in st.session_state[key] (set it as a float there)."""
+    if value is not None:
+        kwargs["value"] = float(value)
     number = container.number_input(label, min_value=None if min_value is None else float(min_value),
-                                    max_value=None if max_value is None else float(max_value), value=float(value),
-                                    step=float(step), format="%.0f", key=key, **kwargs)
+                                    max_value=None if max_value is None else float(max_value), step=float(step),
+                                    format="%.0f", key=key, **kwargs)
     if not math.isfinite(number) or not float(number).is_integer():  # inf: Streamlit resets it first; NaN too
         allowed = (f"from {min_value:,} to {max_value:,}" if min_value is not None and max_value is not None
                    else "without decimals")
         container.error(f"{label}: {number:g} is not a whole number; give one {allowed}.", icon=":material/block:")
-        return value
+        return int(value if value is not None else (min_value or 0))
     return int(number)
 
 

@@ -210,8 +210,8 @@ def rejection_view(snap: RunSnapshot, *, key: str) -> None:
     """Raw and D-filtered samples side by side, from the run's latest checkpoint (D's verdict needs D itself, which
     the snapshots do not hold), or why not."""
     if snap.config.loss is not Loss.BCE:
-        st.caption(f"D's filter needs a BCE discriminator, whose logit is log p_data/p_g; this run's "
-                   f"{snap.config.loss.value} score is not, so it has no filtered view.")
+        st.caption(f"D's filter needs a BCE discriminator, whose logit estimates log p_data/p_g (exactly, for the "
+                   f"optimal D); this run's {snap.config.loss.value} score does not, so it has no filtered view.")
         return
     try:
         stat = (snap.path / CHECKPOINT_FILE).stat()

@@ -1,12 +1,14 @@
-"""Thirty sessions guess the presenter key over Streamlit's own protocol, from one address, each guessing again as soon
-as it is answered; the presenter's browser, at its own address, types the right key meanwhile and is the presenter at
-once: the guessers never stand in its line (gan_core.runs.roles.KeyGuard). Loopback gives each client its own address:
-127.0.0.3 for the guessers, 127.0.0.2 for the presenter."""
+"""A room that does not play fair, over Streamlit's own protocol. Thirty sessions guess the presenter key from one
+address, each guessing again as soon as it is answered; the presenter's browser, at its own address, types the right key
+meanwhile and is the presenter at once: the guessers never stand in its line (gan_core.runs.roles.KeyGuard). Loopback
+gives each client its own address: 127.0.0.3 for the guessers, 127.0.0.2 for the presenter. And a student's tabs (one
+browser: one cookie) hold one quota between them, not one each."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,12 +67,23 @@ async def _lesson(url: str) -> tuple[float, list[str], list[str]]:
     return took, answers, errors
 
 
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("room_log") / "server.log"
+    with local_server(tmp_path_factory.mktemp("room_runs"), log, {KEY_ENV: KEY, "GAN_MAX_RUNS": "1"}) as (url, _):
+        yield url, log
+
+
+def _run(coroutine: object) -> object:
+    with ThreadPoolExecutor(1) as pool:  # a fresh event loop (Playwright's sync API may hold this thread's)
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.mark.timeout(240)
-def test_the_presenters_key_is_accepted_at_once_while_thirty_sessions_guess(tmp_path: Path) -> None:
-    with local_server(tmp_path / "runs", tmp_path / "server.log", {KEY_ENV: KEY}) as (url, _):
-        with ThreadPoolExecutor(1) as pool:  # a fresh event loop (Playwright's sync API may hold this thread's)
-            took, answers, errors = pool.submit(asyncio.run, _lesson(url)).result()
-        log = (tmp_path / "server.log").read_text()
+def test_the_presenters_key_is_accepted_at_once_while_thirty_sessions_guess(room) -> None:
+    url, server_log = room
+    took, answers, errors = _run(_lesson(url))
+    log = server_log.read_text()
     assert not errors, errors
     assert KEY not in log and "Traceback" not in log
     wrong = sum("not the presenter key" in a for a in answers)
@@ -78,3 +91,31 @@ def test_the_presenters_key_is_accepted_at_once_while_thirty_sessions_guess(tmp_
     assert wrong + busy == len(answers) and wrong >= 1 and busy >= 1, (wrong, busy, answers[:5])
     print(f"accepted in {took:.2f} s; guesses answered: {wrong} wrong, {busy} turned away unread")
     assert took <= ACCEPTED_WITHIN_S, f"the presenter's key took {took:.2f} s while {GUESSERS} sessions guessed"
+
+
+async def _press_in_tabs(url: str) -> list[list[str]]:
+    """Three tabs press Home's Train the default GAN: two of one browser (the same cookie), then one of another."""
+    said = []
+    for cookie in ("_streamlit_xsrf=2|aa|one-browser|1", "_streamlit_xsrf=2|aa|one-browser|1",
+                   "_streamlit_xsrf=2|bb|another-browser|1"):
+        tab = Session(url, "", fetch_media=False, cookie=cookie)
+        await tab.open()
+        try:
+            await tab.wait_idle(60)
+            await tab.click("Train the default GAN")
+            said.append(_alerts(tab))
+        finally:
+            await tab.close()
+    return said
+
+
+def _alerts(session: Session) -> list[str]:
+    return [e.alert.body.replace("\\", "") for e in session._elements.values() if e.WhichOneof("type") == "alert"]
+
+
+@pytest.mark.timeout(120)
+def test_a_students_tabs_hold_one_quota_between_them(room) -> None:
+    url, _ = room
+    first, second, other = _run(_press_in_tabs(url))
+    assert not first and not other, (first, other)  # each browser's first run starts (or queues)
+    assert any("this browser already has 1 active run" in a for a in second), second  # its other tab is refused

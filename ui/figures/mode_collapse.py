@@ -173,7 +173,8 @@ def logit_gradient_chart(step: np.ndarray, d_fake: np.ndarray, *, height: int = 
         "encoding": {
             "x": {"field": "step", "type": "quantitative", "title": "step", "scale": {"nice": False, "zero": False},
                   "axis": {"format": "~s"}},
-            "y": {"field": "value", "type": "quantitative", "title": "G's gradient at D's logit", "scale": {"domain": [0, 1]}},
+            "y": {"field": "value", "type": "quantitative", "title": "gradient size w.r.t. D's logit, |∂J_G/∂l|",
+                  "scale": {"domain": [0, 1]}},
             "color": {"field": "series", "type": "nominal", "title": None,
                       "scale": {"domain": names, "range": list(GRAD_SERIES.values())},
                       "legend": vega_legend_top(direction="vertical", labelLimit=320)},
