@@ -211,8 +211,9 @@ if cond is not None:
     st.image(grid, caption=f"16 noise vectors, each with the label {digit}. The classifier reads {agree} of 16 as a "
              f"{digit} (mean p = {probs[:, digit].mean():.2f}).", width=480)
 
-    st.markdown("**Between two digits.** The label is a vector, so it can be soft: G never saw one during training, "
-                "yet it draws something in between.")
+    st.markdown("**Between two digits.** The label is a vector, so it can be soft: G never saw one during training. "
+                "Look at the row below: does it morph from one digit into the other, or jump? The chart beside it "
+                "says which digit the classifier reads in each picture.")
     st.latex(r"y(t) = (1-t)\,e_a + t\,e_b")
     c1, c2, c3 = st.columns([1, 1, 3])
     class_a = c1.selectbox("From digit a", list(range(10)), index=1, key="ctl_class_a")

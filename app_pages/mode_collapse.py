@@ -363,9 +363,10 @@ comparisons.section(name, render_comparison, key=f"mc_cmp_{data_choice}", measur
                     fmt=lambda v: f"{v:.0f} of {10 if data_choice == 'digits' else 8}", select=True)
 st.markdown("""
 **What to look for**
-- *BCE*: one or two shapes from the first snapshots on (the classifier may not even name them with confidence,
-  so fewer digits count as covered than bars you see); the heatmap shows G hopping from one digit to another as D
-  learns to reject each, and D(G(z)) stays well below ½: D is winning.
+- *BCE*: look for one or two shapes from the first snapshots on (the classifier may not even name them with
+  confidence, so fewer digits count as covered than bars you see). In the heatmap, look for G hopping from one digit
+  to another as D learns to reject each; and on the loss chart for D(G(z)) well below ½, which says D is winning.
+  Whether this run shows each of these, and by how much, is on its charts above: a seed can collapse more or less.
 - *WGAN-GP*: slower per step (five critic updates, each with a second backward pass for the penalty). The critic's
   scores keep a slope towards the data G has not reached; how many digits it draws on this seed is the number measured
   above, not a promise for every run.

@@ -84,6 +84,8 @@ with curve:
     m[0].metric("BCE (nats)", f"{history['reconstruction'][-1]:.1f}",
                 help="BCE summed over the 64 pixels, averaged over the last updates' images.")
     m[1].metric("KL (nats)", f"{history['kl'][-1]:.2f}", help="How far the codes q(z|x) are from N(0, I), per image.")
+    st.caption("BCE here is per pixel, summed over one image's 64 pixels. The BCE loss page, next, averages it over a "
+               "batch of D's verdicts: the same formula, added up differently.")
 if info.get("note"):
     st.caption(info["note"])
 

@@ -105,6 +105,7 @@ def latent_note(latent_dim: int, gan_z: int) -> str:
     # measured on the bundled digits (1,000 updates each, seed 0, 512 samples): sharpness 0.67 with a 2-D code, 0.68
     # with a 32-D one, real digits 0.79: the blur is the pixel-wise loss's, hardly the small code's
     return (f"A 2-D code can be drawn, but the default GAN's z has {gan_z} numbers: not like with like. Pick {gan_z}-D "
-            "to compare them fairly; measured here, its samples are hardly sharper, so the blur comes from the "
-            "pixel-wise loss, not from the small code.")
+            "to compare them fairly. Measured when this page was written (the bundled digits, 1,000 updates each, "
+            "seed 0, 512 samples), its samples were hardly sharper (0.68 against 0.67; real digits 0.79): the blur "
+            "comes from the pixel-wise loss, not from the small code.")
 
