@@ -46,8 +46,9 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
                                   help="a = 0 is a plain ReLU; a = 1 is no activation at all (a straight line).")
                 at = activations.minus(f"{float(explain.activation(kind, -2.0, slope)):.3g}")
                 grad = f"{float(explain.derivative(kind, -2.0, slope)):.3g}"
-                st.caption(f"leaky ReLU(−2) = {at}, and its gradient there is {grad}, not 0. "
-                           f"The course's discriminator uses a = {COURSE_SLOPE}.")
+                st.caption(f"leaky ReLU(−2) = {at}, and its gradient there is {grad}, not 0. The course's notes "
+                           f"use a = 0.1; its labs' discriminator, and this page's runs, a = {COURSE_SLOPE}: any small "
+                           "a > 0 keeps the unit learning.")
             # built once per (kind, slope) for every browser: four figures were ~0.1 s of each page draw
             figure = cache.cached(("act_curve", kind, slope), partial(activations.activation_figure, kind, slope))
             plot.plotly_chart(figure, key=f"act_curve_{kind.value}", config=PLOTLY_CONFIG)
@@ -195,8 +196,9 @@ comparison(DYING, dying_panel, key="act_dying", measure=dead_share, fmt=lambda v
 st.subheader("Vanishing gradients, measured")
 st.write("Backprop multiplies by g′(z) once per layer. The sigmoid's slope is at most ¼, and near 0 once it saturates: "
          "through five sigmoid layers the gradient can shrink a thousandfold before it reaches the first layer, which "
-         "then hardly learns. Leaky ReLU's slope is 1 for positive z, so the gradient arrives about as strong as it left. "
-         "In a GAN, G's gradient has come all the way through D first.")
+         "then hardly learns. tanh saturates the same way: its slope is at most 1, but below 0.01 once |z| > 3. "
+         "Leaky ReLU's slope is 1 for positive z, so the gradient arrives about as strong as it left. In a GAN, G's "
+         "gradient has come all the way through D first.")
 
 
 def run_grads(s: RunSnapshot) -> None:

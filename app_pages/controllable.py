@@ -94,7 +94,10 @@ st.write("A trained generator turns noise z into a digit, but you do not choose 
 st.subheader("Steer the noise with a classifier")
 st.write("A classifier trained on real digits scores each generated image. Its score for the target digit is a "
          "differentiable function of z, so we can climb it: nudge z along the gradient, generate again, repeat. "
-         "The generator's weights never change; only the noise moves.")
+         "The generator's weights never change; only the noise moves. In the course the features are attributes "
+         "within a class (a smile, hair colour), scored by a pre-trained classifier; this classifier knows only the "
+         "ten digits, so the \"feature\" here is \"looks like a 3\". That is still steering an unconditional G, not "
+         "conditional generation (below), where G is trained with the label.")
 st.latex(r"\text{score}(z) = \ell_{\text{target}}\big(G(z)\big) \;-\; \lambda\,"
          r"\big\lVert \ell_{\text{others}}\big(G(z)\big) - \ell_{\text{others}}\big(G(z_0)\big) \big\rVert_2"
          r"\qquad z \leftarrow z + \eta\,\nabla_z\,\text{score}(z)")

@@ -63,8 +63,10 @@ with st.expander("D and G as probability models"):
     st.markdown("D is a **classifier**: given an example's features X, it models **P(Y | X)**, the probability of "
                 "its class Y (here: real or fake). G works the other way round. A **conditional** G models "
                 "**P(X | Y)**: features given a class you ask for (\"draw a 7\", the Controllable generation page). "
-                "An **unconditional** G, like the one above, is never given a class: it drops Y and models "
-                "**P(X)**, every kind of example at once. The noise z is what makes each of its samples different.")
+                "An **unconditional** G, like the one above, is never given a class. Trained on one class only, "
+                "P(X | Y) = P(X) and Y can be ignored, as the course notes say. Trained on all ten digits, as here, "
+                "it models the mix, **P(X) = Σ_y P(X | y) P(y)**: every kind of example at once, with no say in which. "
+                "The noise z is what makes each of its samples different.")
 
 
 course.links("app_pages/home.py")

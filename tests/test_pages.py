@@ -59,7 +59,8 @@ def test_home_explains_and_trains_the_default_gan():
     preview = " ".join(c.value for c in app.caption)
     assert "explains this game term by term" in preview and "expectations" in preview  # the BCE page defines 𝔼
     assert "≈ −1.386" in preview  # game.minimax_value at ½
-    assert "P(Y | X)" in text and "P(X | Y)" in text and "drops Y" in text
+    assert "P(Y | X)" in text and "P(X | Y)" in text
+    assert "P(X | Y) = P(X) and Y can be ignored" in text and "Σ_y P(X | y) P(y)" in text  # the notes' point, and ten
     start = next(b for b in app.button if b.label == "Train the default GAN")
     start.click().run()
     assert not app.exception
