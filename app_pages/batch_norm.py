@@ -176,15 +176,23 @@ def render_run(s: RunSnapshot) -> None:
                              key=f"bn_hist_{layer}")
 
 
-snap = live.selected_snapshot()
+def has_batch_norm(s: RunSnapshot) -> bool:
+    return s.config.g_batchnorm or s.config.d_batchnorm
+
+
+snap, instead = comparisons.lesson_run(COMPARISON, has_batch_norm)
 if snap is None:
     st.info("No run yet: press **Train with and without batch norm** below, or start a run on the Training page.")
-elif not (snap.config.g_batchnorm or snap.config.d_batchnorm):
+elif not has_batch_norm(snap):
     st.info(f"**{snap.id}** has no batch norm (g_batchnorm and d_batchnorm are off): pick another run in the sidebar, "
             "or press **Train with and without batch norm** below.")
 else:
     where = " and ".join(n for n, on in (("G", snap.config.g_batchnorm), ("D", snap.config.d_batchnorm)) if on)
-    st.write(f"Run **{snap.id}** has batch norm in {where}'s hidden layers.")
+    if instead is not None:
+        st.write(f"Run **{snap.id}**, the room's comparison run with batch norm in {where}'s hidden layers (the "
+                 f"sidebar's run, {instead.id}, has none; pick a run there to see it here).")
+    else:
+        st.write(f"Run **{snap.id}** has batch norm in {where}'s hidden layers.")
     live.live(render_run, snap.id, key="bn_run")
 
 # -- 3. internal covariate shift: the comparison ------------------------------------------------------------------------

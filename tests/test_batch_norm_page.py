@@ -273,3 +273,29 @@ def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
     assert expected is not None and f"On seed {shown.seed}, without batch norm" in expected
     for app in (_page(), _page(page=MC_PAGE)):
         assert expected in [c.value for c in app.caption]
+
+
+@pytest.mark.slow
+def test_a_fresh_browser_after_the_rooms_comparison_sees_the_batch_norm_run_not_a_request_to_find_one(monkeypatch):
+    """The sidebar's default is the newest run, the comparison's run *without* batch norm: the section shows the
+    comparison's run with batch norm instead, and says so; a run picked on purpose is never overridden."""
+    short = dataclasses.replace(get_comparison("batchnorm"), base=get_comparison("batchnorm").base.replace(
+        steps=20, sample_every=10, n_samples=200, probe_every=10))
+    monkeypatch.setitem(lesson_comparisons.COMPARISONS, "batchnorm", short)
+    shown = comparisons.store().start("batchnorm")
+    manager = live.get_manager()
+    for run_id in shown.runs.values():
+        assert manager.wait(run_id, timeout=60).status is Status.FINISHED
+    with_bn, without = shown.runs["batch norm"], shown.runs["no batch norm"]
+    assert live.run_order(manager)[0] == without  # what a fresh browser's sidebar shows
+
+    app = _page()
+    text = " ".join(m.value for m in app.markdown)
+    assert "has no batch norm" not in " ".join(i.value for i in app.info)
+    assert f"Run **{with_bn}**, the room's comparison run with batch norm" in text and without in text
+    assert app.get("vega_lite_chart"), "the section's charts are drawn"
+
+    for run_id in (with_bn, without):  # then picked on purpose in the sidebar: shown as it is
+        app.sidebar.selectbox(key=live.PICKER).select(run_id).run()
+    assert not app.exception
+    assert any(f"**{without}** has no batch norm" in i.value for i in app.info)

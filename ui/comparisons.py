@@ -54,6 +54,19 @@ def runs(name: str) -> dict[str, RunSnapshot] | None:
         return None
 
 
+def lesson_run(name: str, fits: Callable[[RunSnapshot], bool]) -> tuple[RunSnapshot | None, RunSnapshot | None]:
+    """The run a page's section shows, and the browser's own run it stands in for (None: it is that run).
+
+    This browser's run when it fits the section, or was picked on purpose (never overridden); else the first run of
+    the room's comparison `name` that fits: a fresh browser, which shows the newest run by default, lands on a run the
+    section can draw instead of being sent to find one."""
+    snap = live.selected_snapshot()
+    if snap is not None and (fits(snap) or live.picked_on_purpose()):
+        return snap, None
+    stand_in = next((s for s in (runs(name) or {}).values() if fits(s)), None)
+    return (stand_in, snap) if stand_in is not None else (snap, None)
+
+
 def start(name: str, again: bool = False, select: bool = False) -> None:
     """A button's callback: show the comparison to everyone, training it only if it is not already there.
 

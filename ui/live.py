@@ -27,6 +27,7 @@ from ui import roles
 from ui.text import md_escape
 
 SELECTED = "selected_run"
+PURPOSE = "_run_picked_on_purpose"  # see mark_picked
 PICKER = "sidebar_run"
 PENDING = "pending_selection"
 LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address bar always holds the run shown
@@ -146,6 +147,17 @@ def run_order(manager: RunManager) -> list[str]:
 def select(run_id: str) -> None:
     st.session_state[SELECTED] = run_id
     st.session_state[PENDING] = run_id  # the sidebar's picker shows it from its next run on
+    mark_picked()
+
+
+def mark_picked() -> None:
+    """This browser's run was chosen, not defaulted to: a pick in the sidebar, a link, a Start button, the presenter
+    it follows. A page never shows another run in its place (comparisons.lesson_run)."""
+    st.session_state[PURPOSE] = True
+
+
+def picked_on_purpose() -> bool:
+    return bool(st.session_state.get(PURPOSE))
 
 
 def selected_snapshot() -> RunSnapshot | None:

@@ -76,7 +76,7 @@ def _picker(manager: RunManager) -> str | None:
         labels = {i: f"{label} · yours" if mine and manager.owner(i) == mine else label for i, label in labels.items()}
     following = follow.following()
     choice = st.selectbox(
-        "Run", shown, format_func=lambda i: labels.get(i, i), key=live.PICKER, disabled=following,
+        "Run", shown, format_func=lambda i: labels.get(i, i), key=live.PICKER, disabled=following, on_change=live.mark_picked,
         help="Following the presenter: switch it off to pick another run." if following else
         "Every run on this server: the presenter's first, then the newest. Type to search. Each browser picks its own.")
     if len(matching) > PICKER_MAX:
