@@ -122,9 +122,12 @@ def test_every_page_opens_without_exception_and_reports_a_failed_run_in_its_side
     # through the navigation: a page load would start a new session, with no run picked
     for title, (name, path) in PAGES.items():
         page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
+        # the page's own address first: right after the click the old page still reads idle (seen in CI: the
+        # address checked before the switch had begun)
+        address = f"{server}/{path}".rstrip("/")
+        page.wait_for_url(lambda url, at=address: url.split("?")[0].rstrip("/") == at, timeout=30_000)  # ?run=…
         wait_idle(page)
         page.wait_for_selector("h1")
-        assert page.url.split("?")[0].rstrip("/") == f"{server}/{path}".rstrip("/"), (title, page.url)  # ?run=…
         alert = page.locator("[data-testid=stSidebar] [data-testid=stAlertContentError]")
         assert failed_run in alert.inner_text() and "cannot be opened" in alert.inner_text()
         assert_no_exception(page)

@@ -35,8 +35,10 @@ def test_a_sweep_from_the_form_to_the_heatmap(server, browser):
         screenshot(page, "sweep")
         page.locator("[data-testid=stButton] button:visible").filter(has_text=OPEN).first.click()
         page.wait_for_url("**/training**", timeout=30_000)
+        heading = page.get_by_role("heading", name="Run lr_g")  # the cell's run, on the Training page
+        heading.first.wait_for(timeout=30_000)  # the address changes before the page is drawn (seen in CI)
         wait_idle(page)
-        assert page.get_by_role("heading", name="Run lr_g").count() == 1  # the cell's run, on the Training page
+        assert heading.count() == 1
         assert_no_exception(page)
     finally:
         context.close()
