@@ -88,7 +88,11 @@ def test_the_presenters_key_is_accepted_at_once_while_thirty_sessions_guess(room
     assert KEY not in log and "Traceback" not in log
     wrong = sum("not the presenter key" in a for a in answers)
     busy = sum("Too many key guesses" in a for a in answers)
-    assert wrong + busy == len(answers) and wrong >= 1 and busy >= 1, (wrong, busy, answers[:5])
+    # every answer drawn is one of the two; an empty one is a page read while the stop interrupted its redraw (seen
+    # once in 179 guesses in CI): it says nothing either way
+    said = [a for a in answers if a]
+    assert wrong + busy == len(said) and wrong >= 1 and busy >= 1, (wrong, busy, said[:5])
+    assert len(said) >= len(answers) - GUESSERS, "many guesses were answered with nothing"
     print(f"accepted in {took:.2f} s; guesses answered: {wrong} wrong, {busy} turned away unread")
     assert took <= ACCEPTED_WITHIN_S, f"the presenter's key took {took:.2f} s while {GUESSERS} sessions guessed"
 
