@@ -257,17 +257,23 @@ def test_evidence_sentence_waits_for_both_numbers():
     assert collapse_evidence.sentence(0, {"batch norm": 9.0}) is None
 
 
-@pytest.mark.slow
-@pytest.mark.usefixtures("one_thread")
-def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
-    # the comparison as the lesson defines it, shortened so that it ends in seconds; the labels and the rule are its own
+def _finished_short_comparison(monkeypatch: pytest.MonkeyPatch) -> object:
+    """The room's batch-norm comparison as the lesson defines it, shortened so that it ends in seconds (the labels and
+    the rule are its own), started and waited for until both runs finished."""
     short = dataclasses.replace(get_comparison("batchnorm"), base=get_comparison("batchnorm").base.replace(
         steps=20, sample_every=10, n_samples=200, probe_every=10))
     monkeypatch.setitem(lesson_comparisons.COMPARISONS, "batchnorm", short)
     shown = comparisons.store().start("batchnorm")
-    manager = live.get_manager()
     for run_id in shown.runs.values():
-        assert manager.wait(run_id, timeout=60).status is Status.FINISHED
+        assert live.get_manager().wait(run_id, timeout=60).status is Status.FINISHED
+    return shown
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
+    shown = _finished_short_comparison(monkeypatch)
+    manager = live.get_manager()
     measured = {label: comparisons.classes_covered(manager.snapshot(run_id)) for label, run_id in shown.runs.items()}
     expected = collapse_evidence.sentence(shown.seed, measured)
     assert expected is not None and f"On seed {shown.seed}, without batch norm" in expected
@@ -279,13 +285,8 @@ def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
 def test_a_fresh_browser_after_the_rooms_comparison_sees_the_batch_norm_run_not_a_request_to_find_one(monkeypatch):
     """The sidebar's default is the newest run, the comparison's run *without* batch norm: the section shows the
     comparison's run with batch norm instead, and says so; a run picked on purpose is never overridden."""
-    short = dataclasses.replace(get_comparison("batchnorm"), base=get_comparison("batchnorm").base.replace(
-        steps=20, sample_every=10, n_samples=200, probe_every=10))
-    monkeypatch.setitem(lesson_comparisons.COMPARISONS, "batchnorm", short)
-    shown = comparisons.store().start("batchnorm")
+    shown = _finished_short_comparison(monkeypatch)
     manager = live.get_manager()
-    for run_id in shown.runs.values():
-        assert manager.wait(run_id, timeout=60).status is Status.FINISHED
     with_bn, without = shown.runs["batch norm"], shown.runs["no batch norm"]
     assert live.run_order(manager)[0] == without  # what a fresh browser's sidebar shows
 
