@@ -16,6 +16,7 @@ from ui.figures import activations
 from ui.style import PLOTLY_CONFIG
 
 DYING, VANISHING = "dying-relu", "vanishing-gradients"
+NAMES = {Activation.RELU: "ReLU", Activation.LEAKY_RELU: "leaky ReLU", Activation.SIGMOID: "sigmoid", Activation.TANH: "tanh"}
 COURSE_SLOPE = 0.2  # the course's discriminator: nn.LeakyReLU(0.2)
 FORMULAS = {
     Activation.RELU: (r"\mathrm{ReLU}(z) = \max(0, z)", r"\mathrm{ReLU}'(z) = 1 \text{ for } z > 0,\ 0 \text{ for } z < 0"),
@@ -96,7 +97,14 @@ def no_probes(snap: RunSnapshot | None) -> bool:
     return False
 
 
-snap = live.selected_snapshot()
+def uses(*kinds: Activation) -> Callable[[RunSnapshot], bool]:
+    """A section's kind of run: one of `kinds` in G's or D's hidden layers, and probe records (or a run still
+    training, whose first probe is on its way)."""
+    def fits(s: RunSnapshot) -> bool:
+        return bool({s.config.g_activation, s.config.d_activation} & set(kinds)) and (bool(s.probes) or s.status.active)
+
+    return fits
+
 
 # -- 2. dying ReLU ------------------------------------------------------------------------------------------------------
 st.subheader("Dying ReLU, measured")
@@ -110,13 +118,21 @@ st.caption("The probes count a unit as dead when its z was negative for every ex
            "learning: the comparison below measures it, once its runs have ended.")
 
 
-def selected_run(render: Callable[[RunSnapshot], None], key: str) -> None:
-    """`render` the selected run's probes, live while it trains; say why when there is nothing to plot."""
+def selected_run(render: Callable[[RunSnapshot], None], key: str, name: str, kinds: tuple[Activation, ...]) -> None:
+    """`render` the selected run's probes, live while it trains; say why when there is nothing to plot.
+
+    Where the sidebar's run has none of `kinds` (or no probes) and was not picked on purpose, the room's comparison
+    `name` stands in with its run that has: a fresh browser sees the section work (comparisons.lesson_run)."""
     def panel(s: RunSnapshot) -> None:
         live.show_status(s)
         if not no_probes(s):
             render(s)
 
+    snap, instead = comparisons.lesson_run(name, uses(*kinds))
+    if snap is not None and instead is not None:
+        what = " or ".join(NAMES[k] for k in kinds) + " units"
+        lacks = f"no {what}" if instead.probes or instead.status.active else "no probe records"
+        comparisons.stand_in_note(snap, instead, what, lacks)
     if snap is not None and (snap.probes or snap.status.active):  # an active run polls: its first probe shows up
         live.live(panel, snap.id, key=key)
     else:
@@ -133,7 +149,7 @@ def run_dead(s: RunSnapshot) -> None:
                      partial(activations.dead_fraction_chart, s.probes, measure=measure), key="act_run_dead")
 
 
-selected_run(run_dead, key="act_run_dead_panel")
+selected_run(run_dead, key="act_run_dead_panel", name=DYING, kinds=(Activation.RELU,))
 
 
 def variant_columns(snaps: dict[str, RunSnapshot]) -> Iterator[tuple[int, RunSnapshot]]:
@@ -209,7 +225,8 @@ def run_grads(s: RunSnapshot) -> None:
                              key=f"act_run_grads_{net}")
 
 
-selected_run(run_grads, key="act_run_grads_panel")
+selected_run(run_grads, key="act_run_grads_panel", name=VANISHING,
+             kinds=(Activation.SIGMOID, Activation.TANH))
 
 
 def vanishing_panel(snaps: dict[str, RunSnapshot]) -> None:

@@ -189,8 +189,7 @@ elif not has_batch_norm(snap):
 else:
     where = " and ".join(n for n, on in (("G", snap.config.g_batchnorm), ("D", snap.config.d_batchnorm)) if on)
     if instead is not None:
-        st.write(f"Run **{snap.id}**, the room's comparison run with batch norm in {where}'s hidden layers (the "
-                 f"sidebar's run, {instead.id}, has none; pick a run there to see it here).")
+        comparisons.stand_in_note(snap, instead, f"batch norm in {where}'s hidden layers", "none")
     else:
         st.write(f"Run **{snap.id}** has batch norm in {where}'s hidden layers.")
     live.live(render_run, snap.id, key="bn_run")

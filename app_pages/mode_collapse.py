@@ -174,12 +174,28 @@ def render_run(s: RunSnapshot) -> None:
     (image_panel if source.is_image else point_panel)(s, source)
 
 
-snap = live.selected_snapshot()
+def not_measurable(s: RunSnapshot) -> str | None:
+    """Why the section cannot judge the run (what it has not: "no samples yet", ...); None when it can."""
+    source = source_of(s)
+    if source is None:
+        return "no data on this server"
+    if not coverage.can_measure(source):
+        return f"{s.config.dataset.value} data: no classes or modes to count"
+    return None if s.samples or s.status.active else "no samples"
+
+
+# a fresh browser whose sidebar run cannot be judged (its newest run trained on a CSV, say) sees the room's comparison
+snap, instead = comparisons.lesson_run(COMPARISONS[st.session_state.get("mc_data") or "digits"],
+                                       lambda s: not_measurable(s) is None)
 st.subheader("How many modes does G draw?")
 if snap is None:
     st.info("No run yet: press **Run the comparison** below, or start a run on the Training page.")
+elif instead is not None:
+    comparisons.stand_in_note(snap, instead, f"{snap.config.dataset.value} data and {snap.config.loss.value} loss",
+                              not_measurable(instead) or "")
 else:
     st.write(f"Run **{snap.id}** ({snap.config.dataset.value}, {snap.config.loss.value} loss); pick another in the sidebar.")
+if snap is not None:
     live.live(render_run, snap.id, key="mc_run")
 with st.expander("How the page measures it"):
     st.markdown(

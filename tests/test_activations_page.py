@@ -272,3 +272,37 @@ def test_ended_dying_comparison_measures_the_gradient_dead_units_get(fresh_manag
     assert not dead.empty and (dead["value"] == 0).all()  # counted dead in the ReLU run: exactly nothing comes back
     assert any(c.value.startswith("A unit counted dead gets 0% ") for c in app.caption)
 
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_a_fresh_browser_after_the_rooms_comparisons_sees_their_runs_not_a_request_to_find_one(fresh_manager,
+                                                                                               monkeypatch):
+    """Both comparisons ran, the vanishing-gradients one last: a fresh browser's sidebar shows its newest run, leaky
+    ReLU in G and D, which has no ReLU and no sigmoid. Each section shows its comparison's run that has, and says so;
+    a run picked on purpose is never overridden."""
+    manager = live.get_manager()
+    shown = {}
+    for name in ("dying-relu", "vanishing-gradients"):
+        c = get_comparison(name)
+        monkeypatch.setitem(lesson_comparisons.COMPARISONS, name,
+                            dataclasses.replace(c, base=c.base.replace(steps=20, probe_every=10)))
+        shown[name] = comparisons.store().start(name).runs
+        for run_id in shown[name].values():
+            assert manager.wait(run_id, timeout=60).status is Status.FINISHED
+    newest = shown["vanishing-gradients"]["leaky ReLU"]
+    assert live.run_order(manager)[0] == newest  # what a fresh browser's sidebar shows
+
+    app = _page()
+    text = " ".join(m.value for m in app.markdown)
+    assert (f"Run **{shown['dying-relu']['ReLU in D']}**, the room's comparison run with ReLU units (the sidebar's "
+            f"run, {newest}, has no ReLU units" in text)
+    assert f"Run **{shown['vanishing-gradients']['sigmoid']}**, the room's comparison run with sigmoid or tanh" in text
+    assert _charts(app, "fraction of units dead") and len(_charts(app, "gradient norm")) >= 2
+    assert not [i for i in app.info if "pick" in i.value]
+
+    app.sidebar.selectbox(key=live.PICKER).select(shown["dying-relu"]["leaky ReLU in D"]).run()
+    app.sidebar.selectbox(key=live.PICKER).select(newest).run()  # picked on purpose: shown as it is
+    assert not app.exception
+    assert "the room's comparison run" not in " ".join(m.value for m in app.markdown)
+    assert any(f"**{newest}**" in m.value for m in app.markdown)

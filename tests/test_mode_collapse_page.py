@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,9 +14,11 @@ from gan_core.config import Loss, get_preset
 from gan_core.data import load_digits, mixture
 from gan_core.evaluation import coverage, rejection
 from gan_core.evaluation.evaluate import evaluate_run
+from gan_core.lessons import comparisons as lesson_comparisons
 from gan_core.lessons import explain
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.status import Status
+from gan_core.runs.uploads import save_points_upload
 from gan_core.train.records import SampleRecord
 from ui import comparisons, live, style
 from ui.figures import mode_collapse
@@ -240,3 +243,35 @@ def test_a_critic_ring_run_says_the_filter_needs_bce(fresh_manager):
     text = _texts(app)
     assert "What D knows that G has not learned" in text and "Measured on BCE runs only" in text
     assert "after D's filter" not in text
+
+
+@pytest.mark.slow
+def test_a_fresh_browser_whose_newest_run_cannot_be_judged_sees_the_rooms_comparison(fresh_manager, monkeypatch):
+    """The room's collapse comparison ran, then someone trained on their own points (no modes to count): a fresh
+    browser's sidebar shows that run; the section shows the comparison's BCE run and says why. Picked on purpose, the
+    points run is shown as it is, with the reason it cannot be judged."""
+    c = get_comparison("collapse-digits")
+    monkeypatch.setitem(lesson_comparisons.COMPARISONS, "collapse-digits", dataclasses.replace(  # ends in seconds
+        c, base=c.base.replace(steps=20, sample_every=10, n_samples=200),
+        variants={"BCE": {}, "WGAN-GP": {**c.variants["WGAN-GP"], "steps": 4}}))
+    runs = comparisons.store().start("collapse-digits").runs
+    manager = live.get_manager()
+    for run_id in runs.values():
+        assert manager.wait(run_id, timeout=60).status is Status.FINISHED
+    csv = save_points_upload("points.csv", b"x,y\n" + b"".join(f"{i},{i % 7}\n".encode() for i in range(50)),
+                             manager.runs_dir)
+    points = _finished(get_preset("ring-bce").config.replace(dataset="points", points_csv=str(csv), steps=10,
+                                                            sample_every=5, n_samples=32), "my-points")
+    assert live.run_order(manager)[0] == points
+
+    app = _app().run()
+    assert not app.exception
+    assert (f"Run **{runs['BCE']}**, the room's comparison run with digits data and bce loss (the sidebar's run, "
+            f"{points}, has points data: no classes or modes to count" in _texts(app))
+    assert "Classes covered" in [m.label for m in app.metric], _texts(app)[:3000]
+
+    for run_id in (runs["WGAN-GP"], points):  # a pick is a change: the run already shown is picked by picking another
+        app.sidebar.selectbox(key=live.PICKER).select(run_id).run()
+    assert not app.exception
+    assert "the room's comparison run" not in _texts(app)
+    assert "which has no classes or modes to count" in _texts(app)

@@ -67,6 +67,13 @@ def lesson_run(name: str, fits: Callable[[RunSnapshot], bool]) -> tuple[RunSnaps
     return (stand_in, snap) if stand_in is not None else (snap, None)
 
 
+def stand_in_note(snap: RunSnapshot, instead: RunSnapshot, what: str, lacks: str) -> None:
+    """One line above a section drawn from `lesson_run`'s stand-in: which run it is, and why the sidebar's is not it
+    (`lacks`: what the sidebar's run has not, e.g. "none")."""
+    st.write(f"Run **{snap.id}**, the room's comparison run with {what} (the sidebar's run, {instead.id}, has "
+             f"{lacks}; pick a run there to see it here).")
+
+
 def start(name: str, again: bool = False, select: bool = False) -> None:
     """A button's callback: show the comparison to everyone, training it only if it is not already there.
 
