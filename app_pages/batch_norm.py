@@ -153,7 +153,7 @@ def render_run(s: RunSnapshot) -> None:
             st.info("No batch-norm records in this run's folder: runs trained before probe records were saved there "
                     "have none. Start a new run (or resume a stopped one) to record them.")
         return
-    st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. The batch's "
+    st.markdown("**Batch statistics against running statistics**, averaged over each layer's channels. Watch the batch's "
                 "(thin, light blue) jump from batch to batch; the running ones used at inference (bold, dark blue) follow "
                 "them smoothly and late.")
     layers = batch_norm.bn_layers(probes)
@@ -163,13 +163,17 @@ def render_run(s: RunSnapshot) -> None:
                 cache.vega_chart((s.id, s.version, "bn_stats", layer, statistic),
                                  partial(batch_norm.bn_stats_chart, probes, layer, statistic),
                                  key=f"bn_{statistic}_{layer}")
-    st.markdown("**Values before and after batch norm**, pooled over the step's batches: grey before, "
-                ":blue[blue] after (γ and β included). Normalising brings each channel to mean 0 and spread 1; then γ "
-                "and β give it mean β and spread γ. They start at 1 and 0 and are learned, so whatever the input's "
-                "centre and spread, the output here stays *near* 0 and 1 while γ and β stay near their start.")
+    intro = st.container()  # above the step slider, written once the step is known
     steps = [p.step for p in probes]
     step = hist_step(steps)
     record = next(p for p in reversed(probes) if p.step == step)
+    learned = batch_norm.learned_text(record)
+    intro.markdown("**Values before and after batch norm**, pooled over the step's batches: grey before, "
+                ":blue[blue] after (γ and β included). Normalising brings each channel to mean 0 and spread 1; then γ "
+                "and β give it mean β and spread γ. They start at 1 and 0 and are learned: the output stays near 0 "
+                "and 1 only while they stay near their start. "
+                + (f"This run's at step {step:,}, over each layer's channels: {learned}." if learned else
+                   "This run's records predate γ and β being kept: a new run shows them here."))
     for layer, cell in zip(layers, grid(len(layers)), strict=True):
         with cell:
             cache.vega_chart((s.id, "bn_hist", step, id(record), layer), partial(batch_norm.hist_chart, record, layer),
@@ -242,7 +246,7 @@ st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_
            "the same runs.")
 with st.container(border=True):
     st.markdown("**Batch norm and mode collapse.** The Mode collapse page makes its BCE demo collapse by removing batch "
-                "norm from G, so D wins early; this comparison trains that GAN with and without it. Batch norm steadies "
+                "norm from G, so that D can win early; this comparison trains that GAN with and without it. Batch norm steadies "
                 "training; the course's remedy that makes collapse less likely is W-loss (on the Mode collapse page).")
     st.caption(collapse_evidence.measured() or "Press **Train with and without batch norm** below to measure it on this "
                                               "server.")
@@ -254,8 +258,8 @@ if shown is not None:
     st.markdown("""
 **What to look for**
 - *With batch norm*, each of G's layers receives values centred near β with spread near γ at every step (γ and β
-  start at 1 and 0 and are learned, so near 0 and 1 here): the band stays put. *Without*, the band moves and shrinks
-  or grows as the layers before it learn: that drift is the internal covariate shift.
+  start at 1 and 0 and are learned; the run's own are quoted above): the band stays put. *Without*, watch whether the band moves,
+  shrinking or growing as the layers before it learn: that drift is the internal covariate shift.
 - The losses: without batch norm D can win early (its loss falls, G's climbs), and a G that keeps losing may settle on
   the few digits it can pass off as real: mode collapse. How many digits each run drew is measured above.
 """)

@@ -84,8 +84,8 @@ with right:
     st.latex(r"\frac{\partial}{\partial l}\log(1-\sigma(l)) = -D(G(z))")
     st.latex(r"\frac{\partial}{\partial l}\big(-\log\sigma(l)\big) = D(G(z)) - 1")
     st.plotly_chart(cache.cached("bce_ggrad", bce_loss.g_gradients), key="bce_ggrad", config=PLOTLY_CONFIG)
-st.caption("Early in training D spots fakes easily, so D(G(z)) is near 0. There the minimax gradient vanishes and G "
-           "barely moves; the non-saturating gradient is at its largest.")
+st.caption("Early in training D often spots fakes easily, so D(G(z)) is near 0. There the minimax gradient vanishes "
+           "and G barely moves; the non-saturating gradient is at its largest. The last section shows a run's D(G(z)).")
 
 # -- 3b. the expectations Home's formula uses ------------------------------------------------------------------------
 st.markdown("**The game on Home, read with these terms.** "

@@ -46,7 +46,7 @@ def train_offer(conditional: bool, key: str) -> None:
         return
     preset = get_preset(name)
     st.info(f"No trained {'conditional ' if conditional else ''}digits generator on this server yet. Train one "
-            f"({preset.config.steps:,} steps of the `{name}` preset, {DIGITS_TIME}, no download):")
+            f"({preset.config.steps:,} steps of the `{name}` preset, no download; {DIGITS_TIME}):")
     st.button(f"Train a {'conditional ' if conditional else ''}digits generator", key=f"{key}_train", type="primary",
               icon=":material/play_arrow:", on_click=live.start, args=(preset.config, name))
 
@@ -156,8 +156,8 @@ if gen is not None:
 
     # -- 2. z-space ---------------------------------------------------------------------------------------------------
     st.subheader("Walk through z-space")
-    st.write("Pick two noise vectors and walk from one to the other: the digits change gradually, because G is a "
-             "smooth function. A straight line cuts through the middle of the Gaussian cloud: halfway, z is about "
+    st.write("Pick two noise vectors and walk from one to the other: G is a smooth function, so look for the digits "
+             "changing gradually. A straight line cuts through the middle of the Gaussian cloud: halfway, z is about "
              "√(d/2) long against the √d of almost every z G saw in training. A spherical path (slerp) keeps the "
              "length typical.")
     st.latex(r"\text{linear: } (1-t)\,z_a + t\,z_b \qquad "

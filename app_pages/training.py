@@ -98,13 +98,13 @@ def how_it_learns() -> None:
     healthy.markdown(f"""**What the curves should do** (a BCE run)
 - The losses do **not** go to 0: each network's gain is the other's loss, so they wobble and level off. A D that says
   0.5 to everything scores D loss = G loss = log 2 ≈ {BALANCE.d_loss:.3f}.
-- D learns fast at first: **D(x)** rises towards 1 and **D(G(z))** falls towards 0. As G's fakes improve they drift
-  back towards each other, towards 0.5, where D can no longer tell real from fake. A short run seldom gets all the
-  way there.""")
+- Look for D learning fast at first: **D(x)** rising towards 1 and **D(G(z))** falling towards 0. As G's fakes
+  improve they drift back towards each other, towards 0.5, where D can no longer tell real from fake. A short run may
+  not get all the way there.""")
     failing.markdown("""**What a failing run looks like**
 - **D wins**: D(x) stays near 1, D(G(z)) near 0, D's loss near 0 while G's climbs. G then gets little *useful*
   feedback: with the minimax loss its gradient vanishes (BCE loss page); with the non-saturating loss these runs use,
-  it is pushed hard towards what D rates most real right now, and collapses (Mode collapse page).
+  it is pushed hard towards what D rates most real right now, and can collapse (Mode collapse page).
 - **Mode collapse**: the curves can look calm while the samples all look alike: watch the samples too (Mode collapse
   page).
 - **Diverged**: a loss became NaN or infinite; the run stops at its last good step and says so.""")

@@ -52,6 +52,9 @@ class Session:
     fetch_media: bool = True
     cookie: str = ""  # the Cookie header its websocket sends: tabs of one browser send the same ("" : a client without)
     local_host: str | None = None  # the address it connects from ("127.0.0.2": another machine, as the server sees it)
+    # False: never rerun a fragment on its timer, as a script that only answers would not (nor would it send one that
+    # interrupts the full run its own click asked for)
+    polls: bool = True
     # what it saw
     errors: list[str] = field(default_factory=list)  # exceptions shown, a lost connection, a cache miss, a broken image
     received: int = 0  # bytes
@@ -142,6 +145,14 @@ class Session:
         widget = self.find("text_input", label)
         await self._rerun(states=[WidgetState(id=widget.id, string_value=value)])
         await self.wait_idle()
+
+    async def choose(self, label: str, option: str, timeout: float = 60.0) -> None:
+        """Pick an option of a radio (its value is the option's text, as the frontend sends it)."""
+        widget = self.find("radio", label)
+        if option not in widget.options:
+            raise LookupError(f"{option!r} is not an option of {label!r} (options: {list(widget.options)})")
+        await self._rerun(states=[WidgetState(id=widget.id, string_value=option)])
+        await self.wait_idle(timeout)
 
     async def goto(self, page: str, query: str = "") -> None:
         """Click a page in the navigation (url path, "" for the default page), as the sidebar's links do."""
@@ -238,7 +249,7 @@ class Session:
             self._delta(msg, now)
         elif kind == "auto_rerun":
             fragment_id, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
-            if fragment_id and self._timers.get(fragment_id, (None,))[0] != interval:
+            if self.polls and fragment_id and self._timers.get(fragment_id, (None,))[0] != interval:
                 if fragment_id in self._timers:
                     self._timers[fragment_id][1].cancel()
                 self._timers[fragment_id] = (interval, asyncio.create_task(self._every(fragment_id, interval)))

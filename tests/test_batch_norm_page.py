@@ -45,6 +45,13 @@ def _record(step: int, batchnorm: tuple[BatchNormStats, ...] = (), layers: tuple
 
 
 # -- figures -------------------------------------------------------------------------------------------------------------
+def test_learned_text_gives_each_layers_gamma_and_beta_range_or_none_for_old_records():
+    record = _record(10, (dataclasses.replace(_bn("G", "block 1", [0.0, 0.0], [1.0, 1.0], [0.0] * 2, [1.0] * 2),
+                                              gamma=np.array([0.9, 1.1]), beta=np.array([-0.05, -0.05])),))
+    assert batch_norm.learned_text(record) == "G block 1: γ 0.90 to 1.10, β −0.05"
+    assert batch_norm.learned_text(_record(10, (_bn("G", "block 1", [0.0], [1.0], [0.0], [1.0]),))) is None
+
+
 def test_bn_stats_average_over_channels_per_layer_and_source():
     probes = [
         _record(10, (_bn("D", "block 1", [0.0], [1.0], [0.0], [1.0]),
@@ -205,8 +212,13 @@ def test_a_finished_run_with_batch_norm_shows_its_statistics_after_a_restart_too
     titles = [json.loads(s)["title"]["text"] for s in specs]
     assert titles == [f"{layer}: {statistic}" for layer in layers for statistic in ("mean", "variance")] + layers
     assert app.select_slider(key="bn_hist_step").value == snap.probes[-1].step
+    learned = batch_norm.learned_text(snap.probes[-1])
+    assert "G block 1: γ " in learned and ", β " in learned
+    assert any(f"This run's at step {snap.probes[-1].step:,}, over each layer's channels: {learned}." in m.value
+               for m in app.markdown)
     app.select_slider(key="bn_hist_step").set_value(snap.probes[0].step).run()
     assert not app.exception, [e.value for e in app.exception]
+    assert any(f"This run's at step {snap.probes[0].step:,}" in m.value for m in app.markdown)  # the step shown
     # after a restart the probe records come from the run's folder: the same charts
     live.reset_manager()
     app = _page(run_id)

@@ -12,6 +12,7 @@ import pytest
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import BOTH, COMPARISONS, NEITHER, SAME, Expect, Prediction
 from gan_core.lessons.predictions import (
+    BURST_ENV,
     MAX_ANSWERS,
     NEW_BURST,
     PREDICTIONS_FILE,
@@ -139,6 +140,20 @@ def test_five_hundred_scripted_sessions_cannot_lock_out_a_real_answer(tmp_path):
     store.answer(NAME, poll.id, "neither", actor=student(0), address="10.0.0.66")  # a change is not a new answer
     real = store.answer(NAME, poll.id, "WGAN-GP", actor=Actor("a-real-browser", presenter=False), address="10.0.0.7")
     assert real.answer_of("a-real-browser") == "WGAN-GP" and len(real.answers) == NEW_BURST + 1
+
+
+def test_a_hall_behind_one_nat_gets_the_burst_its_teacher_sets(tmp_path, monkeypatch):
+    monkeypatch.setenv(BURST_ENV, "3")
+    store = Predictions(tmp_path, clock=lambda: 0.0)
+    poll = store.open(NAME, actor=PRESENTER)
+    for i in range(3):
+        store.answer(NAME, poll.id, "BCE", actor=student(i), address="10.0.0.66")
+    with pytest.raises(ConfigError, match="too many new answers"):
+        store.answer(NAME, poll.id, "BCE", actor=student(3), address="10.0.0.66")
+    for bad, said in (("0", "must be at least 1"), ("lots", "must be a whole number")):
+        monkeypatch.setenv(BURST_ENV, bad)
+        with pytest.raises(ValueError, match=f"{BURST_ENV} {said}"):
+            Predictions(tmp_path)
 
 
 def test_one_answer_per_browser_not_per_tab(tmp_path):

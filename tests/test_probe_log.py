@@ -48,7 +48,8 @@ def _record(step: int, values: float = 1.0) -> ProbeRecord:
     channel = np.array([values, -0.0, 3.5e-12], np.float32)
     return ProbeRecord(step, {"G": {"block 1": 0.1 * step, "output": 2.0}, "D": {}},
                        (LayerStats("G", "block 1", Activation.TANH, 0.0, 0.25, -0.1, 1.0 / 3, hist),),
-                       (BatchNormStats("G", "block 1", channel, channel, channel, channel, hist, hist),))
+                       (BatchNormStats("G", "block 1", channel, channel, channel, channel, hist, hist,
+                                       gamma=channel + 1, beta=channel - 1),))
 
 
 def _steps(store: RunStore) -> list[int]:
@@ -74,6 +75,23 @@ def test_nan_infinite_and_tiny_values_survive_the_round_trip(tmp_path):
     store.append_probe(odd, keep=True)
     store.close()
     assert same(store.read_probes(), [odd])
+
+
+def test_a_record_written_before_gamma_and_beta_were_kept_reads_without_them():
+    old = dataclasses.replace(_record(10), batchnorm=tuple(dataclasses.replace(s, gamma=None, beta=None)
+                                                           for s in _record(10).batchnorm))
+    line = probe_log.encode(old)
+    assert '"gamma"' not in line and '"beta"' not in line  # the line such a run wrote
+    assert same(probe_log.decode(line), old)
+
+
+def test_a_trained_runs_records_keep_its_learned_gamma_and_beta(tmp_path, one_thread):
+    store, trainer = open_run(tmp_path / "run", BN)
+    train_to(store, trainer)
+    first, last = (p.batchnorm[0] for p in RunStore(store.path).read_probes()[::2])
+    assert last.gamma is not None and last.beta is not None and last.gamma.shape == last.batch_var.shape
+    # learned: Adam has moved them from where they start (γ 1, β 0), a little more at each probe
+    assert not np.allclose(last.gamma, 1.0) and not np.array_equal(first.gamma, last.gamma)
 
 
 def test_a_folder_without_probes_reads_none(tmp_path):

@@ -104,7 +104,7 @@ def buttons(name: str, snaps: dict[str, RunSnapshot] | None, *, key: str, label:
     if snaps is None:
         st.button(label, key=f"{key}_start", type="primary", icon=icon, on_click=start, args=(name,),
                   kwargs={"select": select}, help=f"Starts both runs, for everyone on this server. "
-                                                  f"{comparison.steps_note}")
+                                                  f"{comparison.steps_note[:1].upper()}{comparison.steps_note[1:]}")
     else:
         active = any(s.status.active for s in snaps.values())
         seed = next(iter(snaps.values())).config.seed

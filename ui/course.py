@@ -40,9 +40,9 @@ PAGES: tuple[Lesson, ...] = (
     Lesson("app_pages/batch_norm.py", "Batch norm", ":material/equalizer:", 2,
            "the activations whose inputs batch norm steadies"),
     Lesson("app_pages/mode_collapse.py", "Mode collapse", ":material/scatter_plot:", 3,
-           "the batch-norm comparison's collapsed run"),
+           "the batch-norm comparison's run without batch norm"),
     Lesson("app_pages/controllable.py", "Controllable generation", ":material/tune:", 4,
-           "a GAN that covers every digit"),
+           "a GAN trained on all ten digits"),
     Lesson("app_pages/sweep.py", "Explore hyperparameters", ":material/grid_view:", None,
            "the settings each lesson changed one at a time"),
 )

@@ -23,7 +23,7 @@ from ui.style import FIT
 from ui.text import md_escape
 
 WAIT_S = 3.0  # a closed or absent question is polled this often: thirty students at 1 s would cost a core's tenth
-_ERROR = "prediction_error:"  # + key
+_ERROR = "prediction_error:"  # + key -> (the question's id it is about, or None; the message)
 
 _store: Predictions | None = None
 _store_lock = threading.Lock()
@@ -52,8 +52,10 @@ def _answer(name: str, poll_id: int, widget: str, key: str) -> None:
         return
     try:
         store().answer(name, poll_id, choice, actor=roles.actor(), address=roles.client_address())
-    except ConfigError as err:  # closed or replaced while this browser showed it
-        st.session_state[_ERROR + key] = str(err)
+    except ConfigError as err:  # closed or replaced while this browser showed it, or too many new answers
+        st.session_state[_ERROR + key] = (poll_id, str(err))
+    else:
+        st.session_state.pop(_ERROR + key, None)
 
 
 def tally_text(poll: Poll) -> str:
@@ -107,7 +109,7 @@ def panel(name: str, *, key: str) -> None:
                 try:
                     store().open(name, actor=roles.actor())
                 except RunRefused as err:  # the presenter role was lost (a new key): the store says so
-                    st.session_state[_ERROR + key] = str(err)
+                    st.session_state[_ERROR + key] = (None, str(err))
                 st.rerun()
         if poll is not None and is_open:
             with st.container(border=True):
@@ -133,7 +135,11 @@ def panel(name: str, *, key: str) -> None:
             st.caption(f":material/lock: The room's predictions are in ({tally_text(poll)})."
                        + (f" Yours: **{md_escape(mine)}**." if mine else "")
                        + " They are set beside the outcome once the runs end.")
-        error = st.session_state.pop(_ERROR + key, None)
+        # a refused answer to the question still shown stays until an answer is taken (the panel polls every few
+        # seconds: a message gone with the next poll could go unread); any other message is said once
+        about, error = st.session_state.get(_ERROR + key) or (None, None)
+        if poll is None or about != poll.id or not poll.is_open:
+            st.session_state.pop(_ERROR + key, None)
         if error:
             st.warning(md_escape(error), icon=":material/block:")
 

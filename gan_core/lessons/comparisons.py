@@ -82,8 +82,8 @@ COMPARISONS: dict[str, Comparison] = {
     for c in [
         Comparison(
             name="dying-relu",
-            question="Does D keep its units alive? ReLU against leaky ReLU in D, with a learning rate high enough to kill "
-                     "ReLUs.",
+            question="Does D keep its units alive? ReLU against leaky ReLU in D, at 5× the preset's learning rate, where "
+                     "big early steps can kill ReLUs.",
             # lr 5e-3 (5x the preset's): the big early Adam steps push ReLUs negative for every input, and a dead ReLU
             # gets no gradient to come back. Measured over seeds 0-2 at step 1000, D's block 1: ReLU 37-41 % dead,
             # leaky ReLU 6-11 %. 1,000 steps: both variants, one after the other, finish well inside a minute.
@@ -92,7 +92,7 @@ COMPARISONS: dict[str, Comparison] = {
             # 1.5x: the seeds above differ by 3.4-6.8x, so "about the same" is a wrong answer, not a coin toss
             prediction=Prediction("Which run's discriminator will end with more dead units?",
                                   "share of D's units dead at the last probe", Expect.MORE, 1.5),
-            steps_note="Measured on 2 CPU cores: both done about 20 s after the click.",
+            steps_note="Measured on 2 CPU cores, seed 0, when this page was written: both done about 20 s after the click.",
         ),
         Comparison(
             name="vanishing-gradients",
@@ -110,7 +110,7 @@ COMPARISONS: dict[str, Comparison] = {
             prediction=Prediction("In which run will G's first layer get the weaker gradient, next to its last layer's?",
                                   "G's first-layer gradient over its last layer's, at the last probe", Expect.LESS,
                                   10.0),
-            steps_note="Measured on 2 CPU cores: both done about 20 s after the click.",
+            steps_note="Measured on 2 CPU cores, seed 0, when this page was written: both done about 20 s after the click.",
         ),
         Comparison(
             name="batchnorm",
@@ -123,7 +123,8 @@ COMPARISONS: dict[str, Comparison] = {
             variants={"batch norm": {"g_batchnorm": True}, "no batch norm": {"g_batchnorm": False}},
             prediction=Prediction("Which run will draw only a few digits (3 or fewer of the 10)?",
                                   "digits covered at the last snapshot", Expect.AT_MOST, 3),
-            steps_note="both variants finish in about 15 s on 2 CPU cores (about 30 s when the machine is busy)",
+            steps_note="both variants finished about 15 s after the click, on 2 CPU cores with seed 0 when this page was "
+                       "written (about 30 s on a busy machine)",
         ),
         Comparison(
             name="collapse-digits",
@@ -137,7 +138,8 @@ COMPARISONS: dict[str, Comparison] = {
                                              if get_preset("digits-collapse").config.to_dict()[k] != v}},
             prediction=Prediction("Which run will draw only a few digits (3 or fewer of the 10)?",
                                   "digits covered at the last snapshot", Expect.AT_MOST, 3),
-            steps_note="Measured on 2 CPU cores: BCE done about 10 s after the click, WGAN-GP within 50 s.",
+            steps_note="Measured on 2 CPU cores, seeds 0-4, when this page was written: BCE done about 10 s after the "
+                       "click, WGAN-GP within 50 s.",
         ),
     ]
 }

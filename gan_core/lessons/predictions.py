@@ -24,13 +24,14 @@ from typing import Any
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
 from gan_core.runs.folder import DAMAGED, atomic_write_bytes, read_json_section
-from gan_core.runs.roles import Actor, RunRefused
+from gan_core.runs.roles import Actor, RunRefused, env_whole_number
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.json"
 MAX_ANSWERS = 20_000  # per question: bounds the file; a lecture hall is a few hundred, and NEW_PER_ADDRESS_S slows a script
 NEW_BURST = 200  # new answers one address may give at once: a lecture hall behind one NAT answers together
+BURST_ENV = "GAN_POLL_BURST"  # a larger hall behind one NAT raises it
 NEW_PER_ADDRESS_S = 1.0  # then one more new answer per this many seconds from that address (changed answers are free)
 PRESENT_S = 10.0  # a browser whose question panel polled (every few seconds) within this long is on the page
 
@@ -80,13 +81,17 @@ class Predictions:
     """Every comparison's question and answers on this server; thread-safe (every browser session calls it)."""
 
     def __init__(self, folder: str | Path, comparisons: Mapping[str, Comparison] | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, burst: int | None = None) -> None:
+        """`burst`: new answers one address may give at once (else GAN_POLL_BURST, else NEW_BURST)."""
         self.path = Path(folder) / PREDICTIONS_FILE
         self.comparisons = COMPARISONS if comparisons is None else comparisons
         self._lock = threading.Lock()
         self._polls: dict[str, Poll] = {}
         self._clock = clock
-        self._new_answers = RateLimit(NEW_BURST, NEW_PER_ADDRESS_S, clock)
+        burst = env_whole_number(BURST_ENV, NEW_BURST) if burst is None else burst
+        if burst < 1:
+            raise ValueError(f"{BURST_ENV} must be at least 1 (0 would turn away every new answer), not {burst}")
+        self._new_answers = RateLimit(burst, NEW_PER_ADDRESS_S, clock)
         self._present: dict[str, dict[str, float]] = {}  # comparison -> voter -> when its panel last polled
         self._load()
 

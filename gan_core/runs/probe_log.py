@@ -46,7 +46,8 @@ def encode(record: ProbeRecord) -> str:
     layers = [{"net": s.net, "layer": s.layer, "kind": s.kind.value, "dead_fraction": s.dead_fraction,
                "saturated_fraction": s.saturated_fraction, "mean": s.mean, "std": s.std, "hist": _text(s.hist)}
               for s in record.layers]
-    batchnorm = [{"net": s.net, "layer": s.layer, **{k: _text(getattr(s, k)) for k in _BN_ARRAYS}}
+    batchnorm = [{"net": s.net, "layer": s.layer, **{k: _text(getattr(s, k)) for k in _BN_ARRAYS},
+                  **{k: _text(getattr(s, k)) for k in _BN_LEARNED if getattr(s, k) is not None}}
                  for s in record.batchnorm]
     return json.dumps({"step": int(record.step), "grad_norms": record.grad_norms, "layers": layers,
                        "batchnorm": batchnorm}, separators=(",", ":")) + "\n"
@@ -62,12 +63,14 @@ def decode(line: bytes | str) -> ProbeRecord:
     layers = tuple(LayerStats(str(d["net"]), str(d["layer"]), Activation(d["kind"]), float(d["dead_fraction"]),
                               float(d["saturated_fraction"]), float(d["mean"]), float(d["std"]), _array(d["hist"]))
                    for d in values["layers"])
-    batchnorm = tuple(BatchNormStats(str(d["net"]), str(d["layer"]), *(_array(d[k]) for k in _BN_ARRAYS))
+    batchnorm = tuple(BatchNormStats(str(d["net"]), str(d["layer"]), *(_array(d[k]) for k in _BN_ARRAYS),
+                                     *(_array(d[k]) if k in d else None for k in _BN_LEARNED))
                       for d in values["batchnorm"])
     return ProbeRecord(int(values["step"]), grads, layers, batchnorm)
 
 
 _BN_ARRAYS = ("batch_mean", "batch_var", "running_mean", "running_var", "hist_in", "hist_out")  # BatchNormStats' order
+_BN_LEARNED = ("gamma", "beta")  # then these, absent from records written before they were kept
 _FLOAT32 = np.dtype("<f4")
 
 

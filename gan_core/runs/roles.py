@@ -70,7 +70,7 @@ def presenter_key() -> str | None:
     return key if key.strip() else None
 
 
-def _limit(name: str, default: int) -> int:
+def env_whole_number(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -85,12 +85,12 @@ def _limit(name: str, default: int) -> int:
 
 def session_runs_limit() -> int:
     """Active runs (queued, running or paused) a student session may hold at once; 0: watch only."""
-    return _limit(SESSION_RUNS_ENV, DEFAULT_SESSION_RUNS)
+    return env_whole_number(SESSION_RUNS_ENV, DEFAULT_SESSION_RUNS)
 
 
 def max_queued_limit() -> int:
     """Runs that may wait for a worker before a student's start is refused."""
-    return _limit(MAX_QUEUED_ENV, DEFAULT_MAX_QUEUED)
+    return env_whole_number(MAX_QUEUED_ENV, DEFAULT_MAX_QUEUED)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class Limits:
                  max_queued: int | None = None) -> Limits:
         """Each limit as given, else from its environment variable, else its default."""
         return cls(session_runs_limit() if session_runs is None else session_runs,
-                   _limit(SESSION_STEPS_ENV, DEFAULT_SESSION_STEPS) if session_steps is None else session_steps,
+                   env_whole_number(SESSION_STEPS_ENV, DEFAULT_SESSION_STEPS) if session_steps is None else session_steps,
                    max_queued_limit() if max_queued is None else max_queued)
 
 

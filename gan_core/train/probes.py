@@ -53,6 +53,8 @@ class BatchNormStats:
     running_var: np.ndarray
     hist_in: np.ndarray  # pre-BN values
     hist_out: np.ndarray  # post-BN values (after γ, β)
+    gamma: np.ndarray | None = None  # the learned scale per channel (None: recorded before it was, or no affine)
+    beta: np.ndarray | None = None  # the learned shift per channel
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ class Probe:
                 running_var=bn.running_var.detach().cpu().numpy().copy(),
                 hist_in=hists[i],
                 hist_out=hists[len(keys) + i],
+                gamma=None if bn.weight is None else bn.weight.detach().cpu().numpy().copy(),
+                beta=None if bn.bias is None else bn.bias.detach().cpu().numpy().copy(),
             ))
         return tuple(stats)
 

@@ -113,6 +113,20 @@ def bn_stats_chart(probes: Sequence[ProbeRecord], layer: str, statistic: str, *,
     return spec, data
 
 
+def learned_text(record: ProbeRecord) -> str | None:
+    """The record's learned γ and β, per layer: "G block 1: γ 0.97–1.04, β −0.03–0.05" (their range over the layer's
+    channels); None when the record has none (written before they were kept)."""
+    parts = [f"{s.net} {s.layer}: γ {_span(s.gamma)}, β {_span(s.beta)}" for s in record.batchnorm
+             if s.gamma is not None and s.beta is not None and s.gamma.size and s.beta.size]
+    return "; ".join(parts) or None
+
+
+def _span(values: np.ndarray) -> str:
+    low, high = float(np.min(values)), float(np.max(values))
+    text = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f} to {high:.2f}"
+    return text.replace("-", "−")
+
+
 def hist_frame(record: ProbeRecord) -> pd.DataFrame:
     """Long format (layer, x, x_end, fraction, stage): each BN layer's input and output histograms, as fractions of their
     values, over the probes' fixed bins [x, x_end) (values beyond ±4 are counted in the end bins)."""
