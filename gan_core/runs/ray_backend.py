@@ -41,6 +41,7 @@ __all__ = ["ENV_ADDRESS", "RayPool", "RayUnavailable", "RayWorker", "address_fro
 log = logging.getLogger(__name__)
 ENV_ADDRESS = "GAN_RAY_ADDRESS"
 PROBE_S = 5.0  # while the cluster is away, how often its address is knocked on (a TCP connect: cheap)
+GONE_KNOCKS = 2  # a joined cluster whose address refuses this many knocks in a row (PROBE_S apart) has gone away
 RETRY_S = 30.0  # at most this often a new driver process is spawned to join it (importing ray: seconds of CPU)
 FIRST_WAIT_S = CONNECT_TIMEOUT_S + 60.0  # the first driver: spawning, importing ray and torch, joining
 
@@ -205,6 +206,7 @@ class RayPool:
         self.closed = False
         self._driver: _Driver | None = None
         self._probed = self._spawned = -RETRY_S  # time.monotonic() of the last knock and the last driver
+        self._refused = 0  # knocks in a row the address of a joined cluster refused
         self._knocking = threading.Lock()  # one knock (and so one new driver) at a time
         driver = self._connect()
         if driver is not None:  # the first page, or the CLI, hears at once whether the cluster is there
@@ -233,6 +235,26 @@ class RayPool:
         while not self.closed:
             time.sleep(1.0)
             self._knock(soon=False)
+            self._watch()
+
+    def _watch(self) -> None:
+        """While a driver has joined the cluster, knock every PROBE_S too: an address that refuses GONE_KNOCKS in a row
+        has gone away. Ray's own news of a dead head reaches the driver within a minute, or, on a loaded machine, not
+        at all: once in CI a run still read "running" 90 s after its head's kill -9. A head that is only slow still
+        accepts a connection (the kernel does), so load alone never trips this."""
+        driver, now = self._driver, time.monotonic()
+        if driver is None or not driver.joined or self.problem or self.closed or now - self._probed < PROBE_S:
+            return
+        self._probed = now
+        try:
+            _check_reachable(self.address)
+        except RayUnavailable:
+            self._refused += 1
+            if self._refused >= GONE_KNOCKS:
+                self._refused = 0
+                self.lost(driver, went_away(self.address))
+        else:
+            self._refused = 0
 
     def _knock(self, soon: bool) -> None:
         """Knock if the cluster is away and no driver is joining it; `soon`: a start asked, so RETRY_S is not waited."""
