@@ -168,6 +168,27 @@ def require_tensorboard() -> None:
         _missing("the tensorboard package is not installed (pip install -r requirements-dev.txt)")
 
 
+def require_postgres() -> None:
+    """PostgreSQL's server programs and psycopg (the classroom store's second backend), or skip/fail saying what is
+    missing."""
+    from support.postgres import postgres_bin
+
+    if postgres_bin() is None:
+        _missing("PostgreSQL's initdb and pg_ctl not found (apt-get install postgresql)")
+    if importlib.util.find_spec("psycopg") is None:
+        _missing('psycopg is not installed (pip install -r requirements.txt, or pip install "psycopg[binary]")')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of this test session's own, in a temporary folder (support.postgres)."""
+    require_postgres()
+    from support.postgres import local_postgres
+
+    with local_postgres() as url:
+        yield url
+
+
 def require_ray() -> None:
     """Ray and its `ray` command (the optional cluster backend), or skip/fail saying what is missing."""
     if importlib.util.find_spec("ray") is None or shutil.which("ray") is None:
@@ -238,7 +259,7 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A test of the app gets its own runs folder and RunManager (st.cache_resource is shared by every AppTest in a
     process). Worker threads here: the browser tests cover worker processes. The stage (follow the presenter) is the
-    process's too: a presenter left on it by one test would lead the next test's student to another page."""
+    runs folder's (its classroom store), cleared anyway: a presenter left on it would lead a student elsewhere."""
     from ui import follow, live
 
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
@@ -247,8 +268,8 @@ def fresh_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     live.reset_manager()
     follow.stage().clear()
     yield
-    live.reset_manager()
     follow.stage().clear()
+    live.reset_manager()
 
 
 @pytest.fixture(scope="module")

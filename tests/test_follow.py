@@ -1,4 +1,5 @@
-"""Follow the presenter: the stage on its own (no Streamlit), then a student's and a presenter's sessions in AppTest.
+"""Follow the presenter: a student's and a presenter's sessions in AppTest (the stage on its own, on both of the classroom
+store's databases: tests/test_classroom_store.py).
 
 AppTest never ticks the follower's polling fragment; a follower applies the stage on every full script run too, which is
 what these tests drive (the browser test, tests/e2e/test_follow_browser.py, covers the fragment).
@@ -12,44 +13,8 @@ from streamlit.testing.v1 import AppTest
 from tests.test_pages import APP, _app
 from tests.tiny import TINY
 from ui import follow, live, roles
-from ui.stage import Stage
 
 KEY = "correct horse"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_stage_versions_each_change_and_empties_when_no_presenter_is_seen():
-    clock = Clock()
-    stage = Stage(active_s=10.0, clock=clock)
-    assert stage.current() is None
-    stage.heartbeat()  # a heartbeat with nothing published sets no scene
-    assert stage.current() is None
-    first = stage.publish("training", "run-a")
-    assert stage.current() == first and first.version == 1
-    assert stage.publish("training", "run-a") == first  # a rerun of the same page and run: the same version
-    second = stage.publish("training", "run-b")
-    third = stage.publish("", "run-b")
-    assert (second.version, third.version) == (2, 3) and stage.current().page == ""
-
-    clock.now += 9.0
-    stage.heartbeat()
-    clock.now += 9.0
-    assert stage.current() == third  # kept alive by the heartbeat
-    clock.now += 1.5
-    assert stage.current() is None  # the presenter's tab went quiet
-    back = stage.publish("", "run-b")  # the same scene again: a new version, so followers who wandered rejoin
-    assert back.version == 4 and stage.current() == back
-    stage.clear()
-    assert stage.current() is None
-    with pytest.raises(ValueError, match="active_s must be above 0"):
-        Stage(active_s=0)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ KEY = "correct horse"
 
 
 @pytest.fixture
-def classroom(monkeypatch: pytest.MonkeyPatch) -> None:
+def classroom(monkeypatch: pytest.MonkeyPatch, fresh_manager: None) -> None:  # the stage is in its runs folder's store
     monkeypatch.setenv("GAN_PRESENTER_KEY", KEY)
     follow.stage().clear()
     yield

@@ -1,8 +1,8 @@
 """Follow the presenter: a student's browser shows the page and the run the presenter shows, like a slide deck.
 
-Only with a presenter key set (ui.roles). The presenter's session publishes its page and run to the server's one Stage
-(ui.stage) on every script run, and touches it every HEARTBEAT_S from a small fragment, so a closed presenter tab stops
-leading the room. A student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new
+Only with a presenter key set (ui.roles). The presenter's session publishes its page and run to the room's one Stage
+(gan_core.classroom.stage, a row of the classroom store every app process on the runs folder shares) on every script
+run, and touches it every HEARTBEAT_S from a small fragment, so a closed presenter tab stops leading the room. A student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new
 version it selects the run (ui.live.select) and switches page (st.switch_page), or reruns when only the run changed.
 
 A follower applies each stage version once (it remembers which, and whether its page was drawn to the end): its own
@@ -25,15 +25,16 @@ from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 
+from gan_core.classroom.stage import Scene, Stage
+from gan_core.classroom.store import open_store, state_url
 from gan_core.runs.roles import presenter_key
 from ui import live, roles
-from ui.stage import Scene, Stage
 
 FOLLOW = "follow_presenter"  # the toggle's key
 FOLLOW_BY_DEFAULT = True  # a class that opens the app is on the presenter's slide; anyone may switch it off
 FOLLOW_POLL_S = 0.5  # half a second of polling: a switch within about a second of the presenter's
 WAIT_POLL_S = 2.0  # with no presenter yet: a class waiting for the teacher costs a quarter of the polls
-HEARTBEAT_S = 2.0  # well inside ui.stage.ACTIVE_S, so a presenter is never dropped for one slow rerun
+HEARTBEAT_S = 2.0  # well inside classroom.stage.ACTIVE_S, so a presenter is never dropped for one slow rerun
 _WANTS = "_follow_wants"  # the student's choice, kept while the toggle is hidden (no presenter)
 _APPLIED = "_follow_applied"  # the stage version this browser shows
 _ARRIVED = "_follow_arrived"  # the stage version whose page this browser has drawn (the switch happened)
@@ -42,7 +43,8 @@ _JUST = "_follow_just_arrived"  # the stage version this very run arrived at (un
 _PAGE = "_follow_page"  # the URL path of the page this session shows
 _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
 
-_stage = Stage()
+_stage: Stage | None = None
+_stage_lock = threading.Lock()
 # every page a session has shown, by URL path: the same st.Page in every session (dashboard.py builds one list), so a
 # follower can switch to a page it has not opened yet
 _pages: dict[str, StreamlitPage] = {}
@@ -50,8 +52,15 @@ _pages_lock = threading.Lock()
 
 
 def stage() -> Stage:
-    """The server's one stage."""
-    return _stage
+    """The room's stage, in the classroom store of this server's runs folder (shared with every app process on it)."""
+    global _stage
+    url = state_url(live.get_manager().runs_dir)
+    with _stage_lock:
+        if _stage is None or _stage.store.url != url:  # a new runs folder (a test's): its own room
+            if _stage is not None:
+                _stage.store.close()
+            _stage = Stage(open_store(url))
+        return _stage
 
 
 def _classroom() -> bool:
@@ -65,7 +74,7 @@ def wants_to_follow() -> bool:
 
 def following() -> bool:
     """This browser follows the presenter now: it wants to, and a presenter is active."""
-    return wants_to_follow() and _stage.current() is not None
+    return wants_to_follow() and stage().current() is not None
 
 
 def _set_wants(on: bool) -> None:
@@ -87,7 +96,7 @@ def sync(page: StreamlitPage) -> None:
     with _pages_lock:
         _pages.setdefault(page.url_path, page)
     st.session_state[_PAGE] = page.url_path
-    if not wants_to_follow() or (scene := _stage.current()) is None:
+    if not wants_to_follow() or (scene := stage().current()) is None:
         return
     if st.session_state.get(_APPLIED) == scene.version and page.url_path != scene.page:
         if st.session_state.get(_ARRIVED) == scene.version:  # shown the presenter's page, then picked another
@@ -133,7 +142,7 @@ def toggle() -> None:
     poll that follows the stage while the student wants to follow."""
     if not _classroom() or roles.is_presenter():
         return
-    active = _stage.current() is not None
+    active = stage().current() is not None
     st.session_state[_ACTIVE] = active
     if active:
         if FOLLOW not in st.session_state:
@@ -150,7 +159,7 @@ def toggle() -> None:
 def _poll() -> None:
     """Draws nothing: a presenter who came or went redraws the sidebar; a new stage version is applied, and a switch
     whose page was cut short is drawn again."""
-    scene = _stage.current()
+    scene = stage().current()
     if (scene is not None) != st.session_state.get(_ACTIVE):
         st.rerun()
     ctx = get_script_run_ctx()
@@ -174,7 +183,7 @@ def lead(run: str | None) -> None:
 
 def _publish(page: str, run: str | None) -> None:
     st.session_state[_PUBLISHED] = (page, run)
-    _stage.publish(page, run)
+    stage().publish(page, run)
 
 
 @st.fragment(run_every=HEARTBEAT_S)
@@ -184,4 +193,4 @@ def _heartbeat() -> None:
     if scene != st.session_state.get(_PUBLISHED):
         _publish(*scene)
     else:
-        _stage.heartbeat()
+        stage().heartbeat()

@@ -1,0 +1,7 @@
+"""The room: the state every app process serving one class must share, in one store (gan_core.classroom.store).
+
+Today it holds the stage (what the presenter shows, followed by the students: classroom.stage). Roles and quotas, the
+key's throttle, predictions and shared comparisons are still each server's own (gan_core.runs.roles,
+gan_core.lessons.predictions, gan_core.lessons.shared_comparisons); they move here one by one (issue 28), so that a
+second app process on the same runs folder joins the same room instead of starting a second one. No Streamlit here.
+"""

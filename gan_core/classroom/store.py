@@ -1,0 +1,172 @@
+"""The classroom store: a small SQL database every app process of one room opens.
+
+SQLite by default, one file in the runs folder (WAL and a busy timeout: several processes on one machine, nothing to
+install); PostgreSQL when GAN_STATE_URL is a postgresql:// address (psycopg 3), for app processes on several machines.
+The SQL is written once, with ? placeholders (turned into psycopg's %s), in the dialect both accept. Connections are
+pooled: Streamlit runs each script run in a new thread, and a connection per thread would open one (a PostgreSQL backend
+process) per poll. Every statement commits at once; `transaction()` groups the few that must not interleave with another
+process's.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+URL_ENV = "GAN_STATE_URL"
+SQLITE_FILE = "classroom.db"
+BUSY_TIMEOUT_MS = 5_000  # a writer waits this long for another process's write before giving up
+IDLE_CONNECTIONS = 8  # kept open between uses; more are opened while more threads want one at once, then closed
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def fetchall(self) -> list[tuple]: ...
+
+
+def state_url(runs_dir: str | os.PathLike) -> str:
+    """GAN_STATE_URL if set, else the SQLite file in the runs folder."""
+    url = os.environ.get(URL_ENV, "").strip()
+    return url or f"sqlite:///{Path(runs_dir).resolve() / SQLITE_FILE}"
+
+
+class Store:
+    """One room's database. `rows` reads, `run` writes (committed at once), `transaction` holds a write lock across
+    several statements; all take SQL with ? placeholders."""
+
+    kind = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._schema_lock = threading.Lock()
+        self._schemas: set[str] = set()
+
+    # -- what a part of the room uses ------------------------------------------------------------------------------------
+    def ensure(self, name: str, ddl: Sequence[str]) -> None:
+        """Create a part's tables once per store (CREATE ... IF NOT EXISTS: any process may be first)."""
+        with self._schema_lock:
+            if name in self._schemas:
+                return
+            for statement in ddl:
+                self.run(statement)
+            self._schemas.add(name)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._borrowed() as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._sql(sql), tuple(params))
+            return cursor.fetchall()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._borrowed() as connection:
+            connection.cursor().execute(self._sql(sql), tuple(params))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """Statements that see and write the room as one step: no other process writes in between."""
+        with self._borrowed() as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")  # takes the write lock now: a read-then-write cannot be overtaken
+            try:
+                yield _Translating(cursor, self._sql)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the idle connections (a store still in use opens new ones)."""
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+    # -- the dialect -------------------------------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[Any]:
+        try:
+            connection = self._idle.get_nowait()
+        except queue.Empty:
+            connection = self._connect()
+        try:
+            yield connection
+        except BaseException:
+            connection.close()  # in an unknown state (a statement cut short): never handed out again
+            raise
+        if self._idle.qsize() < IDLE_CONNECTIONS:
+            self._idle.put(connection)
+        else:
+            connection.close()
+
+    def _connect(self) -> Any:
+        path = self.url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # autocommit (isolation_level=None): each statement commits, BEGIN IMMEDIATE opens a transaction
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+        connection.execute("PRAGMA synchronous = NORMAL")  # WAL's safe setting: a power cut loses a moment, never the file
+        return connection
+
+
+class PostgresStore(Store):
+    """The same store on PostgreSQL (psycopg 3, imported only here: a room on SQLite never needs it)."""
+
+    kind = "postgresql"
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._borrowed() as connection, connection.transaction():
+            cursor = connection.cursor()
+            # one room-wide lock for the transaction: the same guarantee as SQLite's BEGIN IMMEDIATE
+            cursor.execute("SELECT pg_advisory_xact_lock(2853)")
+            yield _Translating(cursor, self._sql)
+
+    def _connect(self) -> Any:
+        try:
+            import psycopg  # noqa: PLC0415 - optional: only a room on PostgreSQL needs it
+        except ImportError as err:
+            raise ValueError(f"{URL_ENV} names PostgreSQL, but psycopg cannot be imported ({err}): "
+                             'pip install "psycopg[binary]"') from None
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as err:
+            first = (str(err).strip().splitlines() or ["no answer"])[0]
+            raise ValueError(f"{URL_ENV}: cannot connect to PostgreSQL: {first[:200]}") from None
+
+
+class _Translating:
+    """A cursor that takes ? placeholders whatever the database."""
+
+    def __init__(self, cursor: Any, translate: Any) -> None:
+        self._cursor, self._translate = cursor, translate
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(self._translate(sql), tuple(params))
+
+    def fetchall(self) -> list[tuple]:
+        return self._cursor.fetchall()
+
+
+def open_store(url: str) -> Store:
+    """The store at `url` (sqlite:///path or postgresql://...); it connects when first used. A bad URL is refused with
+    one line naming GAN_STATE_URL."""
+    if url.startswith("sqlite:///"):
+        return Store(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    raise ValueError(f"{URL_ENV} must be sqlite:///path or postgresql://..., not {url[:60]!r}")

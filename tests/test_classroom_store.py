@@ -1,0 +1,123 @@
+"""The classroom store's contract, run against both of its databases: SQLite (a file, as in a runs folder) and a real
+PostgreSQL server this session starts in a temporary folder (tests/conftest.py postgres_url). Two Store objects on one
+URL stand for two app processes; one test uses a second process for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from gan_core.classroom.stage import Stage
+from gan_core.classroom.store import SQLITE_FILE, URL_ENV, open_store, state_url
+from support.server import REPO_ROOT
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])  # a server: not --quick
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / SQLITE_FILE}"
+    base = request.getfixturevalue("postgres_url")
+    # a database of this test's own on the session's server: each test starts from an empty room
+    name = f"room_{abs(hash(request.node.nodeid)) % 10**9}"
+    admin = open_store(base)
+    admin.run(f"DROP DATABASE IF EXISTS {name}")
+    admin.run(f"CREATE DATABASE {name}")
+    admin.close()
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_a_stage_versions_each_change_and_empties_when_no_presenter_is_seen(url):
+    clock = Clock()
+    stage = Stage(open_store(url), active_s=10.0, clock=clock)
+    assert stage.current() is None
+    stage.heartbeat()  # a heartbeat with nothing published sets no scene
+    assert stage.current() is None
+    first = stage.publish("training", "run-a")
+    assert stage.current() == first and first.version == 1
+    assert stage.publish("training", "run-a") == first  # a rerun of the same page and run: the same version
+    second = stage.publish("training", "run-b")
+    third = stage.publish("", None)
+    assert (second.version, third.version) == (2, 3) and stage.current().page == "" and stage.current().run is None
+
+    clock.now += 9.0
+    stage.heartbeat()
+    clock.now += 9.0
+    assert stage.current() == third  # kept alive by the heartbeat
+    clock.now += 1.5
+    assert stage.current() is None  # the presenter's tab went quiet
+    back = stage.publish("", None)  # the same scene again: a new version, so followers who wandered rejoin
+    assert back.version == 4 and stage.current() == back
+    stage.clear()
+    assert stage.current() is None
+    assert stage.publish("training", "run-a").version == 5  # versions never go back, whoever reads them
+    with pytest.raises(ValueError, match="active_s must be above 0"):
+        Stage(open_store(url), active_s=0)
+
+
+def test_two_processes_see_one_stage_and_concurrent_changes_each_get_their_own_version(url):
+    presenter, student = Stage(open_store(url)), Stage(open_store(url))  # two app processes' stores
+    scene = presenter.publish("batch_norm", "run-1")
+    assert student.current() == scene
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def publish(n: int) -> None:
+        for i in range(10):
+            version = (presenter if n % 2 else student).publish(f"page-{n}-{i}", None).version
+            with lock:
+                seen.append(version)
+
+    threads = [threading.Thread(target=publish, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # every change a new version, none lost or given twice: the read and the write of each are one transaction
+    assert sorted(seen) == list(range(scene.version + 1, scene.version + 61))
+    assert student.current().version == scene.version + 60
+
+
+@pytest.mark.server
+def test_a_scene_published_by_another_process_is_read_here(url):
+    code = ("import sys; from gan_core.classroom.stage import Stage; from gan_core.classroom.store import open_store; "
+            "print(Stage(open_store(sys.argv[1])).publish('mode_collapse', 'run-7').version)")
+    done = subprocess.run([sys.executable, "-c", code, url], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scene = Stage(open_store(url)).current()
+    assert scene is not None and (scene.page, scene.run, scene.version) == ("mode_collapse", "run-7", int(done.stdout))
+
+
+def test_the_store_is_a_file_in_the_runs_folder_unless_gan_state_url_names_one(tmp_path, monkeypatch):
+    monkeypatch.delenv(URL_ENV, raising=False)
+    url = state_url(tmp_path / "runs")
+    assert url == f"sqlite:///{(tmp_path / 'runs' / SQLITE_FILE).resolve()}"
+    store = open_store(url)
+    assert store.rows("PRAGMA journal_mode") == [("wal",)]  # readers never wait for a writer
+    assert (tmp_path / "runs" / SQLITE_FILE).is_file()
+    monkeypatch.setenv(URL_ENV, "postgresql://room@db.example/classroom")
+    assert state_url(tmp_path / "runs") == "postgresql://room@db.example/classroom"
+    for bad in ("mysql://x", "classroom.db"):
+        with pytest.raises(ValueError, match=f"{URL_ENV} must be sqlite:///path or postgresql://"):
+            open_store(bad)
+
+
+@pytest.mark.server
+def test_an_unreachable_postgresql_server_is_one_line_naming_gan_state_url(postgres_url):
+    from support.server import free_port
+
+    store = open_store(f"postgresql://gan@127.0.0.1:{free_port()}/postgres")
+    with pytest.raises(ValueError, match=f"^{URL_ENV}: cannot connect to PostgreSQL: ") as refused:
+        store.rows("SELECT 1")
+    assert "\n" not in str(refused.value)
