@@ -3,7 +3,8 @@
 Only with a presenter key set (ui.roles). The presenter's session publishes its page and run to the room's one Stage
 (gan_core.classroom.stage, a row of the classroom store every app process on the runs folder shares) on every script
 run, and touches it every HEARTBEAT_S from a small fragment, so a closed presenter tab stops leading the room. A
-student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new version it selects the run (ui.live.select) and switches page (st.switch_page), or reruns when only the run changed.
+student with "Follow the presenter" on polls the stage every FOLLOW_POLL_S from a fragment; on a new version it
+selects the run (ui.live.select) and switches page (st.switch_page), or reruns when only the run changed.
 
 A follower applies each stage version once (it remembers which, and whether its page was drawn to the end): its own
 reruns never re-apply one, so it neither loops nor fights its picker (drawn disabled while following). A student who
