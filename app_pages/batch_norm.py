@@ -244,16 +244,18 @@ def covered(snaps: dict[str, RunSnapshot]) -> dict[str, float]:
 
 st.caption(f"Two runs of the digits GAN, one after the other: {comparison.steps_note}. Everyone on this server sees "
            "the same runs.")
+shown = comparisons.section(COMPARISON, render_comparison, key="bn_compare", measure=covered, fmt=lambda v: f"{v:.0f} of 10",
+                            label="Train with and without batch norm", icon=":material/compare_arrows:", select=True)
+# after the question and its runs, never above them: the measured sentence would give the room's answer away
 with st.container(border=True):
     st.markdown("**Batch norm and mode collapse.** The Mode collapse page makes its BCE demo collapse by removing batch "
-                "norm from G, so that D can win early; this comparison trains that GAN with and without it. Batch norm steadies "
-                "training; the course's remedy that makes collapse less likely is W-loss (on the Mode collapse page).")
-    st.caption(collapse_evidence.measured() or "Press **Train with and without batch norm** below to measure it on this "
+                "norm from G, so that D can win early; this comparison trains that GAN with and without it. Batch norm "
+                "steadies training; the course's remedy that makes collapse less likely is W-loss (on the Mode "
+                "collapse page).")
+    st.caption(collapse_evidence.measured() or "Press **Train with and without batch norm** above to measure it on this "
                                               "server.")
     st.page_link(collapse_evidence.MC_PAGE, label="Mode collapse: BCE against W-loss on the same GAN",
                  icon=":material/scatter_plot:")
-shown = comparisons.section(COMPARISON, render_comparison, key="bn_compare", measure=covered, fmt=lambda v: f"{v:.0f} of 10",
-                            label="Train with and without batch norm", icon=":material/compare_arrows:", select=True)
 if shown is not None:
     st.markdown("""
 **What to look for**

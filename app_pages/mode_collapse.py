@@ -318,8 +318,9 @@ with st.container(border=True):
                 "which is what let it collapse. The Batch norm page trains the same BCE GAN with and without batch "
                 "norm in G.")
     line = collapse_evidence.measured()
-    st.caption(line or "Press **Train with and without batch norm** on the Batch norm page to measure what batch norm "
-                       "changes on this server.")
+    st.caption(f"The Batch norm page's comparison, measured on this server: {line}" if line else
+               "Press **Train with and without batch norm** on the Batch norm page to measure what batch norm changes "
+               "on this server.")
     st.page_link(collapse_evidence.BN_PAGE, label="Batch norm: the same GAN with and without it",
                  icon=":material/equalizer:")
 data_choice = "digits"
@@ -382,9 +383,10 @@ comparisons.section(name, render_comparison, key=f"mc_cmp_{data_choice}", measur
 st.markdown("""
 **What to look for**
 - *BCE*: look for one or two shapes from the first snapshots on (the classifier may not even name them with
-  confidence, so fewer digits count as covered than bars you see). In the heatmap, look for G hopping from one digit
-  to another as D learns to reject each; and on the loss chart for D(G(z)) well below ½, which says D is winning.
-  Whether this run shows each of these, and by how much, is on its charts above: a seed can collapse more or less.
+  confidence, so fewer digits count as covered than bars you see), and for the count staying low over time. Pick the
+  BCE run in the sidebar to see, at the top of this page, its heatmap (G hopping from one digit to another as D learns
+  to reject each) and, on the Training page, its D(G(z)) well below ½, which says D is winning. Whether this run shows
+  each of these, and by how much, is on its charts: a seed can collapse more or less.
 - *WGAN-GP*: slower per step (five critic updates, each with a second backward pass for the penalty). The critic's
   scores keep a slope towards the data G has not reached; how many digits it draws on this seed is the number measured
   above, not a promise for every run.

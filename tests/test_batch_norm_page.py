@@ -249,7 +249,7 @@ def test_page_names_both_shifts_where_batch_norm_sits_the_caveat_and_eval_mode()
     # the Mode collapse page, linked: its demo is this page's GAN without batch norm
     links = [el.proto for el in app.get("page_link")]
     assert any(link.page == "mode_collapse" and link.label.startswith("Mode collapse") for link in links), links
-    assert "Press **Train with and without batch norm** below" in text  # no comparison yet: nothing measured to quote
+    assert "Press **Train with and without batch norm** above" in text  # no comparison yet: nothing measured to quote
 
 
 @pytest.mark.parametrize(("measured", "ends"), [
@@ -290,7 +290,7 @@ def test_both_pages_quote_the_same_measured_comparison(monkeypatch):
     expected = collapse_evidence.sentence(shown.seed, measured)
     assert expected is not None and f"On seed {shown.seed}, without batch norm" in expected
     for app in (_page(), _page(page=MC_PAGE)):
-        assert expected in [c.value for c in app.caption]
+        assert any(expected in c.value for c in app.caption)  # Mode collapse says whose comparison it is
 
 
 @pytest.mark.slow

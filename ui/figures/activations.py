@@ -229,8 +229,16 @@ def negative_share(stats: LayerStats) -> float:
     return float(counts[HIST_EDGES[1:] <= 0].sum() / total) if total > 0 else math.nan
 
 
+def negative_side(layers: Sequence[LayerStats]) -> str:
+    """What the shaded z < 0 means for these layers' activation: 0 out of a ReLU, a·z out of a leaky ReLU."""
+    kinds = {layer.kind for layer in layers}
+    said = [text for kind, text in ((Activation.RELU, "ReLU outputs 0"), (Activation.LEAKY_RELU, "leaky ReLU outputs a·z"))
+            if kind in kinds]
+    return "z < 0: " + (", ".join(said) if said else "the activation's negative side")
+
+
 def histogram_chart(layers: Sequence[LayerStats], *, height: int = 240, title: str | None = None) -> tuple[dict, pd.DataFrame]:
-    """The layers' pre-activation histograms as overlaid step outlines, z < 0 shaded: where a ReLU outputs 0."""
+    """The layers' pre-activation histograms as overlaid step outlines, z < 0 shaded (labelled by negative_side)."""
     data, series = histogram_rows(layers)
     colors = _layer_colors(series)
     x = {"field": "lo", "type": "quantitative", "title": "pre-activation z (values beyond ±4 in the end bins)",
@@ -243,7 +251,7 @@ def histogram_chart(layers: Sequence[LayerStats], *, height: int = 240, title: s
         "layer": [
             {"data": one, "mark": {"type": "rect", "color": "#888", "opacity": 0.15},
              "encoding": {"x": {"datum": float(HIST_EDGES[0]), "type": "quantitative"}, "x2": {"datum": 0.0}}},
-            {"data": one, "mark": {"type": "text", "text": "z < 0: ReLU outputs 0", "align": "left", "baseline": "top",
+            {"data": one, "mark": {"type": "text", "text": negative_side(layers), "align": "left", "baseline": "top",
                                    "dx": 4, "dy": 4, "color": "#555"},
              "encoding": {"x": {"datum": float(HIST_EDGES[0]), "type": "quantitative"}, "y": {"value": 0}}},
             {"mark": {"type": "bar", "opacity": 0.35, "binSpacing": 0},
