@@ -14,6 +14,7 @@ from gan_core.runs.state import RunSnapshot
 from ui import cache, comparisons, course, live, panels
 from ui.figures import activations
 from ui.style import PLOTLY_CONFIG
+from ui.text import minus
 
 DYING, VANISHING = "dying-relu", "vanishing-gradients"
 NAMES = {Activation.RELU: "ReLU", Activation.LEAKY_RELU: "leaky ReLU", Activation.SIGMOID: "sigmoid", Activation.TANH: "tanh"}
@@ -45,7 +46,7 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
             if kind is Activation.LEAKY_RELU:
                 slope = st.slider("Negative slope a", 0.0, 1.0, 0.1, step=0.01, key="act_slope",
                                   help="a = 0 is a plain ReLU; a = 1 is no activation at all (a straight line).")
-                at = activations.minus(f"{float(explain.activation(kind, -2.0, slope)):.3g}")
+                at = minus(f"{float(explain.activation(kind, -2.0, slope)):.3g}")
                 grad = f"{float(explain.derivative(kind, -2.0, slope)):.3g}"
                 st.caption(f"leaky ReLU(−2) = {at}, and its gradient there is {grad}, not 0. The course's notes "
                            f"use a = 0.1; its labs' discriminator, and this page's runs, a = {COURSE_SLOPE}: any small "
@@ -191,12 +192,14 @@ def unit_gradient_panel(s: RunSnapshot, i: int) -> None:
         return
     if not layers:
         return
-    dead = [u.mean_grad(dead=True) for u in layers if u.dead.any()]
-    alive = [u.mean_grad(dead=False) for u in layers if (~u.dead).any()]
+    # layer by layer: gradients differ between layers far more than between dead and living units of one layer
+    shares = [u.mean_grad(dead=True) / u.mean_grad(dead=False) for u in layers
+              if u.dead.any() and (~u.dead).any() and u.mean_grad(dead=False) > 0]
     st.markdown("**The gradient D's units get**, at its checkpoint (256 real digits and 256 fakes)")
-    if dead and alive:
-        share = float(np.mean(dead)) / float(np.mean(alive))
-        st.caption(f"A unit counted dead gets {share:.0%} of a living unit's gradient (mean over D's layers)"
+    if shares:
+        share = float(np.mean(shares))
+        where = "its layer" if len(shares) == 1 else f"the same layer (mean over {len(shares)} layers)"
+        st.caption(f"A unit counted dead gets {share:.0%} of a living unit's gradient in {where}"
                    + (": exactly nothing, from any of these examples." if share == 0 else ": less, but not nothing."))
     cache.vega_chart((s.id, s.version, "act_unit_grads_chart"), partial(activations.unit_gradient_chart, layers),
                      key=f"act_cmp_unit_grads_{i}")

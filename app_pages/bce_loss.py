@@ -74,7 +74,7 @@ st.subheader("Two players, one loss")
 st.write("D trains on real examples labelled 1 and fakes labelled 0. G wants the opposite for its fakes: "
          "D(G(z)) → 1. Written as the original minimax game, G minimises log(1 − D(G(z))). In practice G minimises "
          "−log D(G(z)) instead: same goal, very different gradients. The minimax one is the game's own term, with no "
-         "leading minus: it is ≤ 0 and G pushes it down. (The Training page draws both updates.)")
+         "leading minus: it is ≤ 0 and G pushes it down. (The Training page draws D's update and G's.)")
 left, right = st.columns(2)
 with left:
     st.latex(r"\text{minimax: } \min_G \log(1 - D(G(z)))")
@@ -115,10 +115,13 @@ else:
         st.write(f"Step {int(m['step'][-1]):,}: on this batch D said **{last['d_real']:.3f}** on average to real "
                  f"examples and **{last['d_fake']:.3f}** to fakes.")
         cols = st.columns(3)
-        cols[0].metric("real term −log D(x)", f"{last['d_loss_real']:.4g}")
-        cols[1].metric("fake term −log(1 − D(G(z)))", f"{last['d_loss_fake']:.4g}")
-        cols[2].metric("D's loss: their mean", f"{last['d_loss']:.4g}",
-                       help="Each term is a batch mean. A D that says 0.5 to everything scores ln 2 ≈ 0.693.")
+        cols[0].metric("real term −log D(x)", f"{last['d_loss_real']:.4f}")
+        cols[1].metric("fake term −log(1 − D(G(z)))", f"{last['d_loss_fake']:.4f}")
+        cols[2].metric("D's loss: their mean", f"{last['d_loss']:.4f}",
+                       help="A D that says 0.5 to everything scores ln 2 ≈ 0.693.")
+        st.caption("Each term is the mean of every example's own loss, not the loss of D's mean answer: −log of "
+                   f"{last['d_real']:.3f} is {-math.log(last['d_real']):.4f} only when D says the same to every example."
+                   if 0 < last["d_real"] < 1 else "Each term is the mean of every example's own loss.")
         panels.d_output_chart(s, key="bce_live")
         if math.isfinite(last["d_fake"]) and last["d_fake"] < 0.1:
             st.warning("D(G(z)) is below 0.1: D is winning. With the minimax G loss, G's gradient would now be tiny.")

@@ -21,7 +21,7 @@ from gan_core.train.records import CheckpointError, SampleRecord
 from ui import cache, collapse_evidence, comparisons, course, live, panels
 from ui.figures import activations, images, mode_collapse
 from ui.style import PLOTLY_CONFIG
-from ui.text import md_escape
+from ui.text import md_escape, minus
 
 COMPARISONS = {data: name for data, name in (("digits", "collapse-digits"), ("ring", "collapse-ring")) if name in REGISTRY}
 
@@ -49,7 +49,7 @@ def table_of(snap: RunSnapshot, source: DataSource) -> tuple[list[dict], dict]:
 st.title("Mode collapse")
 st.write("A **mode** is a peak of the data: a digit, a blob on a ring. G **collapses** when it keeps drawing one mode "
          "that fools D, and hops to another when D learns to reject it. This page's BCE demo was made to collapse: its "
-         "G has no batch norm, so that D can win early (section 4 shows what it did).")
+         "G has no batch norm, so that D can win early (BCE against WGAN-GP, below, shows what it did).")
 
 
 # -- 1. the selected run ------------------------------------------------------------------------------------------------
@@ -250,8 +250,8 @@ def render_gradients(s: RunSnapshot) -> None:
             if math.isfinite(d_fake):
                 d_fake = min(max(d_fake, 0.0), 1.0)
                 st.caption(f"Over its last 20 steps D(G(z)) ≈ {d_fake:.2f}: minimax gradient "
-                           f"{float(explain.g_grad_logit_minimax(d_fake)):+.2f}, non-saturating "
-                           f"{float(explain.g_grad_logit_non_saturating(d_fake)):+.2f} "
+                           f"{minus(f'{float(explain.g_grad_logit_minimax(d_fake)):+.2f}')}, non-saturating "
+                           f"{minus(f'{float(explain.g_grad_logit_non_saturating(d_fake)):+.2f}')} "
                            f"(this run trains with the {s.config.g_objective.value.replace('_', '-')} loss).")
     if s.probes:
         st.markdown("**G's gradient norm per layer** as measured (log scale; light: first layers, dark: output)")
@@ -298,8 +298,7 @@ st.latex(r"\lambda\,\mathbb{E}\Big[\big(\lVert\nabla c(\hat x)\rVert_2 - 1\big)^
          rf"\qquad \lVert\nabla c\rVert = {norms[0]:g},\ {norms[1]:g}:\quad "
          rf"10\cdot\frac{{({norms[0]:g}-1)^2 + ({norms[1]:g}-1)^2}}{{2}} = {wloss.gradient_penalty(GRADS, 10.0):g}")
 st.caption("ε is drawn uniformly in [0, 1] per example. The critic minimises E[c(g(z))] − E[c(x)] plus this term; "
-           "λ = 10 in the course's lab and in these runs. The formulas are gan_core.lessons.wloss, tested against the "
-           "engine's WGANGPLoss.")
+           "λ = 10 in the course's lab and in these runs.")
 with st.expander("What the gradient penalty does, and does not, guarantee"):
     st.markdown(
         "- **Does**: it penalises the critic wherever its slope, measured at the sampled x̂, is not 1, so the critic "

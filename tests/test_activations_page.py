@@ -306,3 +306,16 @@ def test_a_fresh_browser_after_the_rooms_comparisons_sees_their_runs_not_a_reque
     assert not app.exception
     assert "the room's comparison run" not in " ".join(m.value for m in app.markdown)
     assert any(f"**{newest}**" in m.value for m in app.markdown)
+
+
+def test_the_histograms_say_what_the_negative_side_gives_for_their_own_activation():
+    hist = np.ones(BINS)
+
+    def layers(*kinds: Activation) -> list[LayerStats]:
+        return [LayerStats("D", f"block {i}", kind, 0.0, 0.0, 0.0, 1.0, hist) for i, kind in enumerate(kinds, 1)]
+
+    assert activations.negative_side(layers(R, R)) == "z < 0: ReLU outputs 0"
+    assert activations.negative_side(layers(L)) == "z < 0: leaky ReLU outputs a·z"  # never "0" on a leaky run
+    assert activations.negative_side(layers(R, L)) == "z < 0: ReLU outputs 0, leaky ReLU outputs a·z"
+    spec, _ = activations.histogram_chart(layers(L))
+    assert spec["layer"][1]["mark"]["text"] == "z < 0: leaky ReLU outputs a·z"

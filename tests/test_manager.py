@@ -35,7 +35,7 @@ def test_a_run_trains_in_the_background_and_finishes(manager):
     assert run_id.startswith("my-ring-")
     snap = manager.wait(run_id, timeout=60)
     assert snap.status is Status.FINISHED and snap.step == 60 and snap.progress == 1.0
-    assert "finished 60 steps" in snap.message
+    assert "all 60 steps trained" in snap.message
     assert list(snap.metrics["step"]) == list(range(1, 61))
     assert np.isfinite(snap.metrics["g_loss_smooth"]).all()
     assert [p.step for p in snap.probes] == list(range(5, 61, 5))

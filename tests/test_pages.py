@@ -91,7 +91,7 @@ def test_training_page_starts_a_tiny_ring_run_and_charts_its_loss():
     data = pyarrow.ipc.open_stream(loss.proto.datasets[0].data.data).read_all().to_pandas()
     smooth = data[data["kind"] == "smooth"]
     assert set(smooth["series"]) == {"D loss", "G loss"} and smooth["step"].max() == 40
-    assert "finished 40 steps" in " ".join(c.value for c in app.caption)
+    assert "all 40 steps trained" in " ".join(c.value for c in app.caption)
     assert any("step 40:" in c.value for c in app.caption)  # the newest snapshot is shown
 
     app.toggle(key="train_follow").set_value(False).run()  # scrub back through the recorded snapshots

@@ -62,7 +62,9 @@ def headline(snap: RunSnapshot) -> None:
     probability = snap.config.loss is Loss.BCE
     cols = st.columns(4)
     cols[0].metric("D loss", _fmt(last["d_loss"]), help="How badly D separates real from fake (lower: D is winning).")
-    cols[1].metric("G loss", _fmt(last["g_loss"]), help="How badly G fools D (lower: G is winning).")
+    cols[1].metric("G loss", _fmt(last["g_loss"]), help="How badly G fools D (lower: G is winning). A mean of each "
+                   "fake's own loss, on fresh noise after D's update: not the loss of D(G(z))'s mean beside it, as a few "
+                   "fakes D rejects outright weigh heavily.")
     cols[2].metric("D(x)" if probability else "critic(x)", _fmt(last["d_real"]),
                    help="D's mean output on real examples" + (": 1 means sure they are real." if probability else "."))
     cols[3].metric("D(G(z))" if probability else "critic(G(z))", _fmt(last["d_fake"]),

@@ -25,3 +25,8 @@ def md_escape(text: str) -> str:
         else:
             out.append(c)
     return "".join(out)
+
+
+def minus(text: str) -> str:
+    """A typographic minus sign in numbers shown to readers (−0.2, not -0.2)."""
+    return text.replace("-", "−")

@@ -219,7 +219,7 @@ def status_message(run: RunState, position: int | None) -> str:
             return (f"{run.error or 'stopped'} at step {run.step:,} of {total:,}; resuming continues from the checkpoint "
                     f"at step {run.checkpoint_step:,}")
         case Status.FINISHED:
-            return f"finished {run.step:,} steps"
+            return f"all {run.step:,} steps trained"  # after "**finished** —": the word once
         case _:
             return run.error or run.status.value
 

@@ -174,5 +174,5 @@ def test_upload_a_checkpoint_sample_it_and_continue_training_it(server, page, tm
     page.get_by_role("button", name="Continue training it as a new run").click()
     page.get_by_text("continues from step 20 to 60").first.wait_for(timeout=30_000)
     page.locator("h2, h3").filter(has_text="Run ring-continued-").first.wait_for(timeout=30_000)
-    page.get_by_text("finished 60 steps").first.wait_for(timeout=60_000)
+    page.get_by_text("all 60 steps trained").first.wait_for(timeout=60_000)
     assert_no_exception(page)

@@ -49,11 +49,6 @@ _LOG_AXIS = {"tickCount": 6, "labelExpr": "'1e' + round(log(datum.value) / LN10)
 _SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 
 
-def minus(text: str) -> str:
-    """A typographic minus sign in numbers shown to readers (−0.2, not -0.2)."""
-    return text.replace("-", "−")
-
-
 # -- the functions -------------------------------------------------------------------------------------------------------
 def zone_label(kind: Activation, zone: tuple[float, float], slope: float = 0.1) -> str:
     """'no gradient' where the derivative is exactly 0 (ReLU's negative side), 'saturated' where it is only small.

@@ -19,6 +19,7 @@ from gan_core.lessons import explain
 from gan_core.lessons.explain import BatchNormResult
 from gan_core.train.probes import HIST_EDGES, ProbeRecord
 from ui.style import BN_INFER_COLOR, BN_SOURCES, BN_STAGES, BN_TRAIN_COLOR, FIT, LEGEND_TOP, MARGIN, run_colors
+from ui.text import minus
 
 STATISTICS = ("mean", "variance")
 
@@ -124,7 +125,7 @@ def learned_text(record: ProbeRecord) -> str | None:
 def _span(values: np.ndarray) -> str:
     low, high = float(np.min(values)), float(np.max(values))
     text = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f} to {high:.2f}"
-    return text.replace("-", "−")
+    return minus(text)
 
 
 def hist_frame(record: ProbeRecord) -> pd.DataFrame:
