@@ -220,7 +220,8 @@ st.subheader("Why: what BCE gives G once D wins")
 st.write("D's job (one number per example) is easier than G's (a whole image), so D tends to pull ahead. Once it "
          "rejects G's samples with confidence, D(G(z)) sits near 0, where BCE's cost is flat: G's original (minimax) "
          "loss log(1 − D(G(z))) has a gradient of −D(G(z)) at D's logit l, about 0. That is the course's "
-         "**vanishing gradient**: with that loss G has almost nothing to learn from.")
+         "**vanishing gradient** of BCE: with that loss G has almost nothing to learn from. (A different cause from the "
+         "saturating activations of the Activations page, with the same effect: a gradient near 0.)")
 c1, c2 = st.columns(2)
 c1.latex(r"\text{minimax: } \frac{\partial}{\partial l}\log\big(1 - \sigma(l)\big) = -D(G(z))")
 c2.latex(r"\text{non-saturating: } \frac{\partial}{\partial l}\big[-\log \sigma(l)\big] = D(G(z)) - 1")

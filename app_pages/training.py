@@ -114,8 +114,8 @@ def keep_the_generator() -> None:
     """What is kept after training, and loading it back: new samples from its G, or training it on."""
     st.subheader("Save the parameters")
     st.markdown("After training, what you keep is **G's weights**: they turn new noise z into new samples. D was only "
-                "G's teacher and can be dropped once training is over. A run's **Checkpoint (.pt)** download, with "
-                "its files once a run is shown, holds both networks, their optimisers and the run's settings. Load one "
+                "G's teacher and can be dropped once training is over. Each run's **Checkpoint (.pt)** download (among "
+                "its files, once a run is shown) holds both networks, their optimisers and the run's settings. Load one "
                 "here to draw new samples from its G, or to **continue training** it: that needs D and the optimisers "
                 "too, so the run goes on where it stopped, as a new run on this server.")
     saved_generator_lab()

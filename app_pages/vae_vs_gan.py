@@ -50,9 +50,9 @@ st.caption(vae_vs_gan.latent_note(latent_dim, GAN_Z))
 source = load_digits()
 found = vae.cached_vae(source, latent_dim=latent_dim)
 if found is None:
-    st.info(f"No {latent_dim}-D VAE trained yet on this server: {vae.default_steps():,} Adam updates of "
-            f"{vae.BATCH_SIZE} digits (1,000 took about 7 s on 2 CPU cores, seed 0, when this page was written), then "
-            "it is kept on disk for everyone.")
+    st.info(f"No {latent_dim}-D VAE trained yet on this server: {vae.default_steps():,} Adam updates on batches of "
+            f"{vae.BATCH_SIZE} digits, then it is kept on disk for everyone. 1,000 updates took about 7 s on 2 CPU "
+            "cores (seed 0, when this page was written).")
     if st.button("Train the VAE", type="primary", icon=":material/play_arrow:", key="vae_train"):
         bar = st.progress(0.0, text="starting…")
 
@@ -74,8 +74,8 @@ with formulas:
     st.latex(r"D_{\mathrm{KL}} = -\tfrac12 \sum_{j=1}^{" + str(model.latent_dim)
              + r"}\big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big)")
     st.latex(r"z = \mu + \sigma \odot \varepsilon,\quad \varepsilon \sim \mathcal{N}(0, I)")
-    st.caption("The last line is the reparameterisation trick: the randomness sits in ε, so the gradient flows through "
-               "μ and σ back into the encoder.")
+    st.caption("The last line is the reparameterisation trick: the randomness sits in ε, noise drawn from "
+               "N(0, I), so the gradient flows through μ and σ back into the encoder.")
 with curve:
     st.markdown(f"**The VAE's training**: {int(history['step'][-1]):,} updates in {info['train_seconds']:.1f} s on the CPU, "
                 "then cached on disk")

@@ -153,8 +153,9 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
         shown = {name for i, name in enumerate(LAYERS) if st.checkbox(name, value=True, key=f"{key}_layer{i}")}
         with_filter = (history if filtered is None else filtered) and st.toggle(
             "D-filtered beside raw", key=f"{key}_rejection", help="Discriminator rejection sampling (Azadi et al., "
-            "2019): keep each of G's samples with a probability read from D's logit, and draw what D keeps beside "
-            "what G makes.")
+            "2019): D has learned where G's samples are too many or too few; keep each of G's samples with a "
+            "probability read from D's logit, and draw what D keeps beside what G makes. The Mode collapse page "
+            "measures it.")
         st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
     name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)), height)
     fig = cached(name, lambda: plane.plane_figure(
