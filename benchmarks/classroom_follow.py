@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,17 +105,20 @@ def _log_trace(s: Session, clicked: float, log: Callable[[str], object]) -> None
 
 
 async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0, ramp_s: float = 5.0,
-                        log: Callable[[str], object] = print) -> FollowReport:
+                        log: Callable[[str], object] = print, student_urls: Sequence[str] = (),
+                        slides: Sequence[tuple[str, str]] = SLIDES) -> FollowReport:
+    """The presenter on `url` through `slides`, `n` students following; the students open `student_urls` in turn (app
+    processes of the same room, on one runs folder), or `url`."""
     presenter = Session(url, "", fetch_media=False)
     await presenter.open()
     await presenter.wait_idle(timeout=120)
     await presenter.type_text("Presenter key", KEY)
     # the teacher opens each slide once before class: first draws that fill the server's caches (the mode-coverage
     # classifier: over 10 s on 2 cores) are a rehearsal's cost, not a switch's
-    for page, run in SLIDES:
+    for page, run in slides:
         await presenter.goto(page, query=f"run={run}")
     await presenter.goto("")
-    students = [Session(url, "") for _ in range(n)]
+    students = [Session((student_urls or [url])[i % len(student_urls or [url])], "") for i in range(n)]
 
     async def arrive(i: int, s: Session) -> None:
         await asyncio.sleep(ramp_s * i / max(1, n))
@@ -130,7 +133,7 @@ async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0
         runs0 = [s.fragment_runs for s in students]
         latencies: list[float] = []
         missed = 0
-        for page, run in SLIDES:
+        for page, run in slides:
             clicked = time.monotonic()
             await presenter.goto(page, query=f"run={run}")
             drawn = time.monotonic() - clicked

@@ -29,7 +29,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 from gan_core.classroom.stage import Scene, Stage
 from gan_core.classroom.store import open_store, state_url
 from gan_core.runs.roles import presenter_key
-from ui import live, roles
+from ui import course, live, roles
 
 FOLLOW = "follow_presenter"  # the toggle's key
 FOLLOW_BY_DEFAULT = True  # a class that opens the app is on the presenter's slide; anyone may switch it off
@@ -46,10 +46,6 @@ _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last publish
 
 _stage: Stage | None = None
 _stage_lock = threading.Lock()
-# every page a session has shown, by URL path: the same st.Page in every session (dashboard.py builds one list), so a
-# follower can switch to a page it has not opened yet
-_pages: dict[str, StreamlitPage] = {}
-_pages_lock = threading.Lock()
 
 
 def stage() -> Stage:
@@ -94,8 +90,6 @@ def _toggled() -> None:
 def sync(page: StreamlitPage) -> None:
     """At the top of every script run, before the sidebar draws: remember the page; a follower catches up with the
     stage (switching page ends this run and starts the presenter's page)."""
-    with _pages_lock:
-        _pages.setdefault(page.url_path, page)
     st.session_state[_PAGE] = page.url_path
     if not wants_to_follow() or (scene := stage().current()) is None:
         return
@@ -130,8 +124,9 @@ def _apply(scene: Scene, here: str | None, *, in_fragment: bool = False) -> None
     st.session_state[_APPLIED] = scene.version  # before switching: the switch's own run must not apply it again
     if scene.run is not None and scene.run in live.get_manager():
         live.select(scene.run)
-    with _pages_lock:
-        target = _pages.get(scene.page)
+    # this session's own st.Page of the presenter's page (one may not be shared between sessions: ui.course.pages),
+    # so a follower switches to a page no session of this app process has opened yet
+    target = next((p for p in course.pages() if p.url_path == scene.page), None)
     if scene.page != here and target is not None:
         st.switch_page(target, query_params={live.LINK: scene.run} if scene.run else None)
     if in_fragment:
