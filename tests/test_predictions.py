@@ -81,9 +81,10 @@ def test_one_answer_per_session_and_the_tally(tmp_path):
     poll = store.poll(NAME)
     assert poll.tally() == {"BCE": 0, "WGAN-GP": 1, "both": 1, "neither": 0}
     assert poll.answer_of("session-1") == "WGAN-GP" and poll.answer_of("session-3") is None
-    # anonymous: the file holds neither session id
-    text = (tmp_path / PREDICTIONS_FILE).read_text()
-    assert "session-1" not in text and voter("session-1") in text
+    # anonymous: the store holds neither session id
+    rows = store.store.rows("SELECT voter FROM votes")
+    assert sorted(r[0] for r in rows) == sorted([voter("session-1"), voter("session-2")])
+    assert b"session-1" not in b"".join(p.read_bytes() for p in tmp_path.glob("classroom.db*"))  # WAL too
     with pytest.raises(ConfigError, match="not a choice; choose one of: BCE, WGAN-GP, both, neither"):
         store.answer(NAME, poll.id, "the ring", actor=student(3))
     with pytest.raises(ConfigError, match="only a browser session"):
@@ -205,4 +206,27 @@ def test_a_damaged_file_is_no_question(tmp_path, text):
     store = Predictions(tmp_path)
     assert store.poll(NAME) is None
     poll = store.open(NAME, actor=PRESENTER)
-    assert json.loads((tmp_path / PREDICTIONS_FILE).read_text())["polls"][NAME]["id"] == poll.id
+    assert Predictions(tmp_path).poll(NAME).id == poll.id  # the room's store keeps it; the damaged file stays as it was
+    assert (tmp_path / PREDICTIONS_FILE).read_text() == text
+
+
+def test_a_file_from_before_the_store_is_read_once_and_two_processes_count_every_vote(tmp_path):
+    old = {"polls": {NAME: {"id": 3, "question": "?", "choices": ["BCE", "WGAN-GP"], "open": True, "opened": 5.0,
+                            "answers": {voter("early-browser"): "BCE"}}}}
+    (tmp_path / PREDICTIONS_FILE).write_text(json.dumps(old))
+    first = Predictions(tmp_path)
+    poll = first.poll(NAME)
+    assert (poll.id, poll.answer_of("early-browser"), poll.is_open) == (3, "BCE", True)
+    first.close(NAME, actor=PRESENTER)
+    assert not Predictions(tmp_path).poll(NAME).is_open  # read once: a second process does not read the file again
+    # two app processes (two Predictions over one store), answering at once: every vote counted
+    poll = first.open(NAME, actor=PRESENTER)
+    second = Predictions(tmp_path)
+    threads = [threading.Thread(target=(first if n % 2 else second).answer,
+                                args=(NAME, poll.id, "BCE" if n % 3 else "both"), kwargs={"actor": student(n)})
+               for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(first.poll(NAME).tally().values()) == 40 == sum(second.poll(NAME).tally().values())

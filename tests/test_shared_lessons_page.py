@@ -14,7 +14,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.lessons.comparisons import COMPARISONS
-from gan_core.lessons.predictions import PREDICTIONS_FILE
 from gan_core.lessons.shared_comparisons import COMPARISONS_FILE
 from gan_core.runs.status import Status
 from tests.tiny import tiny
@@ -122,7 +121,7 @@ def test_the_presenter_asks_a_student_answers_and_the_tally_shows_it(quick, monk
     tally = next(c for c in teacher.get("vega_lite_chart") if '"choice"' in c.proto.spec)
     data = pyarrow.ipc.open_stream(tally.proto.datasets[0].data.data).read_all().to_pandas()
     assert data.set_index("choice")["answers"].to_dict() == {"ReLU in D": 1, "leaky ReLU in D": 0, "about the same": 0}
-    assert "session" not in (live.get_manager().runs_dir / PREDICTIONS_FILE).read_text()
+    assert b"session" not in b"".join(p.read_bytes() for p in live.get_manager().runs_dir.glob("classroom.db*"))
 
     # the presenter runs the comparison: the question closes; the runs end; the predictions stand beside the outcome
     teacher.button(key="act_dying_start").click().run()

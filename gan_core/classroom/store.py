@@ -69,11 +69,13 @@ class Store:
             connection.cursor().execute(self._sql(sql), tuple(params))
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """Statements that see and write the room as one step: no other process writes in between."""
+    def transaction(self, write: bool = True) -> Iterator[Cursor]:
+        """Statements that see and write the room as one step: no other process writes in between. `write=False`:
+        reads that see one moment of the room, taking no write lock."""
         with self._borrowed() as connection:
             cursor = connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")  # takes the write lock now: a read-then-write cannot be overtaken
+            # IMMEDIATE takes the write lock now: a read-then-write cannot be overtaken
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _Translating(cursor, self._sql)
             except BaseException:
@@ -129,11 +131,13 @@ class PostgresStore(Store):
         return sql.replace("?", "%s")
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self, write: bool = True) -> Iterator[Cursor]:
         with self._borrowed() as connection, connection.transaction():
             cursor = connection.cursor()
-            # one room-wide lock for the transaction: the same guarantee as SQLite's BEGIN IMMEDIATE
-            cursor.execute("SELECT pg_advisory_xact_lock(2853)")
+            if write:  # one room-wide lock for the transaction: the same guarantee as SQLite's BEGIN IMMEDIATE
+                cursor.execute("SELECT pg_advisory_xact_lock(2853)")
+            else:  # one snapshot for all its reads (PostgreSQL's default gives each statement its own)
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield _Translating(cursor, self._sql)
 
     def _connect(self) -> Any:

@@ -5,8 +5,9 @@ it, a rule this store checks on every call whatever buttons a page draws; every 
 answer per browser, not per tab (a second replaces the first). New answers are rate-limited per client address (a burst
 a lecture hall behind one NAT fits in, then one a second), and the presenter sees the answers beside the browsers on the
 page, so a tally stuffed by a script shows. Answers are anonymous: the store keeps a hash of the browser's id, never the
-id, and shows only counts. Everything is kept in `<runs_dir>/predictions.json`, rewritten atomically after each
-change, so a restart keeps the question and its answers; a damaged file is no question, never an error for a page.
+id, and shows only counts. Questions, answers (a row each) and who is on the page live in the room's classroom store,
+shared by every app process on the runs folder, so a restart keeps them; a `predictions.json` from before the store is
+read into it once (a damaged one is no question, never an error for a page).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan_core.classroom.store import Cursor, Store, open_store, state_url
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
-from gan_core.runs.folder import DAMAGED, atomic_write_bytes, read_json_section
+from gan_core.runs.folder import DAMAGED, read_json_section
 from gan_core.runs.roles import Actor, RunRefused, env_whole_number
 
 log = logging.getLogger(__name__)
@@ -77,41 +79,58 @@ def _poll(name: str, raw: Any) -> Poll:
     return Poll(name, int(raw["id"]), str(raw["question"]), choices, bool(raw["open"]), float(raw["opened"]), answers)
 
 
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS polls (name TEXT PRIMARY KEY, id INTEGER NOT NULL, question TEXT NOT NULL, "
+    "choices TEXT NOT NULL, is_open INTEGER NOT NULL, opened DOUBLE PRECISION NOT NULL)",
+    # one row per browser and question, replaced on change: answers through different app processes are never lost
+    "CREATE TABLE IF NOT EXISTS votes (name TEXT NOT NULL, poll_id INTEGER NOT NULL, voter TEXT NOT NULL, "
+    "choice TEXT NOT NULL, PRIMARY KEY (name, poll_id, voter))",
+    "CREATE TABLE IF NOT EXISTS presence (name TEXT NOT NULL, voter TEXT NOT NULL, seen DOUBLE PRECISION NOT NULL, "
+    "PRIMARY KEY (name, voter))",
+    "CREATE TABLE IF NOT EXISTS imported (what TEXT PRIMARY KEY)",
+)
+
+
 class Predictions:
-    """Every comparison's question and answers on this server; thread-safe (every browser session calls it)."""
+    """Every comparison's question and answers in the room: rows of the classroom store (gan_core.classroom.store), so
+    every app process on the runs folder asks the same question and counts every answer. Thread-safe."""
 
     def __init__(self, folder: str | Path, comparisons: Mapping[str, Comparison] | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, burst: int | None = None) -> None:
-        """`burst`: new answers one address may give at once (else GAN_POLL_BURST, else NEW_BURST)."""
-        self.path = Path(folder) / PREDICTIONS_FILE
+                 clock: Callable[[], float] = time.time, burst: int | None = None, store: Store | None = None) -> None:
+        """`burst`: new answers one address may give at once (else GAN_POLL_BURST, else NEW_BURST). `store`: the
+        room's (else the runs folder's: GAN_STATE_URL or its SQLite file). `clock`: wall-clock seconds, as every
+        process of the room reads the same rows."""
+        self.path = Path(folder) / PREDICTIONS_FILE  # read once, into the store, on the room's first start
         self.comparisons = COMPARISONS if comparisons is None else comparisons
-        self._lock = threading.Lock()
-        self._polls: dict[str, Poll] = {}
+        self.store = open_store(state_url(folder)) if store is None else store
+        self._lock = threading.Lock()  # the rate limit's (this process's own)
         self._clock = clock
+        self._swept = float("-inf")  # when `seen` last dropped long-gone browsers
         burst = env_whole_number(BURST_ENV, NEW_BURST) if burst is None else burst
         if burst < 1:
             raise ValueError(f"{BURST_ENV} must be at least 1 (0 would turn away every new answer), not {burst}")
         self._new_answers = RateLimit(burst, NEW_PER_ADDRESS_S, clock)
-        self._present: dict[str, dict[str, float]] = {}  # comparison -> voter -> when its panel last polled
-        self._load()
+        self.store.ensure("predictions", SCHEMA)
+        self._import()
 
-    def _load(self) -> None:
-        polls = read_json_section(self.path, "polls", "no question is open until the presenter opens one")
-        if polls is None:
-            return
-        for name, raw in polls.items():
-            try:
-                self._polls[str(name)] = _poll(str(name), raw)
-            except DAMAGED as err:
-                log.warning("%s: the %r question cannot be read (%s): skipped", self.path, name, err)
-
-    def _save(self) -> None:
-        """Rewrite the file (holding _lock); a failed write keeps the answers for this server's life, and says so."""
-        data = {"polls": {name: poll.to_json() for name, poll in self._polls.items()}}
-        try:
-            atomic_write_bytes(self.path, json.dumps(data, indent=1).encode())
-        except OSError as err:
-            log.warning("cannot save the predictions: %s", err)
+    def _import(self) -> None:
+        """predictions.json, from before the room had a store: read once (the first process to start), then kept."""
+        with self.store.transaction() as cursor:
+            cursor.execute("SELECT what FROM imported WHERE what = ?", (PREDICTIONS_FILE,))
+            if cursor.fetchall():
+                return
+            cursor.execute("INSERT INTO imported (what) VALUES (?)", (PREDICTIONS_FILE,))
+            polls = read_json_section(self.path, "polls", "no question is open until the presenter opens one")
+            for name, raw in (polls or {}).items():
+                try:
+                    poll = _poll(str(name), raw)
+                except DAMAGED as err:
+                    log.warning("%s: the %r question cannot be read (%s): skipped", self.path, name, err)
+                    continue
+                _write_poll(cursor, poll)
+                for key, choice in poll.answers.items():
+                    cursor.execute("INSERT INTO votes (name, poll_id, voter, choice) VALUES (?, ?, ?, ?)",
+                                   (poll.name, poll.id, key, choice))
 
     def _comparison(self, name: str) -> Comparison:
         if name not in self.comparisons:
@@ -122,8 +141,8 @@ class Predictions:
     def poll(self, name: str) -> Poll | None:
         """The comparison's latest question (open or closed), None if none was ever opened."""
         self._comparison(name)
-        with self._lock:
-            return self._polls.get(name)
+        with self.store.transaction(write=False) as cursor:  # the question and its answers as of one moment
+            return _read_poll(cursor, name)
 
     # -- the presenter -------------------------------------------------------------------------------------------------
     def open(self, name: str, *, actor: Actor) -> Poll:
@@ -131,12 +150,12 @@ class Predictions:
         comparison = self._comparison(name)
         if not actor.presenter:
             raise RunRefused("only the presenter can open a question to the room")
-        with self._lock:
-            before = self._polls.get(name)
+        with self.store.transaction() as cursor:
+            before = _read_poll(cursor, name, answers=False)
             poll = Poll(name, (before.id + 1) if before else 1, comparison.prediction.question, comparison.choices(),
                         True, time.time(), {})
-            self._polls[name] = poll
-            self._save()
+            cursor.execute("DELETE FROM votes WHERE name = ?", (name,))
+            _write_poll(cursor, poll)
             return poll
 
     def close(self, name: str, *, actor: Actor) -> Poll | None:
@@ -144,14 +163,9 @@ class Predictions:
         self._comparison(name)
         if not actor.presenter:
             raise RunRefused("only the presenter can close a question to the room")
-        with self._lock:
-            poll = self._polls.get(name)
-            if poll is None or not poll.is_open:
-                return poll
-            poll = Poll(poll.name, poll.id, poll.question, poll.choices, False, poll.opened, poll.answers)
-            self._polls[name] = poll
-            self._save()
-            return poll
+        with self.store.transaction() as cursor:
+            cursor.execute("UPDATE polls SET is_open = 0 WHERE name = ?", (name,))
+            return _read_poll(cursor, name)
 
     # -- everyone ------------------------------------------------------------------------------------------------------
     def answer(self, name: str, poll_id: int, choice: str, *, actor: Actor, address: str | None = None) -> Poll:
@@ -162,8 +176,8 @@ class Predictions:
         if actor.session is None:
             raise ConfigError("answer", "only a browser session can answer (it needs a session id)")
         key = voter(actor.session)
-        with self._lock:
-            poll = self._polls.get(name)
+        with self.store.transaction() as cursor:
+            poll = _read_poll(cursor, name)
             if poll is None or poll.id != poll_id:
                 raise ConfigError("answer", "that question is no longer asked: answer the one shown now")
             if not poll.is_open:
@@ -174,31 +188,53 @@ class Predictions:
             if key not in poll.answers:
                 if len(poll.answers) >= MAX_ANSWERS:
                     raise ConfigError("answer", f"this question has its {MAX_ANSWERS:,} answers already")
-                if not self._new_answers.take(address or "local"):
+                with self._lock:
+                    allowed = self._new_answers.take(address or "local")
+                if not allowed:
                     raise ConfigError("answer", "too many new answers from your network just now: try again in a few "
                                                 "seconds")
-            poll = Poll(poll.name, poll.id, poll.question, poll.choices, True, poll.opened, {**poll.answers, key: choice})
-            self._polls[name] = poll
-            self._save()
-            return poll
+            cursor.execute("INSERT INTO votes (name, poll_id, voter, choice) VALUES (?, ?, ?, ?) ON CONFLICT "
+                           "(name, poll_id, voter) DO UPDATE SET choice = excluded.choice", (name, poll.id, key, choice))
+            return Poll(poll.name, poll.id, poll.question, poll.choices, True, poll.opened, {**poll.answers, key: choice})
 
     # -- who is on the page --------------------------------------------------------------------------------------------
     def seen(self, name: str, session: str) -> None:
         """A browser (its id) shows the comparison's question panel now (its panel polls every few seconds)."""
         now = self._clock()
-        with self._lock:
-            present = self._present.setdefault(name, {})
-            present[voter(session)] = now
-            for gone in [v for v, at in present.items() if now - at > PRESENT_S]:
-                del present[gone]
+        self.store.run("INSERT INTO presence (name, voter, seen) VALUES (?, ?, ?) ON CONFLICT (name, voter) DO UPDATE "
+                       "SET seen = excluded.seen", (name, voter(session), now))
+        if now - self._swept > 10 * PRESENT_S:  # now and then, not on every poll: the browsers gone a while ago
+            self._swept = now
+            self.store.run("DELETE FROM presence WHERE seen < ?", (now - 10 * PRESENT_S,))
 
     def present(self, name: str, *, besides: str | None = None) -> int:
         """How many browsers showed the comparison's question panel in the last PRESENT_S, the browser `besides` (the
         presenter's, which polled as a student's until it typed the key) left out: set beside the answers, so a tally
         stuffed by scripts shows."""
-        now, left_out = self._clock(), None if besides is None else voter(besides)
-        with self._lock:
-            return sum(1 for v, at in self._present.get(name, {}).items() if now - at <= PRESENT_S and v != left_out)
+        left_out = "" if besides is None else voter(besides)
+        rows = self.store.rows("SELECT COUNT(*) FROM presence WHERE name = ? AND seen >= ? AND voter <> ?",
+                               (name, self._clock() - PRESENT_S, left_out))
+        return int(rows[0][0])
+
+
+def _read_poll(cursor: Cursor, name: str, *, answers: bool = True) -> Poll | None:
+    cursor.execute("SELECT id, question, choices, is_open, opened FROM polls WHERE name = ?", (name,))
+    row = cursor.fetchall()
+    if not row:
+        return None
+    poll_id, question, choices, is_open, opened = row[0]
+    votes = {}
+    if answers:
+        cursor.execute("SELECT voter, choice FROM votes WHERE name = ? AND poll_id = ?", (name, poll_id))
+        votes = dict(cursor.fetchall())
+    return Poll(name, int(poll_id), question, tuple(json.loads(choices)), bool(is_open), float(opened), votes)
+
+
+def _write_poll(cursor: Cursor, poll: Poll) -> None:
+    cursor.execute("INSERT INTO polls (name, id, question, choices, is_open, opened) VALUES (?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (name) DO UPDATE SET id = excluded.id, question = excluded.question, "
+                   "choices = excluded.choices, is_open = excluded.is_open, opened = excluded.opened",
+                   (poll.name, poll.id, poll.question, json.dumps(list(poll.choices)), int(poll.is_open), poll.opened))
 
 
 class RateLimit:
