@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.browser_session import Session
@@ -62,8 +63,10 @@ class FollowReport:
     latencies: list[float]  # seconds, one per student per switch that arrived
     missed: int  # (student, switch) pairs that never arrived within ARRIVE_TIMEOUT_S
     errors: list[str]
-    server_cpu: float  # share of one core while the lesson went on
+    server_cpu: float  # share of one core while the lesson went on (all app processes together)
     fragment_runs_per_s: float  # a follower's polls, median over students
+    presenter_s: list[float] = field(default_factory=list)  # the presenter's own page drawn, per switch
+    replicas: int = 1  # app processes serving the room
 
     def failures(self) -> list[str]:
         out = []
@@ -81,11 +84,14 @@ class FollowReport:
         lat = self.latencies
         rows = [
             ("students following", f"{self.sessions}"),
+            ("app processes (students spread evenly)", f"{self.replicas}"),
             ("switches (page and run)", f"{len(SLIDES)}"),
             ("seconds to follow: median / p95 / max",
              f"{statistics.median(lat):.2f} / {percentile(lat, 0.95):.2f} / {max(lat):.2f}" if lat else "—"),
             ("missed (not there within 30 s)", f"{self.missed}"),
             ("errors", f"{len(self.errors)}"),
+            ("the presenter's own page drawn in: median / max",
+             f"{statistics.median(self.presenter_s):.2f} / {max(self.presenter_s):.2f} s" if self.presenter_s else "—"),
             ("server CPU during the lesson (of one core)", f"{100 * self.server_cpu:.0f} %"),
             ("a follower's polls per second", f"{self.fragment_runs_per_s:.2f}"),
         ]
@@ -104,11 +110,13 @@ def _log_trace(s: Session, clicked: float, log: Callable[[str], object]) -> None
             log(f"    {when - clicked:+7.2f} s  {what}")
 
 
-async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0, ramp_s: float = 5.0,
+async def follow_lesson(url: str, pid: int | Sequence[int] | None, n: int, settle_s: float = 3.0, ramp_s: float = 5.0,
                         log: Callable[[str], object] = print, student_urls: Sequence[str] = (),
                         slides: Sequence[tuple[str, str]] = SLIDES) -> FollowReport:
     """The presenter on `url` through `slides`, `n` students following; the students open `student_urls` in turn (app
-    processes of the same room, on one runs folder), or `url`."""
+    processes of the same room, on one runs folder), or `url`. `pid`: the app process (or processes) whose CPU time
+    is measured."""
+    pids = [] if pid is None else [pid] if isinstance(pid, int) else list(pid)
     presenter = Session(url, "", fetch_media=False)
     await presenter.open()
     await presenter.wait_idle(timeout=120)
@@ -129,7 +137,8 @@ async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0
         await asyncio.gather(*(arrive(i, s) for i, s in enumerate(students)))
         log(f"{n} students on the presenter's page")
         await asyncio.sleep(settle_s)
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        cpu0, t0 = sum(cpu_seconds(p) for p in pids) if pids else float("nan"), time.monotonic()
+        drawn_s: list[float] = []
         runs0 = [s.fragment_runs for s in students]
         latencies: list[float] = []
         missed = 0
@@ -137,6 +146,7 @@ async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0
             clicked = time.monotonic()
             await presenter.goto(page, query=f"run={run}")
             drawn = time.monotonic() - clicked
+            drawn_s.append(drawn)
             deadline = clicked + ARRIVE_TIMEOUT_S
             while (waiting := [s for s in students if _arrived(s, clicked, page, run) is None]) and \
                     time.monotonic() < deadline:
@@ -154,26 +164,34 @@ async def follow_lesson(url: str, pid: int | None, n: int, settle_s: float = 3.0
                 f"median {statistics.median(these or nan):.2f} s, max {max(these or nan):.2f} s")
             await asyncio.sleep(settle_s)  # the teacher talks about the slide
         seconds = time.monotonic() - t0
-        cpu = (cpu_seconds(pid) - cpu0) / seconds
+        cpu = (sum(cpu_seconds(p) for p in pids) - cpu0) / seconds
         polls = statistics.median((s.fragment_runs - r0) / seconds for s, r0 in zip(students, runs0, strict=True))
     finally:
         await asyncio.gather(*(s.close() for s in [presenter, *students]), return_exceptions=True)
     errors = [f"{'presenter' if i == 0 else f'student {i}'}: {e}"
               for i, s in enumerate([presenter, *students]) for e in s.errors]
-    return FollowReport(n, latencies, missed, errors, cpu, polls)
+    return FollowReport(n, latencies, missed, errors, cpu, polls, drawn_s, len(set(student_urls)) or 1)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds on each page before the next switch")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="app processes on one runs folder, one room (the students spread evenly over them; the "
+                             "presenter on the first)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="classroom_follow_") as tmp:
+    if args.replicas < 1:
+        parser.error(f"--replicas must be at least 1, not {args.replicas}")
+    with tempfile.TemporaryDirectory(prefix="classroom_follow_") as tmp, contextlib.ExitStack() as servers:
         runs = Path(tmp) / "runs"
         train_runs(runs)
-        with local_server(runs, Path(tmp) / "server.log", {"GAN_PRESENTER_KEY": KEY}) as (url, pid):
-            report = asyncio.run(follow_lesson(url, pid, args.sessions, args.settle,
-                                               log=lambda line: print(line, file=sys.stderr, flush=True)))
+        started = [servers.enter_context(local_server(runs, Path(tmp) / f"server{i}.log", {"GAN_PRESENTER_KEY": KEY}))
+                   for i in range(args.replicas)]
+        urls, pids = [url for url, _ in started], [pid for _, pid in started]
+        report = asyncio.run(follow_lesson(urls[0], pids, args.sessions, args.settle,
+                                           log=lambda line: print(line, file=sys.stderr, flush=True),
+                                           student_urls=urls if args.replicas > 1 else ()))
     print(report.table())
     for line in report.errors[:10]:
         print("  ", line)
