@@ -45,18 +45,23 @@ _PAGE = "_follow_page"  # the URL path of the page this session shows
 _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
 
 _stage: Stage | None = None
+_stage_of: object = None  # the RunManager whose runs folder _stage's store belongs to
 _stage_lock = threading.Lock()
 
 
 def stage() -> Stage:
     """The room's stage, in the classroom store of this server's runs folder (shared with every app process on it)."""
-    global _stage
-    url = state_url(live.get_manager().runs_dir)
+    global _stage, _stage_of
+    manager = live.get_manager()
+    if _stage is not None and _stage_of is manager:  # every follower's poll asks: no path work on the way
+        return _stage
+    url = state_url(manager.runs_dir)
     with _stage_lock:
         if _stage is None or _stage.store.url != url:  # a new runs folder (a test's): its own room
             if _stage is not None:
                 _stage.store.close()
             _stage = Stage(open_store(url))
+        _stage_of = manager
         return _stage
 
 

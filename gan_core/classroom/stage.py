@@ -10,6 +10,8 @@ clock seconds, as every process of the room reads the same row (machines of one 
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from gan_core.classroom.store import Store
 
 ACTIVE_S = 10.0  # five missed heartbeats (ui.follow.HEARTBEAT_S = 2 s): a presenter tab closed, not merely slow
+FRESH_S = 0.1  # a row read this recently answers `current` again: 120 followers polling twice a second cost 240 reads
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS stage (id INTEGER PRIMARY KEY, page TEXT, run TEXT, version INTEGER NOT NULL, "
           "seen DOUBLE PRECISION NOT NULL)",)
@@ -35,10 +38,13 @@ class Stage:
     """The presenter's scene, or None when no presenter has been seen for `active_s` seconds. Every browser session's
     script thread, in every process of the room, reads it; the presenter's writes it."""
 
-    def __init__(self, store: Store, *, active_s: float = ACTIVE_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, *, active_s: float = ACTIVE_S, clock: Callable[[], float] = time.time,
+                 fresh_s: float = FRESH_S) -> None:
         if active_s <= 0:
             raise ValueError(f"active_s must be above 0, got {active_s}")
-        self.store, self.active_s, self._clock = store, active_s, clock
+        self.store, self.active_s, self.fresh_s, self._clock = store, active_s, fresh_s, clock
+        self._lock = threading.Lock()
+        self._read: tuple[float, tuple | None] = (-math.inf, None)  # (when, the row) of the last read
         store.ensure("stage", SCHEMA)
 
     def publish(self, page: str, run: str | None) -> Scene:
@@ -46,31 +52,46 @@ class Stage:
         with self.store.transaction() as cursor:
             now = self._clock()
             cursor.execute("SELECT page, run, version, seen FROM stage WHERE id = 1")
-            row = cursor.fetchall()
-            if not row:
-                scene = Scene(page, run, 1)
+            rows = cursor.fetchall()
+            if rows:
+                old_page, old_run, version, seen = rows[0]
+                if old_page is None or (old_page, old_run) != (page, run) or now - seen > self.active_s:
+                    version += 1
+                cursor.execute("UPDATE stage SET page = ?, run = ?, version = ?, seen = ? WHERE id = 1",
+                               (page, run, version, now))
+            else:
+                version = 1
                 cursor.execute("INSERT INTO stage (id, page, run, version, seen) VALUES (1, ?, ?, ?, ?)",
-                               (page, run, scene.version, now))
-                return scene
-            old_page, old_run, version, seen = row[0]
-            if old_page is None or (old_page, old_run) != (page, run) or now - seen > self.active_s:
-                version += 1
-            cursor.execute("UPDATE stage SET page = ?, run = ?, version = ?, seen = ? WHERE id = 1",
-                           (page, run, version, now))
-            return Scene(page, run, version)
+                               (page, run, version, now))
+        self._forget()
+        return Scene(page, run, version)
 
     def heartbeat(self) -> None:
         """A presenter session is still open (its scene unchanged)."""
         self.store.run("UPDATE stage SET seen = ? WHERE id = 1 AND page IS NOT NULL", (self._clock(),))
+        self._forget()
 
     def current(self) -> Scene | None:
-        row = self.store.rows("SELECT page, run, version, seen FROM stage WHERE id = 1")
-        if not row or row[0][0] is None or self._clock() - row[0][3] > self.active_s:
+        """The scene, as the row stood at most `fresh_s` ago (this process's own publish is seen at once)."""
+        now = self._clock()
+        with self._lock:
+            when, row = self._read
+        if not 0 <= now - when < self.fresh_s:
+            rows = self.store.rows("SELECT page, run, version, seen FROM stage WHERE id = 1")
+            row = rows[0] if rows else None
+            with self._lock:
+                self._read = (now, row)
+        if row is None or row[0] is None or now - row[3] > self.active_s:
             return None
-        page, run, version, _ = row[0]
+        page, run, version, _ = row
         return Scene(page, run, version)
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._read = (-math.inf, None)
 
     def clear(self) -> None:
         """No presenter any more (a server's tests start each from an empty stage). The version is kept: a follower in
         another process never sees an old version again."""
         self.store.run("UPDATE stage SET page = NULL, run = NULL, seen = 0 WHERE id = 1")
+        self._forget()
