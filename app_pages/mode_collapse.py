@@ -153,9 +153,10 @@ def what_d_knows(s: RunSnapshot) -> None:
     st.caption(f"This run's checkpoint at step {got['step']:,}, {DRS_N:,} samples each: "
                f"**{got['high_quality_fraction']:.0%}** high quality from G alone, "
                f"**{kept['high_quality_fraction']:.0%}** after D's filter, with {got['modes_covered']} of "
-               f"{got['modes_total']} modes before and {kept['modes_covered']} after; "
-               f"D kept {kept['acceptance_rate']:.0%} of the {kept['drawn']:,} samples it judged. "
-               "The Training page draws both beside each other.")
+               f"{got['modes_total']} modes before and {kept['modes_covered']} after; D judged "
+               f"{kept['drawn']:,} samples and accepted {kept['acceptance_rate']:.0%}, the first {DRS_N:,} of them "
+               "measured. More samples than the snapshot above, so a "
+               "thinly covered mode shows up here more often. The Training page draws both beside each other.")
 
 
 def render_run(s: RunSnapshot) -> None:

@@ -230,7 +230,7 @@ def test_a_ring_run_says_what_d_knows_with_its_raw_and_filtered_figures(fresh_ma
     line = next(c.value for c in app.caption if "after D's filter" in c.value)
     assert f"**{expected['high_quality_fraction']:.0%}** high quality from G alone" in line
     assert f"**{expected['rejection']['high_quality_fraction']:.0%}** after D's filter" in line
-    assert f"D kept {expected['rejection']['acceptance_rate']:.0%} of the" in line and "step 60" in line
+    assert f"accepted {expected['rejection']['acceptance_rate']:.0%}, the first 2,500 of them" in line and "step 60" in line
 
 
 def test_a_critic_ring_run_says_the_filter_needs_bce(fresh_manager):
