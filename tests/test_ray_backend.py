@@ -269,7 +269,13 @@ def head_loss(runs: str) -> None:
         os.killpg(head.pid, signal.SIGKILL)  # the head and all it started, at once, as a crashed machine would
         head.wait(10)
         killed = time.monotonic()
-        snap = m.wait(run_id, timeout=90)
+        try:
+            snap = m.wait(run_id, timeout=90)
+        except TimeoutError as err:  # what the pool knew, for the next reader of a CI log
+            pool, driver = m._pool, m._pool._driver
+            raise TimeoutError(f"{err}; the head's port listening: {_listening(port)}; the pool's problem: "
+                               f"{pool.problem!r}; knocks refused in a row: {pool._refused}; driver: "
+                               f"{driver and (driver.joined, driver.process.is_alive())}") from None
         times["failed_after_s"] = time.monotonic() - killed
         assert snap.status is Status.FAILED and snap.message.startswith(gone), snap.message
         assert "\n" not in snap.message and snap.message.endswith("resume continues from the last checkpoint")
