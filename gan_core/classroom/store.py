@@ -40,8 +40,6 @@ class Store:
     """One room's database. `rows` reads, `run` writes (committed at once), `transaction` holds a write lock across
     several statements; all take SQL with ? placeholders."""
 
-    kind = "sqlite"
-
     def __init__(self, url: str) -> None:
         self.url = url
         self._idle: queue.LifoQueue = queue.LifoQueue()
@@ -124,8 +122,6 @@ class Store:
 
 class PostgresStore(Store):
     """The same store on PostgreSQL (psycopg 3, imported only here: a room on SQLite never needs it)."""
-
-    kind = "postgresql"
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")

@@ -31,7 +31,7 @@ from gan_core.runs.roles import Actor, RunRefused, env_whole_number
 log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.json"
-MAX_ANSWERS = 20_000  # per question: bounds the file; a lecture hall is a few hundred, and NEW_PER_ADDRESS_S slows a script
+MAX_ANSWERS = 20_000  # per question: bounds the store; a lecture hall is a few hundred, and NEW_PER_ADDRESS_S slows a script
 NEW_BURST = 200  # new answers one address may give at once: a lecture hall behind one NAT answers together
 BURST_ENV = "GAN_POLL_BURST"  # a larger hall behind one NAT raises it
 NEW_PER_ADDRESS_S = 1.0  # then one more new answer per this many seconds from that address (changed answers are free)
@@ -64,10 +64,6 @@ class Poll:
 
     def answer_of(self, session: str | None) -> str | None:
         return None if session is None else self.answers.get(voter(session))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "question": self.question, "choices": list(self.choices), "open": self.is_open,
-                "opened": self.opened, "answers": dict(self.answers)}
 
 
 def _poll(name: str, raw: Any) -> Poll:
