@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     sweep.add_argument("--ray-address", help="train the cells on this Ray cluster (auto, or ray://host:port)")
 
+    hall = sub.add_parser("serve", help="a lecture hall: N dashboard processes behind HAProxy, on one runs folder")
+    hall.add_argument("--replicas", type=int, default=2, help="app processes (default 2; see the README to size it)")
+    hall.add_argument("--port", type=int, default=8501, help="the port students open (default 8501)")
+    hall.add_argument("--address", default="0.0.0.0", help="the address it listens on (default: every interface)")
+    hall.add_argument("--runs-dir", help="the runs folder (default: $GAN_RUNS_DIR, else runs/)")
+
     for command in (train, sample, ev, sweep):
         command.add_argument("--data-dir", help="where torchvision datasets live (default: $GAN_DATA_DIR, else data/)")
     return parser
@@ -292,7 +298,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_CELLS_FAILED if any(r.status is not Status.FINISHED for r in rows) else 0
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "sweep": cmd_sweep}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gan_core import hall  # noqa: PLC0415 - only this command starts servers
+
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port: {args.port} is not a port number (1-65535)")
+    try:
+        return hall.serve(args.replicas, args.port, args.address, args.runs_dir)
+    except (ValueError, RuntimeError) as err:
+        raise UsageError(str(err)) from None
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "sweep": cmd_sweep,
+            "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,7 +165,11 @@ def test_a_run_killed_between_checkpoints_resumes_from_its_last_one(tmp_path):
     store_rows = len(store.read_metrics())
     ckpt = store.load_checkpoint()["step"]
     assert store_rows > ckpt  # rows past the checkpoint: what a kill -9 leaves behind
-    m2 = RunManager(runs, max_runs=1, processes=False)  # a new server over the same folder (the old one never said goodbye)
+    # the folder as a kill -9 of its server leaves it, under a new server (one that shares the folder with a live one
+    # sends it its controls instead: test_sharing.py)
+    after = tmp_path / "after"
+    shutil.copytree(runs / run_id, after / run_id)
+    m2 = RunManager(after, max_runs=1, processes=False)
     try:
         assert m2.snapshot(run_id).status is Status.STOPPED
         m2.resume(run_id, steps=ckpt + 5)

@@ -150,7 +150,7 @@ def test_an_uploaded_csv_travels_with_the_order(manager: RunManager, tmp_path: P
     assert RunStore(snap.path).read_config().points_csv == str(csv)  # the server's path, not the worker's temp copy
 
 
-def test_a_killed_actor_fails_its_run_which_resumes_on_ray_and_locally(manager: RunManager) -> None:
+def test_a_killed_actor_fails_its_run_which_resumes_on_ray_and_locally(manager: RunManager, tmp_path: Path) -> None:
     run_id = manager.start(SLOW.replace(checkpoint_every=20), "killed")
     running = manager.wait(run_id, lambda s: s.step >= 45, timeout=180)
     assert running.message.startswith("training on Ray node "), running.message
@@ -168,7 +168,9 @@ def test_a_killed_actor_fails_its_run_which_resumes_on_ray_and_locally(manager: 
     rows = RunStore(snap.path).read_metrics()
     assert [r.step for r in rows] == list(range(1, kept + 11))  # the steps after the checkpoint were trained again
 
-    local = RunManager(manager.runs_dir, processes=False, max_runs=1)  # the same folder, resumed off the cluster
+    # the folder, resumed off the cluster by another server (a second one on the same folder would send it the resume)
+    shutil.copytree(snap.path, tmp_path / "off-ray" / run_id)
+    local = RunManager(tmp_path / "off-ray", processes=False, max_runs=1)
     try:
         local.resume(run_id, steps=kept + 20)
         snap = local.wait(run_id, timeout=120)

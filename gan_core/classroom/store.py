@@ -136,6 +136,10 @@ class PostgresStore(Store):
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield _Translating(cursor, self._sql)
 
+    def dedicated(self) -> Any:
+        """A connection of its own, never pooled (the training lease lives as long as it does)."""
+        return self._connect()
+
     def _connect(self) -> Any:
         try:
             import psycopg  # noqa: PLC0415 - optional: only a room on PostgreSQL needs it

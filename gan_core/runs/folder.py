@@ -31,7 +31,7 @@ from gan_core.runs.history import Thinned
 from gan_core.runs.probe_log import PROBE_CAPACITY, PROBES_FILE
 from gan_core.runs.tensorboard_log import EventLog
 from gan_core.train.probes import ProbeRecord
-from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord
+from gan_core.train.records import METRIC_COLUMNS, CheckpointError, SampleRecord, StepRecord, parse_row
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +251,7 @@ class RunStore:
         records: list[StepRecord] = []
         for lineno, row in enumerate(rows[1:], start=2):
             try:
-                values = {c: (math.nan if v == "" else float(v)) for c, v in zip(METRIC_COLUMNS, row, strict=True)}
-                values["step"] = int(values["step"])
-                records.append(StepRecord(**values))
+                records.append(parse_row(row))
             except (ValueError, TypeError):
                 raise ConfigError("run", f"{file} line {lineno} is damaged") from None
             if len(records) > 1 and records[-1].step <= records[-2].step:

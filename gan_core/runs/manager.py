@@ -10,6 +10,10 @@ The queue puts the lesson first (gan_core.runs.run_queue): the presenter's runs 
 hold a worker give it back (a checkpoint first) to a waiting run when paused for long, or to the lesson; a run queued
 when the server stopped is queued again. Housekeeping (gan_core.runs.housekeeping) keeps the folder within its budget.
 
+Several app processes may share one runs folder (a lecture hall): only the one holding the training lease trains; the
+others read the runs from the folder and send it their starts and controls, and one of them takes over when it dies
+(gan_core.runs.sharing). The queue, the workers' events and housekeeping are gan_core.runs.scheduling.
+
 Every control takes the Actor that asks (gan_core.runs.roles) and refuses with RunRefused what it may not do: a student
 session controls only the runs it started, within a quota and a bounded queue. The default, LOCAL, may do everything
 (the CLI, tests, a server without a presenter key). A run's owner is kept in its status.json; none: the presenter's.
@@ -25,13 +29,18 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gan_core.classroom.lease import lease_for
+from gan_core.classroom.orders import Orders
+from gan_core.classroom.store import open_store, state_url
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.runs import housekeeping, ray_backend, roles
+from gan_core.runs import housekeeping, ray_backend, roles, sharing
 from gan_core.runs.folder import RunStore, default_runs_dir, sanitize_name
-from gan_core.runs.processes import Worker, WorkerPool, default_max_runs
+from gan_core.runs.mirror import FolderTail
+from gan_core.runs.processes import WorkerPool, default_max_runs
 from gan_core.runs.reload import FolderScanner, load_run
 from gan_core.runs.roles import LOCAL, Actor, RunRefused
-from gan_core.runs.run_queue import RunQueue, to_release
+from gan_core.runs.run_queue import RunQueue
+from gan_core.runs.scheduling import Scheduling
 from gan_core.runs.state import RunSnapshot, RunState
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.worker import write_error
@@ -39,7 +48,7 @@ from gan_core.runs.worker import write_error
 log = logging.getLogger(__name__)
 
 
-class RunManager:
+class RunManager(Scheduling):
     """Every run in the runs folder, and up to `max_runs` of them training in workers (see the module docstring)."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, *, max_runs: int | None = None, device: str = "auto",
@@ -64,13 +73,28 @@ class RunManager:
         except OSError as err:  # the pages still open and list nothing; start() says why it cannot create a run
             log.warning("cannot create the runs folder %s: %s", self.runs_dir, err)
         self._scanner = FolderScanner(self.runs_dir)
+        self._tails: dict[str, FolderTail] = {}  # while another process trains: where each run's files were read to
+        self._pool_args = (processes, torch_threads, max_runs)
+        self._pool: WorkerPool | ray_backend.RayPool | None = None
+        # of the app processes on this folder, the one holding the lease trains; the others read the folder and send
+        # it their starts and controls (gan_core.runs.sharing)
+        self.store = open_store(state_url(self.runs_dir))
+        self._lease = lease_for(self.store, self.runs_dir)
+        self._orders = Orders(self.store)
+        self.trains = self._lease.try_acquire() or not self.runs_dir.is_dir()  # no folder: nobody else trains in it
         self.scan()  # queues again the runs that were queued when the server stopped
-        self._pool: WorkerPool | ray_backend.RayPool = WorkerPool(
+        if self.trains:
+            self._open_pool()
+            self._admit()
+        threading.Thread(target=self._tick, name="gan-housekeeping", daemon=True).start()
+        threading.Thread(target=sharing.serve, args=(self,), name="gan-orders", daemon=True).start()
+
+    def _open_pool(self) -> None:
+        processes, torch_threads, max_runs = self._pool_args
+        self._pool = WorkerPool(
             self.max_runs, processes, torch_threads, self._apply, self._worker_died) if self.ray_address is None else \
             ray_backend.RayPool(self.ray_address, max_runs, self._apply, self._worker_died)  # slots: the cluster's CPUs
         self.max_runs = self._pool.size
-        self._admit()
-        threading.Thread(target=self._tick, name="gan-housekeeping", daemon=True).start()
 
     # -- what exists ---------------------------------------------------------------------------------------------------
     def scan(self) -> None:
@@ -79,14 +103,25 @@ class RunManager:
         with self._lock:
             known = set(self._runs)
         for folder in self._scanner.new_folders(known):
+            tail = None if self.trains else FolderTail(folder)
             run, owner = load_run(folder, self.data_dir)
+            run.owner = owner
+            if tail is not None:
+                run.mirrored = True
+                tail.refresh(run, force=True)  # the trainer's word on its status, not a restart's reading
             with self._lock:
                 if run.id in self._runs:
                     continue
-                run.owner = owner
                 self._runs[run.id] = run
-                if run.status is Status.QUEUED:
+                if tail is not None:
+                    self._tails[run.id] = tail
+                elif run.status is Status.QUEUED:
                     self._queue.add(run.id, lesson=run.owner is None)
+        if not self.trains and self._scanner.present is not None:
+            with self._lock:  # deleted by the process that trains
+                for run_id in [r for r in self._runs if r not in self._scanner.present]:
+                    del self._runs[run_id]
+                    self._tails.pop(run_id, None)
 
     def ids(self) -> list[str]:
         """Every run on this server, newest first."""
@@ -110,6 +145,8 @@ class RunManager:
     def start_many(self, runs: Sequence[tuple[TrainConfig, str | None]], *, actor: Actor = LOCAL) -> list[str]:
         """Start several runs (a lesson's comparison) at once, or none of them: the actor's quota and the queue's bound
         are checked for all of them together. Returns their ids, in order."""
+        if not self.trains:
+            return sharing.ask(self, "start", {"runs": [[config.to_dict(), name] for config, name in runs]}, actor)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         started: list[RunState] = []
         with self._lock:
@@ -173,6 +210,8 @@ class RunManager:
         `steps` raises a run's total, so a finished run can train on. Reopening a run counts against a student's quota.
         A paused run that gave its worker back is queued for the next free one.
         """
+        if not self.trains:
+            return sharing.ask(self, "resume", {"run_id": run_id, "steps": steps}, actor)
         run = self._check(actor, run_id, "resume")
         if not actor.presenter and not self.status(run_id).active:
             with self._lock:
@@ -201,6 +240,8 @@ class RunManager:
     def pause(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Pause after the current step (the worker then reports "paused"). A queued run leaves the queue, paused:
         resuming or stepping it queues it again."""
+        if not self.trains:
+            return sharing.ask(self, "pause", {"run_id": run_id}, actor)
         run = self._check(actor, run_id, "pause")
         with self._lock:
             if run_id in self._queue:
@@ -217,6 +258,8 @@ class RunManager:
 
     def stop(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Stop after the current step, with a checkpoint; a queued run leaves the queue."""
+        if not self.trains:
+            return sharing.ask(self, "stop", {"run_id": run_id}, actor)
         run = self._check(actor, run_id, "stop")
         with self._lock:
             with run.cond:
@@ -234,8 +277,10 @@ class RunManager:
     def step(self, run_id: str, kind: StepKind = StepKind.FULL, *, actor: Actor = LOCAL) -> None:
         """One slow-motion step of a paused run (see StepKind). A paused run without a worker is queued for one, and
         takes the step when it has it."""
-        run = self._check(actor, run_id, "step")
         kind = StepKind(kind)
+        if not self.trains:
+            return sharing.ask(self, "step", {"run_id": run_id, "kind": kind.value}, actor)
+        run = self._check(actor, run_id, "step")
         with run.cond:
             if run.status is not Status.PAUSED:
                 raise ConfigError("step", f"{run_id} is {run.status.value}; pause it first to step through it")
@@ -251,6 +296,8 @@ class RunManager:
     def delete(self, run_id: str, *, actor: Actor = LOCAL) -> None:
         """Remove a run and its folder for good. A queued, running or paused run is refused: stop it first (its worker
         writes into the folder until it has ended)."""
+        if not self.trains:
+            return sharing.ask(self, "delete", {"run_id": run_id}, actor)
         self._remove(self._check(actor, run_id, "delete"))
 
     def _remove(self, run: RunState) -> None:
@@ -296,6 +343,8 @@ class RunManager:
             if self._closed:
                 return
             self._closed = True
+        if self._pool is None:  # it trained nothing: another process does
+            return
         busy = self._pool.busy()
         for w in busy:
             w.send("stop", w.run_id)
@@ -308,135 +357,32 @@ class RunManager:
                     while run.worker is w and w.alive() and time.monotonic() < deadline:
                         run.cond.wait(0.2)
         self._pool.exit(deadline)
+        self._lease.release()  # after the workers: a successor must not train a run one of them still writes
 
     # -- what a viewer reads -------------------------------------------------------------------------------------------
     def status(self, run_id: str) -> Status:
         """The run's status now, without building a snapshot (a viewer deciding whether an older one will do)."""
         run = self._get(run_id)
+        self._read_folder(run)
         with run.cond:
             return run.status
 
     def snapshot(self, run_id: str) -> RunSnapshot:
         run = self._get(run_id)
+        self._read_folder(run)
         with self._lock:
             position = self._queue.index(run_id) + 1 if run_id in self._queue else None
         return run.snapshot(position)
 
-    # -- scheduling ----------------------------------------------------------------------------------------------------
+    def _read_folder(self, run: RunState) -> None:
+        """While another process trains: what it added to the run's folder since the last look (runs.mirror)."""
+        tail = self._tails.get(run.id)
+        if tail is not None:
+            tail.refresh(run)
+
     def _get(self, run_id: str) -> RunState:
         with self._lock:
             run = self._runs.get(run_id)
         if run is None:
             raise ConfigError("run", f"no run named {run_id!r} on this server")
         return run
-
-    def _queue_run(self, run: RunState, *, paused: bool = False) -> None:
-        """Queue a run for the next free worker; `paused`: it starts paused (to take a slow-motion step)."""
-        if run.id not in self:
-            raise ConfigError("run", f"no run named {run.id!r} on this server")  # deleted meanwhile
-        with run.cond:
-            run.status, run.error, run.paused = Status.QUEUED, "", paused
-            run.write_status()  # queued again after a restart, and its owner kept, if the server stops before it starts
-            run.changed()
-        with self._lock:
-            self._queue.add(run.id, lesson=run.owner is None)
-        self._admit()
-
-    def _admit(self) -> None:
-        """Give queued runs to idle workers; if some still wait, ask runs paused for long to give theirs back."""
-        with self._lock:
-            while self._queue and not self._closed:
-                idle = self._pool.idle()
-                if idle is None:
-                    break
-                run = self._runs[self._queue.popleft()]
-                idle.run_id = run.id
-                with run.cond:
-                    run.worker = idle
-                    run.status = Status.PAUSED if run.paused else Status.RUNNING
-                    run.paused_since = time.monotonic()
-                    idle.send("train", run.id, str(run.store.path), run.config.steps, self.device, self.data_dir,
-                              run.paused)
-                    for kind in run.pending_steps:  # asked while it waited: taken in order once it has loaded
-                        idle.send(f"step-{kind.value}", run.id)
-                    run.pending_steps = []
-                    run.write_status()
-                    run.changed()
-            holding = [r for r in self._runs.values() if r.worker is not None]
-            release = to_release(holding, self._queue, time.monotonic())
-        for run in release:
-            with run.cond:
-                if run.worker is not None and run.status in (Status.PAUSED, Status.RUNNING) and not run.releasing:
-                    # it checkpoints and ends "paused"; _apply gives the worker away (and queues a running one again)
-                    run.releasing, run.resume_when_released = True, run.status is Status.RUNNING
-                    run.worker.send("release", run.id)
-
-    def _apply(self, event: tuple, worker: Worker) -> None:
-        """A worker's event, applied to its run (the WorkerPool calls this from the worker's receiver thread)."""
-        kind, run_id = event[0], event[1]
-        with self._lock:
-            run = self._runs.get(run_id)
-        if run is None:
-            return
-        queue_again = False
-        with run.cond:
-            if run.worker is not worker:
-                return  # late word from a worker that has since ended this run (it died, and the run moved on)
-            queue_again = kind == "end" and run.resume_when_released and event[2] is Status.PAUSED
-            run.apply(event)
-            if kind == "end":
-                worker.run_id = None
-                run.worker, run.resume_when_released = None, False
-                if run.pending_steps:  # stepped while it gave its worker back: it takes them on the next worker
-                    queue_again = True
-            if kind in ("end", "status"):
-                run.write_status()  # before anyone is told: a reader that reacts finds it on disk too
-            run.changed()
-        if queue_again:
-            self._queue_run(run, paused=bool(run.pending_steps))
-        elif kind == "end":
-            self._admit()
-            self._keep_budget()
-
-    def _worker_died(self, worker: Worker) -> None:
-        """A worker process that died (out of memory, killed) fails its run with a message (the pool replaces it)."""
-        run_id = worker.run_id
-        if run_id is not None and run_id in self:
-            self._apply(("end", run_id, Status.FAILED, worker.death_reason(), self._runs[run_id].checkpoint_step),
-                        worker)
-        self._admit()
-
-    # -- housekeeping --------------------------------------------------------------------------------------------------
-    def _tick(self) -> None:
-        """Every second: paused runs give their workers back to waiting ones; every HOUSEKEEPING_S: the disk."""
-        last = -housekeeping.HOUSEKEEPING_S
-        while not self._closed:
-            if time.monotonic() - last >= housekeeping.HOUSEKEEPING_S:
-                last = time.monotonic()
-                self.housekeeping()
-            time.sleep(1.0)
-            self._admit()
-
-    def housekeeping(self) -> None:
-        """Remove what interrupted writes and unused uploads left, then keep the folder within its budget (logged)."""
-        try:
-            housekeeping.remove_leftovers(self.runs_dir)
-            with self._lock:
-                used = [r.config.points_csv for r in self._runs.values()]
-            housekeeping.remove_unused_uploads(self.runs_dir, used)
-            self._keep_budget()
-        except Exception:  # housekeeping must never take the manager down; the next tick tries again
-            log.exception("housekeeping of %s failed", self.runs_dir)
-
-    def _keep_budget(self) -> None:
-        """Past the disk budget, remove the oldest ended student runs (logged); if that is not enough, students' new
-        runs are refused (with the reason) until it is."""
-        if self.disk_budget is None or self._closed:  # never while shutting down: its runs are ending, not done
-            return
-        with self._budget_lock:  # a run's end and the tick may both get here: two would pick and remove the same runs
-            with self._lock:
-                runs = list(self._runs.values())
-            disk = [housekeeping.RunDisk(r.id, r.owner, r.status.active, r.created,
-                                         housekeeping.folder_bytes(r.store.path)) for r in runs]
-            self._over_budget = housekeeping.keep_budget(self.runs_dir, disk, self.disk_budget,
-                                                         lambda run_id: self._remove(self._get(run_id)))

@@ -31,6 +31,11 @@ class FolderScanner:
         self.runs_dir = runs_dir
         self._mtime: float | None = None
         self._skipped: set[str] = set()  # folders not listed, each logged once
+        self.present: set[str] | None = None  # every name in the folder at its last listing
+
+    def rescan(self) -> None:
+        """List the folder at the next call even if its time stamp did not change (two changes within its resolution)."""
+        self._mtime = None
 
     def new_folders(self, known: Container[str]) -> list[Path]:
         try:
@@ -45,6 +50,7 @@ class FolderScanner:
             log.warning("cannot list the runs folder %s: %s", self.runs_dir, err)
             return []
         self._mtime = mtime
+        self.present = {folder.name for folder in folders}
         found = []
         for folder in folders:
             if folder.name in known or not (folder / CONFIG_FILE).is_file():

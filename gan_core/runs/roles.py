@@ -49,12 +49,15 @@ class Actor:
 
     session: str | None = None
     presenter: bool = True
+    token: str | None = None  # the owner token itself, for an actor asking through another process (no session id)
 
     @property
     def owner(self) -> str | None:
         """Whose the runs this actor starts are: None, the presenter's, for the presenter (with no key set, every
         session is the presenter), whichever session pressed the button; a student session's own token otherwise."""
-        return None if self.presenter or self.session is None else owner_token(self.session)
+        if self.presenter:
+            return None
+        return self.token if self.token is not None else None if self.session is None else owner_token(self.session)
 
 
 LOCAL = Actor()  # the default of every manager call: all-powerful, as the CLI and a keyless server have always been

@@ -103,6 +103,8 @@ class RunState:
         self.owner: str | None = None  # the session that started it (None: the presenter's alone); set once
         self.where = ""  # RunSnapshot.where
         self.acceleration = ""  # RunSnapshot.acceleration
+        self.mirrored = False  # another app process trains it; this one reads it from its folder (runs.mirror)
+        self.trained_elsewhere = False  # mirrored, and a worker of that process holds it
         self._snapshot: RunSnapshot | None = None
 
     def changed(self) -> None:
@@ -165,7 +167,8 @@ class RunState:
         try:
             self.store.write_status({"status": self.status.value, "message": self.error, "step": self.step,
                                      "checkpoint_step": self.checkpoint_step, "created": self.created,
-                                     "owner": self.owner})
+                                     "owner": self.owner, "where": self.where, "acceleration": self.acceleration,
+                                     "worker": self.worker is not None})
         except OSError:
             log.warning("run %s: could not write its status file", self.id)
 
@@ -206,11 +209,13 @@ def status_message(run: RunState, position: int | None) -> str:
     """A human sentence for the run's status, with its current numbers."""
     total = run.config.steps
     match run.status:
+        case Status.QUEUED if run.mirrored:
+            return "waiting for a free slot"  # the queue's order is known to the process that trains
         case Status.QUEUED:
             return f"waiting for a free slot: number {position} in the queue" if position else "starting"
         case Status.RUNNING:
             return f"training{_on(run.where)}{_graphs(run.acceleration)}: step {run.step:,} of {total:,}"
-        case Status.PAUSED if run.worker is None and not run.pending_steps:
+        case Status.PAUSED if run.worker is None and not run.pending_steps and not run.trained_elsewhere:
             return (f"paused at step {run.step:,}; its worker went to a waiting run, so resuming or stepping queues it "
                     "for the next free one")
         case Status.PAUSED:

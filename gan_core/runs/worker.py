@@ -17,6 +17,7 @@ server replays on the folder.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import queue
@@ -33,7 +34,7 @@ import torch
 from gan_core.config import ConfigError
 from gan_core.data import load_digits
 from gan_core.runs.folder import RunStore
-from gan_core.runs.ray_relay import RelaySeed
+from gan_core.runs.ray_relay import RelaySeed, RelayStore
 from gan_core.runs.status import Status, StepKind
 from gan_core.runs.tensorboard_log import summary_writer_class
 from gan_core.runs.train_run import Hooks, Next, open_run, train_loop
@@ -112,6 +113,30 @@ def write_error(err: OSError, folder: Path) -> str:
     return f"could not write {where}: {err.strerror or err}"
 
 
+FOLDER_WAIT_S = 30.0  # a dead server's orphaned worker checkpoints and lets go within a step or two
+
+
+def hold_folder(store: RunStore, wait_s: float = FOLDER_WAIT_S) -> int | None:
+    """Take the run folder's lock before training it, so two workers never train one run at once (a server that died a
+    moment ago may have left one writing its last checkpoint: see gan_core.runs.sharing). Returns the descriptor that
+    holds it (None for a folder another machine writes: a Ray run's relay); ConfigError if it stays held."""
+    if isinstance(store, RelayStore):
+        return None
+    fd = os.open(store.path, os.O_RDONLY | os.O_DIRECTORY)  # the folder itself: no lock file among the run's files
+    os.set_inheritable(fd, False)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise ConfigError("run", f"another worker still trains this run after {wait_s:.0f} s; "
+                                         "resume it again in a moment") from None
+            time.sleep(0.1)
+
+
 def _parent_check(parent_pid: int | None) -> Callable[[], bool]:
     """A worker process ends by itself when the server that started it is gone (even after a kill -9)."""
     if parent_pid is None:
@@ -141,7 +166,9 @@ class _Job(Hooks):
 
     def run(self, steps: int, device: str, data_dir: str | None, paused: bool) -> None:
         self.paused = paused
+        held: int | None = None
         try:
+            held = hold_folder(self.store)
             self._train(steps, device, data_dir)
         except Diverged as err:
             self._end(Status.DIVERGED, f"{err}; the last good checkpoint (step {self.checkpoint_step:,}) is kept")
@@ -158,6 +185,8 @@ class _Job(Hooks):
                 self.store.close()
             except OSError:  # only rows past the last checkpoint were pending: lost, but the worker lives on
                 log.warning("run %s: could not write its last metrics rows", self.id, exc_info=True)
+            if held is not None:
+                os.close(held)  # the folder's lock goes with it
 
     def _train(self, steps: int, device: str, data_dir: str | None) -> None:
         store = self.store
@@ -214,6 +243,8 @@ class _Job(Hooks):
         assert trainer is not None
         if not self._samples or self._samples[-1].step != trainer.step_count or manual is StepKind.D:
             self._samples.append(trainer.snapshot())
+            self.store.save_samples(self._samples[-1])  # for the app processes that read the run from its folder
+        self.store.flush()
         self._send(force=True)
         return None
 

@@ -4,6 +4,7 @@ to the run folder as they are."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -41,6 +42,14 @@ class StepRecord:
 
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
+
+
+def parse_row(row: list[str]) -> StepRecord:
+    """A metrics.csv row (cells in METRIC_COLUMNS' order; an empty cell is NaN) as a StepRecord; ValueError or
+    TypeError if it is not one."""
+    values: dict = {c: (math.nan if v == "" else float(v)) for c, v in zip(METRIC_COLUMNS, row, strict=True)}
+    values["step"] = int(values["step"])
+    return StepRecord(**values)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ no session sees an error.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 pytest.importorskip("websockets.asyncio.client", reason="websockets ≥ 13 (a Streamlit dependency) drives the sessions")
 
-from benchmarks import classroom_follow  # after the skip: it imports websockets
+from benchmarks import classroom_follow, vote_storm  # after the skip: they import websockets
 
 STUDENTS = 4
 # the second test's slides, a page and a run each: no page that trains a classifier on its first draw (10 s a process)
@@ -63,3 +64,16 @@ def test_students_on_a_second_app_process_follow_the_presenter_on_the_first(room
     assert report.missed == 0  # half the students are on the second process: none missed a slide
     assert len(report.latencies) == STUDENTS * len(SLIDES)
     assert (runs / "classroom.db").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_answers_through_both_app_processes_are_all_counted(room) -> None:
+    """A vote storm in short (benchmarks.vote_storm at 120): students on both processes answer at once, and the
+    presenter's tally counts every answer, because each is a row of the room's store."""
+    _, first, _, second = room
+    with ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(asyncio.run, vote_storm.storm([first, second], 8, key=classroom_follow.KEY,
+                                                         log=lambda line: None)).result()
+    assert not seen["errors"], seen["errors"][:5]
+    assert seen["answers"] == 8, seen  # four of each choice, from either process
+    assert re.search(r"(?<!no )batch norm 4\b", seen["tally"]) and "no batch norm 4" in seen["tally"], seen

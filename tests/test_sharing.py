@@ -1,0 +1,121 @@
+"""Several app processes on one runs folder, one of which trains (gan_core.runs.sharing): the others send it their
+starts and controls and read the runs from the folder; when it is killed, one of them takes over within seconds and
+the runs go on from their checkpoints, none trained twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gan_core.runs.folder import RunStore
+from gan_core.runs.manager import RunManager
+from gan_core.runs.roles import Actor, RunRefused
+from gan_core.runs.status import Status, StepKind
+from tests.tiny import SLOW, STUDENT_SLOW, TINY
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _steps(path: Path) -> list[int]:
+    return [r.step for r in RunStore(path).read_metrics()]
+
+
+def test_a_second_manager_sends_its_controls_to_the_one_that_trains_and_reads_the_runs(tmp_path, one_thread):
+    runs = tmp_path / "runs"
+    owner = RunManager(runs, max_runs=1, processes=False, session_runs=1)
+    other = RunManager(runs, max_runs=1, processes=False)
+    try:
+        assert owner.trains and not other.trains
+        run_id = other.start(TINY, "sent")
+        assert run_id in other and run_id in owner  # listed at once where it was asked, trained where the lease is
+        done = other.wait(run_id, timeout=60)
+        assert done.status is Status.FINISHED and list(done.metrics["step"]) == list(range(1, 61))
+        assert done.samples[-1].step == 60 and done.probes[-1].step == 60
+        assert _steps(runs / run_id) == list(range(1, 61))  # trained once
+
+        slow = other.start(SLOW, "slow")
+        other.wait(slow, lambda s: s.status is Status.RUNNING and s.step >= 5, timeout=60)
+        other.pause(slow)
+        at = other.wait(slow, lambda s: s.status is Status.PAUSED, timeout=30).step
+        other.step(slow, StepKind.FULL)
+        # a slow-motion step's picture reaches the other process too (within a look or two of its metrics row)
+        stepped = other.wait(slow, lambda s: s.step == at + 1 and s.samples[-1].step == at + 1, timeout=30)
+        assert list(stepped.metrics["step"])[-1] == at + 1
+        other.stop(slow)
+        assert other.wait(slow, timeout=30).status is Status.STOPPED
+
+        student = Actor(session="a student", presenter=False)
+        with pytest.raises(RunRefused, match="only the presenter or the session that started"):
+            other.delete(slow, actor=student)  # the rules travel with the order
+        mine = other.start(STUDENT_SLOW, "mine", actor=student)
+        with pytest.raises(RunRefused, match="already has 1 active run"):
+            other.start(TINY, "second", actor=student)
+        other.stop(mine, actor=student)
+        other.wait(mine, timeout=30)
+        other.delete(slow)
+        assert slow not in other.ids() and slow not in owner.ids()
+    finally:
+        other.shutdown()
+        owner.shutdown()
+
+
+OWNER = """
+import json, sys, time
+from gan_core.config import TrainConfig
+from gan_core.runs.manager import RunManager
+runs = sys.argv[1]
+config, waiting = (TrainConfig.from_dict(json.loads(a)) for a in sys.argv[2:4])
+m = RunManager(runs, max_runs=1, processes=True)
+assert m.trains
+ids = [m.start(config, "training"), m.start(waiting, "waiting")]
+m.wait(ids[0], lambda s: s.step >= 2 * config.checkpoint_every + 5, timeout=120)
+print(json.dumps({"ids": ids, "workers": [w.handle.pid for w in m._pool.workers]}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.server
+def test_kill_9_of_the_process_that_trains_hands_the_runs_to_another(tmp_path, one_thread):
+    runs, every = tmp_path / "runs", 10
+    config, waiting = TINY.replace(steps=600, checkpoint_every=every), TINY.replace(steps=40)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    log = tmp_path / "owner.log"
+    with open(log, "w") as err:
+        trainer = subprocess.Popen([sys.executable, "-c", OWNER, str(runs), json.dumps(config.to_dict()),
+                                    json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
+                                   cwd=REPO_ROOT, env=env)
+    follower = None
+    try:
+        line = trainer.stdout.readline()
+        assert line, f"the trainer never reported its runs:\n{log.read_text()[-3000:]}"
+        ids = json.loads(line)["ids"]
+        follower = RunManager(runs, max_runs=1, processes=False)
+        assert not follower.trains
+        assert follower.snapshot(ids[0]).status is Status.RUNNING
+        assert follower.snapshot(ids[1]).status is Status.QUEUED
+
+        os.kill(trainer.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while not follower.trains and time.monotonic() - killed < 10:
+            time.sleep(0.1)
+        assert follower.trains, "no process took the runs over within 10 s of the kill"
+
+        for run_id, total in zip(ids, (600, 40), strict=True):
+            done = follower.wait(run_id, timeout=120)
+            assert done.status is Status.FINISHED and done.step == total, done.message
+            assert _steps(runs / run_id) == list(range(1, total + 1))  # no step twice, none missing
+            assert list(done.metrics["step"]) == list(range(1, total + 1))
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+        trainer.stdout.close()
+        trainer.wait(10)
+        if follower is not None:
+            follower.shutdown()
