@@ -11,4 +11,5 @@ st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; }</s
 page = st.navigation(course.pages())  # the course's order: ui/course.py
 with follow.showing():  # a follower who follows the presenter has arrived once this run is not cut short
     sidebar.draw(page)
-    page.run()
+    with follow.published():  # the presenter's page is drawn before the room is told to follow it
+        page.run()

@@ -1,11 +1,13 @@
 """`python -m gan_core serve --replicas N`: a lecture hall on one machine.
 
-N `streamlit run dashboard.py` processes on loopback ports, all on one runs folder (one room: its state in the classroom
-store, exactly one process training, gan_core.runs.sharing), behind HAProxy on the public port. HAProxy keeps each
-browser on one process (a cookie it sets: Streamlit's websocket, uploads and media live in the process that drew the
-page) and sends a browser elsewhere when its process stops answering its health check. The apps share one cookie secret,
-so a browser moved to another process keeps working. Ctrl-C (or SIGTERM) stops the balancer first, then the apps, each
-of which checkpoints what it trains; nothing is left running.
+N `streamlit run dashboard.py` processes for the students and one for the presenter, on loopback ports, all on one
+runs folder (one room: its state in the classroom store, exactly one process training, gan_core.runs.sharing), behind
+HAProxy on the public port. HAProxy keeps each browser on one process (a cookie it sets: Streamlit's websocket, uploads
+and media live in the process that drew the page) and sends a browser elsewhere when its process stops answering its
+health check. The presenter opens /presenter once; its browser is then served by a process of its own, never by one
+that thirty followers keep busy. The apps share one cookie secret, so a browser moved to another process keeps
+working. Ctrl-C (or SIGTERM) stops the balancer first, then the apps, each of which checkpoints what it trains; nothing
+is left running.
 
 Only the launcher is here: it starts programs and imports no UI (the engine stays UI-free).
 """
@@ -43,11 +45,15 @@ defaults
     timeout tunnel 1h
 frontend hall
     bind {address}:{port}
+    # the presenter opens /presenter once: its browser is then served by a process of its own
+    http-request redirect location / set-cookie {cookie}=presenter if {{ path /presenter }}
     default_backend apps
 backend apps
     balance roundrobin
-    # the browser stays on the process that drew its page (its websocket, uploads and media are there)
+    # the browser stays on the process that drew its page (its websocket, uploads and media are there); one whose
+    # process stopped answering goes to another
     cookie {cookie} insert indirect nocache httponly
+    option redispatch
     option httpchk GET /_stcore/health
 {servers}
 """
@@ -84,34 +90,40 @@ def free_port() -> int:
 
 
 def balancer_config(port: int, app_ports: list[int], address: str = "0.0.0.0") -> str:
-    servers = "\n".join(f"    server app{i} 127.0.0.1:{p} cookie app{i} check inter 2s fall 2 rise 1"
-                        for i, p in enumerate(app_ports, start=1))
-    return BALANCER.format(address=address, port=port, cookie=COOKIE, servers=servers)
+    """HAProxy's config: the first app process is the presenter's (weight 0: no new browser is sent there, only one
+    that opened /presenter), the others share the students."""
+    check = "check inter 2s fall 2 rise 1"
+    servers = [f"    server presenter 127.0.0.1:{app_ports[0]} cookie presenter weight 0 {check}"]
+    servers += [f"    server app{i} 127.0.0.1:{p} cookie app{i} {check}" for i, p in enumerate(app_ports[1:], start=1)]
+    return BALANCER.format(address=address, port=port, cookie=COOKIE, servers="\n".join(servers))
 
 
 def start(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | None = None,
           log: Callable[[str], None] = print) -> Hall:
-    """Start `replicas` app processes and the balancer in front of them; returns once all answer."""
+    """Start `replicas` app processes for the students, one for the presenter, and the balancer in front of them;
+    returns once all answer."""
     if not 1 <= replicas <= 64:
         raise ValueError(f"--replicas: {replicas} is not between 1 and 64")
+    names = ["presenter", *(f"app{i}" for i in range(1, replicas + 1))]
     program = haproxy()
     hall = Hall(Path(tempfile.mkdtemp(prefix="gan-hall-")), port)
     # one cookie secret for all (Streamlit takes it only from its environment or config): a browser the balancer moves
     # keeps its cookies valid
     env = dict(os.environ, GAN_RUNS_DIR=str(Path(runs_dir or os.environ.get("GAN_RUNS_DIR") or "runs").resolve()),
-               STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(16))
+               STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(16),
+               GAN_BEHIND_PROXY="1")  # a client's address is the one HAProxy forwards (ui.roles.client_address)
     try:
-        for i in range(1, replicas + 1):
+        for name in names:
             app_port = free_port()
-            with open(hall.folder / f"app{i}.log", "w") as out:
+            with open(hall.folder / f"{name}.log", "w") as out:
                 hall.apps.append(subprocess.Popen(
                     [sys.executable, "-m", "streamlit", "run", str(DASHBOARD), "--server.port", str(app_port),
                      "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                     stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True))
             hall.app_ports.append(app_port)
-        for i, (app, app_port) in enumerate(zip(hall.apps, hall.app_ports, strict=True), start=1):
-            _wait_healthy(app, app_port, hall.folder / f"app{i}.log")
-            log(f"app {i}: pid {app.pid}, http://127.0.0.1:{app_port} (log {hall.folder / f'app{i}.log'})")
+        for name, app, app_port in zip(names, hall.apps, hall.app_ports, strict=True):
+            _wait_healthy(app, app_port, hall.folder / f"{name}.log")
+            log(f"{name}: pid {app.pid}, http://127.0.0.1:{app_port} (log {hall.folder / f'{name}.log'})")
         config = hall.folder / "haproxy.cfg"
         config.write_text(balancer_config(port, hall.app_ports, address))
         with open(hall.folder / "haproxy.log", "w") as out:
@@ -171,8 +183,9 @@ def serve(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | No
     signal.signal(signal.SIGTERM, lambda number, _: stopping.append(number))
     signal.signal(signal.SIGINT, lambda number, _: stopping.append(number))
     hall = start(replicas, port, address, runs_dir)
-    print(f"lecture hall: {replicas} app processes behind http://{address}:{port} (students open this machine's "
-          f"address, port {port}); Ctrl-C stops everything", flush=True)
+    print(f"lecture hall: {replicas} app processes for students and one for the presenter behind "
+          f"http://{address}:{port}; students open this machine's address, port {port}; the presenter opens "
+          f"/presenter there once; Ctrl-C stops everything", flush=True)
     died = None
     while not stopping and died is None:
         time.sleep(0.5)

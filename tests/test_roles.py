@@ -210,3 +210,14 @@ def test_the_key_guard_bounds_the_guesses_waiting_server_wide():
         release.set()
         assert [h.result() for h in held] == [Guess.WRONG] * 3
     assert guard.check("s3cret", 0, "10.0.0.7") is Guess.RIGHT and guard._by_address == {}
+
+
+def test_behind_the_halls_balancer_a_client_is_the_address_haproxy_forwarded():
+    from ui.roles import forwarded_client
+
+    assert forwarded_client("127.0.0.1", ["10.0.0.7"]) == "10.0.0.7"  # through HAProxy on this machine
+    assert forwarded_client("127.0.0.1", ["1.2.3.4, 10.0.0.7"]) == "10.0.0.7"  # a forged first entry is not believed
+    assert forwarded_client("127.0.0.1", ["6.6.6.6", "10.0.0.8"]) == "10.0.0.8"
+    assert forwarded_client("10.0.0.9", ["6.6.6.6"]) == "10.0.0.9"  # not from the balancer: the header means nothing
+    assert forwarded_client("127.0.0.1", []) == "127.0.0.1"  # this machine itself
+    assert forwarded_client(None, ["6.6.6.6"]) is None

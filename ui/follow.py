@@ -43,6 +43,7 @@ _ACTIVE = "_follow_shown_active"  # whether this browser's last full run saw a p
 _JUST = "_follow_just_arrived"  # the stage version this very run arrived at (undone if the run is cut short)
 _PAGE = "_follow_page"  # the URL path of the page this session shows
 _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
+_LEADS = "_follow_leads"  # a presenter's (page, run) in this full run, published once its page is drawn
 
 _stage: Stage | None = None
 _stage_of: object = None  # the RunManager whose runs folder _stage's store belongs to
@@ -174,12 +175,29 @@ def _poll() -> None:
 
 
 def lead(run: str | None) -> None:
-    """At the end of a presenter's sidebar (with a presenter key set): publish this page and run, and keep the stage
-    alive while the tab stays open."""
+    """At the end of a presenter's sidebar (with a presenter key set): note this page and run for `published`, and keep
+    the stage alive while the tab stays open."""
     if not _classroom() or not roles.is_presenter():
+        st.session_state.pop(_LEADS, None)
         return
-    _publish(st.session_state.get(_PAGE, ""), run)
+    st.session_state[_LEADS] = (st.session_state.get(_PAGE, ""), run)
     _heartbeat()
+
+
+@contextlib.contextmanager
+def published() -> Iterator[None]:
+    """Around a full run's page (dashboard.py): a presenter's page and run are published once the page is drawn, not
+    before. The presenter's page then draws before the room starts following it, rather than in a crowd of thirty
+    followers' redraws of it (the presenter first: one Python process runs one script at a time)."""
+    scene = st.session_state.pop(_LEADS, None)
+    room = stage() if scene is not None else None
+    if scene is not None:
+        st.session_state[_PUBLISHED] = scene
+    try:
+        yield
+    finally:  # only the store here: after a page's st.stop() Streamlit's session and caches can no longer be used
+        if room is not None:
+            room.publish(*scene)
 
 
 def _publish(page: str, run: str | None) -> None:
@@ -190,6 +208,9 @@ def _publish(page: str, run: str | None) -> None:
 @st.fragment(run_every=HEARTBEAT_S)
 def _heartbeat() -> None:
     """Draws nothing. A run selected inside a page's fragment (a Start button) is published from here."""
+    ctx = get_script_run_ctx()
+    if ctx is None or not ctx.fragment_ids_this_run:
+        return  # drawn inline in a full run: `published` publishes once the page is drawn
     scene = (st.session_state.get(_PAGE, ""), live.selected_id())
     if scene != st.session_state.get(_PUBLISHED):
         _publish(*scene)

@@ -7,6 +7,7 @@ sends can set them; the flag is set only by a right key, typed into the sidebar 
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 
@@ -50,13 +51,27 @@ def browser_id() -> str:
     return f"browser:{cookie}" if cookie else session_id()
 
 
+PROXY_ENV = "GAN_BEHIND_PROXY"  # set by the lecture hall's launcher (gan_core.hall): HAProxy on this machine in front
+
+
 def client_address() -> str | None:
-    """The client's IP address (None on this machine, or where Streamlit does not know it)."""
+    """The client's IP address (None on this machine, or where Streamlit does not know it). Behind the lecture hall's
+    balancer every request comes from loopback: the client is then the address HAProxy added to X-Forwarded-For."""
     try:
         address = st.context.ip_address
+        forwarded = st.context.headers.get_all("X-Forwarded-For") if os.environ.get(PROXY_ENV) else []
     except Exception:  # noqa: BLE001 - no request behind this session (a test harness)
         return None
-    return address if isinstance(address, str) else None
+    return forwarded_client(address if isinstance(address, str) else None, forwarded)
+
+
+def forwarded_client(address: str | None, forwarded: list[str]) -> str | None:
+    """The client behind a trusted proxy on this machine: the last X-Forwarded-For entry (the one the proxy added; a
+    client can forge the earlier ones), only for a request that came from loopback; else the direct address."""
+    if address not in ("127.0.0.1", "::1") or not forwarded:
+        return address
+    last = forwarded[-1].split(",")[-1].strip()
+    return last[:64] or address
 
 
 def _cookie(name: str) -> str | None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,11 +83,18 @@ def _served_by(port: int, cookie: str | None = None) -> str:
 
 def test_the_launcher_starts_two_apps_behind_haproxy_and_a_browser_uses_them(hall, browser):
     proc, port, pids, lines, _ = hall
-    assert len(pids) == 3, lines  # two apps and the balancer, each said with its pid
+    assert len(pids) == 4, lines  # the presenter's app, two students' apps and the balancer, each with its pid
     assert all(not _gone(pid) for pid in pids)
-    # new browsers are spread over both processes; a browser with its cookie stays where it is
-    assert {_served_by(port), _served_by(port)} == {"app1", "app2"}
+    # new browsers are spread over the students' processes, never the presenter's; a browser keeps its process
+    assert {_served_by(port) for _ in range(4)} == {"app1", "app2"}
     assert _served_by(port, "app2") == "app2"
+    # /presenter sends the teacher's browser to a process of its own
+    no_redirect = urllib.request.build_opener(type("Keep", (urllib.request.HTTPRedirectHandler,), {
+        "redirect_request": lambda *args: None}))
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        no_redirect.open(f"http://127.0.0.1:{port}/presenter", timeout=10)
+    assert redirect.value.code == 302 and "GANAPP=presenter" in redirect.value.headers.get("Set-Cookie", "")
+    assert _served_by(port, "presenter") == "presenter"
 
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
