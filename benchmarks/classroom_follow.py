@@ -180,18 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=1,
                         help="app processes on one runs folder, one room (the students spread evenly over them; the "
                              "presenter on the first)")
+    parser.add_argument("--presenter-own", action="store_true",
+                        help="one more process, the presenter's alone (as `python -m gan_core serve` gives it)")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error(f"--replicas must be at least 1, not {args.replicas}")
     with tempfile.TemporaryDirectory(prefix="classroom_follow_") as tmp, contextlib.ExitStack() as servers:
         runs = Path(tmp) / "runs"
         train_runs(runs)
+        own = int(args.presenter_own)
         started = [servers.enter_context(local_server(runs, Path(tmp) / f"server{i}.log", {"GAN_PRESENTER_KEY": KEY}))
-                   for i in range(args.replicas)]
+                   for i in range(args.replicas + own)]
         urls, pids = [url for url, _ in started], [pid for _, pid in started]
         report = asyncio.run(follow_lesson(urls[0], pids, args.sessions, args.settle,
                                            log=lambda line: print(line, file=sys.stderr, flush=True),
-                                           student_urls=urls if args.replicas > 1 else ()))
+                                           student_urls=urls[own:] if args.replicas + own > 1 else ()))
     print(report.table())
     for line in report.errors[:10]:
         print("  ", line)

@@ -1,5 +1,5 @@
-"""The server's lesson comparisons: one per kind for everyone, the identity rule, "Run it again", and the file that keeps
-them across restarts (a kill -9 included)."""
+"""The room's lesson comparisons: one per kind for everyone, the identity rule, "Run it again", the store that keeps
+them across restarts (a kill -9 included) and shares them between app processes, and the file older versions kept."""
 
 from __future__ import annotations
 
@@ -119,14 +119,51 @@ def test_a_restart_shows_the_same_comparison(runs_dir, manager):
 @pytest.mark.parametrize("text", ["", "{not json", "[]", '{"comparisons": 3}',
                                   '{"comparisons": {"dying-relu": {"shown": [{"runs": {"a": "../etc"}}]}}}',
                                   '{"comparisons": {"dying-relu": {"last_seed": 0, "shown": 7}}}'])
-def test_a_damaged_file_is_no_comparison_and_a_start_rewrites_it(runs_dir, manager, text):
+def test_a_damaged_file_from_before_the_store_is_no_comparison(runs_dir, manager, text):
     (runs_dir / COMPARISONS_FILE).write_text(text)
     store = SharedComparisons(manager, LONG)
     assert store.current(NAME) is None
     started = store.start(NAME)
-    assert json.loads((runs_dir / COMPARISONS_FILE).read_text())["comparisons"][NAME]["shown"][0]["runs"] == started.runs
+    assert SharedComparisons(manager, LONG).current(NAME).runs == started.runs  # kept in the room's store
     for run_id in started.runs.values():
         manager.stop(run_id)
+
+
+def test_a_file_from_before_the_store_is_read_once_and_kept(runs_dir, manager):
+    first = SharedComparisons(manager, QUICK).start(NAME)
+    _wait_all(manager, first.runs)
+    manager.shutdown()
+    entry = {"seed": first.seed, "runs": first.runs, "fingerprint": first.fingerprint, "started": first.started}
+    (runs_dir / COMPARISONS_FILE).write_text(json.dumps({"comparisons": {NAME: {"last_seed": 0, "shown": [entry]}}}))
+    for leftover in runs_dir.glob("classroom.db*"):  # the folder as an older version left it
+        leftover.unlink()
+    older = RunManager(runs_dir, max_runs=1, processes=False)
+    try:
+        assert SharedComparisons(older, QUICK).current(NAME).runs == first.runs
+        (runs_dir / COMPARISONS_FILE).write_text("{}")  # read once: the store is the truth from then on
+        assert SharedComparisons(older, QUICK).current(NAME).runs == first.runs
+    finally:
+        older.shutdown()
+
+
+def test_two_app_processes_show_one_comparison_and_train_it_once(runs_dir, manager):
+    """A second manager on the folder is a second app process of the room: it does not train (gan_core.runs.sharing),
+    and the comparison is a row of the room's store, so both show the same one and a press in either trains it once."""
+    other = RunManager(runs_dir, max_runs=1, processes=False)
+    try:
+        assert manager.trains and not other.trains
+        first = SharedComparisons(manager, QUICK).start(NAME)
+        there = SharedComparisons(other, QUICK)
+        assert there.current(NAME).runs == first.runs
+        pressed = there.start(NAME)
+        assert pressed.reused and pressed.runs == first.runs and len(manager.ids()) == 2
+        _wait_all(other, first.runs)
+        again = there.start(NAME, again=True)  # pressed in the process that does not train: trained by the one that does
+        assert not again.reused and again.seed == 1 and set(again.runs.values()) <= set(manager.ids())
+        assert SharedComparisons(manager, QUICK).current(NAME).runs == again.runs
+        _wait_all(manager, again.runs)
+    finally:
+        other.shutdown()
 
 
 @pytest.mark.slow

@@ -1,12 +1,14 @@
-"""A lesson's comparison as the server's: started by anyone, shown to everyone, kept across restarts.
+"""A lesson's comparison as the room's: started by anyone, shown to everyone, kept across restarts.
 
 Every browser on a lesson page shows the latest comparison of that kind whose runs still exist. Pressing the button while
 an identical comparison (the same configs) is queued, running, paused or finished shows that one instead of training it
 again, so thirty students pressing it at once cost nothing; "Run it again" asks for a new seed explicitly.
 
-What was started is kept in `<runs_dir>/comparisons.json`, rewritten atomically after each change, so a reload, a
-restart or a `kill -9` shows the same comparison. The file only names runs: a damaged or missing file is no comparison,
-and a comparison whose runs were deleted is none (the runs folder is the truth, the file an index into it).
+What was started is a row of the classroom store (gan_core.classroom.store), so every app process on the runs folder
+shows the same comparison, and a reload, a restart or a `kill -9` too. A press claims its comparison first (a row
+without runs yet) under the room's write lock: a press in another process meanwhile waits for those runs instead of
+training them again. A row only names runs: a comparison whose runs were deleted is none (the runs folder is the truth,
+the store an index into it). `comparisons.json`, from before the store, is read once and kept.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gan_core.classroom.store import Cursor
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
-from gan_core.runs.folder import DAMAGED, atomic_write_bytes, is_run_id, read_json_section
+from gan_core.runs.folder import DAMAGED, is_run_id, read_json_section
 from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import LOCAL, Actor
 from gan_core.runs.status import Status
@@ -34,6 +38,15 @@ COMPARISONS_FILE = "comparisons.json"
 HISTORY = 20  # comparisons remembered per kind: older ones are only runs in the folder
 # What "already there" means: a stopped, diverged or failed comparison is trained again instead of shown
 REUSABLE = frozenset({Status.QUEUED, Status.RUNNING, Status.PAUSED, Status.FINISHED})
+CLAIM_S = 30.0  # a press's claim (a row without runs) older than this was left by a process that died: ignored
+CLAIM_POLL_S = 0.2
+SCHEMA = (
+    # one row per comparison started; `shown` orders them (the latest shown is the one every browser shows)
+    "CREATE TABLE IF NOT EXISTS comparisons (id TEXT PRIMARY KEY, name TEXT NOT NULL, seed INTEGER NOT NULL, "
+    "runs TEXT NOT NULL, fingerprint TEXT NOT NULL, started DOUBLE PRECISION NOT NULL, "
+    "shown DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS imported (what TEXT PRIMARY KEY)",
+)
 
 
 def fingerprint(configs: Mapping[str, TrainConfig]) -> str:
@@ -52,12 +65,10 @@ class SharedComparison:
     fingerprint: str
     started: float  # seconds since the epoch
     reused: bool = False  # start() found it already there instead of training it again
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "runs": self.runs, "fingerprint": self.fingerprint, "started": self.started}
+    id: str = ""  # its row in the store
 
 
-def _entry(name: str, raw: Any) -> SharedComparison:
+def _entry(name: str, raw: Any, row_id: str = "") -> SharedComparison:
     """One entry of the file, checked (it is read back from disk: a hand edit or a torn disk may have changed it)."""
     runs = raw["runs"]
     if not (isinstance(runs, dict) and runs and all(isinstance(k, str) and isinstance(v, str) and is_run_id(v)
@@ -66,49 +77,60 @@ def _entry(name: str, raw: Any) -> SharedComparison:
     started = float(raw["started"])
     if not math.isfinite(started):  # 1e999 reads as inf: no time to show
         raise ValueError(f"started is {started}")
-    return SharedComparison(name, int(raw["seed"]), dict(runs), str(raw["fingerprint"]), started)
+    return SharedComparison(name, int(raw["seed"]), dict(runs), str(raw["fingerprint"]), started, id=row_id)
 
 
 class SharedComparisons:
-    """The server's comparisons over one RunManager; thread-safe (every browser session calls it)."""
+    """The room's comparisons over one RunManager (rows of its classroom store); thread-safe."""
 
     def __init__(self, manager: RunManager, comparisons: Mapping[str, Comparison] | None = None) -> None:
         self.manager = manager
         self.comparisons = COMPARISONS if comparisons is None else comparisons
-        self.path = manager.runs_dir / COMPARISONS_FILE
-        self._lock = threading.Lock()
-        self._shown: dict[str, list[SharedComparison]] = {}  # per kind, oldest first
-        self._last_seed: dict[str, int] = {}
-        self._load()
+        self.path = manager.runs_dir / COMPARISONS_FILE  # read once, into the store, on the room's first start
+        self.store = manager.store
+        self._lock = threading.Lock()  # this process's presses, one at a time (the store orders the processes')
+        self.store.ensure("comparisons", SCHEMA)
+        self._import()
 
     def _comparison(self, name: str) -> Comparison:
         if name not in self.comparisons:
             raise ConfigError("comparison", f"unknown comparison {name!r}; choose one of: {', '.join(self.comparisons)}")
         return self.comparisons[name]
 
-    # -- the file ------------------------------------------------------------------------------------------------------
-    def _load(self) -> None:
-        """Read the file; anything unreadable in it is no comparison (logged), never an error for the page."""
-        kinds = read_json_section(self.path, "comparisons", "no comparison is shown until one is started")
-        if kinds is None:
-            return
-        for name, kind in kinds.items():
-            try:
-                self._shown[str(name)] = [_entry(str(name), raw) for raw in kind["shown"]][-HISTORY:]
-                self._last_seed[str(name)] = int(kind["last_seed"])
-            except DAMAGED as err:
-                log.warning("%s: the %r comparisons cannot be read (%s): skipped", self.path, name, err)
-                self._shown.pop(str(name), None)
+    # -- the store -----------------------------------------------------------------------------------------------------
+    def _import(self) -> None:
+        """comparisons.json, from before the room had a store: anything unreadable in it is no comparison (logged)."""
+        with self.store.transaction() as cursor:
+            cursor.execute("SELECT what FROM imported WHERE what = ?", (COMPARISONS_FILE,))
+            if cursor.fetchall():
+                return
+            cursor.execute("INSERT INTO imported (what) VALUES (?)", (COMPARISONS_FILE,))
+            kinds = read_json_section(self.path, "comparisons", "no comparison is shown until one is started")
+            for name, kind in (kinds or {}).items():
+                try:
+                    entries = [_entry(str(name), raw) for raw in kind["shown"]][-HISTORY:]
+                except DAMAGED as err:
+                    log.warning("%s: the %r comparisons cannot be read (%s): skipped", self.path, name, err)
+                    continue
+                for order, entry in enumerate(entries):  # shown in the file's order, the last one latest
+                    _insert(cursor, entry, shown=entry.started + order * 1e-6)
 
-    def _save(self) -> None:
-        """Rewrite the file (called holding _lock). A write that fails keeps the comparison for this server's life."""
-        data = {"comparisons": {name: {"last_seed": self._last_seed.get(name, 0),
-                                       "shown": [entry.to_json() for entry in shown]}
-                                for name, shown in self._shown.items()}}
-        try:
-            atomic_write_bytes(self.path, json.dumps(data, indent=1).encode())
-        except OSError as err:
-            log.warning("cannot save the lesson comparisons: %s", err)
+    def _rows(self, cursor: Cursor, name: str) -> tuple[list[SharedComparison], list[str]]:
+        """The kind's comparisons, latest shown last; and the ids of live claims (presses still starting their runs)."""
+        cursor.execute("SELECT id, seed, runs, fingerprint, started FROM comparisons WHERE name = ? ORDER BY shown",
+                       (name,))
+        entries, claims = [], []
+        for row_id, seed, runs, mark, started in cursor.fetchall():
+            raw = {"seed": seed, "runs": json.loads(runs), "fingerprint": mark, "started": started}
+            if not raw["runs"]:
+                if time.time() - started < CLAIM_S:
+                    claims.append(row_id)
+                continue
+            try:
+                entries.append(_entry(name, raw, row_id))
+            except DAMAGED as err:
+                log.warning("the stored %r comparison %s cannot be read (%s): skipped", name, row_id, err)
+        return entries, claims
 
     # -- what is shown -------------------------------------------------------------------------------------------------
     def _exists(self, entry: SharedComparison) -> bool:
@@ -127,9 +149,9 @@ class SharedComparisons:
         """The comparison every browser shows: the latest of this kind whose runs all still exist."""
         self._comparison(name)
         self.manager.scan()  # folders restored or removed by hand are seen as the sidebar sees them
-        with self._lock:
-            shown = self._shown.get(name, [])
-            return next((entry for entry in reversed(shown) if self._exists(entry)), None)
+        with self.store.transaction(write=False) as cursor:
+            shown, _ = self._rows(cursor, name)
+        return next((entry for entry in reversed(shown) if self._exists(entry)), None)
 
     def start(self, name: str, *, actor: Actor = LOCAL, again: bool = False) -> SharedComparison:
         """Show this comparison to everyone, training it only if it is not already there.
@@ -140,29 +162,61 @@ class SharedComparisons:
         Raises RunRefused (the actor's quota, the queue's bound) or ConfigError as RunManager.start_many does.
         """
         comparison = self._comparison(name)
-        with self._lock:  # two presses at once: the second finds the first's runs
-            shown = self._shown.setdefault(name, [])
+        with self._lock:
+            deadline = time.monotonic() + CLAIM_S
+            while True:
+                decided = self._claim_or_reuse(name, comparison, again)
+                if decided is not None:
+                    break
+                if time.monotonic() > deadline:  # a claim that never filled (its process died): ours now
+                    decided = self._claim_or_reuse(name, comparison, again, ignore_claims=True)
+                    break
+                time.sleep(CLAIM_POLL_S)  # another process is starting this kind's runs: show those
+            if isinstance(decided, SharedComparison):
+                return decided
+            claim, seed = decided
+            configs = comparison.configs(seed)
+            suffix = "" if seed == comparison.base.seed else f"-seed{seed}"
+            try:
+                ids = self.manager.start_many([(config, f"{name}-{label}{suffix}") for label, config in configs.items()],
+                                              actor=actor)
+            except BaseException:
+                self.store.run("DELETE FROM comparisons WHERE id = ?", (claim,))
+                raise
+            runs = dict(zip(configs, ids, strict=True))
+            with self.store.transaction() as cursor:
+                cursor.execute("UPDATE comparisons SET runs = ? WHERE id = ?", (json.dumps(runs), claim))
+                cursor.execute("SELECT id FROM comparisons WHERE name = ? ORDER BY shown DESC", (name,))
+                for (old,) in cursor.fetchall()[HISTORY:]:
+                    cursor.execute("DELETE FROM comparisons WHERE id = ?", (old,))
+            return SharedComparison(name, seed, runs, fingerprint(configs), time.time(), id=claim)
+
+    def _claim_or_reuse(self, name: str, comparison: Comparison, again: bool,
+                        ignore_claims: bool = False) -> SharedComparison | tuple[str, int] | None:
+        """Under the room's write lock: the comparison to show again (reused), or a claim (its row id) and the seed to
+        train; None while another process's claim on this kind is still starting its runs."""
+        self.manager.scan()
+        with self.store.transaction() as cursor:
+            shown, claims = self._rows(cursor, name)
+            if claims and not ignore_claims:
+                return None
+            cursor.execute("SELECT MAX(seed) FROM comparisons WHERE name = ?", (name,))
+            last_seed = cursor.fetchall()[0][0]
             if again:
                 latest = next((e for e in reversed(shown) if self._exists(e)), None)
                 if latest is not None and self._active(latest):
-                    return self._show(latest)
-                seed = max(self._last_seed.get(name, comparison.base.seed), comparison.base.seed) + 1
+                    return self._show(cursor, latest)
+                seed = max(comparison.base.seed if last_seed is None else int(last_seed), comparison.base.seed) + 1
             else:
                 seed = comparison.base.seed
                 wanted = fingerprint(comparison.configs(seed))
                 same = [e for e in shown if e.fingerprint == wanted and self._exists(e) and self._reusable(e)]
                 if same:
-                    return self._show(same[-1])
-            configs = comparison.configs(seed)
-            suffix = "" if seed == comparison.base.seed else f"-seed{seed}"
-            ids = self.manager.start_many([(config, f"{name}-{label}{suffix}") for label, config in configs.items()],
-                                          actor=actor)
-            entry = SharedComparison(name, seed, dict(zip(configs, ids, strict=True)), fingerprint(configs), time.time())
-            shown.append(entry)
-            del shown[:-HISTORY]
-            self._last_seed[name] = max(seed, self._last_seed.get(name, seed))
-            self._save()
-            return entry
+                    return self._show(cursor, same[-1])
+            claim = SharedComparison(name, seed, {}, fingerprint(comparison.configs(seed)), time.time(),
+                                     id=uuid.uuid4().hex)
+            _insert(cursor, claim, shown=claim.started)
+            return claim.id, seed
 
     def _active(self, entry: SharedComparison) -> bool:
         try:
@@ -170,11 +224,15 @@ class SharedComparisons:
         except ConfigError:  # deleted meanwhile: not active
             return False
 
-    def _show(self, entry: SharedComparison) -> SharedComparison:
-        """Make `entry` the latest of its kind (called holding _lock) and return it marked as reused."""
-        shown = self._shown[entry.name]
-        if shown[-1] is not entry:
-            shown.remove(entry)
-            shown.append(entry)
-            self._save()
-        return SharedComparison(entry.name, entry.seed, entry.runs, entry.fingerprint, entry.started, reused=True)
+    @staticmethod
+    def _show(cursor: Cursor, entry: SharedComparison) -> SharedComparison:
+        """Make `entry` the latest of its kind and return it marked as reused."""
+        cursor.execute("UPDATE comparisons SET shown = ? WHERE id = ?", (time.time(), entry.id))
+        return SharedComparison(entry.name, entry.seed, entry.runs, entry.fingerprint, entry.started, reused=True,
+                                id=entry.id)
+
+
+def _insert(cursor: Cursor, entry: SharedComparison, shown: float) -> None:
+    cursor.execute("INSERT INTO comparisons (id, name, seed, runs, fingerprint, started, shown) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (entry.id or uuid.uuid4().hex, entry.name, entry.seed,
+                                                    json.dumps(entry.runs), entry.fingerprint, entry.started, shown))
