@@ -270,3 +270,31 @@ def test_arrow_spec_chart_renders_in_streamlit_with_the_bytes_as_given():
     assert [d.name for d in proto.datasets] == [cache.DATASET]
     rows = pyarrow.ipc.open_stream(proto.datasets[0].data.data).read_all()
     assert rows.num_rows == 4 * 50
+
+
+def test_thirty_browsers_missing_one_key_at_once_build_it_once():
+    """A page nobody has drawn yet, opened by a room at once: one build, the others wait for it and share it."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    builds, lock = [], threading.Lock()
+
+    def build() -> str:
+        with lock:
+            builds.append(1)
+        time.sleep(0.2)
+        return "figure"
+
+    key = ("test_single_flight", time.time_ns())
+    with ThreadPoolExecutor(30) as pool:
+        got = list(pool.map(lambda _: cache.cached(key, build), range(30)))
+    assert got == ["figure"] * 30 and len(builds) == 1
+
+    def fails() -> str:
+        raise ValueError("no data")
+
+    failing = ("test_single_flight_fails", time.time_ns())
+    with pytest.raises(ValueError):
+        cache.cached(failing, fails)
+    assert cache.cached(failing, lambda: "second try") == "second try"  # a failed build is not kept

@@ -221,3 +221,21 @@ def test_behind_the_halls_balancer_a_client_is_the_address_haproxy_forwarded():
     assert forwarded_client("10.0.0.9", ["6.6.6.6"]) == "10.0.0.9"  # not from the balancer: the header means nothing
     assert forwarded_client("127.0.0.1", []) == "127.0.0.1"  # this machine itself
     assert forwarded_client(None, ["6.6.6.6"]) is None
+
+
+def test_wrong_key_guesses_are_paced_across_the_rooms_app_processes(tmp_path):
+    """Two app processes (two stores on one room's file, as two processes open it) each answer wrong guesses: the room
+    answers one a second between them, not one a second each."""
+    from gan_core.classroom.pace import RoomPace
+    from gan_core.classroom.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'classroom.db'}"
+    now = [1000.0]
+    slept: list[float] = []
+    guards = [KeyGuard("s3cret", pace=RoomPace(open_store(url), clock=lambda: now[0], sleep=slept.append),
+                       sleep=lambda s: None) for _ in range(2)]
+    for n in range(4):  # four wrong guesses at the same moment, alternating between the processes
+        assert guards[n % 2].check(f"guess {n}") is Guess.WRONG
+    assert slept == [1.0, 2.0, 3.0, 4.0]  # each answered a second after the room's previous one
+    now[0] += 10  # the room has been quiet: the next wrong guess waits only its own second
+    assert guards[0].check("again") is Guess.WRONG and slept[-1] == 1.0

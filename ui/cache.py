@@ -22,23 +22,44 @@ DATASET = "values"  # the name arrow_spec gives a chart's data
 
 _cache: OrderedDict[Hashable, Any] = OrderedDict()
 _cache_lock = threading.Lock()
+_building: dict[Hashable, threading.Event] = {}  # keys being built now, and the event their builder sets when done
 _CACHE_SIZE = 256
+BUILD_WAIT_S = 120.0  # a browser waiting for another's build of the same key builds it itself after this
 
 
 def cached(key: Hashable, build: Callable[[], Any]) -> Any:
-    """`build()` once per key, e.g. (run, version, what); built objects are only read afterwards."""
+    """`build()` once per key, e.g. (run, version, what); built objects are only read afterwards.
+
+    Built outside the lock, so a slow figure never holds up another browser's cache hits; but once per key: thirty
+    followers arriving at once on a page nobody drew yet wait for one build instead of running thirty (measured: a
+    cold page's first draw, thirty times over, left followers on a second app process more than 30 s behind)."""
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    # Built outside the lock: a slow figure must not hold up every other browser's cache hits. Two browsers missing
-    # the same key at once both build it; the second result replaces an equal first one.
-    value = build()
-    with _cache_lock:
-        _cache[key] = value
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return value
+        building = _building.get(key)
+        if building is None:
+            building = _building[key] = threading.Event()
+            mine = True
+        else:
+            mine = False
+    if not mine:
+        building.wait(BUILD_WAIT_S)
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        return build()  # its builder failed (or was cut short): build it here
+    try:
+        value = build()
+        with _cache_lock:
+            _cache[key] = value
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        return value
+    finally:
+        with _cache_lock:
+            _building.pop(key, None)
+        building.set()
 
 
 def arrow_spec(spec: Mapping[str, Any], data: pd.DataFrame) -> dict[str, Any]:

@@ -29,12 +29,13 @@ from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
 from gan_core.classroom.stage import Scene, Stage
 from gan_core.classroom.store import open_store, state_url
 from gan_core.runs.roles import presenter_key
-from ui import course, live, roles
+from ui import course, live, roles, wake
 
 FOLLOW = "follow_presenter"  # the toggle's key
 FOLLOW_BY_DEFAULT = True  # a class that opens the app is on the presenter's slide; anyone may switch it off
 FOLLOW_POLL_S = 0.5  # half a second of polling: a switch within about a second of the presenter's
 WAIT_POLL_S = 2.0  # with no presenter yet: a class waiting for the teacher costs a quarter of the polls
+WOKEN_POLL_S = 3.0  # when ui.wake reruns the followers on a switch: the poll only catches a switch cut short
 HEARTBEAT_S = 2.0  # well inside classroom.stage.ACTIVE_S, so a presenter is never dropped for one slow rerun
 _WANTS = "_follow_wants"  # the student's choice, kept while the toggle is hidden (no presenter)
 _APPLIED = "_follow_applied"  # the stage version this browser shows
@@ -153,9 +154,16 @@ def toggle() -> None:
                   help="On: this browser shows the page and the run the presenter shows. Off: explore on your own.")
     else:
         st.caption(":material/co_present: Follow the presenter: no presenter is presenting now.")
+    ctx = get_script_run_ctx()
     if wants_to_follow():
-        # measured: 30 followers polling twice a second cost the server a quarter of one core
-        st.fragment(_poll, run_every=FOLLOW_POLL_S if active else WAIT_POLL_S)()
+        # measured: 30 followers polling twice a second cost the server a quarter of one core, 120 a whole one; where
+        # this process can rerun its followers itself on a new stage version (ui.wake), the poll is only a safety net
+        woken = ctx is not None and wake.available()
+        if woken:
+            wake.follow(ctx.session_id, stage())
+        st.fragment(_poll, run_every=(WOKEN_POLL_S if woken else FOLLOW_POLL_S) if active else WAIT_POLL_S)()
+    elif ctx is not None:
+        wake.unfollow(ctx.session_id)
 
 
 def _poll() -> None:

@@ -13,6 +13,9 @@ import uuid
 
 import streamlit as st
 
+from gan_core.classroom.pace import RoomPace
+from gan_core.classroom.store import open_store, state_url
+from gan_core.runs.folder import default_runs_dir
 from gan_core.runs.roles import SESSION_RUNS_ENV, Actor, Guess, KeyGuard, Limits, presenter_key
 
 SESSION_ID = "_session_id"
@@ -22,13 +25,18 @@ KEY_FIELD = "presenter_key"
 _FAILURES = "_presenter_key_failures"
 _WRONG = "_presenter_key_wrong"
 
-_guards: dict[str, KeyGuard] = {}  # one per key, shared by every session: wrong guesses are slowed server-wide
+_guards: dict[tuple[str, str], KeyGuard] = {}  # per key and room, shared by every session of this process
 _guards_lock = threading.Lock()
 
 
 def _guard(key: str) -> KeyGuard:
+    """The key's guard: wrong guesses answered at the room's pace (one a second across every app process of the room,
+    a row of its classroom store in the server's runs folder)."""
+    url = state_url(default_runs_dir())
     with _guards_lock:
-        return _guards.setdefault(key, KeyGuard(key))
+        if (key, url) not in _guards:
+            _guards[(key, url)] = KeyGuard(key, pace=RoomPace(open_store(url)))
+        return _guards[(key, url)]
 
 
 def session_id() -> str:

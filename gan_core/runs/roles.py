@@ -192,11 +192,13 @@ class KeyGuard:
     """
 
     def __init__(self, key: str, *, delay_s: float = 1.0, cap_s: float = 10.0, waiting: int = 8, per_address: int = 2,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, pace: Callable[[float], None] | None = None) -> None:
+        """`pace`: waits a wrong guess's turn, given delay_s (gan_core.classroom.pace.RoomPace: the room's, across app
+        processes); None: this process's own, one wrong guess answered per delay_s."""
         self._digest = hashlib.sha256(key.encode()).digest()  # equal lengths: compare_digest leaks nothing of the key's
         self.delay_s, self.cap_s, self.waiting, self.per_address = delay_s, cap_s, waiting, per_address
-        self._sleep = sleep
-        self._wrong = threading.Lock()  # held by each wrong guess for delay_s before it is answered
+        self._sleep, self._pace = sleep, pace
+        self._wrong = threading.Lock()  # without a pace: held by each wrong guess for delay_s before it is answered
         self._count_lock = threading.Lock()
         self._by_address: dict[str, int] = {}  # guesses admitted and not yet answered, per address
 
@@ -211,8 +213,11 @@ class KeyGuard:
         try:
             if hmac.compare_digest(hashlib.sha256(guess.encode(errors="replace")).digest(), self._digest):
                 return Guess.RIGHT
-            with self._wrong:
-                self._sleep(self.delay_s)
+            if self._pace is not None:
+                self._pace(self.delay_s)
+            else:
+                with self._wrong:
+                    self._sleep(self.delay_s)
             return Guess.WRONG
         finally:
             with self._count_lock:
