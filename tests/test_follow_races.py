@@ -38,8 +38,11 @@ def _poll_script() -> None:
     follow._poll()
 
 
-def _tick(*, applied: bool, arrived: bool, fragment: bool = True) -> list:
+def _tick(*, applied: bool, arrived: bool, fragment: bool = True, drawn: bool | None = None) -> list:
     scene = follow.stage().publish("activations", None)
+    follow._drawn.pop("", None)  # the scripts' stand-in context has no session id: ""
+    if arrived if drawn is None else drawn:  # its page drawn to the end (ui.follow.showing), unless the test says not
+        follow._drawn[""] = scene.version
     app = AppTest.from_function(_poll_script)
     app.session_state["fragment_ids"] = ["poll"] if fragment else None
     app.session_state[follow._PAGE] = "activations"  # the page the server last drew for this session
@@ -67,6 +70,13 @@ def test_a_poll_in_step_with_the_presenter_does_nothing():
 @pytest.mark.usefixtures("classroom")
 def test_a_poll_applies_a_new_slide():
     assert _tick(applied=False, arrived=False) == [("activations", "activations", True)]
+
+
+@pytest.mark.usefixtures("classroom")
+def test_an_arrival_whose_page_was_never_drawn_to_its_end_is_drawn_again():
+    # the switch's run began (arrival recorded) but ended without the page drawn, and without an exception the page saw
+    # (Streamlit replaced it by a fragment run: measured with 60 woken followers)
+    assert _tick(applied=True, arrived=True, drawn=False) == [("activations", "activations", True)]
 
 
 @pytest.mark.usefixtures("classroom")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from gan_core.classroom.stage import Scene, Stage
 from gan_core.classroom.store import open_store, state_url
@@ -110,6 +110,8 @@ def sync(page: StreamlitPage) -> None:
         _apply(scene, page.url_path)  # switching page ends this run here
     if page.url_path == scene.page and st.session_state.get(_ARRIVED) != scene.version:
         st.session_state[_ARRIVED] = st.session_state[_JUST] = scene.version  # `showing` takes it back if cut short
+    if page.url_path == scene.page:
+        _drawing[_session()] = scene.version  # `showing` moves it to _drawn once the page is drawn to its end
 
 
 @contextlib.contextmanager
@@ -118,6 +120,8 @@ def showing() -> Iterator[None]:
     if another rerun cuts the run short, so the poll draws the page again. (Recorded when the run starts, not when it
     ends: after a page's st.stop() nothing can be written to the session.)"""
     st.session_state.pop(_JUST, None)
+    session = _session()
+    _drawing.pop(session, None)
     try:
         yield
     except RerunException:
@@ -125,6 +129,27 @@ def showing() -> Iterator[None]:
         if just is not None and just == st.session_state.get(_ARRIVED):
             st.session_state.pop(_ARRIVED)
         raise
+    except StopException:  # the page stopped itself once it had drawn what it had to show
+        _drew(session)
+        raise
+    _drew(session)
+
+
+# A follower's page drawn to its end, kept in the process rather than in the session: a run that Streamlit replaces
+# by a fragment run ends without an exception the page sees (measured: 7 of 60 woken followers), and after a page's
+# st.stop() the session can no longer be written. session id -> stage version.
+_drawing: dict[str, int] = {}
+_drawn: dict[str, int] = {}
+
+
+def _session() -> str:
+    ctx = get_script_run_ctx()
+    return getattr(ctx, "session_id", "") if ctx is not None else ""  # (a test's stand-in may have none)
+
+
+def _drew(session: str) -> None:
+    if session in _drawing:
+        _drawn[session] = _drawing.pop(session)
 
 
 def _apply(scene: Scene, here: str | None, *, in_fragment: bool = False) -> None:
@@ -154,16 +179,16 @@ def toggle() -> None:
                   help="On: this browser shows the page and the run the presenter shows. Off: explore on your own.")
     else:
         st.caption(":material/co_present: Follow the presenter: no presenter is presenting now.")
-    ctx = get_script_run_ctx()
+    session = _session()
     if wants_to_follow():
         # measured: 30 followers polling twice a second cost the server a quarter of one core, 120 a whole one; where
         # this process can rerun its followers itself on a new stage version (ui.wake), the poll is only a safety net
-        woken = ctx is not None and wake.available()
+        woken = bool(session) and wake.available()
         if woken:
-            wake.follow(ctx.session_id, stage())
+            wake.follow(session, stage())
         st.fragment(_poll, run_every=(WOKEN_POLL_S if woken else FOLLOW_POLL_S) if active else WAIT_POLL_S)()
-    elif ctx is not None:
-        wake.unfollow(ctx.session_id)
+    elif session:
+        wake.unfollow(session)
 
 
 def _poll() -> None:
@@ -178,7 +203,9 @@ def _poll() -> None:
     # the page the server last drew for this session: what the browser's own request names can be a second behind
     # while thirty sessions switch at once, and switching on that fed a storm of redraws (measured)
     here = st.session_state.get(_PAGE)
-    if st.session_state.get(_APPLIED) != scene.version or st.session_state.get(_ARRIVED) != scene.version:
+    drawn = _drawn.get(_session()) == scene.version or here != scene.page  # (not there at all: _APPLIED says)
+    if st.session_state.get(_APPLIED) != scene.version or st.session_state.get(_ARRIVED) != scene.version \
+            or not drawn:
         _apply(scene, here, in_fragment=True)
 
 
