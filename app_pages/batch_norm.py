@@ -235,7 +235,7 @@ def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
             continue
         image = cache.cached((s.id, "bn_grid", record.step, id(record)),
                              partial(images.sample_grid, record.samples, min_size=320))
-        col.image(image, caption=f"{label}, step {record.step:,}")  # natural size, at most the column's width
+        col.image(cache.image_url(image), caption=f"{label}, step {record.step:,}")  # natural size, at most the column's width
 
 
 def covered(snaps: dict[str, RunSnapshot]) -> dict[str, float]:

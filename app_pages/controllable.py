@@ -148,7 +148,7 @@ if gen is not None:
 
     left, right = st.columns([2, 3], gap="large")
     with left:
-        st.image(grid, caption=f"Columns: {n} samples. Rows: ascent steps 0 (top, the starting z) to {steps}.",
+        st.image(cache.image_url(grid), caption=f"Columns: {n} samples. Rows: ascent steps 0 (top, the starting z) to {steps}.",
                  width="stretch")
     with right:
         st.plotly_chart(prob_fig, key="ctl_probs", config=PLOTLY_CONFIG)
@@ -182,9 +182,9 @@ if gen is not None:
                                 lambda: image_rows(gen.images(torch.stack(list(at_t.values())))[None], min_size=240))
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.image(strip, caption="t = 0, 0.1, …, 1 from left to right. Top row: linear; bottom row: slerp.",
+        st.image(cache.image_url(strip), caption="t = 0, 0.1, …, 1 from left to right. Top row: linear; bottom row: slerp.",
                  width="stretch")
-        st.image(at_t_images, caption=f"t = {t:.2f}. Linear: ‖z‖ = {float(at_t['linear'].norm()):.2f}; "
+        st.image(cache.image_url(at_t_images), caption=f"t = {t:.2f}. Linear: ‖z‖ = {float(at_t['linear'].norm()):.2f}; "
                  f"slerp: ‖z‖ = {float(at_t['slerp'].norm()):.2f}.", width=320)
     with right:
         fig = controllable.norm_figure(FRAMES, norms, t, typical=float(np.sqrt(gen.config.z_dim)))
@@ -211,8 +211,8 @@ if cond is not None:
 
     grid, probs = cache.cached(("ctl_class", cond.key, digit, cond_seed), build_class)
     agree = int((probs.argmax(1) == digit).sum())
-    st.image(grid, caption=f"16 noise vectors, each with the label {digit}. The classifier reads {agree} of 16 as a "
-             f"{digit} (mean p = {probs[:, digit].mean():.2f}).", width=480)
+    st.image(cache.image_url(grid), caption=f"16 noise vectors, each with the label {digit}. The classifier reads {agree} "
+             f"of 16 as a {digit} (mean p = {probs[:, digit].mean():.2f}).", width=480)
 
     st.markdown("**Between two digits.** The label is a vector, so it can be soft: G never saw one during training. "
                 "Look at the row below: does it morph from one digit into the other, or jump? The chart beside it "
@@ -232,10 +232,10 @@ if cond is not None:
                                       partial(cond.label_path, class_a, class_b, np.array([t_label]), cond_seed))
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.image(strip, caption=f"One noise vector; the label goes from digit {class_a} (t = 0) to digit {class_b} (t = 1).",
-                 width="stretch")
+        st.image(cache.image_url(strip), width="stretch",
+                 caption=f"One noise vector; the label goes from digit {class_a} (t = 0) to digit {class_b} (t = 1).")
         weights = ", ".join(f"{w:.2f}·e{c}" for c, w in enumerate(labels_t[0].tolist()) if w > 0) or "0"
-        st.image(image_rows(image_t[None], min_size=160), caption=f"t = {t_label:.2f}: y = {weights}", width=200)
+        st.image(cache.image_url(image_rows(image_t[None], min_size=160)), caption=f"t = {t_label:.2f}: y = {weights}", width=200)
     with right:
         st.plotly_chart(controllable.label_prob_figure(FRAMES, path_probs, class_a, class_b, t_label), key="ctl_label_probs",
                         config=PLOTLY_CONFIG)

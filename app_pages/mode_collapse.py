@@ -67,7 +67,7 @@ def image_panel(s: RunSnapshot, source: DataSource) -> None:
         record = s.samples[-1]
         shown = record.samples[:100]
         image = cache.cached(("mc_grid", s.id, s.created, record.step), lambda: images.sample_grid(shown, nrow=10))
-        st.image(image, caption=f"The first {len(shown)} of them", width=300)
+        st.image(cache.image_url(image), caption=f"The first {len(shown)} of them", width=300)
     st.caption("Bars: G's share of each digit; black ticks: the data's share.")
     cols = st.columns(4)
     cols[0].metric("Classes covered", f"{latest['classes_covered']} of {len(latest['covered_mask'])}")

@@ -120,7 +120,7 @@ def draw_cell(row: outcomes.CellRow) -> None:
     record = snap.latest_samples
     if record is not None:
         picture = cache.cached((snap.id, "sweep_cell", record.step, id(record)), partial(figures.cell_picture, snap))
-        st.image(picture, width=figures.CELL_SIZE)
+        st.image(cache.image_url(picture), width=figures.CELL_SIZE)
     ending = row.describe() if row.outcomes else f"{row.status.value}, step {row.step:,}/{snap.total:,}"
     st.caption(f"**{md_escape(cell.name)}**  \n{md_escape(ending)}")
     if st.button("Open", key=f"sweep_open_{cell.run_id}", icon=":material/open_in_new:", on_click=open_run,

@@ -101,7 +101,7 @@ vae_sharpness = vae.sharpness(vae_samples)
 
 
 def grid(images: np.ndarray, caption: str | None = None) -> None:
-    st.image(sample_grid(images[:N_SHOWN], nrow=8), caption=caption, width=GRID_PX)
+    st.image(cache.image_url(sample_grid(images[:N_SHOWN], nrow=8)), caption=caption, width=GRID_PX)
 
 
 def gan_column(snap: RunSnapshot) -> None:
@@ -184,7 +184,7 @@ else:
                         key="vae_latent", config=PLOTLY_CONFIG)
     with lattice:
         st.markdown("**What the decoder draws at each point** of the square [−2, 2]²")
-        st.image(sample_grid(vae.decode(flat, vae_vs_gan.latent_grid(10, 2.0)), nrow=10), width="stretch",
+        st.image(cache.image_url(sample_grid(vae.decode(flat, vae_vs_gan.latent_grid(10, 2.0)), nrow=10)), width="stretch",
                  caption="z₁ left to right, z₂ bottom to top: look for nearby points drawing similar digits, and "
                          "for blends of two digits between their clusters.")
 

@@ -51,9 +51,17 @@ _manager: RunManager | None = None
 _manager_lock = threading.Lock()
 
 
-@st.cache_resource(show_spinner=False)
 def get_manager() -> RunManager:
-    """The server's one RunManager.
+    """The server's one RunManager: the module global once it exists. A page run asks for it many times, and through
+    st.cache_resource each ask took that cache's lock: at a slide change 88 of 120 followers' runs were waiting on it
+    (py-spy on the server, benchmarks/classroom_follow.py --sessions 120)."""
+    manager = _manager
+    return manager if manager is not None else _cached_manager()
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_manager() -> RunManager:
+    """The server's one RunManager, made once.
 
     Kept in a module global as well as in st.cache_resource: any browser can clear Streamlit's caches (the "c" key,
     or the menu), and that must not orphan the runs in flight by building a second manager.
@@ -78,7 +86,7 @@ def reset_manager() -> None:
         if _manager is not None:
             _manager.shutdown()
             _manager = None
-    get_manager.clear()
+    _cached_manager.clear()
     with _shared_lock:
         _shared.clear()
 
