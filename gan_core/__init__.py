@@ -12,17 +12,22 @@ The map, in the order a step's data flows:
     runs/          runs over time: folder (the run folder on disk), probe_log (its probes.jsonl), tensorboard_log,
                    train_run (the one training loop: CLI and workers), worker and processes (the dashboard's workers),
                    status, state and history (what a viewer reads), reload (a folder read back after a restart),
-                   roles (who may do what), manager (RunManager: every browser's runs), housekeeping (the runs
-                   folder's disk budget and leftovers), uploads (user CSVs), ray_backend, ray_driver and ray_relay
-                   (runs on a Ray cluster, optional: the server stays the one writer of run folders)
+                   roles (who may do what), manager (RunManager: every browser's runs) and scheduling (its queue
+                   and workers), sharing and mirror (several app processes on one folder: one trains, the others send
+                   it orders and read the folder), housekeeping (the runs folder's disk budget and leftovers), uploads
+                   (user CSVs), ray_backend, ray_driver and ray_relay (runs on a Ray cluster, optional: the server
+                   stays the one writer of run folders)
+    classroom/     the room every app process shares: store (SQLite or PostgreSQL), stage (what the presenter shows),
+                   lease (which process trains), orders (what the others ask of it), pace (wrong key guesses)
     evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`,
                    rejection (discriminator rejection sampling: keep G's samples by D's logit)
     sweeps/        hyperparameter grids: spec (SweepSpec, its cells), record (launch; sweeps/<id>.json), outcomes
                    (each finished cell's evaluation, cached in its run folder; the summary)
     lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
-                   a finished run's generator, one-click comparison runs, the server's shared comparisons and
+                   a finished run's generator, one-click comparison runs, the room's shared comparisons and
                    the room's predictions
-    cli.py         `python -m gan_core presets | train | sample | eval | sweep`
+    cli.py         `python -m gan_core presets | train | sample | eval | sweep | serve`
+    hall.py        `serve`: a lecture hall, N app processes behind HAProxy (it starts programs, imports no UI)
 
 Importing this package imports nothing: each module pulls in torch only when it is used.
 """

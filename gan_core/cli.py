@@ -303,6 +303,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port: {args.port} is not a port number (1-65535)")
+    if not 1 <= args.replicas <= hall.MAX_REPLICAS:
+        raise UsageError(f"--replicas: {args.replicas} is not between 1 and {hall.MAX_REPLICAS}")
     try:
         return hall.serve(args.replicas, args.port, args.address, args.runs_dir)
     except (ValueError, RuntimeError) as err:

@@ -32,6 +32,7 @@ DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard.py"
 START_TIMEOUT_S = 90.0  # an app process imports torch and Streamlit: ~10 s each on 2 busy cores
 STOP_TIMEOUT_S = 20.0  # the training process checkpoints its runs on the way out
 COOKIE = "GANAPP"
+MAX_REPLICAS = 64
 
 BALANCER = """\
 global
@@ -102,8 +103,8 @@ def start(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | No
           log: Callable[[str], None] = print) -> Hall:
     """Start `replicas` app processes for the students, one for the presenter, and the balancer in front of them;
     returns once all answer."""
-    if not 1 <= replicas <= 64:
-        raise ValueError(f"--replicas: {replicas} is not between 1 and 64")
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise ValueError(f"--replicas: {replicas} is not between 1 and {MAX_REPLICAS}")
     names = ["presenter", *(f"app{i}" for i in range(1, replicas + 1))]
     program = haproxy()
     hall = Hall(Path(tempfile.mkdtemp(prefix="gan-hall-")), port)
@@ -179,6 +180,7 @@ def stop(hall: Hall) -> None:
 
 def serve(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | None = None) -> int:
     """Start the hall, say what was started, and run until Ctrl-C or SIGTERM (0) or until a process dies (1)."""
+    haproxy()  # before anything starts: without it, one line saying how to get it
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda number, _: stopping.append(number))
     signal.signal(signal.SIGINT, lambda number, _: stopping.append(number))

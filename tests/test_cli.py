@@ -355,3 +355,22 @@ def test_sample_of_an_mnist_run_needs_only_its_folder(tmp_path, monkeypatch):
     x = np.load(out)
     assert x.shape == (9, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
     np.testing.assert_allclose(x, trainer.sample(9, seed=3), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["--replicas", "0"], ("--replicas", "between 1 and 64")),
+    (["--replicas", "many"], ("--replicas", "invalid int")),
+    (["--port", "70000"], ("--port", "1-65535")),
+])
+def test_serve_refuses_bad_options_in_one_line_before_starting_anything(argv, needles, capsys):
+    assert main(["serve", *argv]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, *needles)
+
+
+def test_serve_without_haproxy_says_how_to_get_it(monkeypatch, capsys):
+    from gan_core import hall
+
+    monkeypatch.setattr(hall.shutil, "which", lambda name: None)
+    monkeypatch.setattr(hall.os, "access", lambda path, mode: False)
+    assert main(["serve", "--replicas", "2"]) == EXIT_BAD_INPUT
+    _one_error_line(capsys, "HAProxy", "apt-get install haproxy")
