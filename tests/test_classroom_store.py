@@ -121,3 +121,43 @@ def test_an_unreachable_postgresql_server_is_one_line_naming_gan_state_url(postg
     with pytest.raises(ValueError, match=f"^{URL_ENV}: cannot connect to PostgreSQL: ") as refused:
         store.rows("SELECT 1")
     assert "\n" not in str(refused.value)
+
+
+def test_one_lease_holder_at_a_time_and_the_lease_goes_with_its_holder(url, tmp_path):
+    """The training lease (gan_core.classroom.lease) on both databases: a file lock beside SQLite, an advisory lock on
+    PostgreSQL; a holder's end (its connection or descriptor closed, as a process's death closes them) frees it."""
+    from gan_core.classroom.lease import lease_for
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    first, second = lease_for(open_store(url), runs), lease_for(open_store(url), runs)
+    assert first.try_acquire() and first.try_acquire()  # held: asking again keeps it
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire() and not first.try_acquire()
+    second.release()
+
+
+def test_an_order_sent_from_one_store_is_answered_through_another(url):
+    """Orders to the process that trains (gan_core.classroom.orders): asked through one store, taken and answered
+    through another, as two app processes do; taken once, whoever looks."""
+    from gan_core.classroom.orders import Orders
+
+    asker, owner = Orders(open_store(url)), Orders(open_store(url))
+    taken: list = []
+
+    def serve() -> None:
+        while not taken:
+            for order in owner.take():
+                taken.append(order)
+                owner.answer(order, {"value": [order.verb, order.args, order.token, order.presenter]})
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    answer = asker.ask("pause", {"run_id": "r-1"}, "tok", False, wait_s=10)
+    thread.join(10)
+    assert answer == {"value": ["pause", {"run_id": "r-1"}, "tok", False]}
+    assert len(taken) == 1 and owner.take() == []
+    with pytest.raises(TimeoutError, match="did not answer"):  # nobody takes it: withdrawn, never carried out late
+        asker.ask("stop", {"run_id": "r-1"}, None, True, wait_s=0.3)
+    assert owner.take() == []
