@@ -52,8 +52,11 @@ class Store:
         with self._schema_lock:
             if name in self._schemas:
                 return
-            for statement in ddl:
-                self.run(statement)
+            # under the room's write lock: two processes creating one table at once is an error on PostgreSQL, even
+            # with IF NOT EXISTS (seen in CI: DuplicateTable)
+            with self.transaction() as cursor:
+                for statement in ddl:
+                    cursor.execute(statement)
             self._schemas.add(name)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
