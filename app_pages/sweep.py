@@ -17,7 +17,7 @@ from gan_core.runs.status import Status
 from gan_core.sweeps import outcomes
 from gan_core.sweeps.record import Sweep, launch, list_sweeps
 from gan_core.sweeps.spec import MAX_CELLS, SweepSpec, parse_grid, parse_seeds
-from ui import cache, course, live, roles
+from ui import cache, course, follow, live, roles
 from ui.figures import sweep as figures
 from ui.forms import label, whole_number
 from ui.style import PLOTLY_CONFIG
@@ -95,7 +95,7 @@ sweeps = list_sweeps(manager.runs_dir)
 if not sweeps:
     shown_area.info("No sweeps yet: pick a field and its values below and press **Launch the sweep**.")
     course.links("app_pages/sweep.py")
-    st.stop()
+    follow.end_page()
 
 by_id = {s.id: s for s in sweeps}
 if st.session_state.get(SHOWN) not in by_id:

@@ -10,7 +10,7 @@ from gan_core.lessons import game
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
-from ui import cache, course, downloads, flows, live, panels
+from ui import cache, course, downloads, flows, follow, live, panels
 from ui.checkpoint_upload import saved_generator_lab
 from ui.figures import curves
 from ui.forms import config_form
@@ -129,7 +129,7 @@ if snap is None:
     how_it_learns()
     keep_the_generator()
     course.links("app_pages/training.py")
-    st.stop()
+    follow.end_page()
 
 st.subheader(f"Run {snap.id}")
 live.controls(snap, key="train")

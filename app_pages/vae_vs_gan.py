@@ -9,7 +9,7 @@ from gan_core.config import DIGITS_TIME, Dataset, get_preset
 from gan_core.data import load_digits
 from gan_core.lessons import vae
 from gan_core.runs.state import RunSnapshot, Status
-from ui import cache, course, live, panels
+from ui import cache, course, follow, live, panels
 from ui.figures import vae_vs_gan
 from ui.figures.images import sample_grid
 from ui.style import PLOTLY_CONFIG
@@ -63,7 +63,7 @@ if found is None:
         st.rerun()  # redrawn from the cache: the offer above goes away
 
 if found is None:
-    st.stop()
+    follow.end_page()
 model, info = found
 history = info["history"]
 formulas, curve = st.columns([3, 2])  # formulas need ~430 px before KaTeX clips them

@@ -123,14 +123,14 @@ def start(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | No
                     stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True))
             hall.app_ports.append(app_port)
         for name, app, app_port in zip(names, hall.apps, hall.app_ports, strict=True):
-            _wait_healthy(app, app_port, hall.folder / f"{name}.log")
+            wait_healthy(app, app_port, hall.folder / f"{name}.log")
             log(f"{name}: pid {app.pid}, http://127.0.0.1:{app_port} (log {hall.folder / f'{name}.log'})")
         config = hall.folder / "haproxy.cfg"
         config.write_text(balancer_config(port, hall.app_ports, address))
         with open(hall.folder / "haproxy.log", "w") as out:
             hall.balancer = subprocess.Popen([program, "-db", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT,
                                              start_new_session=True)
-        _wait_healthy(hall.balancer, port, hall.folder / "haproxy.log")
+        wait_healthy(hall.balancer, port, hall.folder / "haproxy.log")
         log(f"balancer: pid {hall.balancer.pid}, HAProxy on {address}:{port} (config {config})")
     except BaseException:
         stop(hall)
@@ -138,8 +138,10 @@ def start(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | No
     return hall
 
 
-def _wait_healthy(process: subprocess.Popen, port: int, log_file: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_healthy(process: subprocess.Popen, port: int, log_file: Path, timeout: float = START_TIMEOUT_S) -> None:
+    """Wait until the process answers Streamlit's health check on 127.0.0.1:port (HAProxy passes it on to an app);
+    RuntimeError naming the process (its log's name) and its last lines if it exits or stays silent for timeout s."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{log_file.stem} exited with code {process.returncode} while starting: "
@@ -151,7 +153,7 @@ def _wait_healthy(process: subprocess.Popen, port: int, log_file: Path) -> None:
         except OSError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"{log_file.stem} did not answer on port {port} within {START_TIMEOUT_S:.0f} s: "
+    raise RuntimeError(f"{log_file.stem} did not answer on port {port} within {timeout:.0f} s: "
                        f"{_tail(log_file)}")
 
 

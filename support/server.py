@@ -8,10 +8,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from gan_core.hall import wait_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,17 +38,10 @@ def local_server(runs_dir: Path, log: Path, env: dict[str, str] | None = None,
             cwd=REPO_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        try:
+            wait_healthy(proc, port, log, start_timeout)
+        except RuntimeError as err:
+            raise RuntimeError(f"streamlit did not start ({err}):\n{log.read_text()[-3000:]}") from None
         yield url, proc.pid
     finally:
         proc.terminate()

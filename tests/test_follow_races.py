@@ -134,3 +134,28 @@ def test_an_arrival_from_an_earlier_run_is_kept_when_a_later_run_is_cut_short():
     app.session_state[follow._ARRIVED] = 7
     app.run()
     assert app.session_state[follow._ARRIVED] == 7
+
+
+def _stopping_script() -> None:
+    """A follower's page that ends with the page's own end (follow.end_page) or with a bare stop: the stop Streamlit
+    raises in a run that a newer rerun of the session replaces."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from ui import follow
+
+    with follow.showing():
+        follow._drawing[get_script_run_ctx().session_id] = 7  # what sync records on the presenter's page
+        if st.session_state["end"] == "end_page":
+            follow.end_page()
+        st.stop()
+
+
+@pytest.mark.parametrize(("end", "drawn"), [("end_page", True), ("stop", False)])
+def test_a_page_counts_as_drawn_when_it_ends_itself_not_when_its_run_is_stopped(end: str, drawn: bool):
+    follow._drawn.clear()
+    app = AppTest.from_function(_stopping_script)
+    app.session_state["end"] = end
+    app.run()
+    assert not app.exception
+    assert (7 in follow._drawn.values()) is drawn

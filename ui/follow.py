@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import NoReturn
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -81,6 +82,15 @@ def following() -> bool:
     return wants_to_follow() and stage().current() is not None
 
 
+def shown_run() -> str | None:
+    """The run a follower's picker must show: the presenter's, while this browser follows and the presenter shows one
+    this server has (None otherwise). The browser's own picker value can be a switch behind (a rerun it asked for
+    before the switch reached it), and must not win over the stage."""
+    if not following() or (scene := stage().current()) is None or scene.run is None:
+        return None
+    return scene.run if scene.run in live.get_manager() else None
+
+
 def _set_wants(on: bool) -> None:
     """Before the toggle is drawn in this run (Streamlit's rule for setting a widget's value through its key)."""
     st.session_state[_WANTS] = on
@@ -129,10 +139,17 @@ def showing() -> Iterator[None]:
         if just is not None and just == st.session_state.get(_ARRIVED):
             st.session_state.pop(_ARRIVED)
         raise
-    except StopException:  # the page stopped itself once it had drawn what it had to show
-        _drew(session)
+    except StopException:
+        # a page that stopped itself once drawn said so (end_page); any other stop is a run that a newer rerun of
+        # this session cut short (Streamlit stops the running script for it), and the page was not drawn
         raise
     _drew(session)
+
+
+def end_page() -> NoReturn:
+    """st.stop() for a page that has drawn all it has to show: a follower's arrival counts as drawn."""
+    _drew(_session())
+    st.stop()
 
 
 # A follower's page drawn to its end, kept in the process rather than in the session: a run that Streamlit replaces
@@ -160,6 +177,8 @@ def _apply(scene: Scene, here: str | None, *, in_fragment: bool = False) -> None
     # so a follower switches to a page no session of this app process has opened yet
     target = next((p for p in course.pages() if p.url_path == scene.page), None)
     if scene.page != here and target is not None:
+        if scene.run:
+            live.note_link(scene.run)  # the switch writes it into the address bar
         st.switch_page(target, query_params={live.LINK: scene.run} if scene.run else None)
     if in_fragment:
         st.rerun()  # the run changed on this page: the whole page draws it

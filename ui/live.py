@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.runs.history import COLUMNS
@@ -32,6 +33,8 @@ PICKER = "sidebar_run"
 PENDING = "pending_selection"
 LINK = "run"  # ?run=<id>: a link to one run (a teacher shares it); the address bar always holds the run shown
 LINKED = "linked_run"
+_LEFT = "_link_left"  # (the run the address bar named before its latest change, when, on which page)
+ECHO_S = 2.0  # a browser's request in flight when the address changed arrives within this (a back button takes longer)
 _CONFIRM_DELETE = "confirm_delete"
 REFRESH_S = 1.0  # how often live panels poll the run: a curve that moves every second reads as live
 STATUS_REFRESH_S = 2.0  # a status line and a progress bar (the sidebar's) read as live at half that rate
@@ -124,17 +127,45 @@ def start(config: TrainConfig, name: str) -> str | None:
 
 
 def follow_link() -> None:
-    """Select the run a `?run=<id>` link names, once per link (the sidebar's picker then shows it)."""
+    """Select the run a `?run=<id>` link names, once per link (the sidebar's picker then shows it).
+
+    Not the address this session's browser showed just before the server changed it: every request a browser sends
+    carries its address as it knew it, and one sent just before the server's new address reached it names the run
+    shown before, on the page shown then. Taken for a new link, that echo took a follower (or the presenter, and
+    with it the room) back a run (seen in CI)."""
     run_id = st.query_params.get(LINK)
     if not run_id or run_id == st.session_state.get(LINKED):
         return
-    st.session_state[LINKED] = run_id
+    left = st.session_state.get(_LEFT)
+    if left is not None and left[0] == run_id and time.monotonic() - left[1] < ECHO_S and left[2] == _page_hash():
+        return
+    note_link(run_id)
     manager = get_manager()
     manager.scan()  # a run the CLI trained into the runs folder since the last look is found on the first visit
     if run_id in manager:
         select(run_id)
     else:
         st.sidebar.warning(f"The link names no run on this server: {md_escape(run_id)}")
+
+
+def show_link(run_id: str) -> None:
+    """The address bar names the run this browser shows: a link to it."""
+    if st.query_params.get(LINK) != run_id:
+        note_link(run_id)
+        st.query_params[LINK] = run_id
+
+
+def note_link(run_id: str) -> None:
+    """This session's address bar names `run_id` (a link it opened, or written here or by switching page)."""
+    before = st.session_state.get(LINKED)
+    if before is not None and before != run_id:
+        st.session_state[_LEFT] = (before, time.monotonic(), _page_hash())
+    st.session_state[LINKED] = run_id
+
+
+def _page_hash() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
 
 
 def selected_id() -> str | None:

@@ -63,7 +63,7 @@ def _picker(manager: RunManager) -> str | None:
     matching = _filtered(snaps) if len(snaps) > FILTER_FROM else snaps
     shown = [s.id for s in matching[:PICKER_MAX]]
     # else (the run shown was deleted, or this is a new browser) the first the filters let through
-    current = next((i for i in (pending, picked, st.session_state.get(live.SELECTED)) if i in ids),
+    current = next((i for i in (follow.shown_run(), pending, picked, st.session_state.get(live.SELECTED)) if i in ids),
                    shown[0] if shown else snaps[0].id)
     if current not in shown:
         shown.insert(0, current)  # the run this browser shows stays pickable, whatever the filters say
@@ -83,9 +83,7 @@ def _picker(manager: RunManager) -> str | None:
         st.caption(f"The first {PICKER_MAX} of {len(matching)} runs: filter to find the others.")
     if choice != st.session_state.get(live.SELECTED):
         st.session_state[live.SELECTED] = choice
-    if st.query_params.get(live.LINK) != choice:  # the address bar is a link to what this browser shows
-        st.session_state[live.LINKED] = choice
-        st.query_params[live.LINK] = choice
+    live.show_link(choice)
     return choice
 
 

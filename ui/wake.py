@@ -32,16 +32,13 @@ _watcher: threading.Thread | None = None
 _stage: Stage | None = None
 
 
-ENV = "GAN_WAKE_FOLLOWERS"  # "1": wake followers (off by default: see available)
+ENV = "GAN_WAKE_FOLLOWERS"  # "0": followers poll twice a second instead (on by default)
 
 
 def available() -> bool:
-    """Whether to wake followers: asked for (GAN_WAKE_FOLLOWERS=1) and this Streamlit lets a thread rerun a session.
-
-    Off by default: in a CI browser test a woken student's run picker kept the previous run while its address named
-    the presenter's new one (the rerun replays the browser's last widget states); until that race is fixed, followers
-    poll twice a second as before."""
-    if os.environ.get(ENV, "").strip() != "1":
+    """Whether to wake followers: not turned off (GAN_WAKE_FOLLOWERS=0) and this Streamlit lets a thread rerun a
+    session."""
+    if os.environ.get(ENV, "").strip() == "0":
         return False
     try:
         from streamlit.proto.ClientState_pb2 import ClientState  # noqa: F401, PLC0415

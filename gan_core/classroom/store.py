@@ -14,7 +14,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +35,8 @@ def state_url(runs_dir: str | os.PathLike) -> str:
     url = os.environ.get(URL_ENV, "").strip()
     return url or f"sqlite:///{Path(runs_dir).resolve() / SQLITE_FILE}"
 
+
+IMPORTED = ("CREATE TABLE IF NOT EXISTS imported (what TEXT PRIMARY KEY)",)  # the files import_once has read
 
 class Store:
     """One room's database. `rows` reads, `run` writes (committed at once), `transaction` holds a write lock across
@@ -58,6 +60,18 @@ class Store:
                 for statement in ddl:
                     cursor.execute(statement)
             self._schemas.add(name)
+
+    def import_once(self, what: str, read: Callable[[Cursor], None]) -> None:
+        """A file from before the room had a store (predictions.json, comparisons.json): `read` copies it into the
+        store's rows in the first process that gets here, once per room, and never again (what the room does later
+        is in the store, not in the file)."""
+        self.ensure("imported", IMPORTED)
+        with self.transaction() as cursor:
+            cursor.execute("SELECT what FROM imported WHERE what = ?", (what,))
+            if cursor.fetchall():
+                return
+            cursor.execute("INSERT INTO imported (what) VALUES (?)", (what,))
+            read(cursor)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._borrowed() as connection:

@@ -83,7 +83,6 @@ SCHEMA = (
     "choice TEXT NOT NULL, PRIMARY KEY (name, poll_id, voter))",
     "CREATE TABLE IF NOT EXISTS presence (name TEXT NOT NULL, voter TEXT NOT NULL, seen DOUBLE PRECISION NOT NULL, "
     "PRIMARY KEY (name, voter))",
-    "CREATE TABLE IF NOT EXISTS imported (what TEXT PRIMARY KEY)",
 )
 
 
@@ -107,26 +106,21 @@ class Predictions:
             raise ValueError(f"{BURST_ENV} must be at least 1 (0 would turn away every new answer), not {burst}")
         self._new_answers = RateLimit(burst, NEW_PER_ADDRESS_S, clock)
         self.store.ensure("predictions", SCHEMA)
-        self._import()
+        self.store.import_once(PREDICTIONS_FILE, self._read_file)
 
-    def _import(self) -> None:
+    def _read_file(self, cursor: Cursor) -> None:
         """predictions.json, from before the room had a store: read once (the first process to start), then kept."""
-        with self.store.transaction() as cursor:
-            cursor.execute("SELECT what FROM imported WHERE what = ?", (PREDICTIONS_FILE,))
-            if cursor.fetchall():
-                return
-            cursor.execute("INSERT INTO imported (what) VALUES (?)", (PREDICTIONS_FILE,))
-            polls = read_json_section(self.path, "polls", "no question is open until the presenter opens one")
-            for name, raw in (polls or {}).items():
-                try:
-                    poll = _poll(str(name), raw)
-                except DAMAGED as err:
-                    log.warning("%s: the %r question cannot be read (%s): skipped", self.path, name, err)
-                    continue
-                _write_poll(cursor, poll)
-                for key, choice in poll.answers.items():
-                    cursor.execute("INSERT INTO votes (name, poll_id, voter, choice) VALUES (?, ?, ?, ?)",
-                                   (poll.name, poll.id, key, choice))
+        polls = read_json_section(self.path, "polls", "no question is open until the presenter opens one")
+        for name, raw in (polls or {}).items():
+            try:
+                poll = _poll(str(name), raw)
+            except DAMAGED as err:
+                log.warning("%s: the %r question cannot be read (%s): skipped", self.path, name, err)
+                continue
+            _write_poll(cursor, poll)
+            for key, choice in poll.answers.items():
+                cursor.execute("INSERT INTO votes (name, poll_id, voter, choice) VALUES (?, ?, ?, ?)",
+                               (poll.name, poll.id, key, choice))
 
     def _comparison(self, name: str) -> Comparison:
         if name not in self.comparisons:

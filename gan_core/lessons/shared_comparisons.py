@@ -45,7 +45,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS comparisons (id TEXT PRIMARY KEY, name TEXT NOT NULL, seed INTEGER NOT NULL, "
     "runs TEXT NOT NULL, fingerprint TEXT NOT NULL, started DOUBLE PRECISION NOT NULL, "
     "shown DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS imported (what TEXT PRIMARY KEY)",
 )
 
 
@@ -90,7 +89,7 @@ class SharedComparisons:
         self.store = manager.store
         self._lock = threading.Lock()  # this process's presses, one at a time (the store orders the processes')
         self.store.ensure("comparisons", SCHEMA)
-        self._import()
+        self.store.import_once(COMPARISONS_FILE, self._read_file)
 
     def _comparison(self, name: str) -> Comparison:
         if name not in self.comparisons:
@@ -98,22 +97,17 @@ class SharedComparisons:
         return self.comparisons[name]
 
     # -- the store -----------------------------------------------------------------------------------------------------
-    def _import(self) -> None:
+    def _read_file(self, cursor: Cursor) -> None:
         """comparisons.json, from before the room had a store: anything unreadable in it is no comparison (logged)."""
-        with self.store.transaction() as cursor:
-            cursor.execute("SELECT what FROM imported WHERE what = ?", (COMPARISONS_FILE,))
-            if cursor.fetchall():
-                return
-            cursor.execute("INSERT INTO imported (what) VALUES (?)", (COMPARISONS_FILE,))
-            kinds = read_json_section(self.path, "comparisons", "no comparison is shown until one is started")
-            for name, kind in (kinds or {}).items():
-                try:
-                    entries = [_entry(str(name), raw) for raw in kind["shown"]][-HISTORY:]
-                except DAMAGED as err:
-                    log.warning("%s: the %r comparisons cannot be read (%s): skipped", self.path, name, err)
-                    continue
-                for order, entry in enumerate(entries):  # shown in the file's order, the last one latest
-                    _insert(cursor, entry, shown=entry.started + order * 1e-6)
+        kinds = read_json_section(self.path, "comparisons", "no comparison is shown until one is started")
+        for name, kind in (kinds or {}).items():
+            try:
+                entries = [_entry(str(name), raw) for raw in kind["shown"]][-HISTORY:]
+            except DAMAGED as err:
+                log.warning("%s: the %r comparisons cannot be read (%s): skipped", self.path, name, err)
+                continue
+            for order, entry in enumerate(entries):  # shown in the file's order, the last one latest
+                _insert(cursor, entry, shown=entry.started + order * 1e-6)
 
     def _rows(self, cursor: Cursor, name: str) -> tuple[list[SharedComparison], list[str]]:
         """The kind's comparisons, latest shown last; and the ids of live claims (presses still starting their runs)."""
