@@ -18,7 +18,8 @@ The map, in the order a step's data flows:
                    (user CSVs), ray_backend, ray_driver and ray_relay (runs on a Ray cluster, optional: the server
                    stays the one writer of run folders)
     classroom/     the room every app process shares: store (SQLite or PostgreSQL), stage (what the presenter shows),
-                   lease (which process trains), orders (what the others ask of it), pace (wrong key guesses)
+                   lease (which process trains), orders (what the others ask of it), pace (wrong key guesses),
+                   join (where students join: the address they open and its QR code)
     evaluation/    how good a run is: metrics, mode coverage over snapshots, the cached classifier, `eval`,
                    rejection (discriminator rejection sampling: keep G's samples by D's logit)
     sweeps/        hyperparameter grids: spec (SweepSpec, its cells), record (launch; sweeps/<id>.json), outcomes

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gan_core.classroom import join
+
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard.py"
 START_TIMEOUT_S = 90.0  # an app process imports torch and Streamlit: ~10 s each on 2 busy cores
 STOP_TIMEOUT_S = 20.0  # the training process checkpoints its runs on the way out
@@ -99,20 +101,28 @@ def balancer_config(port: int, app_ports: list[int], address: str = "0.0.0.0") -
     return BALANCER.format(address=address, port=port, cookie=COOKIE, servers="\n".join(servers))
 
 
+def app_environment(port: int, address: str, runs_dir: str | None) -> dict[str, str]:
+    """The environment every app process of the hall gets (the balancer listens on address:port)."""
+    return dict(os.environ, GAN_RUNS_DIR=str(Path(runs_dir or os.environ.get("GAN_RUNS_DIR") or "runs").resolve()),
+                # one cookie secret for all (Streamlit takes it only from its environment or config): a browser the
+                # balancer moves keeps its cookies valid
+                STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(16),
+                GAN_BEHIND_PROXY="1",  # a client's address is the one HAProxy forwards (ui.roles.client_address)
+                # students open the balancer, never an app's loopback port: the presenter's join address (ui.join)
+                **{join.HALL_ENV: f"[{address}]:{port}" if ":" in address else f"{address}:{port}"})
+
+
 def start(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | None = None,
           log: Callable[[str], None] = print) -> Hall:
     """Start `replicas` app processes for the students, one for the presenter, and the balancer in front of them;
     returns once all answer."""
     if not 1 <= replicas <= MAX_REPLICAS:
         raise ValueError(f"--replicas: {replicas} is not between 1 and {MAX_REPLICAS}")
+    join.public_url()  # a malformed GAN_PUBLIC_URL is refused before anything starts
     names = ["presenter", *(f"app{i}" for i in range(1, replicas + 1))]
     program = haproxy()
     hall = Hall(Path(tempfile.mkdtemp(prefix="gan-hall-")), port)
-    # one cookie secret for all (Streamlit takes it only from its environment or config): a browser the balancer moves
-    # keeps its cookies valid
-    env = dict(os.environ, GAN_RUNS_DIR=str(Path(runs_dir or os.environ.get("GAN_RUNS_DIR") or "runs").resolve()),
-               STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_hex(16),
-               GAN_BEHIND_PROXY="1")  # a client's address is the one HAProxy forwards (ui.roles.client_address)
+    env = app_environment(port, address, runs_dir)
     try:
         for name in names:
             app_port = free_port()
@@ -187,9 +197,13 @@ def serve(replicas: int, port: int, address: str = "0.0.0.0", runs_dir: str | No
     signal.signal(signal.SIGTERM, lambda number, _: stopping.append(number))
     signal.signal(signal.SIGINT, lambda number, _: stopping.append(number))
     hall = start(replicas, port, address, runs_dir)
+    joining = join.where_to_join(address, port, fix=join.HALL_FIX)
+    students = joining.url or f"this machine's address, port {port}"
     print(f"lecture hall: {replicas} app processes for students and one for the presenter behind "
-          f"http://{address}:{port}; students open this machine's address, port {port}; the presenter opens "
-          f"/presenter there once; Ctrl-C stops everything", flush=True)
+          f"http://{address}:{port}; students open {students}; the presenter opens /presenter there once; "
+          f"Ctrl-C stops everything", flush=True)
+    if joining.problem:
+        print(f"warning: {joining.problem}", file=sys.stderr, flush=True)
     died = None
     while not stopping and died is None:
         time.sleep(0.5)

@@ -17,6 +17,7 @@ from gan_core.classroom.pace import RoomPace
 from gan_core.classroom.store import open_store, state_url
 from gan_core.runs.folder import default_runs_dir
 from gan_core.runs.roles import SESSION_RUNS_ENV, Actor, Guess, KeyGuard, Limits, presenter_key
+from ui import join
 
 SESSION_ID = "_session_id"
 XSRF_COOKIE = "_streamlit_xsrf"  # set by Streamlit once per browser (server.enableXsrfProtection, on by default)
@@ -121,11 +122,12 @@ def _unlock() -> None:
 
 def role_panel(limits: Limits) -> None:
     """In the sidebar, when a presenter key is set: the key field (until this session is the presenter) and what this
-    browser may do. Nothing at all without a key."""
+    browser may do; for the presenter, where students join (ui.join). Nothing at all without a key."""
     if presenter_key() is None:
         return
     if is_presenter():
         st.caption(":material/co_present: **Presenter**: you control every run, and can delete runs.")
+        join.panel()  # the address students open, and its QR code: only the presenter hands it out
         return
     st.text_input("Presenter key", type="password", key=KEY_FIELD, on_change=_unlock, autocomplete="off",
                   help="The teacher's key: it gives this browser every control. Students need none.")
