@@ -10,7 +10,7 @@ from gan_core.lessons import game
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
-from ui import cache, course, downloads, flows, follow, live, panels
+from ui import cache, course, downloads, draw, flows, follow, live, panels
 from ui.checkpoint_upload import saved_generator_lab
 from ui.figures import curves
 from ui.forms import config_form
@@ -19,6 +19,8 @@ from ui.text import md_escape
 DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
 NEW_RUN = "new_run_open"
 UPLOAD = "my 2D points (upload a CSV)"
+DRAW = "my 2D points (draw them)"
+OWN = (DRAW, UPLOAD)  # the choices that are not presets: 2D points of the learner's own
 MB = 1024 * 1024  # Streamlit's upload sizes are in MiB
 UPLOAD_BASE = "ring-bce"  # the 2D hyperparameters an uploaded point cloud starts from
 COMPARE_COLUMNS = {"G loss (smoothed)": "g_loss_smooth", "D loss (smoothed)": "d_loss_smooth", "D(x)": "d_real",
@@ -30,9 +32,12 @@ st.caption("Pick a preset, change what you like, press Start. Every browser on t
 
 
 def base_config(choice: str) -> TrainConfig | None:
-    """The form's starting values: the preset's, or for an upload the 2D preset pointed at the saved points."""
-    if choice != UPLOAD:
+    """The form's starting values: the preset's, or for drawn or uploaded points the 2D preset pointed at them."""
+    if choice in PRESETS:
         return PRESETS[choice].config
+    if choice == DRAW:
+        drawn = draw.drawn_points()
+        return None if drawn is None else PRESETS[UPLOAD_BASE].config.replace(dataset="points", points_csv=str(drawn))
     # the browser refuses a bigger file before sending it; the server refuses it too (server.maxUploadSize, the same)
     file = st.file_uploader("CSV of 2D points: two numeric columns (x, y), an optional header row", type=["csv"],
                             max_upload_size=MAX_UPLOAD_BYTES // MB, key="points_upload")
@@ -54,8 +59,8 @@ def set_dialog(open_: bool) -> None:
 # A dialog keeps the page on the live run; its open state lives in session_state so it survives full reruns.
 @st.dialog("Start a new run", width="large", on_dismiss=lambda: set_dialog(False))
 def new_run() -> None:
-    choice = st.selectbox("Preset", [*PRESETS, UPLOAD], key="preset", index=list(PRESETS).index(DEFAULT_PRESET),
-                          format_func=lambda n: n if n == UPLOAD else f"{n}: {PRESETS[n].description}")
+    choice = st.selectbox("Preset", [*PRESETS, *OWN], key="preset", index=list(PRESETS).index(DEFAULT_PRESET),
+                          format_func=lambda n: n if n in OWN else f"{n}: {PRESETS[n].description}")
     if choice in PRESETS:
         st.caption(f"Source: {PRESETS[choice].source}")
     base = base_config(choice)

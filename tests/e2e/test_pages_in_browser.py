@@ -142,7 +142,7 @@ def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
     page.goto(f"{server}/training")
     wait_idle(page)
     page.get_by_role("button", name="New run").click()
-    _choose(page, "Preset", "my 2D points")
+    _choose(page, "Preset", "my 2D points (upload")
     uploader = page.locator("[data-testid=stDialog] [data-testid=stFileUploaderDropzoneInput]")  # the New run dialog's
     uploader.set_input_files(str(bad))
     page.get_by_text("line 3").first.wait_for(timeout=15_000)  # the error names the line
@@ -154,6 +154,52 @@ def test_upload_a_csv_of_points_and_train_on_it(server, page, tmp_path):
     wait_plane_drawn(page, ["real data", "generated"])
     assert_no_exception(page)
     screenshot(page, "training-upload")
+    stop_selected_run(page)
+
+
+_GENERATED = """() => {
+    for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+        const trace = (plot.data || []).find(t => t.name === 'generated');
+        if (trace) return JSON.stringify(trace.x);  // (plotly's base64 arrays, or plain ones)
+    }
+    return null;
+}"""
+
+
+def test_draw_points_with_the_mouse_and_train_on_them(server, page):
+    """Draw your own data (issue 29): on a projector-sized screen, a blank canvas refuses to train; a brush stroke
+    dragged across it is enough; Start trains on it and the generated samples move."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server}/training")
+    wait_idle(page)
+    page.get_by_role("button", name="New run").click()
+    _choose(page, "Preset", "my 2D points (draw")
+    dialog = page.locator("[data-testid=stDialog]")
+    dialog.get_by_role("button", name="Blank").click()
+    wait_idle(page)
+    dialog.get_by_text("draw at least 20 points").first.wait_for(timeout=15_000)
+    dialog.get_by_text("Brush (drag)", exact=True).click()
+    wait_idle(page)
+    canvas = dialog.locator("canvas").last  # Fabric's upper canvas takes the mouse
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 60, box["y"] + box["height"] - 60)
+    page.mouse.down()
+    for i in range(1, 41):  # a diagonal stroke, as a hand drags it
+        page.mouse.move(box["x"] + 60 + 9 * i, box["y"] + box["height"] - 60 - 6 * i)
+    page.mouse.up()
+    dialog.get_by_text("the form below trains on them").first.wait_for(timeout=15_000)
+    assert_no_exception(page)
+    screenshot(page, "training-draw")
+    dialog.get_by_role("button", name="Start", exact=True).click()
+    page.locator("h2, h3").filter(has_text="Run points-").first.wait_for(timeout=30_000)
+    wait_plane_drawn(page, ["real data", "generated"], points=60)
+    before = page.evaluate(_GENERATED)
+    # the samples moved: G learns the drawing
+    page.wait_for_function(f"(before) => {{ const now = ({_GENERATED})(); return now && now !== before; }}",
+                           arg=before, timeout=60_000)
+    assert_no_exception(page)
+    screenshot(page, "training-drawn-run")
     stop_selected_run(page)
 
 
