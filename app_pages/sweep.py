@@ -17,7 +17,7 @@ from gan_core.runs.status import Status
 from gan_core.sweeps import outcomes
 from gan_core.sweeps.record import Sweep, launch, list_sweeps
 from gan_core.sweeps.spec import MAX_CELLS, SweepSpec, parse_grid, parse_seeds
-from ui import cache, course, follow, live, roles
+from ui import addressbar, cache, course, follow, live, roles
 from ui.figures import sweep as figures
 from ui.forms import label, whole_number
 from ui.style import PLOTLY_CONFIG
@@ -41,46 +41,101 @@ def grid_text(field: str, values: str) -> list[tuple[str, list[str]]]:
     return parse_grid([f"{field}={values}"], option=field)
 
 
+# the form's state in the address bar (a setup link, ui.addressbar): parameter -> the widget's key
+LINKED = {"preset": "sweep_preset", "steps": "sweep_steps", "seeds": "sweep_seeds", "field": "sweep_field",
+          "values": "sweep_values", "field2": "sweep_field2", "values2": "sweep_values2"}
+FORM = "sweep"
+DEFAULTS = {"sweep_preset": "ring-bce", "sweep_steps": 1_000.0, "sweep_seeds": "0", "sweep_field": "lr_g",
+            "sweep_values": EXAMPLES["lr_g"], "sweep_field2": NO_FIELD, "sweep_values2": ""}
+
+
+def open_link() -> None:
+    """A link with this form's setup fills the form (once per link); what it cannot use is said, naming the field."""
+    params = addressbar.params()
+    if not addressbar.opened(FORM, "preset" in params):
+        return
+    for name, raw in params.items():
+        if name not in LINKED:
+            continue
+        key, problem = LINKED[name], None
+        if name == "preset" and raw not in PRESETS:
+            problem = f"{raw!r} is not one of: {', '.join(PRESETS)}"
+        elif name in ("field", "field2") and raw not in (SWEEPABLE if name == "field" else [NO_FIELD, *SWEEPABLE]):
+            problem = f"{raw!r} is not a field a sweep can change"
+        elif name == "steps":
+            try:
+                st.session_state[key] = float(int(raw))
+            except ValueError:
+                problem = f"{raw!r} is not a whole number"
+            continue
+        if problem:
+            st.error(f"From the link: {label(name)}: {md_escape(problem)}", icon=":material/link_off:")
+        else:
+            st.session_state[key] = raw
+
+
+def _spec(values: dict) -> SweepSpec:
+    grid = grid_text(values["sweep_field"], values["sweep_values"])
+    if values["sweep_field2"] != NO_FIELD:
+        grid += grid_text(values["sweep_field2"], values["sweep_values2"])
+    return SweepSpec.of(values["sweep_preset"], grid, parse_seeds(values["sweep_seeds"]),
+                        {"steps": int(values["sweep_steps"])})
+
+
 def sweep_form() -> SweepSpec | None:
-    """The form; on a valid Launch, the spec (the number of runs was shown beside the button)."""
+    """The form; on a valid Launch, the spec (the number of runs was shown beside the button). Copy link puts the
+    form's setup in the address bar and shows the link."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
     with st.form("sweep_form"):
         preset_col, steps_col, seeds_col = st.columns([2, 1, 1])
-        preset = preset_col.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("ring-bce"),
-                                      help="The GAN every cell starts from; the fields below change it.")
-        steps = whole_number(steps_col, "Steps per run", min_value=10, max_value=100_000, value=1_000, step=100,
-                             key="sweep_steps",
-                             help="Short runs make a quick grid. Measured when the presets were tuned: the 2D BCE presets "
-                             "about 6-8 s per 1,000 steps (one CPU thread), the WGAN-GP ones about 35 s (2 cores).")
-        seeds = seeds_col.text_input("Seeds", "0", help="Comma-separated, e.g. 0,1,2: each setting trains once per seed.")
+        preset_col.selectbox("Preset", list(PRESETS), key="sweep_preset",
+                             help="The GAN every cell starts from; the fields below change it.")
+        whole_number(steps_col, "Steps per run", min_value=10, max_value=100_000, step=100, key="sweep_steps",
+                     help="Short runs make a quick grid. Measured when the presets were tuned: the 2D BCE presets "
+                     "about 6-8 s per 1,000 steps (one CPU thread), the WGAN-GP ones about 35 s (2 cores).")
+        seeds_col.text_input("Seeds", key="sweep_seeds",
+                             help="Comma-separated, e.g. 0,1,2: each setting trains once per seed.")
         f1, v1 = st.columns([1, 2])
-        field1 = f1.selectbox("Field", SWEEPABLE, index=SWEEPABLE.index("lr_g"), format_func=label)
-        values1 = v1.text_input("Its values", EXAMPLES["lr_g"], help="Comma-separated values of the field.")
+        f1.selectbox("Field", SWEEPABLE, format_func=label, key="sweep_field")
+        v1.text_input("Its values", key="sweep_values", help="Comma-separated values of the field.")
         f2, v2 = st.columns([1, 2])
-        field2 = f2.selectbox("Second field (optional)", [NO_FIELD, *SWEEPABLE], format_func=lambda n: n if n == NO_FIELD
-                              else label(n))
-        values2 = v2.text_input("Its values ", "", help="Comma-separated; leave the second field at (none) for a "
-                                                        "one-field sweep.")
-        pressed = st.form_submit_button("Launch the sweep", type="primary", icon=":material/grid_view:")
-    if not pressed:
+        f2.selectbox("Second field (optional)", [NO_FIELD, *SWEEPABLE], key="sweep_field2",
+                     format_func=lambda n: n if n == NO_FIELD else label(n))
+        v2.text_input("Its values ", key="sweep_values2",
+                      help="Comma-separated; leave the second field at (none) for a one-field sweep.")
+        launch_col, link_col, _ = st.columns([2, 1, 2])
+        pressed = launch_col.form_submit_button("Launch the sweep", type="primary", icon=":material/grid_view:")
+        linked = link_col.form_submit_button("Copy link", icon=":material/link:",
+                                             help="A link to this sweep's setup: whoever opens it gets this form, "
+                                                  "filled in.")
+    if not pressed and not linked:
         return None
+    values = {key: st.session_state[key] for key in DEFAULTS}
     try:
-        grid = grid_text(field1, values1)
-        if field2 != NO_FIELD:
-            grid += grid_text(field2, values2)
-        return SweepSpec.of(preset, grid, parse_seeds(seeds), {"steps": int(steps)})
+        spec = _spec(values)
     except ConfigError as err:
         st.error(md_escape(str(err)), icon=":material/error:")  # names the field and what is allowed
         return None
+    if linked:
+        setup = {name: str(int(values[key])) if name == "steps" else str(values[key]) for name, key in LINKED.items()
+                 if name not in ("field2", "values2") or values["sweep_field2"] != NO_FIELD}
+        addressbar.show(addressbar.write(FORM, setup))
+        return None
+    return spec
 
 
 # the grid is the picture this page is about: drawn above the form (in a container filled below), the form folded away
 # once there is a sweep to show, so on a 1280x720 projector the grid is what the room sees
 shown_area = st.container()
-with st.expander("New sweep", expanded=not list_sweeps(manager.runs_dir), icon=":material/add:"):
+with st.expander("New sweep", expanded=not list_sweeps(manager.runs_dir) or "preset" in st.query_params,
+                 icon=":material/add:"):  # (a setup link opens it)
     st.caption(f"At most {MAX_CELLS} runs in one sweep. Fields: any setting of the Training page's form "
                f"({', '.join(EXAMPLES)} are good first tries).")
+    open_link()
     spec = sweep_form()
     if spec is not None:
+        addressbar.clear(FORM)  # launched: the address no longer holds a form's setup
         try:
             launched = launch(manager, spec, actor=roles.actor())
         except RunRefused as err:

@@ -1,25 +1,29 @@
 """Training: pick a preset, change any hyperparameter, start a run, and watch both networks learn, live."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from gan_core.config import PRESETS, ConfigError, TrainConfig
+from gan_core import setup_link
+from gan_core.config import FIELDS, PRESETS, ConfigError, TrainConfig
 from gan_core.lessons import game
 from gan_core.runs.folder import CHECKPOINT_FILE, METRICS_FILE
 from gan_core.runs.state import RunSnapshot
 from gan_core.runs.uploads import MAX_UPLOAD_BYTES, save_points_upload
-from ui import cache, course, downloads, draw, flows, follow, live, panels
+from ui import addressbar, cache, course, downloads, draw, flows, follow, live, panels
 from ui.checkpoint_upload import saved_generator_lab
 from ui.figures import curves
-from ui.forms import config_form
+from ui.forms import config_form, label
 from ui.text import md_escape
 
 DEFAULT_PRESET = "digits"  # embedded: trains in seconds with no download
 NEW_RUN = "new_run_open"
 UPLOAD = "my 2D points (upload a CSV)"
 DRAW = "my 2D points (draw them)"
+FORM = "train"  # this form's setup links (ui.addressbar)
+LINK = "_train_setup_link"  # session_state: the setup link opened (gan_core.setup_link.SetupLink)
 OWN = (DRAW, UPLOAD)  # the choices that are not presets: 2D points of the learner's own
 MB = 1024 * 1024  # Streamlit's upload sizes are in MiB
 UPLOAD_BASE = "ring-bce"  # the 2D hyperparameters an uploaded point cloud starts from
@@ -56,19 +60,63 @@ def set_dialog(open_: bool) -> None:
     st.session_state[NEW_RUN] = open_
 
 
+def open_link() -> None:
+    """A setup link (?preset=…&lr_g=…) opens the New run form filled in, once per link; old ?run= links are the
+    sidebar's (ui.live)."""
+    params = addressbar.params()
+    if not addressbar.opened(FORM, setup_link.is_setup(params)):
+        return
+    try:
+        link = setup_link.from_params(params)
+    except ConfigError as err:
+        addressbar.refused(str(err))
+        return
+    st.session_state[LINK] = link
+    st.session_state["preset"] = link.preset
+    set_dialog(True)
+
+
+def _preset_changed() -> None:
+    """Another preset: the link's values were the old one's, and the address bar follows the form."""
+    st.session_state.pop(LINK, None)
+    choice = st.session_state.get("preset")
+    if setup_link.is_setup(addressbar.params()) and choice in PRESETS:
+        addressbar.write(FORM, {setup_link.PRESET: choice})
+
+
+def _copy_link(choice: str, hidden: tuple[str, ...]) -> Callable[[TrainConfig], None]:
+    def share(config: TrainConfig) -> None:
+        addressbar.show(addressbar.write(FORM, setup_link.to_params(choice, config, hidden)))
+    return share
+
+
 # A dialog keeps the page on the live run; its open state lives in session_state so it survives full reruns.
 @st.dialog("Start a new run", width="large", on_dismiss=lambda: set_dialog(False))
 def new_run() -> None:
     choice = st.selectbox("Preset", [*PRESETS, *OWN], key="preset", index=list(PRESETS).index(DEFAULT_PRESET),
-                          format_func=lambda n: n if n in OWN else f"{n}: {PRESETS[n].description}")
+                          format_func=lambda n: n if n in OWN else f"{n}: {PRESETS[n].description}",
+                          on_change=_preset_changed)
     if choice in PRESETS:
         st.caption(f"Source: {PRESETS[choice].source}")
-    base = base_config(choice)
+    link = st.session_state.get(LINK)
+    link = link if link is not None and link.preset == choice else None
+    base = link.config if link is not None else base_config(choice)
     if base is None:
         return
+    if link is not None:
+        elsewhere = {k: v for k, v in link.errors.items() if k not in FIELDS}  # not a field of the form
+        changed = [label(k) for k in setup_link.to_params(choice, base) if k in FIELDS and k != "seed"]
+        st.caption(f"Opened from a link: **{choice}**, seed {base.seed}"
+                   + (f", changed: {', '.join(changed)}" if changed else ", as it is")
+                   + (f"; {len(link.hidden)} settings hidden" if link.hidden else "") + ".")
+        for message in elsewhere.values():
+            st.warning(md_escape(message), icon=":material/link_off:")
     name = st.text_input("Run name (optional)", key="run_name", max_chars=40,
                          placeholder=choice if choice in PRESETS else "points")
-    config = config_form(base, key="train", uploaded_points=base.points_csv)
+    hidden = link.hidden if link is not None else ()
+    config = config_form(base, key="train", uploaded_points=base.points_csv, hidden=hidden,
+                         notes=link.errors if link is not None else None,
+                         on_link=_copy_link(choice, hidden) if choice in PRESETS else None)
     if config is None:
         return
     try:
@@ -78,9 +126,12 @@ def new_run() -> None:
     else:
         if started is not None:  # None: this session may not start another (the reason is shown in the dialog)
             set_dialog(False)
+            st.session_state.pop(LINK, None)
+            addressbar.clear(FORM)  # the address names the new run again (the sidebar writes ?run=)
             st.rerun()
 
 
+open_link()
 st.button("New run", type="primary", icon=":material/add:", on_click=set_dialog, args=(True,), key="new_run")
 if st.session_state.get(NEW_RUN):
     new_run()

@@ -135,7 +135,7 @@ def test_points_without_an_upload_is_an_error_on_the_dataset() -> None:
     _submit(app, "ring-bce")
     assert app.session_state["result"] is None
     following = _after(app, field_key("train", PRESETS["ring-bce"].config, "dataset"))
-    assert following.type == "error" and "upload a CSV of 2D points first" in following.value
+    assert following.type == "error" and "draw or upload your 2D points first" in following.value
 
 
 def test_points_with_an_upload_uses_the_saved_file(tmp_path: Any) -> None:

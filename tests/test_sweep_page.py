@@ -103,3 +103,30 @@ def test_a_student_over_quota_starts_no_cell(monkeypatch):
     errors = " ".join(e.value for e in app.error).replace("\\", "")  # Markdown escapes, shown as text
     assert "cannot start" in errors and "GAN_SESSION_RUNS" in errors, errors
     assert not live.get_manager().ids() and not list_sweeps(live.get_manager().runs_dir)
+
+
+def test_a_link_fills_the_sweep_form_says_what_it_cannot_use_and_copy_link_writes_the_setup():
+    """A setup in a link (issue 29): the Explore form reads and writes its state in the address bar."""
+    app = page_app(PAGE)
+    for name, value in {"preset": "ring-bce", "steps": "40", "seeds": "0,2", "field": "lr_g",
+                        "values": "0.0005, 0.002", "field2": "colour"}.items():
+        app.query_params[name] = value
+    _run(app)
+    assert next(t for t in app.text_input if t.label == "Seeds").value == "0,2"
+    assert next(t for t in app.text_input if t.label == "Its values").value == "0.0005, 0.002"
+    assert next(n for n in app.number_input if n.label == "Steps per run").value == 40
+    assert any("From the link" in e.value and "colour" in e.value for e in app.error)  # named, and left out
+    assert not list_sweeps(live.get_manager().runs_dir)  # nothing launched by opening a link
+
+    next(s for s in app.selectbox if s.label == "Preset").set_value("grid-bce")
+    next(b for b in app.button if b.label == "Copy link").click()
+    _run(app)
+    assert {k: app.query_params[k] for k in app.query_params} == {
+        "preset": "grid-bce", "steps": "40", "seeds": "0,2", "field": "lr_g", "values": "0.0005, 0.002"}
+    assert any("preset=grid-bce" in c.value for c in app.code)
+    assert not list_sweeps(live.get_manager().runs_dir)
+
+    next(t for t in app.text_input if t.label == "Its values").set_value("0.0005, fast")
+    next(b for b in app.button if b.label == "Copy link").click()
+    _run(app)
+    assert any("fast" in e.value for e in app.error)  # a link is checked like a launch: no link to a bad grid

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -142,46 +143,66 @@ def _step(value: float) -> float:
 
 
 def config_form(base: TrainConfig, *, key: str = "train", submit_label: str = "Start",
-                uploaded_points: str = "") -> TrainConfig | None:
+                uploaded_points: str = "", hidden: tuple[str, ...] = (), notes: Mapping[str, str] | None = None,
+                on_link: Callable[[TrainConfig], None] | None = None) -> TrainConfig | None:
     """Render the form starting from `base`; on a valid submit return the new config, otherwise None.
 
     `uploaded_points` is the saved CSV path (gan_core.runs.uploads.save_points_upload) used when dataset is points.
     On an invalid submit the engine's message is shown under the field it names, and None is returned: nothing starts.
+    `hidden`: fields not drawn (a teacher's link hides what today's lesson does not need); they keep base's values.
+    `notes`: messages to show under fields from the start (a link's refused values). `on_link`: a second button,
+    Copy link, that checks the form like Start and hands the setup to on_link instead of starting it.
     """
     values: dict[str, Any] = {}
     errors: dict[str, Any] = {}  # field -> the st.empty() under its widget
+    notes = notes or {}
 
     def render(group: str) -> None:
         for name in GROUPS[group]:
+            if name in hidden:
+                continue
             values[name] = field_widget(name, getattr(base, name), field_key(key, base, name))
             errors[name] = st.empty()
+            if name in notes:
+                errors[name].warning(f"From the link: {notes[name]}", icon=":material/link_off:")
+
+    def shown(group: str) -> bool:
+        return any(name not in hidden for name in GROUPS[group])
 
     with st.form(key):
         for column, groups in zip(st.columns(len(_COLUMNS)), _COLUMNS, strict=True):
             with column:
-                for group in groups:
+                for group in filter(shown, groups):
                     st.markdown(f"**{group}**")
                     render(group)
-        for group in _FOLDED:
+        for group in filter(shown, _FOLDED):
             with st.expander(group, expanded=False):
                 render(group)
         form_error = st.empty()
-        submitted = st.form_submit_button(submit_label, type="primary", key=field_key(key, base, "submit"))
-    if not submitted:
+        buttons = st.columns([1, 1, 3]) if on_link is not None else [st]
+        submitted = buttons[0].form_submit_button(submit_label, type="primary", key=field_key(key, base, "submit"))
+        linked = on_link is not None and buttons[1].form_submit_button(
+            "Copy link", icon=":material/link:", key=field_key(key, base, "link"),
+            help="A link to this setup (the preset and what you changed): whoever opens it gets this form, filled in.")
+    if not submitted and not linked:
         return None
 
     chosen = {**base.to_dict(), **values}
     try:
         if chosen["dataset"] is Dataset.POINTS and not uploaded_points:
-            raise ConfigError("dataset", "upload a CSV of 2D points first")
+            raise ConfigError("dataset", "draw or upload your 2D points first (Preset: my 2D points)")
         chosen["points_csv"] = uploaded_points if chosen["dataset"] is Dataset.POINTS else ""
-        return TrainConfig.from_dict(chosen)
+        config = TrainConfig.from_dict(chosen)
     except ConfigError as err:
         message = str(err).removeprefix(f"{err.field}: ")
         if err.field in errors:
             errors[err.field].error(message)
             # the field may be far down a column or folded away: say where to look beside the button too
-            form_error.warning(f"Not started: see “{label(err.field)}” above.")
+            form_error.warning(f"Not {'started' if submitted else 'linked'}: see “{label(err.field)}” above.")
         else:
-            form_error.error(f"Not started: {err}")
+            form_error.error(f"Not {'started' if submitted else 'linked'}: {err}")
         return None
+    if linked:
+        on_link(config)
+        return None
+    return config
