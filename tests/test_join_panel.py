@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.classroom import join as engine
 from tests.test_pages import _app
 from ui import roles
+from ui.text import md_escape
 
 KEY = "correct horse"
 LAN = "192.0.2.10"  # TEST-NET-1
@@ -60,8 +61,8 @@ def test_the_presenter_sees_where_students_join_and_a_student_does_not():
     assert not presenter.exception
     (dialog,) = presenter.get("dialog")
     assert dialog.proto.dialog.title == "Join the class" and dialog.proto.dialog.is_open
-    shown = " ".join(h.proto.body for h in presenter.get("html"))
-    assert url in shown and "Scan the code with your phone" in shown
+    shown = " ".join(m.value for m in presenter.markdown)
+    assert md_escape(url) in shown and "Scan the code with your phone" in shown
     assert _qr_codes(presenter) == [qr, qr]  # the sidebar's and the projector's
     student.run()
     assert not student.get("dialog")

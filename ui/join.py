@@ -4,8 +4,6 @@ server options; the QR code is an SVG data URL, drawn by the browser from the pa
 
 from __future__ import annotations
 
-from html import escape
-
 import streamlit as st
 
 from gan_core.classroom import join
@@ -50,6 +48,8 @@ def projector(url: str) -> None:
     """The QR code and the address, large enough to read from the back of the room."""
     code, words = st.columns([5, 6], vertical_alignment="center")
     code.image(join.qr_svg_data_uri(url), width=PROJECTOR_QR_PX)
-    words.html(f"<p style='font-size: 1.5rem; line-height: 1.3; margin-bottom: 1rem'>{escape(ASK)}</p>"
-               f"<p data-testid='join-url' style='font-size: 2.6rem; font-weight: 700; line-height: 1.2; "
-               f"overflow-wrap: anywhere'>{escape(url)}</p>")
+    # the sizes by the containers' keys, in a literal style block: the page's HTML is never built from text
+    words.html("<style>.st-key-join_ask p { font-size: 1.5rem; line-height: 1.3; } .st-key-join_url p "
+               "{ font-size: 2.6rem; font-weight: 700; line-height: 1.2; overflow-wrap: anywhere; }</style>")
+    words.container(key="join_ask").markdown(md_escape(ASK))
+    words.container(key="join_url").markdown(md_escape(url))
