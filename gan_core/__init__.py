@@ -7,6 +7,7 @@ The map, in the order a step's data flows:
     shapes.py      every network's layer sizes as numbers (config counts weights from them before building anything)
     data.py        the data sources: 2D mixtures, CSV points, bundled 8×8 digits, MNIST via torchvision
     pictures.py    samples as pixels (image grids, 2D dots, PNG bytes), for the pages and TensorBoard alike
+    charts.py      line and bar charts as PNG bytes (Pillow), for the files a teacher takes home
     train/         one training step: records (what a step returns), models, losses, probes,
                    trainer (the eager D and G updates: start reading at Trainer.step), cuda_graphs (the same step on a GPU)
     runs/          runs over time: folder (the run folder on disk), probe_log (its probes.jsonl), tensorboard_log,
@@ -25,8 +26,8 @@ The map, in the order a step's data flows:
     sweeps/        hyperparameter grids: spec (SweepSpec, its cells), record (launch; sweeps/<id>.json), outcomes
                    (each finished cell's evaluation, cached in its run folder; the summary)
     lessons/       what the lesson pages explain: the maths (explain), controllable generation, the VAE,
-                   a finished run's generator, one-click comparison runs, the room's shared comparisons and
-                   the room's predictions
+                   a finished run's generator, one-click comparison runs, the room's shared comparisons,
+                   the room's predictions, what a comparison's runs measured (outcomes) and the lesson's files (export)
     cli.py         `python -m gan_core presets | train | sample | eval | sweep | serve`
     hall.py        `serve`: a lecture hall, N app processes behind HAProxy (it starts programs, imports no UI)
 

@@ -8,21 +8,22 @@ manager refuses (a student's quota, the queue's bound) is shown with its reason.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from functools import partial
 
 import streamlit as st
 
-from gan_core.config import ConfigError
-from gan_core.data import load_dataset
+from gan_core.config import ConfigError, TrainConfig
+from gan_core.data import DataSource, load_dataset
 from gan_core.evaluation import coverage
+from gan_core.lessons import outcomes
 from gan_core.lessons.comparisons import get_comparison
 from gan_core.lessons.shared_comparisons import SharedComparisons
 from gan_core.runs.roles import RunRefused
 from gan_core.runs.state import RunSnapshot
-from ui import cache, live, predictions, roles
+from gan_core.train.records import SampleRecord
+from ui import cache, live, predictions, roles, take_home
 from ui.text import md_escape
 
 _REUSED = "comparison_reused:"  # + name: this browser's press found the comparison already there
@@ -131,22 +132,25 @@ def section(name: str, render: Callable[[dict[str, RunSnapshot]], None], *, key:
     live.live_many(render, {label: s.id for label, s in snaps.items()}, key=key)
     if measure is not None and not any(s.status.active for s in snaps.values()):
         predictions.verdict(name, measure(snaps), fmt, key=key)
+        take_home.panel(name, store(), SCORING, key=key)  # the lesson's end: its files, and clearing for the next class
     return snaps
+
+
+def source_of(config: TrainConfig) -> DataSource:
+    """The run's data, loaded once per server (the Mode collapse page's cache key)."""
+    return cache.cached(("mc_source", config.dataset.value, config.points_csv), partial(load_dataset, config))
+
+
+def stats_of(snap: RunSnapshot, record: SampleRecord, source: DataSource) -> dict:
+    """Coverage of one snapshot, scored once per server: a snapshot's samples never change once taken."""
+    return cache.cached(("mc_stats", snap.id, snap.created, record.step, len(record.samples)),
+                        partial(coverage.record_stats, record, source))
+
+
+SCORING = outcomes.Scoring(source_of=source_of, stats_of=stats_of)
 
 
 def classes_covered(snap: RunSnapshot) -> float:
     """Classes (digits) or modes covered at the run's last sample snapshot, as the Mode collapse page counts them (the
     same cache keys: built once for both pages); NaN when it has no samples or its data has nothing to count."""
-    record = snap.latest_samples
-    if record is None:
-        return math.nan
-    try:
-        source = cache.cached(("mc_source", snap.config.dataset.value, snap.config.points_csv),
-                              partial(load_dataset, snap.config))
-    except Exception:  # noqa: BLE001 - a dataset missing on this machine: no number, the page says why elsewhere
-        return math.nan
-    if not coverage.can_measure(source):
-        return math.nan
-    stats = cache.cached(("mc_stats", snap.id, snap.created, record.step, len(record.samples)),
-                         partial(coverage.record_stats, record, source))
-    return float(stats.get("classes_covered", stats.get("modes_covered", math.nan)))
+    return outcomes.covered(snap, source_of=SCORING.source_of, stats_of=SCORING.stats_of)

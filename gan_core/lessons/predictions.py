@@ -7,7 +7,9 @@ a lecture hall behind one NAT fits in, then one a second), and the presenter see
 page, so a tally stuffed by a script shows. Answers are anonymous: the store keeps a hash of the browser's id, never the
 id, and shows only counts. Questions, answers (a row each) and who is on the page live in the room's classroom store,
 shared by every app process on the runs folder, so a restart keeps them; a `predictions.json` from before the store is
-read into it once (a damaged one is no question, never an error for a page).
+read into it once (a damaged one is no question, never an error for a page). The presenter clears every question for
+the next class (clear); a question asked after that counts its id on from the cleared one, so a browser still showing
+an old question cannot answer the new one.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Poll:
     is_open: bool
     opened: float  # seconds since the epoch
     answers: Mapping[str, str] = field(default_factory=dict)  # voter(session) -> choice
+    closed: float | None = None  # when it stopped taking answers (seconds since the epoch); None while open
 
     def tally(self) -> dict[str, int]:
         """Answers per choice, in the choices' order (0 for a choice nobody picked)."""
@@ -83,6 +86,10 @@ SCHEMA = (
     "choice TEXT NOT NULL, PRIMARY KEY (name, poll_id, voter))",
     "CREATE TABLE IF NOT EXISTS presence (name TEXT NOT NULL, voter TEXT NOT NULL, seen DOUBLE PRECISION NOT NULL, "
     "PRIMARY KEY (name, voter))",
+    # tables of their own, not columns of polls: a room's store from before them gains them with IF NOT EXISTS
+    "CREATE TABLE IF NOT EXISTS poll_closed (name TEXT PRIMARY KEY, poll_id INTEGER NOT NULL, "
+    "closed DOUBLE PRECISION NOT NULL)",  # when the comparison's question `poll_id` was closed
+    "CREATE TABLE IF NOT EXISTS poll_cleared (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL)",  # the id cleared last
 )
 
 
@@ -134,6 +141,12 @@ class Predictions:
         with self.store.transaction(write=False) as cursor:  # the question and its answers as of one moment
             return _read_poll(cursor, name)
 
+    def polls(self) -> dict[str, Poll]:
+        """Every comparison's latest question (those ever opened since the last clear), as of one moment."""
+        with self.store.transaction(write=False) as cursor:
+            polls = {name: _read_poll(cursor, name) for name in self.comparisons}
+        return {name: poll for name, poll in polls.items() if poll is not None}
+
     # -- the presenter -------------------------------------------------------------------------------------------------
     def open(self, name: str, *, actor: Actor) -> Poll:
         """Ask the comparison's question anew: a fresh tally (the previous question's answers are dropped)."""
@@ -142,9 +155,12 @@ class Predictions:
             raise RunRefused("only the presenter can open a question to the room")
         with self.store.transaction() as cursor:
             before = _read_poll(cursor, name, answers=False)
-            poll = Poll(name, (before.id + 1) if before else 1, comparison.prediction.question, comparison.choices(),
-                        True, time.time(), {})
+            cursor.execute("SELECT last_id FROM poll_cleared WHERE name = ?", (name,))
+            cleared = cursor.fetchall()
+            last = max(before.id if before else 0, int(cleared[0][0]) if cleared else 0)
+            poll = Poll(name, last + 1, comparison.prediction.question, comparison.choices(), True, time.time(), {})
             cursor.execute("DELETE FROM votes WHERE name = ?", (name,))
+            cursor.execute("DELETE FROM poll_closed WHERE name = ?", (name,))
             _write_poll(cursor, poll)
             return poll
 
@@ -154,8 +170,28 @@ class Predictions:
         if not actor.presenter:
             raise RunRefused("only the presenter can close a question to the room")
         with self.store.transaction() as cursor:
-            cursor.execute("UPDATE polls SET is_open = 0 WHERE name = ?", (name,))
+            before = _read_poll(cursor, name, answers=False)
+            if before is not None and before.is_open:  # closed twice: the first close is when answers stopped
+                cursor.execute("UPDATE polls SET is_open = 0 WHERE name = ?", (name,))
+                cursor.execute("INSERT INTO poll_closed (name, poll_id, closed) VALUES (?, ?, ?) ON CONFLICT (name) "
+                               "DO UPDATE SET poll_id = excluded.poll_id, closed = excluded.closed",
+                               (name, before.id, time.time()))
             return _read_poll(cursor, name)
+
+    def clear(self, *, actor: Actor) -> int:
+        """Forget every question and its answers, for the next class (download them first: this cannot be undone).
+        Returns how many questions were cleared. Only the presenter may (with no presenter key, everyone is)."""
+        if not actor.presenter:
+            raise RunRefused("only the presenter can clear the questions")
+        with self.store.transaction() as cursor:
+            cursor.execute("SELECT name, id FROM polls")
+            polls = cursor.fetchall()
+            for name, poll_id in polls:
+                cursor.execute("INSERT INTO poll_cleared (name, last_id) VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                               "SET last_id = excluded.last_id", (name, int(poll_id)))
+            for sql in ("DELETE FROM votes", "DELETE FROM presence", "DELETE FROM poll_closed", "DELETE FROM polls"):
+                cursor.execute(sql)
+            return len(polls)
 
     # -- everyone ------------------------------------------------------------------------------------------------------
     def answer(self, name: str, poll_id: int, choice: str, *, actor: Actor, address: str | None = None) -> Poll:
@@ -208,16 +244,19 @@ class Predictions:
 
 
 def _read_poll(cursor: Cursor, name: str, *, answers: bool = True) -> Poll | None:
-    cursor.execute("SELECT id, question, choices, is_open, opened FROM polls WHERE name = ?", (name,))
+    # one query for the question and when it closed: every browser's panel reads it every few seconds
+    cursor.execute("SELECT p.id, p.question, p.choices, p.is_open, p.opened, c.closed FROM polls p LEFT JOIN poll_closed "
+                   "c ON c.name = p.name AND c.poll_id = p.id WHERE p.name = ?", (name,))
     row = cursor.fetchall()
     if not row:
         return None
-    poll_id, question, choices, is_open, opened = row[0]
+    poll_id, question, choices, is_open, opened, closed = row[0]
     votes = {}
     if answers:
         cursor.execute("SELECT voter, choice FROM votes WHERE name = ? AND poll_id = ?", (name, poll_id))
         votes = dict(cursor.fetchall())
-    return Poll(name, int(poll_id), question, tuple(json.loads(choices)), bool(is_open), float(opened), votes)
+    return Poll(name, int(poll_id), question, tuple(json.loads(choices)), bool(is_open), float(opened), votes,
+                None if closed is None or is_open else float(closed))
 
 
 def _write_poll(cursor: Cursor, poll: Poll) -> None:

@@ -10,7 +10,6 @@ The Mode-collapse page draws grad_norm_chart too.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +19,9 @@ import plotly.graph_objects as go
 
 from gan_core.config import Activation
 from gan_core.lessons import explain
+from gan_core.lessons.outcomes import DEAD_KINDS, layer_order
+from gan_core.lessons.outcomes import dead_mean as dead_mean
+from gan_core.lessons.outcomes import grad_ratio as grad_ratio
 from gan_core.lessons.units import UnitGradients
 from gan_core.train.probes import HIST_EDGES, SATURATION_GRAD, LayerStats, ProbeRecord
 from ui.style import (
@@ -38,7 +40,6 @@ from ui.style import (
 )
 
 CURVE_KINDS = (Activation.RELU, Activation.LEAKY_RELU, Activation.SIGMOID, Activation.TANH)
-DEAD_KINDS = frozenset({Activation.RELU, Activation.LEAKY_RELU})  # "dead": every pre-activation negative
 SATURATING_KINDS = frozenset({Activation.SIGMOID, Activation.TANH})  # "saturated": derivative below SATURATION_GRAD
 NAMES = {Activation.RELU: "ReLU", Activation.LEAKY_RELU: "leaky ReLU", Activation.SIGMOID: "sigmoid",
          Activation.TANH: "tanh", Activation.ELU: "ELU"}
@@ -84,12 +85,6 @@ def activation_figure(kind: Activation, slope: float = 0.1, *, height: int = 260
 
 
 # -- records -> long tables ----------------------------------------------------------------------------------------------
-def layer_order(name: str) -> tuple[int, str]:
-    """Sort key: block 1, block 2, …, block 10, then output (the input side first, the loss side last)."""
-    match = re.fullmatch(r"block (\d+)", name)
-    return (int(match.group(1)), "") if match else (10_000, name)
-
-
 def layer_names(probes: Sequence[ProbeRecord], net: str, *, kinds: frozenset[Activation] | None = None,
                 grads: bool = False) -> list[str]:
     """The layers of `net` the records hold, in network order: activation layers (of `kinds`), or gradient layers."""
@@ -335,21 +330,8 @@ def unit_gradient_chart(layers: Sequence[UnitGradients], *, height: int = 220,
 
 
 # -- numbers to read aloud -----------------------------------------------------------------------------------------------
-def dead_mean(probe: ProbeRecord, net: str) -> float:
-    """The mean over `net`'s ReLU-like layers of their dead fraction (NaN when it has none)."""
-    values = [s.dead_fraction for s in probe.layers if s.net == net and s.kind in DEAD_KINDS]
-    return float(np.mean(values)) if values else math.nan
-
-
-def grad_ratio(probe: ProbeRecord, net: str) -> float:
-    """‖∇ first layer‖ / ‖∇ last layer‖ of `net` (block 1 over output): ~1 healthy, ≪ 1 vanishing; NaN if unknown."""
-    norms = probe.grad_norms.get(net, {})
-    layers = sorted(norms, key=layer_order)
-    if len(layers) < 2 or not norms[layers[-1]] > 0:
-        return math.nan
-    return norms[layers[0]] / norms[layers[-1]]
-
-
+# dead_mean and grad_ratio (imported above) are the engine's: the numbers a comparison's question is answered with, read
+# by the pages from here and by the lesson's export from gan_core.lessons.outcomes, so the two cannot disagree
 def ratio_text(ratio: float) -> str:
     """0.000061 → '1/16,000'; 0.4 → '1/2.5'; 3 → '3×'; NaN → '—'."""
     if not math.isfinite(ratio) or ratio <= 0:
