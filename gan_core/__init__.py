@@ -6,6 +6,8 @@ The map, in the order a step's data flows:
     config.py      TrainConfig: every option as a typed field with its limits beside it; the presets
     shapes.py      every network's layer sizes as numbers (config counts weights from them before building anything)
     data.py        the data sources: 2D mixtures, CSV points, bundled 8×8 digits, MNIST via torchvision
+    drawing.py     2D points drawn with the mouse: a canvas's objects to points, checked, saved as a points CSV
+    setup_link.py  a training setup as address-bar parameters and back (the preset and what differs from it)
     pictures.py    samples as pixels (image grids, 2D dots, PNG bytes), for the pages and TensorBoard alike
     charts.py      line and bar charts as PNG bytes (Pillow), for the files a teacher takes home
     train/         one training step: records (what a step returns), models, losses, probes,
