@@ -115,7 +115,8 @@ class Session:
 
     # -- what a user does --------------------------------------------------------------------------------------------
     def find(self, kind: str, label: str) -> object:
-        """The widget of this kind ("button", "number_input"…) with this label on the page now."""
+        """The widget of this kind ("button", "number_input"…) with this label on the page now (the actions below
+        wait for a run in progress to draw it first)."""
         for element in reversed(list(self._elements.values())):
             if element.WhichOneof("type") == kind and getattr(element, kind).label == label:
                 return getattr(element, kind)
@@ -127,6 +128,7 @@ class Session:
 
     async def click(self, label: str, **numbers: float) -> None:
         """Press a button (a form's submit button sends the form's values with it: `numbers` by field label)."""
+        await self.wait_idle()
         states = []
         for name, value in numbers.items():
             widget = self.find("number_input", name)
@@ -142,12 +144,14 @@ class Session:
 
     async def type_text(self, label: str, value: str) -> None:
         """Type into a text field and press Enter (its on_change runs)."""
+        await self.wait_idle()
         widget = self.find("text_input", label)
         await self._rerun(states=[WidgetState(id=widget.id, string_value=value)])
         await self.wait_idle()
 
     async def choose(self, label: str, option: str, timeout: float = 60.0) -> None:
         """Pick an option of a radio (its value is the option's text, as the frontend sends it)."""
+        await self.wait_idle(timeout)
         widget = self.find("radio", label)
         if option not in widget.options:
             raise LookupError(f"{option!r} is not an option of {label!r} (options: {list(widget.options)})")
@@ -241,6 +245,9 @@ class Session:
         elif kind == "new_session":
             self._max_age = msg.new_session.config.max_cached_message_age or 2
             if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers and elements
+                # one the server began (a follower woken by ui.wake) is a run in progress too: what a user does next
+                # waits for its page (a browser shows the old elements meanwhile; this emulation has none to show)
+                self._idle.clear()
                 for _, task in self._timers.values():
                     task.cancel()
                 self._timers.clear()

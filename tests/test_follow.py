@@ -115,3 +115,45 @@ def test_a_follower_who_navigates_away_stops_following():
     assert any("left the presenter's page" in t.value for t in student.toast)
     student.run()
     assert _page(student) == "bce_loss"
+
+
+@pytest.mark.usefixtures("classroom")
+def test_a_student_who_types_the_key_is_never_woken_as_a_follower_again(monkeypatch):
+    """ui.wake reruns followers when the stage changes; a rerun of the presenter's own session stopped the run its
+    click had started (seen: the vote storm's "Ask the room to predict first" lost, no question for anyone)."""
+    from ui import wake
+
+    woken: set[str] = set()
+    monkeypatch.setattr(wake, "available", lambda: True)
+    monkeypatch.setattr(wake, "follow", lambda session, stage: woken.add(session))
+    monkeypatch.setattr(wake, "unfollow", woken.discard)
+    _presenter()  # so a presenter is active: a student's page follows
+    student = _app()
+    assert len(woken) == 1  # the student follows, and is woken on a new slide
+    student.sidebar.text_input(key=roles.KEY_FIELD).set_value(KEY).run()
+    assert student.session_state[roles.PRESENTER] is True
+    assert not woken  # the presenter now: not woken again
+
+
+def test_a_session_running_its_own_script_is_woken_after_its_run_not_during_it(monkeypatch):
+    """A rerun requested while a session's script runs stops that run (Streamlit's fast reruns), and the click that
+    started it with it: such a session waits for the next tick."""
+    from types import SimpleNamespace
+
+    from streamlit.runtime import Runtime
+
+    from ui import wake
+
+    asked: list[object] = []
+    session = SimpleNamespace(_state=SimpleNamespace(name="APP_IS_RUNNING"), _client_state=None,
+                              request_rerun=asked.append)
+    from streamlit.proto.ClientState_pb2 import ClientState
+
+    session._client_state = ClientState(page_script_hash="abc")
+    manager = SimpleNamespace(get_active_session_info=lambda sid: SimpleNamespace(session=session) if sid == "s" else None)
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: SimpleNamespace(_session_mgr=manager)))
+    assert wake._rerun("s") == wake.BUSY and not asked
+    session._state = SimpleNamespace(name="APP_NOT_RUNNING")
+    assert wake._rerun("s") == wake.WOKEN
+    assert asked and asked[0].page_script_hash == "abc" and asked[0].fragment_id == ""
+    assert wake._rerun("closed") == wake.GONE

@@ -188,6 +188,7 @@ def toggle() -> None:
     """In the sidebar of a student's browser: the toggle while a presenter is active (a caption otherwise), and the
     poll that follows the stage while the student wants to follow."""
     if not _classroom() or roles.is_presenter():
+        wake.unfollow(_session())  # a student who just typed the key is the presenter now: never woken again
         return
     active = stage().current() is not None
     st.session_state[_ACTIVE] = active

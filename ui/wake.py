@@ -67,10 +67,11 @@ def unfollow(session_id: str) -> None:
 
 def _watch() -> None:
     seen: int | None = None
+    due: set[str] = set()  # followers to rerun for the latest version, once their own run has ended
     while True:
         time.sleep(TICK_S)
         with _lock:
-            stage, followers = _stage, list(_followers)
+            stage, followers = _stage, set(_followers)
         if stage is None or not followers:
             continue
         try:
@@ -80,14 +81,23 @@ def _watch() -> None:
             continue
         version = None if scene is None else scene.version
         if seen is not None and version != seen:
-            for session_id in followers:
-                if not _rerun(session_id):
-                    unfollow(session_id)  # closed: forget it
+            due = set(followers)
         seen = version
+        for session_id in list(due & followers):
+            answer = _rerun(session_id)
+            if answer is not BUSY:
+                due.discard(session_id)
+            if answer is GONE:
+                unfollow(session_id)  # closed: forget it
+        due &= followers
 
 
-def _rerun(session_id: str) -> bool:
-    """Rerun the session as its browser last ran it, as a full run; False when it is gone."""
+GONE, BUSY, WOKEN = "gone", "busy", "woken"
+
+
+def _rerun(session_id: str) -> str:
+    """Rerun the session as its browser last ran it, as a full run: WOKEN; BUSY while a run of its own is going on
+    (a rerun now would stop it, and with it the click that started it: tried again next tick); GONE when closed."""
     from streamlit.proto.ClientState_pb2 import ClientState  # noqa: PLC0415
     from streamlit.runtime import Runtime  # noqa: PLC0415
 
@@ -95,11 +105,13 @@ def _rerun(session_id: str) -> bool:
         manager: Any = Runtime.instance()._session_mgr
         info = manager.get_active_session_info(session_id)
         if info is None:
-            return False
+            return GONE
+        if getattr(getattr(info.session, "_state", None), "name", "") == "APP_IS_RUNNING":
+            return BUSY
         state = ClientState()
         state.CopyFrom(info.session._client_state)
         state.fragment_id, state.is_auto_rerun = "", False  # the whole page: it may switch to another
         info.session.request_rerun(state)
     except Exception:  # internals changed under us: its poll still brings it along
         log.warning("wake: cannot rerun session %s", session_id, exc_info=True)
-    return True
+    return WOKEN
