@@ -6,7 +6,6 @@ what they measured."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pyarrow
 import pytest
@@ -15,10 +14,10 @@ from streamlit.testing.v1 import AppTest
 from gan_core.lessons.comparisons import COMPARISONS
 from gan_core.lessons.shared_comparisons import COMPARISONS_FILE
 from gan_core.runs.status import Status
+from tests.pages import opened_page
 from tests.tiny import tiny
-from ui import comparisons, live, predictions, roles
+from ui import comparisons, live, predictions
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 KEY = "room key"
 
 pytestmark = pytest.mark.usefixtures("fresh_manager")
@@ -32,14 +31,8 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(COMPARISONS, name, replace(COMPARISONS[name], base=base))
 
 
-def _page(name: str, *, presenter: bool | None = None) -> AppTest:
-    # through the app's navigation: a page that links to another (st.page_link) runs only inside it
-    app = AppTest.from_file(APP, default_timeout=60).switch_page(f"app_pages/{name}")
-    if presenter:
-        app.session_state[roles.PRESENTER] = True  # as the sidebar's key field sets it
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+def _page(name: str, *, presenter: bool = False) -> AppTest:
+    return opened_page(f"app_pages/{name}", presenter=presenter)
 
 
 def _keys(app: AppTest) -> set[str]:

@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 from gan_core.lessons.comparisons import COMPARISONS
 from gan_core.runs.roles import Actor
 from gan_core.runs.status import Status
-from tests.pages import page_app
+from tests.pages import opened_page
 from tests.tiny import tiny
-from ui import comparisons, live, predictions, roles
+from ui import comparisons, live, predictions
 
 PAGE = "app_pages/activations.py"
 NAME, KEY = "dying-relu", "act_dying"  # the page's first comparison, and its section's key
@@ -34,12 +34,7 @@ def finished(fresh_manager: None, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _page(*, presenter: bool = False) -> AppTest:
-    app = page_app(PAGE)
-    if presenter:
-        app.session_state[roles.PRESENTER] = True  # as the sidebar's key field sets it
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+    return opened_page(PAGE, presenter=presenter)
 
 
 def _downloads(app: AppTest) -> list[str]:
