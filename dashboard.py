@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import course, follow, sidebar
+from ui import course, follow, rerun_hold, sidebar
+
+rerun_hold.install()  # once per process: a fragment's rerun never drops the end of the run before it
 
 st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
 # Streamlit leaves 6rem above a page's title; on a 1280x720 projector that pushes a lesson's picture below the fold.

@@ -43,6 +43,8 @@ SLIDES = (("training", "lesson-a"), ("mode_collapse", "lesson-b"), ("batch_norm"
 TARGET_MEDIAN_S = 1.5
 TARGET_P95_S = 3.0
 ARRIVE_TIMEOUT_S = 30.0  # a student not there by then has missed the slide
+DUMP_ENV = "GAN_FOLLOW_DUMP"  # a folder: the app processes' stacks (py-spy) when students are this late
+DUMP_AFTER_S = 8.0
 
 
 def train_runs(runs_dir: Path, steps: int = 300) -> None:
@@ -103,10 +105,21 @@ def _arrived(s: Session, since: float, page: str, run: str) -> float | None:
     return next((t for t, p, r in s.shown if t >= since and (p, r) == (page, run)), None)
 
 
-def _log_trace(s: Session, clicked: float, log: Callable[[str], object]) -> None:
-    """A student's websocket around one switch, from a second before the click to five after."""
+async def _dump_stacks(pids: Sequence[int], folder: Path, log: Callable[[str], object]) -> None:
+    """Every app process's Python stacks (py-spy dump) while students are still waiting for a slide: where they wait."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for pid in pids:
+        proc = await asyncio.create_subprocess_exec("py-spy", "dump", "--pid", str(pid),
+                                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        (folder / f"{pid}.txt").write_bytes(out)
+    log(f"  stacks of {list(pids)} written to {folder}")
+
+
+def _log_trace(s: Session, clicked: float, log: Callable[[str], object], after_s: float = 5.0) -> None:
+    """A student's websocket around one switch, from a second before the click to `after_s` after."""
     for when, what in s.trace:
-        if -1 <= when - clicked <= 5:
+        if -1 <= when - clicked <= after_s:
             log(f"    {when - clicked:+7.2f} s  {what}")
 
 
@@ -148,15 +161,20 @@ async def follow_lesson(url: str, pid: int | Sequence[int] | None, n: int, settl
             drawn = time.monotonic() - clicked
             drawn_s.append(drawn)
             deadline = clicked + ARRIVE_TIMEOUT_S
+            dumped = False
             while (waiting := [s for s in students if _arrived(s, clicked, page, run) is None]) and \
                     time.monotonic() < deadline:
+                if not dumped and time.monotonic() - clicked > DUMP_AFTER_S and os.environ.get(DUMP_ENV):
+                    dumped = True
+                    await _dump_stacks(pids, Path(os.environ[DUMP_ENV]) / f"{page}-{run}", log)
                 await asyncio.sleep(0.05)
             missed += len(waiting)
             if os.environ.get("GAN_FOLLOW_TRACE"):
                 _log_trace(students[0], clicked, log)
             for s in waiting[:3]:  # what a student who missed the slide shows instead: the clue to why
-                log(f"  missed: a student shows {s.shown[-1][1:] if s.shown else 'nothing'}, errors {s.errors[-1:]}")
-                _log_trace(s, clicked, log)
+                log(f"  missed: a student on {s.url} shows {s.shown[-1][1:] if s.shown else 'nothing'}, "
+                    f"errors {s.errors[-1:]}")
+                _log_trace(s, clicked, log, ARRIVE_TIMEOUT_S)
             these = [t - clicked for s in students if (t := _arrived(s, clicked, page, run)) is not None]
             latencies += these
             nan = [float("nan")]

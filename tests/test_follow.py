@@ -125,7 +125,7 @@ def test_a_student_who_types_the_key_is_never_woken_as_a_follower_again(monkeypa
 
     woken: set[str] = set()
     monkeypatch.setattr(wake, "available", lambda: True)
-    monkeypatch.setattr(wake, "follow", lambda session, stage: woken.add(session))
+    monkeypatch.setattr(wake, "follow", lambda session, stage, drawn: woken.add(session))
     monkeypatch.setattr(wake, "unfollow", woken.discard)
     _presenter()  # so a presenter is active: a student's page follows
     student = _app()
@@ -145,15 +145,52 @@ def test_a_session_running_its_own_script_is_woken_after_its_run_not_during_it(m
     from ui import wake
 
     asked: list[object] = []
-    session = SimpleNamespace(_state=SimpleNamespace(name="APP_IS_RUNNING"), _client_state=None,
-                              request_rerun=asked.append)
+    session = SimpleNamespace(_scriptrunner=object(), _client_state=None, request_rerun=asked.append)
     from streamlit.proto.ClientState_pb2 import ClientState
 
     session._client_state = ClientState(page_script_hash="abc")
     manager = SimpleNamespace(get_active_session_info=lambda sid: SimpleNamespace(session=session) if sid == "s" else None)
     monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: SimpleNamespace(_session_mgr=manager)))
     assert wake._rerun("s") == wake.BUSY and not asked
-    session._state = SimpleNamespace(name="APP_NOT_RUNNING")
+    session._scriptrunner = None  # its run ended
     assert wake._rerun("s") == wake.WOKEN
     assert asked and asked[0].page_script_hash == "abc" and asked[0].fragment_id == ""
     assert wake._rerun("closed") == wake.GONE
+
+
+def test_a_woken_follower_whose_page_was_not_drawn_is_woken_again_until_it_is():
+    """Measured at 120 followers: a switch's page run replaced by a fragment run never finished, and no poll came after
+    it. The wake reruns such a follower again RETRY_S later (RETRIES times at most), and not one that got there."""
+    from ui import wake
+
+    asked: list[str] = []
+    busy: set[str] = set()
+    drawn: dict[str, int] = {}
+
+    def rerun(session: str) -> str:
+        if session in busy:
+            return wake.BUSY
+        asked.append(session)
+        return wake.GONE if session == "closed" else wake.WOKEN
+
+    waker = wake.Waker(rerun)
+    followers = {"a", "b", "c", "closed"}
+    has = lambda s, v: drawn.get(s) == v  # noqa: E731
+    assert waker.tick(1, followers, has, 0.0) == []  # the first version seen: nobody to wake
+    drawn["c"] = 2  # c got to version 2 by its own poll before the wake saw it
+    busy.add("b")
+    assert waker.tick(2, followers, has, 1.0) == ["closed"]
+    assert asked == ["a", "closed"]  # b runs its own script: woken after it
+    busy.clear()
+    waker.tick(2, followers - {"closed"}, has, 1.1)
+    assert asked[2:] == ["b"]
+    drawn["b"] = 2
+    waker.tick(2, followers, has, 1.0 + wake.RETRY_S - 0.01)
+    assert asked[3:] == []  # not yet
+    waker.tick(2, followers - {"closed"}, has, 1.0 + wake.RETRY_S)
+    assert asked[3:] == ["a"]  # a not drawn: again; b drawn: not again
+    for i in range(2, 10):
+        waker.tick(2, followers - {"closed"}, has, 1.0 + i * wake.RETRY_S)
+    assert asked.count("a") == 1 + wake.RETRIES and asked.count("b") == 1 and "c" not in asked
+    waker.tick(3, followers - {"closed"}, has, 100.0)  # a new slide: everyone once more
+    assert asked[-3:] == ["a", "b", "c"]

@@ -164,6 +164,11 @@ def _session() -> str:
     return getattr(ctx, "session_id", "") if ctx is not None else ""  # (a test's stand-in may have none)
 
 
+def _has_drawn(session: str, version: int) -> bool:
+    """Whether this session's page for that stage version was drawn to its end (ui.wake asks, from its thread)."""
+    return _drawn.get(session) == version
+
+
 def _drew(session: str) -> None:
     if session in _drawing:
         _drawn[session] = _drawing.pop(session)
@@ -205,7 +210,7 @@ def toggle() -> None:
         # this process can rerun its followers itself on a new stage version (ui.wake), the poll is only a safety net
         woken = bool(session) and wake.available()
         if woken:
-            wake.follow(session, stage())
+            wake.follow(session, stage(), _has_drawn)
         st.fragment(_poll, run_every=(WOKEN_POLL_S if woken else FOLLOW_POLL_S) if active else WAIT_POLL_S)()
     elif session:
         wake.unfollow(session)

@@ -19,17 +19,25 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gan_core.classroom.stage import Stage
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
+# A woken follower whose page is still not drawn this long after, and which runs nothing now, is woken again, at most
+# RETRIES times per stage version. Measured (benchmarks/classroom_follow.py, 120 followers on 2 processes): some
+# switches' page runs were replaced by a fragment run and never finished, and with the fragment timers that full run
+# would have set gone, no poll came after it either.
+RETRY_S = 2.0
+RETRIES = 3
 
 _lock = threading.Lock()
 _followers: set[str] = set()  # session ids of this process's sessions that follow the presenter
 _watcher: threading.Thread | None = None
 _stage: Stage | None = None
+_drawn: Callable[[str, int], bool] = lambda session_id, version: True  # noqa: E731 - until a follower says how
 
 
 ENV = "GAN_WAKE_FOLLOWERS"  # "0": followers poll twice a second instead (on by default)
@@ -49,12 +57,13 @@ def available() -> bool:
         return False
 
 
-def follow(session_id: str, stage: Stage) -> None:
-    """This session follows the stage: rerun it when the stage changes."""
-    global _watcher, _stage
+def follow(session_id: str, stage: Stage, drawn: Callable[[str, int], bool]) -> None:
+    """This session follows the stage: rerun it when the stage changes, and again while `drawn(session_id, version)`
+    says its page for that version was not drawn to its end."""
+    global _watcher, _stage, _drawn
     with _lock:
         _followers.add(session_id)
-        _stage = stage
+        _stage, _drawn = stage, drawn
         if _watcher is None or not _watcher.is_alive():
             _watcher = threading.Thread(target=_watch, name="gan-wake-followers", daemon=True)
             _watcher.start()
@@ -66,12 +75,11 @@ def unfollow(session_id: str) -> None:
 
 
 def _watch() -> None:
-    seen: int | None = None
-    due: set[str] = set()  # followers to rerun for the latest version, once their own run has ended
+    waker = Waker(_rerun)
     while True:
         time.sleep(TICK_S)
         with _lock:
-            stage, followers = _stage, set(_followers)
+            stage, followers, drawn = _stage, set(_followers), _drawn
         if stage is None or not followers:
             continue
         try:
@@ -79,25 +87,58 @@ def _watch() -> None:
         except Exception:  # the store unreachable for a moment: the followers' own poll still runs
             log.warning("wake: cannot read the stage", exc_info=True)
             continue
-        version = None if scene is None else scene.version
-        if seen is not None and version != seen:
-            due = set(followers)
-        seen = version
-        for session_id in list(due & followers):
-            answer = _rerun(session_id)
+        for session_id in waker.tick(None if scene is None else scene.version, followers, drawn, time.monotonic()):
+            unfollow(session_id)  # closed: forget it
+
+
+class Waker:
+    """Which followers to rerun, tick by tick: all of them when the stage's version changes (each once its own run has
+    ended), and again one whose page for that version is still not drawn RETRY_S after it was woken."""
+
+    def __init__(self, rerun: Callable[[str], str]) -> None:
+        self._rerun = rerun
+        self._seen: int | None = None
+        self._due: set[str] = set()  # to rerun for the latest version, once their own run has ended
+        self._woken: dict[str, float] = {}  # woken for this version and not drawn since -> when last woken
+        self._wakes: dict[str, int] = {}  # how many times each was woken for this version
+
+    def tick(self, version: int | None, followers: set[str], drawn: Callable[[str, int], bool],
+             now: float) -> list[str]:
+        """Rerun who is due; returns the followers found closed."""
+        if self._seen is not None and version != self._seen:
+            self._due, self._woken, self._wakes = set(followers), {}, {}
+        self._seen = version
+        if version is not None:
+            for session_id in list(self._due | self._woken.keys()):
+                if drawn(session_id, version):  # there already (maybe by its own poll): nothing to redo
+                    self._due.discard(session_id)
+                    self._woken.pop(session_id, None)
+            for session_id, when in list(self._woken.items()):
+                if now - when >= RETRY_S and self._wakes.get(session_id, 0) <= RETRIES:
+                    self._due.add(session_id)
+                    del self._woken[session_id]
+        gone = []
+        for session_id in sorted(self._due & followers):
+            answer = self._rerun(session_id)
             if answer is not BUSY:
-                due.discard(session_id)
-            if answer is GONE:
-                unfollow(session_id)  # closed: forget it
-        due &= followers
+                self._due.discard(session_id)
+            if answer is WOKEN:
+                self._woken[session_id] = now
+                self._wakes[session_id] = self._wakes.get(session_id, 0) + 1
+            elif answer is GONE:
+                gone.append(session_id)
+        self._due &= followers
+        self._woken = {s: t for s, t in self._woken.items() if s in followers}
+        return gone
 
 
 GONE, BUSY, WOKEN = "gone", "busy", "woken"
 
 
 def _rerun(session_id: str) -> str:
-    """Rerun the session as its browser last ran it, as a full run: WOKEN; BUSY while a run of its own is going on
-    (a rerun now would stop it, and with it the click that started it: tried again next tick); GONE when closed."""
+    """Rerun the session as its browser last ran it, as a full run: WOKEN; BUSY while a run of its own is going on or
+    pending (a rerun now would stop it, and with it the click that started it: tried again next tick); GONE when
+    closed."""
     from streamlit.proto.ClientState_pb2 import ClientState  # noqa: PLC0415
     from streamlit.runtime import Runtime  # noqa: PLC0415
 
@@ -106,7 +147,9 @@ def _rerun(session_id: str) -> str:
         info = manager.get_active_session_info(session_id)
         if info is None:
             return GONE
-        if getattr(getattr(info.session, "_state", None), "name", "") == "APP_IS_RUNNING":
+        # a run going on, or one asked for and not begun: a full rerun requested now would stop it (Streamlit's fast
+        # reruns), and the script runner it stops sends the browser nothing more, not even that its run ended
+        if getattr(info.session, "_scriptrunner", None) is not None:
             return BUSY
         state = ClientState()
         state.CopyFrom(info.session._client_state)
