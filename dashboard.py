@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ui import course, follow, rerun_hold, sidebar
+from ui import course, follow, per_element, rerun_hold, sidebar
 
-rerun_hold.install()  # once per process: a fragment's rerun never drops the end of the run before it
+# once per process, around Streamlit's own session code: see each module for the measurement that asked for it
+rerun_hold.install()  # a fragment's rerun never drops the end of the run before it
+per_element.install()  # a session's elements reach the event loop in batches, config reads take no lock
 
 st.set_page_config(page_title="GAN explainer", page_icon="🎭", layout="wide")
 # Streamlit leaves 6rem above a page's title; on a 1280x720 projector that pushes a lesson's picture below the fold.

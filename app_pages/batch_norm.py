@@ -254,7 +254,7 @@ with st.container(border=True):
                 "collapse page).")
     st.caption(collapse_evidence.measured() or "Press **Train with and without batch norm** above to measure it on this "
                                               "server.")
-    st.page_link(collapse_evidence.MC_PAGE, label="Mode collapse: BCE against W-loss on the same GAN",
+    st.page_link(course.page(collapse_evidence.MC_PAGE), label="Mode collapse: BCE against W-loss on the same GAN",
                  icon=":material/scatter_plot:")
 if shown is not None:
     st.markdown("""

@@ -44,7 +44,7 @@ if snap is not None and snap.config.dataset == preset.config.dataset:
             panels.loss_chart(s, key="home", height=240)
 
     live.live(render, snap.id, key="home")
-    st.page_link("app_pages/training.py", label="Open it on the Training page: every chart, control and setting",
+    st.page_link(course.page("app_pages/training.py"), label="Open it on the Training page: every chart, control and setting",
                  icon=":material/monitoring:")
 
 st.subheader("The game they play")

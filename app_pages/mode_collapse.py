@@ -322,7 +322,7 @@ with st.container(border=True):
     st.caption(f"The Batch norm page's comparison, measured on this server: {line}" if line else
                "Press **Train with and without batch norm** on the Batch norm page to measure what batch norm changes "
                "on this server.")
-    st.page_link(collapse_evidence.BN_PAGE, label="Batch norm: the same GAN with and without it",
+    st.page_link(course.page(collapse_evidence.BN_PAGE), label="Batch norm: the same GAN with and without it",
                  icon=":material/equalizer:")
 data_choice = "digits"
 if len(COMPARISONS) > 1:

@@ -194,3 +194,21 @@ def test_a_woken_follower_whose_page_was_not_drawn_is_woken_again_until_it_is():
     assert asked.count("a") == 1 + wake.RETRIES and asked.count("b") == 1 and "c" not in asked
     waker.tick(3, followers - {"closed"}, has, 100.0)  # a new slide: everyone once more
     assert asked[-3:] == ["a", "b", "c"]
+
+
+def test_followers_wait_for_the_presenters_own_run_in_their_process_at_most_a_second():
+    """The presenter first: woken at once, 60 followers' runs took the GIL from the loop sending the presenter's page."""
+    from ui import wake
+
+    asked: list[str] = []
+    waker = wake.Waker(lambda s: asked.append(s) or wake.WOKEN)
+    never = lambda s, v: False  # noqa: E731
+    waker.tick(1, {"a"}, never, 0.0)
+    waker.tick(2, {"a"}, never, 10.0, presenting=True)
+    waker.tick(2, {"a"}, never, 10.5, presenting=True)
+    assert asked == []  # the presenter's run goes on
+    waker.tick(2, {"a"}, never, 10.6, presenting=False)
+    assert asked == ["a"]
+    waker.tick(3, {"a"}, never, 20.0, presenting=True)
+    waker.tick(3, {"a"}, never, 20.0 + wake.LEAD_WAIT_S, presenting=True)
+    assert asked == ["a", "a"]  # a presenter's run that does not end holds nobody for longer than LEAD_WAIT_S

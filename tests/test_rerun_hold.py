@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
+from tests import aio
 from ui import rerun_hold
 
 
@@ -44,7 +45,7 @@ def test_a_fragment_rerun_waits_for_an_ending_runner_and_a_full_one_does_not():
         await asyncio.sleep(0.1)
         return s
 
-    s = asyncio.run(lesson())
+    s = aio.run(lesson())
     assert s.asked[2:] == [("poll", True)]  # then asked, once, with nothing left to drop
 
 
@@ -63,7 +64,7 @@ def test_a_runner_that_never_ends_holds_the_rerun_at_most_hold_s(monkeypatch):
         await asyncio.sleep(0.5)
         return s
 
-    assert asyncio.run(lesson()).asked == [("poll", False)]
+    assert aio.run(lesson()).asked == [("poll", False)]
 
 
 def test_the_dashboard_holds_streamlits_own_sessions():

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from ui import glossary
 
@@ -48,7 +49,7 @@ PAGES: tuple[Lesson, ...] = (
 )
 
 
-def pages() -> list:
+def pages() -> list[StreamlitPage]:
     """st.Page objects for st.navigation, Home first (the default). Built once per browser session and kept in its
     session_state: a StreamlitPage may not be shared between sessions (st.navigation marks which one may run), and
     building nine of them on every rerun of thirty followers was a tenth of the server's busy time (py-spy)."""
@@ -57,6 +58,12 @@ def pages() -> list:
         built = st.session_state[_BUILT] = [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0)
                                             for i, p in enumerate(PAGES)]
     return built
+
+
+def page(path: str) -> StreamlitPage:
+    """This session's st.Page of the lesson at `path`, for st.page_link: given a path string instead, Streamlit resolves
+    it on the disk (os.path.realpath) in every run of every browser, a twentieth of a follower's page run (py-spy)."""
+    return pages()[next(i for i, p in enumerate(PAGES) if p.path == path)]
 
 
 def neighbours(path: str) -> tuple[Lesson | None, Lesson | None]:
@@ -77,8 +84,8 @@ def links(path: str) -> None:
     with terms.popover("Glossary", icon=":material/menu_book:", help="The course's terms as this app uses them"):
         st.markdown(glossary.markdown())
     if before is not None:
-        back.page_link(before.path, label=f"Back: {before.title}", icon=":material/arrow_back:",
+        back.page_link(page(before.path), label=f"Back: {before.title}", icon=":material/arrow_back:",
                        help=f"This page builds on {here.builds_on}." if here.builds_on else None)
     if after is not None:
         week = f" (week {after.week})" if after.week is not None else ""
-        forward.page_link(after.path, label=f"Next: {after.title}{week}", icon=":material/arrow_forward:")
+        forward.page_link(page(after.path), label=f"Next: {after.title}{week}", icon=":material/arrow_forward:")

@@ -239,8 +239,10 @@ def lead(run: str | None) -> None:
     the stage alive while the tab stays open."""
     if not _classroom() or not roles.is_presenter():
         st.session_state.pop(_LEADS, None)
+        wake.lead(_session(), False)
         return
     st.session_state[_LEADS] = (st.session_state.get(_PAGE, ""), run)
+    wake.lead(_session())
     _heartbeat()
 
 

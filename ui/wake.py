@@ -20,7 +20,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from gan_core.classroom.stage import Stage
 
@@ -32,9 +31,14 @@ TICK_S = 0.1
 # would have set gone, no poll came after it either.
 RETRY_S = 2.0
 RETRIES = 3
+# The presenter first: while a presenter's session in this process is still running the page it has just published, its
+# followers here wait for it, at most LEAD_WAIT_S. Woken at once, 60 followers' page runs took the GIL from the loop
+# that was sending the presenter's page (benchmarks/classroom_follow.py --sessions 60: the presenter's page 2.3 s).
+LEAD_WAIT_S = 1.0
 
 _lock = threading.Lock()
 _followers: set[str] = set()  # session ids of this process's sessions that follow the presenter
+_leaders: set[str] = set()  # session ids of this process's presenters
 _watcher: threading.Thread | None = None
 _stage: Stage | None = None
 _drawn: Callable[[str, int], bool] = lambda session_id, version: True  # noqa: E731 - until a follower says how
@@ -74,12 +78,18 @@ def unfollow(session_id: str) -> None:
         _followers.discard(session_id)
 
 
+def lead(session_id: str, leads: bool = True) -> None:
+    """This session presents (or no longer does): its followers in this process wait for its own run to end."""
+    with _lock:
+        (_leaders.add if leads else _leaders.discard)(session_id)
+
+
 def _watch() -> None:
     waker = Waker(_rerun)
     while True:
         time.sleep(TICK_S)
         with _lock:
-            stage, followers, drawn = _stage, set(_followers), _drawn
+            stage, followers, drawn, leaders = _stage, set(_followers), _drawn, set(_leaders)
         if stage is None or not followers:
             continue
         try:
@@ -87,13 +97,19 @@ def _watch() -> None:
         except Exception:  # the store unreachable for a moment: the followers' own poll still runs
             log.warning("wake: cannot read the stage", exc_info=True)
             continue
-        for session_id in waker.tick(None if scene is None else scene.version, followers, drawn, time.monotonic()):
+        states = {s: _state(s) for s in leaders}
+        for session_id in (s for s, state in states.items() if state is GONE):
+            lead(session_id, False)  # closed: forget it
+        busy = BUSY in states.values()
+        for session_id in waker.tick(None if scene is None else scene.version, followers, drawn, time.monotonic(),
+                                     presenting=busy):
             unfollow(session_id)  # closed: forget it
 
 
 class Waker:
     """Which followers to rerun, tick by tick: all of them when the stage's version changes (each once its own run has
-    ended), and again one whose page for that version is still not drawn RETRY_S after it was woken."""
+    ended), and again one whose page for that version is still not drawn RETRY_S after it was woken. Not while the
+    presenter's own run in this process goes on (LEAD_WAIT_S at most)."""
 
     def __init__(self, rerun: Callable[[str], str]) -> None:
         self._rerun = rerun
@@ -101,13 +117,17 @@ class Waker:
         self._due: set[str] = set()  # to rerun for the latest version, once their own run has ended
         self._woken: dict[str, float] = {}  # woken for this version and not drawn since -> when last woken
         self._wakes: dict[str, int] = {}  # how many times each was woken for this version
+        self._changed = 0.0  # when the version last changed
 
-    def tick(self, version: int | None, followers: set[str], drawn: Callable[[str, int], bool],
-             now: float) -> list[str]:
-        """Rerun who is due; returns the followers found closed."""
+    def tick(self, version: int | None, followers: set[str], drawn: Callable[[str, int], bool], now: float,
+             presenting: bool = False) -> list[str]:
+        """Rerun who is due; returns the followers found closed. `presenting`: a presenter's run in this process is
+        still going on."""
         if self._seen is not None and version != self._seen:
-            self._due, self._woken, self._wakes = set(followers), {}, {}
+            self._due, self._woken, self._wakes, self._changed = set(followers), {}, {}, now
         self._seen = version
+        if presenting and now - self._changed < LEAD_WAIT_S:
+            return []
         if version is not None:
             for session_id in list(self._due | self._woken.keys()):
                 if drawn(session_id, version):  # there already (maybe by its own poll): nothing to redo
@@ -135,6 +155,22 @@ class Waker:
 GONE, BUSY, WOKEN = "gone", "busy", "woken"
 
 
+def _state(session_id: str) -> str:
+    """GONE (closed), BUSY (a run of its own going on, or asked for and not begun) or WOKEN (idle: may be rerun)."""
+    from streamlit.runtime import Runtime  # noqa: PLC0415
+
+    try:
+        info = Runtime.instance()._session_mgr.get_active_session_info(session_id)
+    except Exception:  # internals changed under us
+        log.warning("wake: cannot read session %s", session_id, exc_info=True)
+        return WOKEN
+    if info is None:
+        return GONE
+    # a full rerun requested now would stop that run (Streamlit's fast reruns), and the script runner it stops sends
+    # the browser nothing more, not even that its run ended
+    return BUSY if getattr(info.session, "_scriptrunner", None) is not None else WOKEN
+
+
 def _rerun(session_id: str) -> str:
     """Rerun the session as its browser last ran it, as a full run: WOKEN; BUSY while a run of its own is going on or
     pending (a rerun now would stop it, and with it the click that started it: tried again next tick); GONE when
@@ -142,19 +178,17 @@ def _rerun(session_id: str) -> str:
     from streamlit.proto.ClientState_pb2 import ClientState  # noqa: PLC0415
     from streamlit.runtime import Runtime  # noqa: PLC0415
 
+    state = _state(session_id)
+    if state is not WOKEN:
+        return state
     try:
-        manager: Any = Runtime.instance()._session_mgr
-        info = manager.get_active_session_info(session_id)
+        info = Runtime.instance()._session_mgr.get_active_session_info(session_id)
         if info is None:
             return GONE
-        # a run going on, or one asked for and not begun: a full rerun requested now would stop it (Streamlit's fast
-        # reruns), and the script runner it stops sends the browser nothing more, not even that its run ended
-        if getattr(info.session, "_scriptrunner", None) is not None:
-            return BUSY
-        state = ClientState()
-        state.CopyFrom(info.session._client_state)
-        state.fragment_id, state.is_auto_rerun = "", False  # the whole page: it may switch to another
-        info.session.request_rerun(state)
+        client = ClientState()
+        client.CopyFrom(info.session._client_state)
+        client.fragment_id, client.is_auto_rerun = "", False  # the whole page: it may switch to another
+        info.session.request_rerun(client)
     except Exception:  # internals changed under us: its poll still brings it along
         log.warning("wake: cannot rerun session %s", session_id, exc_info=True)
     return WOKEN
