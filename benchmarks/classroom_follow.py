@@ -45,6 +45,7 @@ TARGET_P95_S = 3.0
 ARRIVE_TIMEOUT_S = 30.0  # a student not there by then has missed the slide
 DUMP_ENV = "GAN_FOLLOW_DUMP"  # a folder: the app processes' stacks (py-spy) when students are this late
 DUMP_AFTER_S = 8.0
+PRESENTER_SLOW_S = 1.0
 
 
 def train_runs(runs_dir: Path, steps: int = 300) -> None:
@@ -116,6 +117,13 @@ async def _dump_stacks(pids: Sequence[int], folder: Path, log: Callable[[str], o
     log(f"  stacks of {list(pids)} written to {folder}")
 
 
+async def _dump_if_slow(pids: Sequence[int], name: str, log: Callable[[str], object]) -> None:
+    """The app processes' stacks once the presenter's own page has taken PRESENTER_SLOW_S (with GAN_FOLLOW_DUMP)."""
+    await asyncio.sleep(PRESENTER_SLOW_S)
+    if os.environ.get(DUMP_ENV):
+        await _dump_stacks(pids, Path(os.environ[DUMP_ENV]) / name, log)
+
+
 def _log_trace(s: Session, clicked: float, log: Callable[[str], object], after_s: float = 5.0) -> None:
     """A student's websocket around one switch, from a second before the click to `after_s` after."""
     for when, what in s.trace:
@@ -157,7 +165,9 @@ async def follow_lesson(url: str, pid: int | Sequence[int] | None, n: int, settl
         missed = 0
         for page, run in slides:
             clicked = time.monotonic()
+            watch = asyncio.create_task(_dump_if_slow(pids, f"{page}-{run}-presenter", log))
             await presenter.goto(page, query=f"run={run}")
+            watch.cancel()
             drawn = time.monotonic() - clicked
             drawn_s.append(drawn)
             deadline = clicked + ARRIVE_TIMEOUT_S

@@ -212,3 +212,36 @@ def test_followers_wait_for_the_presenters_own_run_in_their_process_at_most_a_se
     waker.tick(3, {"a"}, never, 20.0, presenting=True)
     waker.tick(3, {"a"}, never, 20.0 + wake.LEAD_WAIT_S, presenting=True)
     assert asked == ["a", "a"]  # a presenter's run that does not end holds nobody for longer than LEAD_WAIT_S
+
+
+def test_followers_are_woken_a_few_at_a_time_each_as_another_is_drawn():
+    """Woken together, a process's followers all arrive at the end; paced, they arrive one after another."""
+    from ui import wake
+
+    asked: list[str] = []
+    running: set[str] = set()
+    drawn: dict[str, int] = {}
+
+    def rerun(session: str) -> str:
+        asked.append(session)
+        running.add(session)
+        return wake.WOKEN
+
+    waker = wake.Waker(rerun, running.__contains__, pace=2)
+    followers = {f"s{i}" for i in range(5)}
+    has = lambda s, v: drawn.get(s) == v  # noqa: E731
+    waker.tick(1, followers, has, 0.0)
+    waker.tick(2, followers, has, 1.0)
+    assert asked == ["s0", "s1"] and waker.pending
+    waker.tick(2, followers, has, 1.01)
+    assert asked == ["s0", "s1"]  # both still drawing
+    drawn["s0"] = 2
+    waker.tick(2, followers, has, 1.02)
+    assert asked == ["s0", "s1", "s2"]  # s0 drawn (its run may still be ending): s2 takes its place
+    running.discard("s1")  # s1's run ended without drawing: its slot is free, and RETRY_S later it is woken again
+    waker.tick(2, followers, has, 1.03)
+    assert asked[3:] == ["s3"]
+    for s in ("s2", "s3"):
+        drawn[s] = 2
+    waker.tick(2, followers, has, 1.04)
+    assert asked[4:] == ["s4"] and not waker.pending

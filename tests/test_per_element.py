@@ -15,8 +15,9 @@ from ui import per_element
 class Session:
     """Stands in for Streamlit's AppSession: schedules each callback on a loop, and counts the wake-ups."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, enqueued=None) -> None:
         self._event_loop = loop
+        self._message_enqueued_callback = enqueued
         self.wakeups = 0
 
     def _call_soon_on_event_loop(self, callback):
@@ -50,8 +51,8 @@ class Config:
 
 def _install() -> SimpleNamespace:
     hasher = SimpleNamespace(config=Config())
-    assert per_element.install(Session, Runtime, hasher)
-    assert per_element.install(Session, Runtime, hasher)  # once: the second call changes nothing
+    assert per_element.install(Session, hasher)
+    assert per_element.install(Session, hasher)  # once: the second call changes nothing
     return hasher
 
 
@@ -89,9 +90,11 @@ def test_the_loop_sets_its_own_flag_and_a_script_thread_still_wakes_it():
 
     async def lesson() -> Runtime:
         runtime = Runtime(asyncio.get_running_loop())
-        runtime._enqueued_some_message()  # on the loop: the flag directly
+        session = Session(runtime._async_objs.eventloop, runtime._enqueued_some_message)  # bound, as the runtime does
+        session._call_soon_on_event_loop(lambda: None)  # the session's first event
+        session._message_enqueued_callback()  # on the loop: the flag directly
         assert runtime._async_objs.need_send_data.is_set() and runtime.woken_from_threads == 0
-        await asyncio.to_thread(runtime._enqueued_some_message)  # from another thread: Streamlit's own way
+        await asyncio.to_thread(session._message_enqueued_callback)  # from another thread: Streamlit's own way
         assert runtime.woken_from_threads == 1
         return runtime
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -37,6 +38,9 @@ FOLLOW_BY_DEFAULT = True  # a class that opens the app is on the presenter's sli
 FOLLOW_POLL_S = 0.5  # half a second of polling: a switch within about a second of the presenter's
 WAIT_POLL_S = 2.0  # with no presenter yet: a class waiting for the teacher costs a quarter of the polls
 WOKEN_POLL_S = 3.0  # when ui.wake reruns the followers on a switch: the poll only catches a switch cut short
+# ...and only once the wake has had this long: polls that switched on their own, every follower within its 3 s, undid
+# the wake's pacing (60 followers all redrawn at once, all arriving at the end: benchmarks/classroom_follow.py)
+WAKE_GRACE_S = 6.0
 HEARTBEAT_S = 2.0  # well inside classroom.stage.ACTIVE_S, so a presenter is never dropped for one slow rerun
 _WANTS = "_follow_wants"  # the student's choice, kept while the toggle is hidden (no presenter)
 _APPLIED = "_follow_applied"  # the stage version this browser shows
@@ -46,6 +50,8 @@ _JUST = "_follow_just_arrived"  # the stage version this very run arrived at (un
 _PAGE = "_follow_page"  # the URL path of the page this session shows
 _PUBLISHED = "_follow_published"  # a presenter's (page, run) as it last published them
 _LEADS = "_follow_leads"  # a presenter's (page, run) in this full run, published once its page is drawn
+_WOKEN = "_follow_woken"  # this session is rerun by ui.wake on a switch
+_SAW = "_follow_saw"  # (stage version, monotonic time) a woken follower's poll first saw it unapplied
 
 _stage: Stage | None = None
 _stage_of: object = None  # the RunManager whose runs folder _stage's store belongs to
@@ -208,7 +214,7 @@ def toggle() -> None:
     if wants_to_follow():
         # measured: 30 followers polling twice a second cost the server a quarter of one core, 120 a whole one; where
         # this process can rerun its followers itself on a new stage version (ui.wake), the poll is only a safety net
-        woken = bool(session) and wake.available()
+        woken = st.session_state[_WOKEN] = bool(session) and wake.available()
         if woken:
             wake.follow(session, stage(), _has_drawn)
         st.fragment(_poll, run_every=(WOKEN_POLL_S if woken else FOLLOW_POLL_S) if active else WAIT_POLL_S)()
@@ -231,7 +237,17 @@ def _poll() -> None:
     drawn = _drawn.get(_session()) == scene.version or here != scene.page  # (not there at all: _APPLIED says)
     if st.session_state.get(_APPLIED) != scene.version or st.session_state.get(_ARRIVED) != scene.version \
             or not drawn:
-        _apply(scene, here, in_fragment=True)
+        if not st.session_state.get(_WOKEN) or _overdue(scene.version):
+            _apply(scene, here, in_fragment=True)
+
+
+def _overdue(version: int) -> bool:
+    """A woken follower's poll has seen `version` unapplied for WAKE_GRACE_S: the wake missed it, the poll switches."""
+    saw = st.session_state.get(_SAW)
+    if saw is None or saw[0] != version:
+        st.session_state[_SAW] = (version, time.monotonic())
+        return False
+    return time.monotonic() - saw[1] >= WAKE_GRACE_S
 
 
 def lead(run: str | None) -> None:

@@ -31,27 +31,22 @@ log = logging.getLogger(__name__)
 _MARK = "_gan_batches_wakeups"
 
 
-def install(session_class: Any = None, runtime_class: Any = None, hasher: Any = None) -> bool:
-    """Patch Streamlit's AppSession, Runtime and the config its message hasher reads, once per process; False where
-    this Streamlit lacks what they need (then nothing changes)."""
+def install(session_class: Any = None, hasher: Any = None) -> bool:
+    """Patch Streamlit's AppSession and the config its message hasher reads, once per process; False where this
+    Streamlit lacks what they need (then nothing changes)."""
     try:
         if session_class is None:
             from streamlit.runtime.app_session import AppSession as session_class  # noqa: PLC0415
-        if runtime_class is None:
-            from streamlit.runtime.runtime import Runtime as runtime_class  # noqa: PLC0415
         if hasher is None:
             from streamlit.runtime import forward_msg_cache as hasher  # noqa: PLC0415
     except ImportError:
         return False
     call_soon = getattr(session_class, "_call_soon_on_event_loop", None)
-    enqueued = getattr(runtime_class, "_enqueued_some_message", None)
     config = getattr(hasher, "config", None)
-    if call_soon is None or enqueued is None or not hasattr(config, "get_config_options"):
+    if call_soon is None or not hasattr(config, "get_config_options"):
         return False
     if not getattr(call_soon, _MARK, False):
         session_class._call_soon_on_event_loop = _batched(call_soon)
-    if not getattr(enqueued, _MARK, False):
-        runtime_class._enqueued_some_message = _set_on_the_loop(enqueued)
     if not isinstance(config, _UnlockedConfig):
         # only the hasher's own view of the config: Streamlit's AppTest swaps `config.get_option` for its own overrides
         hasher.config = _UnlockedConfig(config)
@@ -77,8 +72,11 @@ def _batched(original: Callable[[Any, Callable[[], None]], None]) -> Callable[[A
     @functools.wraps(original)
     def call_soon_on_event_loop(session: Any, callback: Callable[[], None]) -> None:
         batch = session.__dict__.get("_gan_batch")
-        if batch is None:
+        if batch is None:  # the session's first event: its loop-side wake-up too (the runtime bound it at its start)
             batch = session.__dict__.setdefault("_gan_batch", _Batch())
+            enqueued = session.__dict__.get("_message_enqueued_callback")
+            if enqueued is not None and not getattr(enqueued, _MARK, False):
+                session._message_enqueued_callback = _set_on_the_loop(enqueued)
         if batch.add(callback):
             try:
                 original(session, batch.drain)
@@ -122,18 +120,23 @@ class _Batch:
                     log.exception("a session event failed on the event loop")
 
 
-def _set_on_the_loop(original: Callable[[Any], None]) -> Callable[[Any], None]:
+def _set_on_the_loop(original: Callable[[], None]) -> Callable[[], None]:
+    """The runtime's "a message was queued" callback (a bound Runtime._enqueued_some_message): on the runtime's own
+    loop, it sets the flag its sender waits on directly instead of scheduling that through the wake-up socket."""
+    objs = getattr(getattr(original, "__self__", None), "_async_objs", None)
+    if objs is None or not hasattr(objs, "need_send_data"):
+        return original
+
     @functools.wraps(original)
-    def enqueued_some_message(runtime: Any) -> None:
-        objs = getattr(runtime, "_async_objs", None)
+    def enqueued_some_message() -> None:
         try:
-            on_loop = objs is not None and asyncio.get_running_loop() is objs.eventloop
+            on_loop = asyncio.get_running_loop() is objs.eventloop
         except RuntimeError:  # no loop in this thread: a script thread
             on_loop = False
         if on_loop:
-            objs.need_send_data.set()  # an asyncio.Event, set on its own loop: no wake-up needed
+            objs.need_send_data.set()  # an asyncio.Event, set on its own loop: nothing to wake
         else:
-            original(runtime)
+            original()
 
     setattr(enqueued_some_message, _MARK, True)
     return enqueued_some_message
