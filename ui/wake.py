@@ -6,8 +6,13 @@ process, a whole core, before anyone switched a slide (benchmarks/classroom_foll
 8-44 s, and follower polls fell to 0.2 a second). Now one thread per process reads the stage (at most every
 classroom.stage.FRESH_S) and, on a new version, asks Streamlit to rerun each following session of this process, as a
 browser's own rerun would (its last client state, as a full run): `ui.follow.sync` at the top of that run switches to
-the presenter's page. Followers keep a slow poll (ui.follow.FOLLOW_POLL_S) as the safety net for a switch that was
-cut short, or for a Streamlit whose internals this cannot reach (then the poll is the fast one again).
+the presenter's page. Followers keep a slow poll (ui.follow.WOKEN_POLL_S) as the safety net for a switch the wake
+missed, or for a Streamlit whose internals this cannot reach (then the poll is the fast one again).
+
+What the wake learned from the room (benchmarks/classroom_follow.py, 120 followers on 2 processes): it never stops a
+run that is going on (it waits for it), it wakes again a follower whose page was not drawn (RETRY_S), it lets the
+presenter's own run in this process end first (LEAD_WAIT_S), and it runs a few followers at a time (PACE), so they
+arrive one after another instead of all at the end.
 
 Streamlit has no public call for "rerun that session": this uses the runtime's session manager and a session's last
 client state, the pair Streamlit's own rerun-on-save uses. `available()` says whether they are there.
