@@ -60,15 +60,19 @@ def pages() -> list[StreamlitPage]:
     return built
 
 
+def _index(path: str) -> int:
+    return next(i for i, p in enumerate(PAGES) if p.path == path)
+
+
 def page(path: str) -> StreamlitPage:
     """This session's st.Page of the lesson at `path`, for st.page_link: given a path string instead, Streamlit resolves
     it on the disk (os.path.realpath) in every run of every browser, a twentieth of a follower's page run (py-spy)."""
-    return pages()[next(i for i, p in enumerate(PAGES) if p.path == path)]
+    return pages()[_index(path)]
 
 
 def neighbours(path: str) -> tuple[Lesson | None, Lesson | None]:
     """The lessons before and after `path` in the course's order (None at either end)."""
-    index = next(i for i, p in enumerate(PAGES) if p.path == path)
+    index = _index(path)
     before = PAGES[index - 1] if index > 0 else None
     after = PAGES[index + 1] if index + 1 < len(PAGES) else None
     return before, after

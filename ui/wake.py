@@ -31,9 +31,8 @@ from gan_core.classroom.stage import Stage
 log = logging.getLogger(__name__)
 TICK_S = 0.1
 # A woken follower whose page is still not drawn this long after, and which runs nothing now, is woken again, at most
-# RETRIES times per stage version. Measured (benchmarks/classroom_follow.py, 120 followers on 2 processes): some
-# switches' page runs were replaced by a fragment run and never finished, and with the fragment timers that full run
-# would have set gone, no poll came after it either.
+# RETRIES times per stage version: the net under a switch whose page run ended without being drawn (seen at 120
+# followers on 2 processes, benchmarks/classroom_follow.py; the lost ends of drawn pages are ui/rerun_hold's).
 RETRY_S = 2.0
 RETRIES = 3
 # The presenter first: while a presenter's session in this process is still running the page it has just published, its
@@ -177,15 +176,15 @@ class Waker:
 GONE, BUSY, WOKEN = "gone", "busy", "woken"
 
 
-def _state(session_id: str) -> str:
-    """GONE (closed), BUSY (a run of its own going on, or asked for and not begun) or WOKEN (idle: may be rerun)."""
+def _info(session_id: str) -> object | None:
+    """The session manager's record of the session (None when closed); raises if Streamlit's internals changed."""
     from streamlit.runtime import Runtime  # noqa: PLC0415
 
-    try:
-        info = Runtime.instance()._session_mgr.get_active_session_info(session_id)
-    except Exception:  # internals changed under us
-        log.warning("wake: cannot read session %s", session_id, exc_info=True)
-        return WOKEN
+    return Runtime.instance()._session_mgr.get_active_session_info(session_id)
+
+
+def _state_of(info: object | None) -> str:
+    """GONE (closed), BUSY (a run of its own going on, or asked for and not begun) or WOKEN (idle: may be rerun)."""
     if info is None:
         return GONE
     # a full rerun requested now would stop that run (Streamlit's fast reruns), and the script runner it stops sends
@@ -193,20 +192,25 @@ def _state(session_id: str) -> str:
     return BUSY if getattr(info.session, "_scriptrunner", None) is not None else WOKEN
 
 
+def _state(session_id: str) -> str:
+    try:
+        return _state_of(_info(session_id))
+    except Exception:  # internals changed under us
+        log.warning("wake: cannot read session %s", session_id, exc_info=True)
+        return WOKEN
+
+
 def _rerun(session_id: str) -> str:
     """Rerun the session as its browser last ran it, as a full run: WOKEN; BUSY while a run of its own is going on or
     pending (a rerun now would stop it, and with it the click that started it: tried again next tick); GONE when
     closed."""
     from streamlit.proto.ClientState_pb2 import ClientState  # noqa: PLC0415
-    from streamlit.runtime import Runtime  # noqa: PLC0415
 
-    state = _state(session_id)
-    if state is not WOKEN:
-        return state
     try:
-        info = Runtime.instance()._session_mgr.get_active_session_info(session_id)
-        if info is None:
-            return GONE
+        info = _info(session_id)
+        state = _state_of(info)
+        if state is not WOKEN:
+            return state
         client = ClientState()
         client.CopyFrom(info.session._client_state)
         client.fragment_id, client.is_auto_rerun = "", False  # the whole page: it may switch to another
