@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 
@@ -85,10 +86,20 @@ def test_home_default_run_shows_growing_samples(server, page):
 
 def stop_selected_run(page) -> None:
     """Stop this test's run, so the next test's run has the CPU (the e2e server trains two at a time)."""
-    page.locator("[data-testid=stSidebar]").get_by_role("button", name="Stop").click()
-    # "finished": a short run may end by itself between the picker saying "running" and the click reaching the server
-    ended = re.compile(r"^(stopped|finished)$")
-    page.locator("[data-testid=stSidebar] strong").filter(has_text=ended).first.wait_for(timeout=15_000)
+    sidebar = page.locator("[data-testid=stSidebar]")
+    stop = sidebar.get_by_role("button", name="Stop")
+    # "finished": a short run may end by itself between the picker saying "running" and the click reaching the server,
+    # and its Stop button then goes away under the click (seen once in CI: the click waited 30 s for a button that was
+    # gone), so the click is tried in short rounds until the run has ended either way
+    ended = sidebar.locator("strong").filter(has_text=re.compile(r"^(stopped|finished)$"))
+    deadline = time.monotonic() + 45
+    while not ended.count():
+        assert time.monotonic() < deadline, "the selected run neither stopped nor finished within 45 s"
+        try:
+            stop.click(timeout=3_000)
+            ended.first.wait_for(timeout=15_000)
+        except PlaywrightTimeout:
+            pass
 
 
 def _choose(page, label: str, option: str, within: str = "") -> None:
