@@ -5,6 +5,7 @@ Screenshots land in tests/e2e/screenshots/ (git-ignored) so a person can look at
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,8 +41,64 @@ def browser(chromium_path: str) -> Iterator[object]:
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium_path, args=LAUNCH_ARGS)
+        _keep_failed_pages(b)
         yield b
         b.close()
+
+
+# What each browser showed when a test failed, for the failure's report: a CI log is all a flaky failure leaves behind.
+_open_contexts: list[object] = []
+_failed_pages: list[tuple[str, str]] = []  # (heading, the page's text), taken from contexts closed mid-failure
+
+
+def _keep_failed_pages(browser: object) -> None:
+    """Every context this browser opens is remembered until closed; one closed while an exception is on its way out (a
+    test's `finally`) first leaves a screenshot and its pages' text for the report (pytest_runtest_makereport)."""
+    new_context = browser.new_context
+
+    def opened(*args: object, **kwargs: object) -> object:
+        context = new_context(*args, **kwargs)
+        close = context.close
+
+        def closing(*args: object, **kwargs: object) -> None:
+            if sys.exc_info()[0] is not None:  # closed by a `finally` while the test fails
+                _failed_pages.extend(_page_texts(context))
+            if context in _open_contexts:
+                _open_contexts.remove(context)
+            close(*args, **kwargs)
+
+        context.close = closing
+        _open_contexts.append(context)
+        return context
+
+    browser.new_context = opened
+
+
+def _page_texts(context: object) -> list[tuple[str, str]]:
+    out = []
+    for page in list(getattr(context, "pages", [])):
+        try:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            shot = SCREENSHOTS / f"failed-{len(_failed_pages) + len(out)}.png"
+            page.screenshot(path=str(shot), timeout=5_000)
+            text = page.evaluate("() => (document.querySelector('[data-testid=stApp]') ?? document.body).innerText")
+            out.append((f"{page.url} at the failure (screenshot {shot.name})", str(text)[:4000]))
+        except Exception as err:  # noqa: BLE001 - a page already gone: say so, never hide the test's own failure
+            out.append((f"{page.url} at the failure", f"(could not be read: {err})"))
+    return out
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.when == "call" and report.failed:
+        for context in list(_open_contexts):  # still open (a fixture's): read them now
+            _failed_pages.extend(_page_texts(context))
+        for heading, text in _failed_pages:
+            report.sections.append((f"browser page {heading}", text))
+    if report.when == "call":
+        _failed_pages.clear()
+    return report
 
 
 @pytest.fixture
