@@ -10,7 +10,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +24,15 @@ def postgres_bin() -> Path | None:
             return folder
     found = shutil.which("initdb")
     return Path(found).parent if found and shutil.which("pg_ctl") else None
+
+
+_RESTARTS: dict[str, Callable[[], None]] = {}
+
+
+def restart_postgres(url: str) -> None:
+    """Crash and restart the server local_postgres started at `url` (every connection to it is dropped, as in a blip);
+    returns once it accepts connections again."""
+    _RESTARTS[url]()
 
 
 @contextmanager
@@ -47,9 +56,14 @@ def local_postgres(timeout: float = 60.0) -> Iterator[str]:
         run(str(folder / "initdb"), "-D", str(data), "-U", "gan", "--auth=trust", "-E", "UTF8", "--no-sync")
         run(str(folder / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", str(int(timeout)),
             "-o", f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        url = f"postgresql://gan@127.0.0.1:{port}/postgres"
+        # a blip: the server stops at once, as a crash would, and comes back on the same port (restart_postgres)
+        _RESTARTS[url] = lambda: run(str(folder / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-m",
+                                     "immediate", "-w", "-t", str(int(timeout)), "restart")
         try:
-            yield f"postgresql://gan@127.0.0.1:{port}/postgres"
+            yield url
         finally:
+            _RESTARTS.pop(url, None)
             run(str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(home, ignore_errors=True)

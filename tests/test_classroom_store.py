@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from gan_core.classroom.stage import Stage
 from gan_core.classroom.store import SQLITE_FILE, URL_ENV, open_store, state_url
 from support.server import REPO_ROOT
+from tests.conftest import require_postgres
 
 
 class Clock:
@@ -161,3 +163,55 @@ def test_an_order_sent_from_one_store_is_answered_through_another(url):
     with pytest.raises(TimeoutError, match="did not answer"):  # nobody takes it: withdrawn, never carried out late
         asker.ask("stop", {"run_id": "r-1"}, None, True, wait_s=0.3)
     assert owner.take() == []
+
+
+@pytest.mark.server
+def test_a_postgresql_restart_under_the_room_is_not_seen_by_its_reads_writes_or_transactions():
+    """A blip: the database crashes and comes back on the same address while the room's store holds idle connections
+    to it. The next read, write and transaction each work at once (the dead connections are dropped, and what failed
+    on one runs again on a new one), and the room's state is what it was."""
+    require_postgres()
+    from gan_core.classroom.orders import Orders
+    from support.postgres import local_postgres, restart_postgres
+
+    with local_postgres() as base:
+        store = open_store(base)
+        stage = Stage(store)
+        scene = stage.publish("training", "run-a")
+        with store.transaction(write=False), store.transaction(write=False), store.transaction(write=False):
+            pass  # three connections, all idle in the pool now
+        assert store._idle.qsize() == 3
+        restart_postgres(base)
+        assert stage.current() == scene  # a read
+        restart_postgres(base)
+        stage.heartbeat()  # a write
+        assert stage.publish("batch_norm", "run-b").version == scene.version + 1  # a transaction
+        restart_postgres(base)
+        asker, owner = Orders(store), Orders(open_store(base))
+        answered = threading.Thread(target=lambda: [owner.answer(o, {"value": o.verb}) for o in _taken(owner)])
+        answered.start()
+        assert asker.ask("pause", {"run_id": "r-1"}, None, True, wait_s=10) == {"value": "pause"}  # an order's insert
+        answered.join(10)
+        assert store._idle.qsize() <= 3
+        store.close()
+
+        broken = open_store(base)
+        broken.rows("SELECT 1")
+        restart_postgres(base)
+        import psycopg
+
+        with pytest.raises(psycopg.OperationalError), broken.transaction() as cursor:
+            cursor.execute("SELECT 1")
+            restart_postgres(base)  # mid-transaction: not run again (its statements may have been done), but said
+            cursor.execute("SELECT 1")
+        assert broken.rows("SELECT 2") == [(2,)]  # and the store goes on
+        broken.close()
+
+
+def _taken(orders: object, wait_s: float = 10.0) -> list:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if found := orders.take():
+            return found
+        time.sleep(0.05)
+    return []

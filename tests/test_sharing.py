@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -119,3 +120,101 @@ def test_kill_9_of_the_process_that_trains_hands_the_runs_to_another(tmp_path, o
         trainer.wait(10)
         if follower is not None:
             follower.shutdown()
+
+
+def _terminate_lease_connection(admin: object) -> None:
+    """What a blip does to the trainer's lease on PostgreSQL: the session holding the advisory lock ends."""
+    from gan_core.classroom.lease import ADVISORY_KEY
+
+    held = "FROM pg_locks WHERE locktype = 'advisory' AND objid = ? AND pid <> pg_backend_pid()"
+    admin.run(f"SELECT pg_terminate_backend(pid) {held}", (ADVISORY_KEY,))
+    deadline = time.monotonic() + 10
+    while admin.rows(f"SELECT pid {held}", (ADVISORY_KEY,)):  # the session ends a moment after it is told to
+        assert time.monotonic() < deadline, "the lease's session did not end"
+        time.sleep(0.02)
+
+
+@pytest.mark.server
+def test_a_lease_lost_in_a_database_blip_is_taken_again_by_its_holder_not_by_another_process(postgres_url):
+    """PostgreSQL's advisory lock goes with its connection. A blip that ends the holder's connection frees it; another
+    process that asks within TAKEOVER_AFTER_S of the holder's last beat is refused, and the holder's next beat takes
+    it again. A lock free for longer is taken by the other process, and the holder then hears it lost it."""
+    from gan_core.classroom.lease import AdvisoryLease
+    from gan_core.classroom.store import open_store
+
+    admin = open_store(postgres_url)
+    holder, other = AdvisoryLease(open_store(postgres_url)), AdvisoryLease(open_store(postgres_url))
+    try:
+        assert holder.try_acquire() and holder.holds() is True
+        _terminate_lease_connection(admin)
+        assert not other.try_acquire()  # free, but beaten a moment ago: the holder's
+        assert holder.holds() is True  # its beat found the connection gone, and took the lock again
+        assert not other.try_acquire()
+
+        _terminate_lease_connection(admin)
+        admin.run("UPDATE trainer_beat SET seen = seen - 60")  # as after a minute-long outage
+        assert other.try_acquire()
+        assert holder.holds() is False  # another process trains now: the holder must step down
+
+        other.release()  # a clean release: the next asker need not wait out the beat
+        assert holder.try_acquire()
+    finally:
+        holder.release()
+        other.release()
+        admin.close()
+
+
+@pytest.mark.server
+def test_a_trainer_that_lost_its_lease_steps_down_and_the_new_one_carries_the_run_on_once(tmp_path, monkeypatch,
+                                                                                          postgres_url, one_thread):
+    """Two managers on one runs folder, the room on PostgreSQL: the trainer's lease is lost for longer than the beat
+    allows (its session ended, its last beat old). The other process takes the lease and the runs; the first stops
+    training within a beat and reads the runs from the folder; the run finishes with every step recorded once."""
+    import psycopg
+
+    from gan_core.classroom.lease import ADVISORY_KEY, STEP_DOWN_S
+    from gan_core.classroom.store import URL_ENV, open_store
+
+    name = f"room_{abs(hash(str(tmp_path))) % 10**9}"
+    admin = open_store(postgres_url)
+    admin.run(f"CREATE DATABASE {name}")
+    admin.close()
+    room = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv(URL_ENV, room)
+    runs, total = tmp_path / "runs", 600
+    first = RunManager(runs, max_runs=1, processes=True)  # a worker process, as a server has: killed on stepping down
+    second = RunManager(runs, max_runs=1, processes=False)
+    admin = open_store(room)
+    try:
+        assert first.trains and not second.trains
+        run_id = first.start(TINY.replace(steps=total, checkpoint_every=10), "blip")
+        first.wait(run_id, lambda s: s.step >= 30, timeout=60)
+        # the blip: the trainer's lease session ends, and before the trainer can take the lock again someone else has
+        # it (here a connection of the test's, which waits for it), as after an outage longer than the beat allows
+        held = admin.rows("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ? AND granted",
+                          (ADVISORY_KEY,))
+        assert len(held) == 1
+        blocker = psycopg.connect(room, autocommit=True)
+        waiting = threading.Thread(target=blocker.execute, args=("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,)))
+        waiting.start()
+        admin.run("SELECT pg_terminate_backend(?)", (held[0][0],))
+        waiting.join(10)
+        admin.run("UPDATE trainer_beat SET seen = seen - 60")
+        lost = time.monotonic()
+        while first.trains and time.monotonic() - lost < 10:
+            time.sleep(0.05)
+        assert not first.trains, "the trainer that lost its lease still trains"
+        stepped_down_s = time.monotonic() - lost
+        blocker.close()  # the lock is free, its last beat old: the second process takes it
+        while not second.trains and time.monotonic() - lost < 20:
+            time.sleep(0.05)
+        assert second.trains, "no process took the runs over"
+        assert stepped_down_s <= STEP_DOWN_S, stepped_down_s
+        done = second.wait(run_id, timeout=120)
+        assert done.status is Status.FINISHED and done.step == total, done.message
+        assert _steps(runs / run_id) == list(range(1, total + 1))  # no step twice, none missing
+        assert first.snapshot(run_id).status is Status.FINISHED  # the first reads it from the folder now
+    finally:
+        admin.close()
+        first.shutdown()
+        second.shutdown()

@@ -7,6 +7,13 @@ process that keeps asking gets it within its next try (gan_core.runs.manager ask
 - one machine (the classroom store on SQLite): an exclusive `flock` on a file in the runs folder. flock belongs to the
   open file, so two managers in one process exclude each other too;
 - several machines (the store on PostgreSQL): a session-level advisory lock held on a connection of its own.
+
+A database restart or a network blip ends that connection, and with it the lock, while its holder lives on and trains.
+So the holder beats (writes the database's time into a row, on the lease's connection, every BEAT_S) and asks its lease
+`holds()` each time: a lost connection is replaced and the lock taken again at once. Another process takes a free lock
+only once the last beat is TAKEOVER_AFTER_S old, and a holder that could not beat for STEP_DOWN_S, or found the lock
+taken, stops training (gan_core.runs.sharing.step_down) before that: never two trainers, even across a blip. A clean
+release clears the beat, so a successor does not wait.
 """
 
 from __future__ import annotations
@@ -21,11 +28,19 @@ from gan_core.classroom.store import PostgresStore, Store
 LOCK_FILE = ".trainer.lock"
 ADVISORY_KEY = 2854  # the training lease's key (the store's write lock is 2853)
 LEASE_RETRY_S = 1.0  # how often a process that does not train asks again: a dead owner is replaced within about this
+BEAT_S = 0.5  # how often the holder confirms it still holds the lease (PostgreSQL: a round trip on its connection)
+STEP_DOWN_S = 2.0  # a holder that could not confirm for this long stops training...
+TAKEOVER_AFTER_S = 4.0  # ...well before another process may take a lock its last beat says was held (PostgreSQL)
 
 
 class Lease(Protocol):
     def try_acquire(self) -> bool:
         """Take the lease if nobody holds it; True while this holds it."""
+        ...
+
+    def holds(self) -> bool | None:
+        """Asked by the holder every BEAT_S: True while it holds the lease (taken again if its connection was lost),
+        False once another process holds it, None when that cannot be told now (the database unreachable)."""
         ...
 
     def release(self) -> None: ...
@@ -54,14 +69,21 @@ class FileLease:
         self._fd = fd
         return True
 
+    def holds(self) -> bool | None:
+        return self._fd is not None  # a flock is lost only with the process
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the last descriptor lets the lock go
             self._fd = None
 
 
+BEAT_DDL = "CREATE TABLE IF NOT EXISTS trainer_beat (id INTEGER PRIMARY KEY, seen DOUBLE PRECISION NOT NULL)"
+_NOW = "extract(epoch from clock_timestamp())"  # the database's clock: every process reads the same one
+
+
 class AdvisoryLease:
-    """The lease as PostgreSQL's session advisory lock, on a connection kept for it alone."""
+    """The lease as PostgreSQL's session advisory lock, on a connection kept for it alone, and the holder's beat."""
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
@@ -76,19 +98,57 @@ class AdvisoryLease:
             return False
         try:
             got = connection.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]
+            if got:
+                connection.execute(BEAT_DDL)  # (only a lock holder creates it: never two at once)
+                age = connection.execute(f"SELECT {_NOW} - seen FROM trainer_beat WHERE id = 1").fetchone()
+                # free, but its holder beat a moment ago: a blip took the holder's lock, and it is taking it again
+                got = age is None or age[0] >= TAKEOVER_AFTER_S
+            if got:
+                self._beat(connection)
         except Exception:  # noqa: BLE001 - the connection broke between connect and query: as unreachable
-            connection.close()
-            return False
+            got = False
         if not got:
             connection.close()
             return False
         self._connection = connection
         return True
 
+    def holds(self) -> bool | None:
+        if self._connection is not None:
+            try:
+                self._beat(self._connection)
+                return True
+            except Exception:  # noqa: BLE001 - the connection is gone (a restart, a blip), and the lock with it
+                self._connection.close()
+                self._connection = None
+        try:
+            connection = self.store.dedicated()
+        except ValueError:
+            return None  # unreachable: the caller steps down if this lasts STEP_DOWN_S
+        try:
+            if not connection.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]:
+                connection.close()
+                return False  # another process took it
+            self._beat(connection)
+        except Exception:  # noqa: BLE001
+            connection.close()
+            return None
+        self._connection = connection
+        return True
+
     def release(self) -> None:
         if self._connection is not None:
+            try:  # a clean hand-over: the next process need not wait out the last beat
+                self._connection.execute("UPDATE trainer_beat SET seen = 0 WHERE id = 1")
+            except Exception:  # noqa: BLE001 - a lost connection has let the lock go anyway
+                pass
             self._connection.close()  # the session's end lets its advisory locks go
             self._connection = None
+
+    @staticmethod
+    def _beat(connection: Any) -> None:
+        connection.execute(f"INSERT INTO trainer_beat (id, seen) VALUES (1, {_NOW}) "
+                           f"ON CONFLICT (id) DO UPDATE SET seen = {_NOW}")
 
 
 def lease_for(store: Store, runs_dir: str | os.PathLike) -> Lease:

@@ -48,7 +48,7 @@ class Orders:
         order_id = uuid.uuid4().hex
         deadline = time.time() + wait_s
         self.store.run("INSERT INTO run_orders (id, verb, args, token, presenter, deadline, taken) "
-                       "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                       "VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING",  # (sent again after a blip: once)
                        (order_id, verb, json.dumps(args), token, int(presenter), deadline))
         while True:
             time.sleep(POLL_S)

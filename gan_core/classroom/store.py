@@ -15,13 +15,14 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 URL_ENV = "GAN_STATE_URL"
 SQLITE_FILE = "classroom.db"
 BUSY_TIMEOUT_MS = 5_000  # a writer waits this long for another process's write before giving up
+T = TypeVar("T")
 IDLE_CONNECTIONS = 8  # kept open between uses; more are opened while more threads want one at once, then closed
 
 
@@ -74,29 +75,45 @@ class Store:
             read(cursor)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._borrowed() as connection:
+        def fetch(connection: Any) -> list[tuple]:
             cursor = connection.cursor()
             cursor.execute(self._sql(sql), tuple(params))
             return cursor.fetchall()
 
+        connection, found = self._started(fetch)
+        self._give_back(connection)
+        return found
+
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        with self._borrowed() as connection:
-            connection.cursor().execute(self._sql(sql), tuple(params))
+        """One write, committed at once. It may be sent twice after a connection loss (see `_started`): every write the
+        room sends this way is one that repeats harmlessly (an upsert, or an update or delete by key)."""
+        connection, _ = self._started(lambda c: c.cursor().execute(self._sql(sql), tuple(params)))
+        self._give_back(connection)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Cursor]:
         """Statements that see and write the room as one step: no other process writes in between. `write=False`:
         reads that see one moment of the room, taking no write lock."""
-        with self._borrowed() as connection:
-            cursor = connection.cursor()
-            # IMMEDIATE takes the write lock now: a read-then-write cannot be overtaken
-            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield _Translating(cursor, self._sql)
-            except BaseException:
+        connection, cursor = self._started(lambda c: self._begin(c, write))
+        try:
+            yield _Translating(cursor, self._sql)
+        except BaseException:
+            with suppress(Exception):  # a connection that broke mid-transaction cannot roll back: it is dropped
                 cursor.execute("ROLLBACK")
-                raise
+            connection.close()  # in an unknown state: never handed out again
+            raise
+        try:
             cursor.execute("COMMIT")
+        except BaseException:
+            connection.close()
+            raise
+        self._give_back(connection)
+
+    def _begin(self, connection: Any, write: bool) -> Any:
+        cursor = connection.cursor()
+        # IMMEDIATE takes the write lock now: a read-then-write cannot be overtaken
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        return cursor
 
     def close(self) -> None:
         """Close the idle connections (a store still in use opens new ones)."""
@@ -110,21 +127,42 @@ class Store:
     def _sql(self, sql: str) -> str:
         return sql
 
-    @contextmanager
-    def _borrowed(self) -> Iterator[Any]:
+    def _started(self, use: Callable[[Any], T]) -> tuple[Any, T]:
+        """`use(connection)` on an idle connection (or a new one); returns the connection, not yet given back, and what
+        `use` returned.
+
+        A connection idle in the pool may belong to a server that has restarted or a network that dropped it since (a
+        blip): its first statement fails on a connection now `_lost`. Then every idle connection, opened before the
+        same blip, is dropped, and `use` runs once more on a new connection, so the room's pages never see the blip
+        (tests/test_classroom_store.py restarts a real PostgreSQL under a store). Only what may run twice is given to
+        `_started`: a read, a transaction's BEGIN, and writes that repeat harmlessly."""
         try:
-            connection = self._idle.get_nowait()
+            connection, pooled = self._idle.get_nowait(), True
         except queue.Empty:
-            connection = self._connect()
+            connection, pooled = self._connect(), False
         try:
-            yield connection
+            return connection, use(connection)
         except BaseException:
             connection.close()  # in an unknown state (a statement cut short): never handed out again
+            if not (pooled and self._lost(connection)):
+                raise
+        self.close()  # the other idle connections went with the same blip
+        connection = self._connect()
+        try:
+            return connection, use(connection)
+        except BaseException:
+            connection.close()
             raise
+
+    def _give_back(self, connection: Any) -> None:
         if self._idle.qsize() < IDLE_CONNECTIONS:
             self._idle.put(connection)
         else:
             connection.close()
+
+    def _lost(self, connection: Any) -> bool:
+        """Whether a failed connection was dropped by its server or the network (SQLite's file never is)."""
+        return False
 
     def _connect(self) -> Any:
         path = self.url.removeprefix("sqlite:///")
@@ -143,15 +181,17 @@ class PostgresStore(Store):
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
-    @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Cursor]:
-        with self._borrowed() as connection, connection.transaction():
-            cursor = connection.cursor()
-            if write:  # one room-wide lock for the transaction: the same guarantee as SQLite's BEGIN IMMEDIATE
-                cursor.execute("SELECT pg_advisory_xact_lock(2853)")
-            else:  # one snapshot for all its reads (PostgreSQL's default gives each statement its own)
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield _Translating(cursor, self._sql)
+    def _begin(self, connection: Any, write: bool) -> Any:
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")  # (the connection commits each statement on its own until a BEGIN)
+        if write:  # one room-wide lock for the transaction: the same guarantee as SQLite's BEGIN IMMEDIATE
+            cursor.execute("SELECT pg_advisory_xact_lock(2853)")
+        else:  # one snapshot for all its reads (PostgreSQL's default gives each statement its own)
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return cursor
+
+    def _lost(self, connection: Any) -> bool:
+        return bool(getattr(connection, "broken", False))
 
     def dedicated(self) -> Any:
         """A connection of its own, never pooled (the training lease lives as long as it does)."""

@@ -160,6 +160,21 @@ class WorkerPool:
             if w.alive() and self.processes:
                 w.handle.kill()  # SIGKILL: a worker ignores SIGTERM (the group's stop signal, see worker.serve)
 
+    def abandon(self) -> None:
+        """End every worker now, saying nothing to the runs' folders (this process no longer trains: another carries
+        the runs on from their checkpoints). A process is killed; a thread is told to exit (it ends its run at its next
+        step, and its last word is not applied: gan_core.runs.sharing.step_down)."""
+        self.closed = True  # no replacements, no run failed for a death
+        with self._lock:
+            workers = list(self.workers)
+        for w in workers:
+            if self.processes:
+                w.handle.kill()
+            else:
+                w.send("exit")
+        for w in workers:
+            w.handle.join(2.0)
+
     def _new(self, index: int) -> Worker:
         worker = Worker(index, self.processes, self._torch_threads)
         threading.Thread(target=self._receive, args=(worker,), name=f"gan-events-{index}", daemon=True).start()

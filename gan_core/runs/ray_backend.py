@@ -356,6 +356,13 @@ class RayPool:
         with self._lock:
             return [w for w in self.workers if w.run_id is not None]
 
+    def abandon(self) -> None:
+        """End the driver now, and with it the actors training on the cluster (this process no longer trains)."""
+        self.closed = True
+        driver = self._driver
+        if driver is not None:
+            driver.end(1.0)
+
     def exit(self, deadline: float) -> None:
         """Every run has been told to stop: wait for their last events until `deadline`, then end the driver (Ray ends
         the actors it still had with it)."""

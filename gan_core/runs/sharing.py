@@ -15,11 +15,13 @@ import logging
 import time
 from typing import Any
 
-from gan_core.classroom.lease import LEASE_RETRY_S
+from gan_core.classroom.lease import BEAT_S, LEASE_RETRY_S, STEP_DOWN_S
 from gan_core.classroom.orders import Order
 from gan_core.config import ConfigError, TrainConfig
+from gan_core.runs.mirror import FolderTail
 from gan_core.runs.reload import load_run
 from gan_core.runs.roles import Actor, RunRefused
+from gan_core.runs.run_queue import RunQueue
 from gan_core.runs.status import Status, StepKind
 
 log = logging.getLogger(__name__)
@@ -28,18 +30,31 @@ ORDER_POLL_S = 0.1  # how often the trainer looks for orders: a start from anoth
 
 
 def serve(manager: Any) -> None:
-    """The manager's order thread: while it trains, carry out the others' orders; until then, ask for the lease."""
-    last_try = time.monotonic()
+    """The manager's order thread: while it trains, confirm the lease every BEAT_S (stepping down when it is lost) and
+    carry out the others' orders; until then, ask for the lease."""
+    last_try = last_beat = confirmed = time.monotonic()
     while not manager._closed:
         time.sleep(ORDER_POLL_S)
         try:
+            now = time.monotonic()
+            if manager.trains and now - last_beat >= BEAT_S:
+                last_beat = now
+                held = manager._lease.holds()
+                if held:
+                    confirmed = now
+                elif held is False or now - confirmed >= STEP_DOWN_S:
+                    step_down(manager, "another process holds the training lease now" if held is False else
+                              f"the room's database could not confirm this process's training lease for {STEP_DOWN_S:.0f} s")
+                    last_try = time.monotonic()
+                    continue
             if manager.trains:
                 for order in manager._orders.take():
                     manager._orders.answer(order, answer(manager, order))
-            elif time.monotonic() - last_try >= LEASE_RETRY_S:
-                last_try = time.monotonic()
+            elif now - last_try >= LEASE_RETRY_S:
+                last_try = now
                 if manager._lease.try_acquire() and not manager._closed:
                     take_over(manager)
+                    last_beat = confirmed = time.monotonic()
         except Exception:  # the store unreachable for a moment: the next look tries again
             log.exception("the run orders of %s", manager.runs_dir)
             time.sleep(1.0)
@@ -99,6 +114,7 @@ def carry_out(manager: Any, order: Order) -> Any:
 def take_over(manager: Any) -> None:
     """The process that trained is gone: train from now on, as a restarted server would, and carry on its runs."""
     log.warning("this process now trains the runs in %s: the one that did is gone", manager.runs_dir)
+    manager.scan()  # a run started since this process last looked is carried on too
     with manager._lock:
         known = [run.store.path for run in manager._runs.values()]
     fresh = []
@@ -120,3 +136,30 @@ def take_over(manager: Any) -> None:
     for run in training:  # it goes on from its checkpoint, once the dead trainer's worker has let its folder go
         manager._queue_run(run)
     manager._admit()
+
+
+def step_down(manager: Any, why: str) -> None:
+    """This process lost the training lease it held (a database blip outlasted it, and another process may train now):
+    stop training at once, as a trainer that died would, and read the runs from their folders from now on. Its workers
+    are ended without a word to the folders, which still say "running" and "queued": the new trainer carries each run
+    on from its last checkpoint (the promise of a kill -9), and queues again what was queued."""
+    log.error("this process no longer trains the runs in %s: %s", manager.runs_dir, why)
+    with manager._lock:
+        manager.trains = False  # from now on its starts and controls are orders to the trainer
+        pool, manager._pool = manager._pool, None
+        manager._queue = RunQueue()
+        known = [run.store.path for run in manager._runs.values()]
+    # fresh states, read as a viewer reads them, before the workers end: an ended worker's last word finds a run with no
+    # worker and is dropped, rather than written into a folder another process trains in now
+    for folder in known:
+        run, owner = load_run(folder, manager.data_dir)
+        run.owner, run.mirrored = owner, True
+        tail = FolderTail(folder)
+        tail.refresh(run, force=True)
+        with manager._lock:
+            if run.id in manager._runs:
+                manager._runs[run.id] = run
+                manager._tails[run.id] = tail
+    if pool is not None:
+        pool.abandon()
+    manager._lease.release()  # (a lost lease: nothing left to let go; taken again: handed to whoever asks next)
