@@ -245,7 +245,7 @@ def test_a_relayed_checkpoint_loads_like_a_written_one(tmp_path: Path) -> None:
 
 # How long a Ray driver tries to reach a cluster that went away before Ray ends its process: 60 s by default; the test
 # below shortens it (Ray reads RAY_<setting> from the environment) so that outliving it takes seconds, not minutes.
-RECONNECT_S = 10
+RECONNECT_S = 5
 
 
 def head_loss(runs: str) -> None:
@@ -259,14 +259,15 @@ def head_loss(runs: str) -> None:
     RunStore(Path(runs) / "earlier").create(TINY)
     times: dict[str, float] = {}
     with ray_head(port) as head:
+        plain = subprocess.Popen(  # what the server was before: a process that called ray.init itself (it joins while
+            # the run below starts: both take seconds)
+            [sys.executable, "-c", "import ray, sys, time; ray.init(address=sys.argv[1], log_to_driver=False); "
+                                   "print('joined', flush=True); time.sleep(600)", address],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         m = RunManager(runs, ray_address=address, max_runs=1)
         run_id = m.start(SLOW.replace(checkpoint_every=10), "doomed")
         m.wait(run_id, lambda s: s.step >= 15, timeout=180)
         assert "ray" not in sys.modules  # the server's process is no Ray driver: its driver is a child process
-        plain = subprocess.Popen(  # what the server was before: a process that called ray.init itself
-            [sys.executable, "-c", "import ray, sys, time; ray.init(address=sys.argv[1], log_to_driver=False); "
-                                   "print('joined', flush=True); time.sleep(600)", address],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert plain.stdout is not None and plain.stdout.readline().strip() == "joined"
         os.killpg(head.pid, signal.SIGKILL)  # the head and all it started, at once, as a crashed machine would
         head.wait(10)
