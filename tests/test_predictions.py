@@ -18,7 +18,6 @@ from gan_core.lessons.predictions import (
     PREDICTIONS_FILE,
     PRESENT_S,
     Predictions,
-    RateLimit,
     voter,
 )
 from gan_core.runs.roles import Actor, RunRefused
@@ -166,12 +165,27 @@ def test_one_answer_per_browser_not_per_tab(tmp_path):
     assert poll.tally() == {"BCE": 0, "WGAN-GP": 0, "both": 0, "neither": 1}
 
 
-def test_new_answers_refill_one_a_second_per_address():
-    now = [0.0]
-    limit = RateLimit(2, 1.0, clock=lambda: now[0])
-    assert limit.take("a") and limit.take("a") and not limit.take("a") and limit.take("b")
-    now[0] = 1.0
-    assert limit.take("a") and not limit.take("a")
+def test_new_answers_refill_one_a_second_per_address_across_the_rooms_processes(tmp_path):
+    """Two Predictions on one runs folder stand for two app processes behind the hall's balancer: one address's burst
+    is the room's, not each process's."""
+    now = [1000.0]
+    first, second = (Predictions(tmp_path, clock=lambda: now[0], burst=2) for _ in range(2))
+    poll = first.open(NAME, actor=PRESENTER)
+
+    def new_answer(predictions: Predictions, i: int, address: str) -> bool:
+        try:
+            predictions.answer(NAME, poll.id, "BCE", actor=student(i), address=address)
+            return True
+        except ConfigError as err:
+            assert "too many new answers from your network" in str(err)
+            return False
+
+    assert new_answer(first, 1, "10.0.0.66") and new_answer(second, 2, "10.0.0.66")
+    assert not new_answer(first, 3, "10.0.0.66") and not new_answer(second, 3, "10.0.0.66")
+    assert new_answer(second, 4, "10.0.0.7")  # another network: its own bucket
+    now[0] += 1.0
+    assert new_answer(second, 3, "10.0.0.66") and not new_answer(first, 5, "10.0.0.66")
+    second.answer(NAME, poll.id, "neither", actor=student(1), address="10.0.0.66")  # a change is not a new answer
 
 
 def test_the_presenter_sees_how_many_browsers_are_on_the_page(tmp_path):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -90,6 +89,9 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS poll_closed (name TEXT PRIMARY KEY, poll_id INTEGER NOT NULL, "
     "closed DOUBLE PRECISION NOT NULL)",  # when the comparison's question `poll_id` was closed
     "CREATE TABLE IF NOT EXISTS poll_cleared (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL)",  # the id cleared last
+    # new answers from one client address: a token bucket the whole room shares, whichever app process an answer reached
+    "CREATE TABLE IF NOT EXISTS answer_pace (address TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, "
+    "counted DOUBLE PRECISION NOT NULL)",
 )
 
 
@@ -105,13 +107,12 @@ class Predictions:
         self.path = Path(folder) / PREDICTIONS_FILE  # read once, into the store, on the room's first start
         self.comparisons = COMPARISONS if comparisons is None else comparisons
         self.store = open_store(state_url(folder)) if store is None else store
-        self._lock = threading.Lock()  # the rate limit's (this process's own)
         self._clock = clock
         self._swept = float("-inf")  # when `seen` last dropped long-gone browsers
         burst = env_whole_number(BURST_ENV, NEW_BURST) if burst is None else burst
         if burst < 1:
             raise ValueError(f"{BURST_ENV} must be at least 1 (0 would turn away every new answer), not {burst}")
-        self._new_answers = RateLimit(burst, NEW_PER_ADDRESS_S, clock)
+        self._burst = burst
         self.store.ensure("predictions", SCHEMA)
         self.store.import_once(PREDICTIONS_FILE, self._read_file)
 
@@ -161,6 +162,9 @@ class Predictions:
             poll = Poll(name, last + 1, comparison.prediction.question, comparison.choices(), True, time.time(), {})
             cursor.execute("DELETE FROM votes WHERE name = ?", (name,))
             cursor.execute("DELETE FROM poll_closed WHERE name = ?", (name,))
+            # the addresses whose buckets have filled up again hold nothing worth keeping
+            cursor.execute("DELETE FROM answer_pace WHERE tokens + (? - counted) / ? >= ?",
+                           (self._clock(), NEW_PER_ADDRESS_S, float(self._burst)))
             _write_poll(cursor, poll)
             return poll
 
@@ -214,9 +218,7 @@ class Predictions:
             if key not in poll.answers:
                 if len(poll.answers) >= MAX_ANSWERS:
                     raise ConfigError("answer", f"this question has its {MAX_ANSWERS:,} answers already")
-                with self._lock:
-                    allowed = self._new_answers.take(address or "local")
-                if not allowed:
+                if not _take_token(cursor, address or "local", self._clock(), self._burst):
                     raise ConfigError("answer", "too many new answers from your network just now: try again in a few "
                                                 "seconds")
             cursor.execute("INSERT INTO votes (name, poll_id, voter, choice) VALUES (?, ?, ?, ?) ON CONFLICT "
@@ -266,24 +268,17 @@ def _write_poll(cursor: Cursor, poll: Poll) -> None:
                    (poll.name, poll.id, poll.question, json.dumps(list(poll.choices)), int(poll.is_open), poll.opened))
 
 
-class RateLimit:
-    """At most `burst` at once per key, then one more every `per_s` seconds (a token bucket per key); thread-unsafe:
-    Predictions calls it holding its lock."""
-
-    def __init__(self, burst: int, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.burst, self.per_s, self._clock = burst, per_s, clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
-
-    def take(self, key: str) -> bool:
-        now = self._clock()
-        tokens, then = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) / self.per_s)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - 1.0, now)
-        if len(self._buckets) > 10_000:  # full buckets hold nothing worth keeping
-            full = [k for k, (t, at) in self._buckets.items() if t + (now - at) / self.per_s >= self.burst]
-            for k in full:
-                del self._buckets[k]
-        return True
+def _take_token(cursor: Cursor, address: str, now: float, burst: int) -> bool:
+    """A new answer from `address`: at most `burst` at once, then one more every NEW_PER_ADDRESS_S (a token bucket, a
+    row of the room's store, read and written inside the answer's transaction: a script spread over the hall's app
+    processes gets no more than against one)."""
+    cursor.execute("SELECT tokens, counted FROM answer_pace WHERE address = ?", (address,))
+    row = cursor.fetchall()
+    tokens = float(burst)
+    if row:
+        tokens = min(tokens, float(row[0][0]) + max(0.0, now - float(row[0][1])) / NEW_PER_ADDRESS_S)
+    allowed = tokens >= 1.0
+    cursor.execute("INSERT INTO answer_pace (address, tokens, counted) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE "
+                   "SET tokens = excluded.tokens, counted = excluded.counted",
+                   (address, tokens - 1.0 if allowed else tokens, now))
+    return allowed
