@@ -10,12 +10,11 @@ clock seconds, as every process of the room reads the same row (machines of one 
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gan_core.classroom.recent import Recent
 from gan_core.classroom.store import Store
 
 ACTIVE_S = 10.0  # five missed heartbeats (ui.follow.HEARTBEAT_S = 2 s): a presenter tab closed, not merely slow
@@ -43,8 +42,7 @@ class Stage:
         if active_s <= 0:
             raise ValueError(f"active_s must be above 0, got {active_s}")
         self.store, self.active_s, self.fresh_s, self._clock = store, active_s, fresh_s, clock
-        self._lock = threading.Lock()
-        self._read: tuple[float, tuple | None] = (-math.inf, None)  # (when, the row) of the last read
+        self._recent: Recent[tuple | None] = Recent(fresh_s, clock)  # the row, as last read
         store.ensure("stage", SCHEMA)
 
     def publish(self, page: str, run: str | None) -> Scene:
@@ -74,21 +72,18 @@ class Stage:
     def current(self) -> Scene | None:
         """The scene, as the row stood at most `fresh_s` ago (this process's own publish is seen at once)."""
         now = self._clock()
-        with self._lock:
-            when, row = self._read
-        if not 0 <= now - when < self.fresh_s:
-            rows = self.store.rows("SELECT page, run, version, seen FROM stage WHERE id = 1")
-            row = rows[0] if rows else None
-            with self._lock:
-                self._read = (now, row)
+        row = self._recent.get("stage", self._read)
         if row is None or row[0] is None or now - row[3] > self.active_s:
             return None
         page, run, version, _ = row
         return Scene(page, run, version)
 
+    def _read(self) -> tuple | None:
+        rows = self.store.rows("SELECT page, run, version, seen FROM stage WHERE id = 1")
+        return rows[0] if rows else None
+
     def _forget(self) -> None:
-        with self._lock:
-            self._read = (-math.inf, None)
+        self._recent.forget()
 
     def clear(self) -> None:
         """No presenter any more (a server's tests start each from an empty stage). The version is kept: a follower in

@@ -17,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan_core.classroom.recent import Recent
 from gan_core.classroom.store import Cursor, Store, open_store, state_url
 from gan_core.config import ConfigError
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
@@ -36,6 +38,8 @@ MAX_ANSWERS = 20_000  # per question: bounds the store; a lecture hall is a few 
 NEW_BURST = 200  # new answers one address may give at once: a lecture hall behind one NAT answers together
 BURST_ENV = "GAN_POLL_BURST"  # a larger hall behind one NAT raises it
 NEW_PER_ADDRESS_S = 1.0  # then one more new answer per this many seconds from that address (changed answers are free)
+FRESH_S = 0.25  # a question read this recently is shown again (another process's answer shows this much later)
+SEEN_WRITE_S = 1.0  # a process writes the browsers it saw on a question's page at most this often
 PRESENT_S = 10.0  # a browser whose question panel polled (every few seconds) within this long is on the page
 
 
@@ -109,10 +113,15 @@ class Predictions:
         self.store = open_store(state_url(folder)) if store is None else store
         self._clock = clock
         self._swept = float("-inf")  # when `seen` last dropped long-gone browsers
+        self._seen_lock = threading.Lock()
+        self._seen_waiting: dict[tuple[str, str], float] = {}  # (question, voter) -> when seen, not yet written
+        self._seen_written = float("-inf")
         burst = env_whole_number(BURST_ENV, NEW_BURST) if burst is None else burst
         if burst < 1:
             raise ValueError(f"{BURST_ENV} must be at least 1 (0 would turn away every new answer), not {burst}")
         self._burst = burst
+        # every browser's question panel reads the question on each run: one read per process per FRESH_S serves them
+        self._recent: Recent[object] = Recent(FRESH_S)
         self.store.ensure("predictions", SCHEMA)
         self.store.import_once(PREDICTIONS_FILE, self._read_file)
 
@@ -139,14 +148,16 @@ class Predictions:
     def poll(self, name: str) -> Poll | None:
         """The comparison's latest question (open or closed), None if none was ever opened."""
         self._comparison(name)
-        with self.store.transaction(write=False) as cursor:  # the question and its answers as of one moment
-            return _read_poll(cursor, name)
+        return self._recent.get(name, lambda: self._read_polls((name,))[name])
 
     def polls(self) -> dict[str, Poll]:
         """Every comparison's latest question (those ever opened since the last clear), as of one moment."""
-        with self.store.transaction(write=False) as cursor:
-            polls = {name: _read_poll(cursor, name) for name in self.comparisons}
+        polls = self._recent.get(None, lambda: self._read_polls(tuple(self.comparisons)))
         return {name: poll for name, poll in polls.items() if poll is not None}
+
+    def _read_polls(self, names: tuple[str, ...]) -> dict[str, Poll | None]:
+        with self.store.transaction(write=False) as cursor:  # the questions and their answers as of one moment
+            return {name: _read_poll(cursor, name) for name in names}
 
     # -- the presenter -------------------------------------------------------------------------------------------------
     def open(self, name: str, *, actor: Actor) -> Poll:
@@ -154,7 +165,7 @@ class Predictions:
         comparison = self._comparison(name)
         if not actor.presenter:
             raise RunRefused("only the presenter can open a question to the room")
-        with self.store.transaction() as cursor:
+        with self._recent.writing(self.store.transaction()) as cursor:
             before = _read_poll(cursor, name, answers=False)
             cursor.execute("SELECT last_id FROM poll_cleared WHERE name = ?", (name,))
             cleared = cursor.fetchall()
@@ -173,7 +184,7 @@ class Predictions:
         self._comparison(name)
         if not actor.presenter:
             raise RunRefused("only the presenter can close a question to the room")
-        with self.store.transaction() as cursor:
+        with self._recent.writing(self.store.transaction()) as cursor:
             before = _read_poll(cursor, name, answers=False)
             if before is not None and before.is_open:  # closed twice: the first close is when answers stopped
                 cursor.execute("UPDATE polls SET is_open = 0 WHERE name = ?", (name,))
@@ -187,7 +198,7 @@ class Predictions:
         Returns how many questions were cleared. Only the presenter may (with no presenter key, everyone is)."""
         if not actor.presenter:
             raise RunRefused("only the presenter can clear the questions")
-        with self.store.transaction() as cursor:
+        with self._recent.writing(self.store.transaction()) as cursor:
             cursor.execute("SELECT name, id FROM polls")
             polls = cursor.fetchall()
             for name, poll_id in polls:
@@ -206,7 +217,7 @@ class Predictions:
         if actor.session is None:
             raise ConfigError("answer", "only a browser session can answer (it needs a session id)")
         key = voter(actor.session)
-        with self.store.transaction() as cursor:
+        with self._recent.writing(self.store.transaction()) as cursor:
             poll = _read_poll(cursor, name)
             if poll is None or poll.id != poll_id:
                 raise ConfigError("answer", "that question is no longer asked: answer the one shown now")
@@ -227,10 +238,24 @@ class Predictions:
 
     # -- who is on the page --------------------------------------------------------------------------------------------
     def seen(self, name: str, session: str) -> None:
-        """A browser (its id) shows the comparison's question panel now (its panel polls every few seconds)."""
+        """A browser (its id) shows the comparison's question panel now (its panel polls every few seconds). Written to
+        the store with the others this process saw, at most every SEEN_WRITE_S: one write, not one per page run."""
         now = self._clock()
-        self.store.run("INSERT INTO presence (name, voter, seen) VALUES (?, ?, ?) ON CONFLICT (name, voter) DO UPDATE "
-                       "SET seen = excluded.seen", (name, voter(session), now))
+        with self._seen_lock:
+            self._seen_waiting[(name, voter(session))] = now
+            if 0 <= now - self._seen_written < SEEN_WRITE_S:
+                return
+            self._seen_written = now
+        self._write_seen(now)
+
+    def _write_seen(self, now: float) -> None:
+        with self._seen_lock:
+            waiting, self._seen_waiting = self._seen_waiting, {}
+        if waiting:
+            with self.store.transaction() as cursor:
+                for (name, key), when in waiting.items():
+                    cursor.execute("INSERT INTO presence (name, voter, seen) VALUES (?, ?, ?) ON CONFLICT (name, voter) "
+                                   "DO UPDATE SET seen = excluded.seen", (name, key, when))
         if now - self._swept > 10 * PRESENT_S:  # now and then, not on every poll: the browsers gone a while ago
             self._swept = now
             self.store.run("DELETE FROM presence WHERE seen < ?", (now - 10 * PRESENT_S,))
@@ -239,6 +264,7 @@ class Predictions:
         """How many browsers showed the comparison's question panel in the last PRESENT_S, the browser `besides` (the
         presenter's, which polled as a student's until it typed the key) left out: set beside the answers, so a tally
         stuffed by scripts shows."""
+        self._write_seen(self._clock())  # this process's own browsers, counted now
         left_out = "" if besides is None else voter(besides)
         rows = self.store.rows("SELECT COUNT(*) FROM presence WHERE name = ? AND seen >= ? AND voter <> ?",
                                (name, self._clock() - PRESENT_S, left_out))

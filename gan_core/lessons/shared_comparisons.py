@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gan_core.classroom.recent import Recent
 from gan_core.classroom.store import Cursor
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.lessons.comparisons import COMPARISONS, Comparison
@@ -40,6 +41,7 @@ HISTORY = 20  # comparisons remembered per kind: older ones are only runs in the
 REUSABLE = frozenset({Status.QUEUED, Status.RUNNING, Status.PAUSED, Status.FINISHED})
 CLAIM_S = 30.0  # a press's claim (a row without runs) older than this was left by a process that died: ignored
 CLAIM_POLL_S = 0.2
+FRESH_S = 0.25  # the comparison shown, as read this recently (another process's press shows this much later)
 SCHEMA = (
     # one row per comparison started; `shown` orders them (the latest shown is the one every browser shows)
     "CREATE TABLE IF NOT EXISTS comparisons (id TEXT PRIMARY KEY, name TEXT NOT NULL, seed INTEGER NOT NULL, "
@@ -88,6 +90,8 @@ class SharedComparisons:
         self.path = manager.runs_dir / COMPARISONS_FILE  # read once, into the store, on the room's first start
         self.store = manager.store
         self._lock = threading.Lock()  # this process's presses, one at a time (the store orders the processes')
+        # every browser on a lesson reads which comparison is shown on each run: one read per process per FRESH_S
+        self._recent: Recent[list[SharedComparison]] = Recent(FRESH_S)
         self.store.ensure("comparisons", SCHEMA)
         self.store.import_once(COMPARISONS_FILE, self._read_file)
 
@@ -143,9 +147,12 @@ class SharedComparisons:
         """The comparison every browser shows: the latest of this kind whose runs all still exist."""
         self._comparison(name)
         self.manager.scan()  # folders restored or removed by hand are seen as the sidebar sees them
-        with self.store.transaction(write=False) as cursor:
-            shown, _ = self._rows(cursor, name)
+        shown = self._recent.get(name, lambda: self._shown(name))
         return next((entry for entry in reversed(shown) if self._exists(entry)), None)
+
+    def _shown(self, name: str) -> list[SharedComparison]:
+        with self.store.transaction(write=False) as cursor:
+            return self._rows(cursor, name)[0]
 
     def start(self, name: str, *, actor: Actor = LOCAL, again: bool = False) -> SharedComparison:
         """Show this comparison to everyone, training it only if it is not already there.
@@ -175,10 +182,11 @@ class SharedComparisons:
                 ids = self.manager.start_many([(config, f"{name}-{label}{suffix}") for label, config in configs.items()],
                                               actor=actor)
             except BaseException:
-                self.store.run("DELETE FROM comparisons WHERE id = ?", (claim,))
+                with self._recent.writing(self.store.transaction()) as cursor:
+                    cursor.execute("DELETE FROM comparisons WHERE id = ?", (claim,))
                 raise
             runs = dict(zip(configs, ids, strict=True))
-            with self.store.transaction() as cursor:
+            with self._recent.writing(self.store.transaction()) as cursor:
                 cursor.execute("UPDATE comparisons SET runs = ? WHERE id = ?", (json.dumps(runs), claim))
                 cursor.execute("SELECT id FROM comparisons WHERE name = ? ORDER BY shown DESC", (name,))
                 for (old,) in cursor.fetchall()[HISTORY:]:
@@ -190,7 +198,7 @@ class SharedComparisons:
         """Under the room's write lock: the comparison to show again (reused), or a claim (its row id) and the seed to
         train; None while another process's claim on this kind is still starting its runs."""
         self.manager.scan()
-        with self.store.transaction() as cursor:
+        with self._recent.writing(self.store.transaction()) as cursor:
             shown, claims = self._rows(cursor, name)
             if claims and not ignore_claims:
                 return None
