@@ -161,10 +161,6 @@ sweep: Sweep = by_id[shown_id]
 is_2d = get_preset(sweep.preset).config.dataset.is_2d
 
 
-def open_run(run_id: str) -> None:
-    live.select(run_id)
-
-
 def draw_cell(row: outcomes.CellRow) -> None:
     """A cell's latest samples, its setting, and its status or outcome; a button to open its run."""
     cell = row.cell
@@ -178,9 +174,11 @@ def draw_cell(row: outcomes.CellRow) -> None:
         st.image(cache.image_url(picture), width=figures.CELL_SIZE)
     ending = row.describe() if row.outcomes else f"{row.status.value}, step {row.step:,}/{snap.total:,}"
     st.caption(f"**{md_escape(cell.name)}**  \n{md_escape(ending)}")
-    if st.button("Open", key=f"sweep_open_{cell.run_id}", icon=":material/open_in_new:", on_click=open_run,
-                 args=(cell.run_id,), help="Show this run on the Training page"):
-        st.switch_page("app_pages/training.py")
+    # a link, not a button that switches page: a switch asked from inside this polling fragment could leave the
+    # Training page undrawn (seen once in a full local run: its sidebar drawn, its body never), where a link is a plain
+    # navigation the browser makes, and the run it names is selected there (ui.live.follow_link)
+    st.page_link(course.page("app_pages/training.py"), label="Open", icon=":material/open_in_new:",
+                 query_params={live.LINK: cell.run_id}, help="Show this run on the Training page")
 
 
 def unevaluated(rows: list[outcomes.CellRow]) -> list[outcomes.CellRow]:

@@ -68,7 +68,7 @@ def test_a_sweep_draws_its_cells_then_the_heatmap_of_outcomes():
     assert len(sweep.cells) == 4 and any("Launched" in s.value for s in app.success)
     captions = " ".join(c.value for c in app.caption)
     assert all(cell.name in captions.replace("\\", "") for cell in sweep.cells)  # Markdown escapes shown as text
-    assert sum(b.label == "Open" for b in app.button) == 4
+    assert len(_open_links(app)) == 4
     deadline = time.monotonic() + 120
     for run_id in sweep.run_ids:
         manager.wait(run_id, lambda s: not s.status.active, timeout=max(1.0, deadline - time.monotonic()))
@@ -87,10 +87,17 @@ def test_open_shows_the_cells_run_on_the_training_page():
     _fill(app, "0.0002, 0.001", steps=20, seeds="0")
     _launch(app)
     (sweep,) = list_sweeps(live.get_manager().runs_dir)
-    [b for b in app.button if b.label == "Open"][1].click()
+    link = _open_links(app)[1]  # a link to the Training page naming the cell's run (a browser follows it)
+    assert link.page.endswith("training") and link.query_string == f"{live.LINK}={sweep.cells[1].run_id}"
+    app.switch_page("app_pages/training.py")
+    app.query_params[live.LINK] = sweep.cells[1].run_id
     _run(app)
     assert app.session_state[live.SELECTED] == sweep.cells[1].run_id
     assert any(h.value == f"Run {sweep.cells[1].run_id}" for h in app.subheader)  # the Training page shows it
+
+
+def _open_links(app: AppTest) -> list:
+    return [e.proto for e in app.get("page_link") if e.proto.label == "Open"]
 
 
 def test_a_student_over_quota_starts_no_cell(monkeypatch):

@@ -10,7 +10,8 @@ import pytest
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
-OPEN = re.compile(r"^\W*(open_in_new)?\s*Open\s*$")  # a cell's button: its icon's name, then its label
+OPEN = re.compile(r"^\W*(open_in_new)?\s*Open\s*$")  # a cell's link: its icon's name, then its label
+CELL_LINKS = "[data-testid=stPageLink] a:visible"
 
 
 def test_a_sweep_from_the_form_to_the_heatmap(server, browser):
@@ -23,8 +24,8 @@ def test_a_sweep_from_the_form_to_the_heatmap(server, browser):
         page.locator("input[aria-label='Seeds']").fill("0,1")
         page.get_by_role("button", name="Launch the sweep").click()
         page.get_by_text("of 4 runs ended").wait_for(timeout=30_000)
-        opens = page.locator("[data-testid=stButton] button:visible").filter(has_text=OPEN)
-        # the cells' buttons come with or just after the progress line, in the same rerun (seen on a busy machine:
+        opens = page.locator(CELL_LINKS).filter(has_text=OPEN)
+        # the cells' links come with or just after the progress line, in the same rerun (seen on a busy machine:
         # counted the moment the line showed, there were none yet)
         opens.nth(3).wait_for(timeout=30_000)
         assert opens.count() == 4, opens.all_inner_texts()
@@ -33,7 +34,7 @@ def test_a_sweep_from_the_form_to_the_heatmap(server, browser):
         page.get_by_text("modes covered", exact=True).first.wait_for()
         assert_no_exception(page)
         screenshot(page, "sweep")
-        page.locator("[data-testid=stButton] button:visible").filter(has_text=OPEN).first.click()
+        page.locator(CELL_LINKS).filter(has_text=OPEN).first.click()
         page.wait_for_url("**/training**", timeout=30_000)
         heading = page.get_by_role("heading", name="Run lr_g")  # the cell's run, on the Training page
         heading.first.wait_for(timeout=30_000)  # the address changes before the page is drawn (seen in CI)
