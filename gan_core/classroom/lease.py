@@ -30,7 +30,10 @@ ADVISORY_KEY = 2854  # the training lease's key (the store's write lock is 2853)
 LEASE_RETRY_S = 1.0  # how often a process that does not train asks again: a dead owner is replaced within about this
 BEAT_S = 0.5  # how often the holder confirms it still holds the lease (PostgreSQL: a round trip on its connection)
 STEP_DOWN_S = 2.0  # a holder that could not confirm for this long stops training...
-TAKEOVER_AFTER_S = 4.0  # ...well before another process may take a lock its last beat says was held (PostgreSQL)
+# ...well before another process may take a lock whose last beat is this recent (PostgreSQL). A confirmation that hangs
+# on a lost network ends within 1 s (the lease connection's timeouts: gan_core.classroom.store.LEASE_OPTIONS) and a new
+# connection within 2 s more, so a holder has stepped down by BEAT_S + 1 + 2 = 3.5 s after its last beat at the latest
+TAKEOVER_AFTER_S = 6.0
 
 
 class Lease(Protocol):

@@ -175,6 +175,11 @@ class Store:
         return connection
 
 
+# the lease connection's limits: 2 s to connect (libpq's least), 1 s for a statement, whether the server is slow to
+# answer (statement_timeout) or the network took the packets (tcp_user_timeout, in ms)
+LEASE_OPTIONS = {"connect_timeout": 2, "tcp_user_timeout": 1000, "options": "-c statement_timeout=1000"}
+
+
 class PostgresStore(Store):
     """The same store on PostgreSQL (psycopg 3, imported only here: a room on SQLite never needs it)."""
 
@@ -194,17 +199,18 @@ class PostgresStore(Store):
         return bool(getattr(connection, "broken", False))
 
     def dedicated(self) -> Any:
-        """A connection of its own, never pooled (the training lease lives as long as it does)."""
-        return self._connect()
+        """A connection of its own, never pooled (the training lease lives as long as it does), whose every wait is
+        short: the lease's holder must hear within seconds that it can no longer confirm it (gan_core.classroom.lease)."""
+        return self._connect(**LEASE_OPTIONS)
 
-    def _connect(self) -> Any:
+    def _connect(self, **options: Any) -> Any:
         try:
             import psycopg  # noqa: PLC0415 - optional: only a room on PostgreSQL needs it
         except ImportError as err:
             raise ValueError(f"{URL_ENV} names PostgreSQL, but psycopg cannot be imported ({err}): "
                              'pip install "psycopg[binary]"') from None
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            return psycopg.connect(self.url, **{"autocommit": True, "connect_timeout": 10, **options})
         except psycopg.OperationalError as err:
             first = (str(err).strip().splitlines() or ["no answer"])[0]
             raise ValueError(f"{URL_ENV}: cannot connect to PostgreSQL: {first[:200]}") from None
