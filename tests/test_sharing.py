@@ -67,19 +67,7 @@ def test_a_second_manager_sends_its_controls_to_the_one_that_trains_and_reads_th
         owner.shutdown()
 
 
-OWNER = """
-import json, sys, time
-from gan_core.config import TrainConfig
-from gan_core.runs.manager import RunManager
-runs = sys.argv[1]
-config, waiting = (TrainConfig.from_dict(json.loads(a)) for a in sys.argv[2:4])
-m = RunManager(runs, max_runs=1, processes=True)
-assert m.trains
-ids = [m.start(config, "training"), m.start(waiting, "waiting")]
-m.wait(ids[0], lambda s: s.step >= 2 * config.checkpoint_every + 5, timeout=120)
-print(json.dumps({"ids": ids, "workers": [w.handle.pid for w in m._pool.workers]}), flush=True)
-time.sleep(600)
-"""
+OWNER = ["-m", "support.trainer"]  # a process that trains, to be killed (support/trainer.py)
 
 
 @pytest.mark.server
@@ -89,7 +77,7 @@ def test_kill_9_of_the_process_that_trains_hands_the_runs_to_another(tmp_path, o
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     log = tmp_path / "owner.log"
     with open(log, "w") as err:
-        trainer = subprocess.Popen([sys.executable, "-c", OWNER, str(runs), json.dumps(config.to_dict()),
+        trainer = subprocess.Popen([sys.executable, *OWNER, str(runs), json.dumps(config.to_dict()),
                                     json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
                                    cwd=REPO_ROOT, env=env)
     follower = None
