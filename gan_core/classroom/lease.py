@@ -95,26 +95,7 @@ class AdvisoryLease:
     def try_acquire(self) -> bool:
         if self._connection is not None:
             return True
-        try:
-            connection = self.store.dedicated()
-        except ValueError:  # the server cannot be reached: no lease now, the next try may do better
-            return False
-        try:
-            got = connection.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]
-            if got:
-                connection.execute(BEAT_DDL)  # (only a lock holder creates it: never two at once)
-                age = connection.execute(f"SELECT {_NOW} - seen FROM trainer_beat WHERE id = 1").fetchone()
-                # free, but its holder beat a moment ago: a blip took the holder's lock, and it is taking it again
-                got = age is None or age[0] >= TAKEOVER_AFTER_S
-            if got:
-                self._beat(connection)
-        except Exception:  # noqa: BLE001 - the connection broke between connect and query: as unreachable
-            got = False
-        if not got:
-            connection.close()
-            return False
-        self._connection = connection
-        return True
+        return self._take(after_beat=True) is True
 
     def holds(self) -> bool | None:
         if self._connection is not None:
@@ -124,18 +105,30 @@ class AdvisoryLease:
             except Exception:  # noqa: BLE001 - the connection is gone (a restart, a blip), and the lock with it
                 self._connection.close()
                 self._connection = None
+        return self._take(after_beat=False)  # its own: taken again at once, whatever the beat says
+
+    def _take(self, *, after_beat: bool) -> bool | None:
+        """Take the lock on a new connection of its own and beat: True; False when another process holds it, or (with
+        `after_beat`) when it is free but its holder beat less than TAKEOVER_AFTER_S ago (a blip took the holder's
+        lock, and it is taking it again); None when the database cannot be reached."""
         try:
             connection = self.store.dedicated()
         except ValueError:
-            return None  # unreachable: the caller steps down if this lasts STEP_DOWN_S
+            return None
         try:
-            if not connection.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]:
-                connection.close()
-                return False  # another process took it
-            self._beat(connection)
-        except Exception:  # noqa: BLE001
+            got = connection.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]
+            if got and after_beat:
+                connection.execute(BEAT_DDL)  # (only a lock holder creates it: never two at once)
+                age = connection.execute(f"SELECT {_NOW} - seen FROM trainer_beat WHERE id = 1").fetchone()
+                got = age is None or age[0] >= TAKEOVER_AFTER_S
+            if got:
+                self._beat(connection)
+        except Exception:  # noqa: BLE001 - the connection broke between connect and query: as unreachable
             connection.close()
             return None
+        if not got:
+            connection.close()
+            return False
         self._connection = connection
         return True
 

@@ -103,12 +103,7 @@ class RunManager(Scheduling):
         with self._lock:
             known = set(self._runs)
         for folder in self._scanner.new_folders(known):
-            tail = None if self.trains else FolderTail(folder)
-            run, owner = load_run(folder, self.data_dir)
-            run.owner = owner
-            if tail is not None:
-                run.mirrored = True
-                tail.refresh(run, force=True)  # the trainer's word on its status, not a restart's reading
+            run, tail = self._read_run(folder, mirrored=not self.trains)
             with self._lock:
                 if run.id in self._runs:
                     continue
@@ -122,6 +117,18 @@ class RunManager(Scheduling):
                 for run_id in [r for r in self._runs if r not in self._scanner.present]:
                     del self._runs[run_id]
                     self._tails.pop(run_id, None)
+
+    def _read_run(self, folder: Path, *, mirrored: bool) -> tuple[RunState, FolderTail | None]:
+        """A run read from its folder: as a restart reads it (this process trains), or, `mirrored`, as another process
+        trains it, with the tail that follows its files from now on."""
+        run, owner = load_run(folder, self.data_dir)
+        run.owner = owner
+        if not mirrored:
+            return run, None
+        tail = FolderTail(folder)
+        run.mirrored = True
+        tail.refresh(run, force=True)  # the trainer's word on its status, not a restart's reading
+        return run, tail
 
     def ids(self) -> list[str]:
         """Every run on this server, newest first."""

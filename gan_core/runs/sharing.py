@@ -18,8 +18,6 @@ from typing import Any
 from gan_core.classroom.lease import BEAT_S, LEASE_RETRY_S, STEP_DOWN_S
 from gan_core.classroom.orders import Order
 from gan_core.config import ConfigError, TrainConfig
-from gan_core.runs.mirror import FolderTail
-from gan_core.runs.reload import load_run
 from gan_core.runs.roles import Actor, RunRefused
 from gan_core.runs.run_queue import RunQueue
 from gan_core.runs.status import Status, StepKind
@@ -119,9 +117,7 @@ def take_over(manager: Any) -> None:
         known = [run.store.path for run in manager._runs.values()]
     fresh = []
     for folder in known:  # read as a restart reads them: the queued ones queued again
-        run, owner = load_run(folder, manager.data_dir)
-        run.owner = owner
-        fresh.append(run)
+        fresh.append(manager._read_run(folder, mirrored=False)[0])
     training = [run for run in fresh
                 if run.resumable and run.store.read_status().get("status") == Status.RUNNING.value]
     manager._open_pool()  # before anyone may start a run here
@@ -152,10 +148,7 @@ def step_down(manager: Any, why: str) -> None:
     # fresh states, read as a viewer reads them, before the workers end: an ended worker's last word finds a run with no
     # worker and is dropped, rather than written into a folder another process trains in now
     for folder in known:
-        run, owner = load_run(folder, manager.data_dir)
-        run.owner, run.mirrored = owner, True
-        tail = FolderTail(folder)
-        tail.refresh(run, force=True)
+        run, tail = manager._read_run(folder, mirrored=True)
         with manager._lock:
             if run.id in manager._runs:
                 manager._runs[run.id] = run
