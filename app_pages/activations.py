@@ -13,7 +13,7 @@ from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from ui import cache, comparisons, course, live, panels
 from ui.figures import activations
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 from ui.text import minus
 
 DYING, VANISHING = "dying-relu", "vanishing-gradients"
@@ -52,8 +52,8 @@ for row in (activations.CURVE_KINDS[:2], activations.CURVE_KINDS[2:]):
                            f"use a = 0.1; its labs' discriminator, and this page's runs, a = {COURSE_SLOPE}: any small "
                            "a > 0 keeps the unit learning.")
             # built once per (kind, slope) for every browser: four figures were ~0.1 s of each page draw
-            figure = cache.cached(("act_curve", kind, slope), partial(activations.activation_figure, kind, slope))
-            plot.plotly_chart(figure, key=f"act_curve_{kind.value}", config=PLOTLY_CONFIG)
+            plotly_chart(("act_curve", kind, slope), partial(activations.activation_figure, kind, slope),
+                         key=f"act_curve_{kind.value}", dg=plot)
 
 st.caption("Solid: g(z). Dashed: g′(z), what backprop multiplies by. Grey: g′ is exactly 0 (ReLU's negative side: "
            "no gradient *for that input*; the unit is dead only if every input lands there). Red: g′ is below 0.01 "

@@ -14,7 +14,7 @@ from gan_core.lessons.comparisons import get_comparison
 from gan_core.runs.state import RunSnapshot
 from ui import cache, collapse_evidence, comparisons, course, live, panels
 from ui.figures import batch_norm, images
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 
 EPS = 1e-5  # torch's default ε
 MOMENTUM = 0.1  # torch's default: the weight of the new batch in the running averages
@@ -113,9 +113,9 @@ def toy_batch() -> None:
                    "inference it depends on its own x only.")
     with plot_col:
         # one build per set of inputs for every browser: the page's default toy is the same figure for the whole room
-        toy = cache.cached(("bn_toy", tuple(map(float, result.x)), running_mean, running_var, gamma, beta),
-                           partial(batch_norm.toy_figure, result, running_mean, running_var, gamma, beta, eps=EPS))
-        st.plotly_chart(toy, key="bn_toy_plot", config=PLOTLY_CONFIG)
+        plotly_chart(("bn_toy", tuple(map(float, result.x)), running_mean, running_var, gamma, beta),
+                     partial(batch_norm.toy_figure, result, running_mean, running_var, gamma, beta, eps=EPS),
+                     key="bn_toy_plot")
 
 
 st.subheader("One feature, one batch, by hand")

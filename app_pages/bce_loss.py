@@ -10,9 +10,9 @@ import streamlit as st
 from gan_core.config import Loss
 from gan_core.lessons import explain, game
 from gan_core.runs.state import RunSnapshot
-from ui import cache, course, live, panels
+from ui import course, live, panels
 from ui.figures import bce_loss
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 
 EXAMPLE = (0.8, 0.3)  # D's output on one real example and on one fake, for the worked V and J
 
@@ -40,8 +40,7 @@ with controls:
                "minimise: every BCE loss on this page and in training is ≥ 0, lower is better. A confident right "
                "answer costs almost nothing, a confident wrong one (h → 0 for a real example) costs −log h, without bound.")
 with plot:
-    st.plotly_chart(cache.cached(("bce_curves", y, h), partial(bce_loss.bce_curves, y, h)), key="bce_curves",
-                    config=PLOTLY_CONFIG)
+    plotly_chart(("bce_curves", y, h), partial(bce_loss.bce_curves, y, h), key="bce_curves")
 
 # -- 2. a batch ---------------------------------------------------------------------------------------------------------
 st.subheader("A batch: the cost J(θ)")
@@ -79,11 +78,11 @@ left, right = st.columns(2)
 with left:
     st.latex(r"\text{minimax: } \min_G \log(1 - D(G(z)))")
     st.latex(r"\text{non-saturating: } \min_G -\log D(G(z))")
-    st.plotly_chart(cache.cached("bce_glosses", bce_loss.g_losses), key="bce_glosses", config=PLOTLY_CONFIG)
+    plotly_chart("bce_glosses", bce_loss.g_losses, key="bce_glosses")
 with right:
     st.latex(r"\frac{\partial}{\partial l}\log(1-\sigma(l)) = -D(G(z))")
     st.latex(r"\frac{\partial}{\partial l}\big(-\log\sigma(l)\big) = D(G(z)) - 1")
-    st.plotly_chart(cache.cached("bce_ggrad", bce_loss.g_gradients), key="bce_ggrad", config=PLOTLY_CONFIG)
+    plotly_chart("bce_ggrad", bce_loss.g_gradients, key="bce_ggrad")
 st.caption("Early in training D often spots fakes easily, so D(G(z)) is near 0. There the minimax gradient vanishes "
            "and G barely moves; the non-saturating gradient is at its largest. The last section shows a run's D(G(z)).")
 

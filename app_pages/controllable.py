@@ -18,7 +18,7 @@ from ui import cache, course, live
 from ui.figures import controllable
 from ui.figures.images import image_rows
 from ui.forms import whole_number
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 
 PRESET, COND_PRESET = "digits", "digits-conditional"
 DONE = (Status.FINISHED, Status.STOPPED)  # a run whose checkpoint no longer changes
@@ -126,11 +126,10 @@ if gen is not None:
 
     def build() -> tuple:
         result = gen.ascent(target, steps, step_size, penalty, n, seed)
-        return (result, summarize(result), controllable.ascent_grid(result), controllable.class_prob_figure(result),
-                controllable.target_heatmap(result))
+        return result, summarize(result), controllable.ascent_grid(result)
 
-    result, summary, grid, prob_fig, heat_fig = cache.cached(
-        ("ctl_ascent", gen.key, target, steps, step_size, penalty, n, seed), build)
+    ascent = ("ctl_ascent", gen.key, target, steps, step_size, penalty, n, seed)
+    result, summary, grid = cache.cached(ascent, build)
 
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(f"Mean p(digit {target})", f"{summary.end[target]:.2f}", f"{summary.change[target]:+.2f} from step 0")
@@ -151,8 +150,8 @@ if gen is not None:
         st.image(cache.image_url(grid), caption=f"Columns: {n} samples. Rows: ascent steps 0 (top, the starting z) to {steps}.",
                  width="stretch")
     with right:
-        st.plotly_chart(prob_fig, key="ctl_probs", config=PLOTLY_CONFIG)
-        st.plotly_chart(heat_fig, key="ctl_heat", config=PLOTLY_CONFIG)
+        plotly_chart((*ascent, "probs"), partial(controllable.class_prob_figure, result), key="ctl_probs")
+        plotly_chart((*ascent, "heat"), partial(controllable.target_heatmap, result), key="ctl_heat")
 
     # -- 2. z-space ---------------------------------------------------------------------------------------------------
     st.subheader("Walk through z-space")
@@ -187,8 +186,8 @@ if gen is not None:
         st.image(cache.image_url(at_t_images), caption=f"t = {t:.2f}. Linear: ‖z‖ = {float(at_t['linear'].norm()):.2f}; "
                  f"slerp: ‖z‖ = {float(at_t['slerp'].norm()):.2f}.", width=320)
     with right:
-        fig = controllable.norm_figure(FRAMES, norms, t, typical=float(np.sqrt(gen.config.z_dim)))
-        st.plotly_chart(fig, key="ctl_norms", config=PLOTLY_CONFIG)
+        plotly_chart(("ctl_norms", gen.key, seed_a, seed_b, t), partial(
+            controllable.norm_figure, FRAMES, norms, t, typical=float(np.sqrt(gen.config.z_dim))), key="ctl_norms")
 
 # -- 3. conditional generation ------------------------------------------------------------------------------------------
 st.subheader("Ask for a digit: conditional generation")
@@ -237,7 +236,8 @@ if cond is not None:
         weights = ", ".join(f"{w:.2f}·e{c}" for c, w in enumerate(labels_t[0].tolist()) if w > 0) or "0"
         st.image(cache.image_url(image_rows(image_t[None], min_size=160)), caption=f"t = {t_label:.2f}: y = {weights}", width=200)
     with right:
-        st.plotly_chart(controllable.label_prob_figure(FRAMES, path_probs, class_a, class_b, t_label), key="ctl_label_probs",
-                        config=PLOTLY_CONFIG)
+        plotly_chart(("ctl_label_probs", cond.key, class_a, class_b, cond_seed, t_label),
+                     partial(controllable.label_prob_figure, FRAMES, path_probs, class_a, class_b, t_label),
+                     key="ctl_label_probs")
 
 course.links("app_pages/controllable.py")

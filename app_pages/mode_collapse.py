@@ -20,7 +20,7 @@ from gan_core.runs.state import RunSnapshot
 from gan_core.train.records import CheckpointError, SampleRecord
 from ui import cache, collapse_evidence, comparisons, course, live, panels
 from ui.figures import activations, images, mode_collapse
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 from ui.text import md_escape, minus
 
 COMPARISONS = {data: name for data, name in (("digits", "collapse-digits"), ("ring", "collapse-ring")) if name in REGISTRY}
@@ -106,9 +106,8 @@ def point_panel(s: RunSnapshot, source: DataSource) -> None:
     with plot:
         st.markdown(f"**Step {latest['step']:,}**: modes ringed green are covered, red are missed")
         record = s.samples[-1]
-        fig = cache.cached(("mc_modes", s.id, s.created, record.step),
-                            lambda: mode_collapse.mode_figure(record.samples, s.real, s.modes, latest))
-        st.plotly_chart(fig, key="mc_run_modes", config=PLOTLY_CONFIG)
+        plotly_chart(("mc_modes", s.id, s.created, record.step),
+                     lambda: mode_collapse.mode_figure(record.samples, s.real, s.modes, latest), key="mc_run_modes")
     with over_time:
         cache.vega_chart(("mc_cov", s.id, s.version), partial(
             mode_collapse.series_chart, {s.id: table}, "covered", title="modes covered", domain=(0, total), total=total,
@@ -357,9 +356,9 @@ def render_comparison(snaps: dict[str, RunSnapshot]) -> None:
                                  key=f"mc_cmp_hist_{label}")
             else:
                 record = s.samples[-1]
-                fig = cache.cached(("mc_modes", s.id, s.created, record.step, "small"),
-                                   partial(mode_collapse.mode_figure, record.samples, s.real, s.modes, rows[-1], height=320))
-                st.plotly_chart(fig, key=f"mc_cmp_modes_{label}", config=PLOTLY_CONFIG)
+                plotly_chart(("mc_modes", s.id, s.created, record.step, "small"),
+                             partial(mode_collapse.mode_figure, record.samples, s.real, s.modes, rows[-1], height=320),
+                             key=f"mc_cmp_modes_{label}")
     if tables:
         total = float(next(iter(tables.values()))["total"][-1])
         version = tuple((s.id, s.version) for s in snaps.values())

@@ -20,7 +20,7 @@ from gan_core.sweeps.spec import MAX_CELLS, SweepSpec, parse_grid, parse_seeds
 from ui import addressbar, cache, course, follow, live, roles
 from ui.figures import sweep as figures
 from ui.forms import label, whole_number
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 from ui.text import md_escape
 
 SHOWN = "sweep_shown"  # session_state: the sweep this browser looks at
@@ -205,7 +205,9 @@ def cells_view() -> None:
                                    key="sweep_outcome") or keys[0]
         grid = outcomes.outcome_grid(sweep, rows, key)
         modes_total = next((r.outcomes.get("modes_total") for r in rows if r.outcomes), None)
-        st.plotly_chart(figures.outcome_heatmap(grid, modes_total), key="sweep_heatmap", config=PLOTLY_CONFIG)
+        name = ("sweep_heatmap", key, grid.row_field, grid.row_values, grid.column_field, grid.column_values,
+                grid.mean.tobytes(), grid.seeds.tobytes(), modes_total)  # the figure's every input
+        plotly_chart(name, partial(figures.outcome_heatmap, grid, modes_total), key="sweep_heatmap")
         with st.expander("Every cell's numbers"):
             st.dataframe(outcomes.table(sweep, rows), hide_index=True)
     if pending and not (any(not r.ended for r in rows) or unevaluated(rows)):

@@ -12,7 +12,7 @@ from gan_core.runs.state import RunSnapshot, Status
 from ui import cache, course, follow, live, panels
 from ui.figures import vae_vs_gan
 from ui.figures.images import sample_grid
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 
 N_SHOWN = 64  # samples per grid: 8 × 8, as many as a GAN run keeps per snapshot by default
 GAN_Z = get_preset("digits").config.z_dim  # the default digits GAN's noise size: the like-with-like VAE uses it too
@@ -79,8 +79,7 @@ with formulas:
 with curve:
     st.markdown(f"**The VAE's training**: {int(history['step'][-1]):,} updates in {info['train_seconds']:.1f} s on the CPU, "
                 "then cached on disk")
-    st.plotly_chart(cache.cached(("vae", info["path"], "loss"), lambda: vae_vs_gan.loss_figure(history)), key="vae_loss",
-                    config=PLOTLY_CONFIG)
+    plotly_chart(("vae", info["path"], "loss"), lambda: vae_vs_gan.loss_figure(history), key="vae_loss")
     m = st.columns(2)
     m[0].metric("BCE (nats)", f"{history['reconstruction'][-1]:.1f}",
                 help="BCE summed over the 64 pixels, averaged over the last updates' images.")
@@ -179,9 +178,8 @@ else:
     scatter, lattice = st.columns([3, 2])
     with scatter:
         mu, _ = cache.cached(("vae", flat_info["path"], "codes"), lambda: vae.encode(flat, source.x))
-        st.plotly_chart(cache.cached(("vae", flat_info["path"], "latent"),
-                                     lambda: vae_vs_gan.latent_figure(mu, source.y.numpy())),
-                        key="vae_latent", config=PLOTLY_CONFIG)
+        plotly_chart(("vae", flat_info["path"], "latent"), lambda: vae_vs_gan.latent_figure(mu, source.y.numpy()),
+                     key="vae_latent")
     with lattice:
         st.markdown("**What the decoder draws at each point** of the square [−2, 2]²")
         st.image(cache.image_url(sample_grid(vae.decode(flat, vae_vs_gan.latent_grid(10, 2.0)), nrow=10)), width="stretch",

@@ -25,7 +25,7 @@ from gan_core.runs.status import Status
 from gan_core.train.records import CheckpointError, SampleRecord
 from ui.cache import cached, vega_chart
 from ui.figures import curves, images, plane
-from ui.style import PLOTLY_CONFIG
+from ui.plotly_chart import plotly_chart
 from ui.text import md_escape
 
 LAYERS = ("real data", "generated", "D's output", "G's push", "G's manifold")
@@ -158,12 +158,11 @@ def samples_view(snap: RunSnapshot, *, key: str, history: bool = True, height: i
             "measures it.")
         st.markdown(PLANE_LEGEND_BCE if snap.config.loss is Loss.BCE else PLANE_LEGEND_CRITIC)
     name = (snap.id, "plane", record.step, id(record), tuple(sorted(shown)), height)
-    fig = cached(name, lambda: plane.plane_figure(
-        record, snap.real, show_real="real data" in shown, show_fake="generated" in shown,
-        show_field="D's output" in shown, show_arrows="G's push" in shown, show_manifold="G's manifold" in shown,
-        modes=snap.modes, probability=snap.config.loss is Loss.BCE, height=height))
     with plot:
-        st.plotly_chart(fig, key=f"{key}_plane", config=PLOTLY_CONFIG)
+        plotly_chart(name, lambda: plane.plane_figure(
+            record, snap.real, show_real="real data" in shown, show_fake="generated" in shown,
+            show_field="D's output" in shown, show_arrows="G's push" in shown, show_manifold="G's manifold" in shown,
+            modes=snap.modes, probability=snap.config.loss is Loss.BCE, height=height), key=f"{key}_plane")
         st.caption(f"step {record.step:,}: {len(record.samples)} samples from the same fixed noise")
     if with_filter:
         rejection_view(snap, key=key)
@@ -233,10 +232,9 @@ def rejection_view(snap: RunSnapshot, *, key: str) -> None:
             (pair.kept, "kept by D", pair.kept_stats, "**Kept by D**")), strict=True):
         with col:
             st.markdown(title + _figures_line(stats))
-            fig = cached(("drs_fig", name, *version), lambda r=record, f=name: plane.plane_figure(
+            plotly_chart(("drs_fig", name, *version), lambda r=record, f=name: plane.plane_figure(
                 r, snap.real, show_arrows=False, show_manifold=False, modes=snap.modes, probability=True,
-                height=REJECTION_HEIGHT, fake_name=f, revision=f"drs_{f}"))
-            st.plotly_chart(fig, key=f"{key}_drs_{name.replace(' ', '_')}", config=PLOTLY_CONFIG)
+                height=REJECTION_HEIGHT, fake_name=f, revision=f"drs_{f}"), key=f"{key}_drs_{name.replace(' ', '_')}")
     st.caption(f"From the checkpoint at step {pair.raw.step:,}: {len(pair.raw.samples):,} samples each. D kept "
                f"{pair.acceptance_rate:.0%} of the {pair.drawn:,} it judged, each with probability σ(F(x)) from its "
                "logit: discriminator rejection sampling (gan_core.evaluation.rejection).")
