@@ -1,7 +1,7 @@
 """The process that trains, killed mid-lesson: how long until another app process trains the room's runs, and until
 the killed one's run trains again from its checkpoint.
 
-    python -m benchmarks.takeover [--trials 3] [--store sqlite|postgresql]
+    python -m benchmarks.takeover [--trials 3] [--store sqlite|postgresql] [--ray-address HOST:PORT]
 
 Each trial starts a process that trains (support/trainer.py: a RunManager with worker processes,
 a 3,000-step run training and a second queued), opens a second RunManager on the same runs folder in this process (it
@@ -9,6 +9,8 @@ does not train), and `kill -9`s the first once its run has passed two checkpoint
 a new owner (the lease taken), to the run training again past its last checkpoint, and whether the finished run holds
 every step exactly once. With `--store postgresql` the room lives in a PostgreSQL server started in a temporary folder
 (support.postgres; its lease waits out the dead trainer's last beat: gan_core.classroom.lease.TAKEOVER_AFTER_S).
+With `--ray-address` both processes train on that Ray cluster (GAN_RAY_ADDRESS; start one with `ray start --head`):
+the killed process's driver ends by itself, and its actors with it.
 Target (issue 28): a new owner within 10 s, no step trained twice. Exits 1 when a trial misses it.
 """
 
@@ -30,6 +32,7 @@ from gan_core.classroom.store import URL_ENV, open_store
 from gan_core.config import get_preset
 from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
+from gan_core.runs.ray_backend import ENV_ADDRESS as RAY_ENV
 from gan_core.runs.status import Status
 from support.server import REPO_ROOT
 
@@ -104,11 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--ray-address", default=None, help="train on this Ray cluster (host:port of its head)")
     args = parser.parse_args(argv)
+    if args.ray_address:
+        os.environ[RAY_ENV] = args.ray_address  # read by both managers, the killed one's process inheriting it
     missed = 0
     with room(args.store):
         base = os.environ.get(URL_ENV)
-        print(f"| trial ({args.store}) | new owner after | training again after | every step once |\n|---|---|---|---|")
+        backend = f"{args.store}, Ray" if args.ray_address else args.store
+        print(f"| trial ({backend}) | new owner after | training again after | every step once |\n|---|---|---|---|")
         for i in range(args.trials):
             if base:
                 os.environ[URL_ENV] = base

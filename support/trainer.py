@@ -3,9 +3,10 @@
 
     python -m support.trainer RUNS_DIR CONFIG_JSON WAITING_JSON
 
-Starts a RunManager with worker processes on RUNS_DIR (it must get the training lease), starts one run of each config
-(named "training" and "waiting"), and once the first has passed two checkpoints prints one JSON line, {"ids": [...],
-"workers": [pids]}, then sleeps until it is killed.
+Starts a RunManager with worker processes on RUNS_DIR (it must get the training lease; with GAN_RAY_ADDRESS its runs
+train on that Ray cluster), starts one run of each config (named "training" and "waiting"), and once the first has
+passed two checkpoints prints one JSON line, {"ids": [...], "workers": [pids]} (on Ray: its driver process's), then
+sleeps until it is killed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def main(argv: list[str]) -> None:
     assert manager.trains, "another process holds the training lease"
     ids = [manager.start(config, "training"), manager.start(waiting, "waiting")]
     manager.wait(ids[0], lambda s: s.step >= 2 * config.checkpoint_every + 5, timeout=120)
-    print(json.dumps({"ids": ids, "workers": [w.handle.pid for w in manager._pool.workers]}), flush=True)
+    driver = getattr(manager._pool, "_driver", None)  # on Ray (GAN_RAY_ADDRESS): the process that drives the actors
+    workers = [driver.process.pid] if driver is not None else [w.handle.pid for w in manager._pool.workers]
+    print(json.dumps({"ids": ids, "workers": workers}), flush=True)
     time.sleep(600)
 
 

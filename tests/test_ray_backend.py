@@ -322,3 +322,59 @@ def test_a_cluster_that_goes_away_fails_its_run_and_the_server_lives_on_then_use
         f"exit code {done.returncode} (a negative code or Ray's 'Failed to connect to GCS' below: Ray ended the "
         f"server's process)\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}")
     print(done.stdout.strip().splitlines()[-1])  # the timings, for the report (pytest -s)
+
+
+def _gone(pid: int) -> bool:
+    """Whether a process has ended (a zombie nobody has reaped yet counts as ended: it runs nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_kill_9_of_the_process_that_trains_on_ray_hands_the_runs_to_another(tmp_path: Path) -> None:
+    """One owner of training on the Ray backend (issue 28): `kill -9` of the app process that trains, its runs on a
+    cluster. Its driver process ends by itself, and the actors with it, so the killed process trains nothing more;
+    another app process on the same runs folder takes the lease within 10 s and carries both runs on from the folder
+    on the cluster, every step recorded once."""
+    require_ray()
+    runs, every = tmp_path / "runs", 10
+    config, waiting = TINY.replace(steps=600, checkpoint_every=every), TINY.replace(steps=40)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    with ray_head(port), open(tmp_path / "owner.log", "w") as err:
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), GAN_RAY_ADDRESS=address)
+        trainer = subprocess.Popen([sys.executable, "-m", "support.trainer", str(runs), json.dumps(config.to_dict()),
+                                    json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
+                                   cwd=REPO_ROOT, env=env)
+        follower = None
+        try:
+            line = trainer.stdout.readline()
+            assert line, f"the trainer never reported its runs:\n{(tmp_path / 'owner.log').read_text()[-3000:]}"
+            started = json.loads(line)
+            ids, (driver,) = started["ids"], started["workers"]
+            follower = RunManager(runs, max_runs=1, ray_address=address)
+            assert not follower.trains and follower.snapshot(ids[0]).status is Status.RUNNING
+
+            os.kill(trainer.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while not follower.trains and time.monotonic() - killed < 10:
+                time.sleep(0.1)
+            assert follower.trains, "no process took the runs over within 10 s of the kill"
+            while not _gone(driver):  # it sees its server gone within a second, then ends its actors' slots
+                assert time.monotonic() - killed < 30, "the killed server's Ray driver lives on"
+                time.sleep(0.2)
+
+            for run_id, total in zip(ids, (600, 40), strict=True):
+                done = follower.wait(run_id, timeout=180)
+                assert done.status is Status.FINISHED and done.step == total, done.message
+                assert done.where.startswith("ray: "), done.where
+                steps = [r.step for r in RunStore(runs / run_id).read_metrics()]
+                assert steps == list(range(1, total + 1))  # no step twice, none missing
+        finally:
+            if trainer.poll() is None:
+                trainer.kill()
+            trainer.stdout.close()
+            trainer.wait(10)
+            if follower is not None:
+                follower.shutdown()

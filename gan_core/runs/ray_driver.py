@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan_core.runs.worker import Channel, serve
+from gan_core.runs.worker import Channel, leave_unread, serve
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 30.0  # ray.init to a cluster that does not answer retries for minutes: give up sooner
@@ -78,6 +78,9 @@ def drive(address: str, orders: Channel, events: Channel, parent_pid: int) -> No
             slots[order[1]] = _Slot(ray, address, order[1], events, actors, order[2:])
         elif order[1] in slots:  # "order" or "kill"
             slots[order[1]].outbox.put(order[2] if order[0] == "order" else None)
+    if os.getppid() != parent_pid:  # a kill -9 of the server: end the actors, then the process, unheard
+        # (found by tests/test_ray_backend.py's kill -9 test: the process hung at exit, its actors ended)
+        leave_unread(events)
     for slot in slots.values():
         slot.outbox.put(None)
     for slot in slots.values():

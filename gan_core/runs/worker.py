@@ -101,7 +101,12 @@ def serve(orders: Channel, events: Channel, torch_threads: int = 1, parent_pid: 
             store = path.store(events, run_id) if isinstance(path, RelaySeed) else RunStore(path)
             _Job(run_id, store, orders, events, alive, where).run(steps, device, data_dir, paused)
         # anything else is an order for a run that has already ended: nothing to do
-    # the server is gone, so nobody reads our events: exit now rather than wait to push them into a full pipe
+    leave_unread(events)  # the server is gone
+
+
+def leave_unread(events: Channel) -> None:
+    """The server is gone, so nobody reads these events: let this process exit now rather than wait to push them into
+    a full pipe (a multiprocessing queue's exit waits for its feeder thread, which waits for a reader, forever)."""
     cancel = getattr(events, "cancel_join_thread", None)
     if cancel is not None:
         cancel()
