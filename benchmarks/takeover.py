@@ -28,12 +28,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gan_core.classroom.store import URL_ENV, open_store
+from gan_core.classroom.store import URL_ENV
 from gan_core.config import get_preset
 from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
 from gan_core.runs.ray_backend import ENV_ADDRESS as RAY_ENV
 from gan_core.runs.status import Status
+from support.postgres import fresh_database, local_postgres
 from support.server import REPO_ROOT
 
 TARGET_S = 10.0
@@ -50,26 +51,12 @@ def room(store: str) -> Iterator[None]:
         os.environ.pop(URL_ENV, None)
         yield
         return
-    from support.postgres import local_postgres  # noqa: PLC0415 - only with --store postgresql
-
     with local_postgres() as base:
         os.environ[URL_ENV] = base
         try:
             yield
         finally:
             os.environ.pop(URL_ENV, None)
-
-
-def fresh_database() -> None:
-    """A database of the trial's own on the PostgreSQL server (an empty room: no beat left by the trial before)."""
-    base = os.environ.get(URL_ENV)
-    if not base:
-        return
-    name = f"takeover_{time.monotonic_ns()}"
-    admin = open_store(base)
-    admin.run(f"CREATE DATABASE {name}")
-    admin.close()
-    os.environ[URL_ENV] = base.rsplit("/", 1)[0] + f"/{name}"
 
 
 def trial() -> tuple[float, float, bool]:
@@ -117,9 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         backend = f"{args.store}, Ray" if args.ray_address else args.store
         print(f"| trial ({backend}) | new owner after | training again after | every step once |\n|---|---|---|---|")
         for i in range(args.trials):
-            if base:
-                os.environ[URL_ENV] = base
-                fresh_database()
+            if base:  # an empty room for each trial: no beat left by the trial before
+                os.environ[URL_ENV] = fresh_database(base, "takeover")
             new_owner, again, once = trial()
             missed += new_owner > TARGET_S or not once
             print(f"| {i + 1} | {new_owner:.2f} s | {again:.2f} s | {'yes' if once else 'NO'} |", flush=True)

@@ -10,6 +10,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,3 +69,46 @@ def local_postgres(timeout: float = 60.0) -> Iterator[str]:
             run(str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def fresh_database(url: str, prefix: str = "room") -> str:
+    """A new, empty database on the server at `url` (a room of a test's own: no lease or beat from another test);
+    returns its URL."""
+    from gan_core.classroom.store import open_store  # noqa: PLC0415 - the store imports psycopg only when used
+
+    name = f"{prefix}_{time.monotonic_ns()}"
+    admin = open_store(url)
+    try:
+        admin.run(f"CREATE DATABASE {name}")
+    finally:
+        admin.close()
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@contextmanager
+def lease_taken_away(room: str) -> Iterator[None]:
+    """What an outage longer than the beat allows does to the trainer's lease on PostgreSQL: the session holding its
+    advisory lock ends, another session (this helper's) gets the lock before the trainer can take it back, and the
+    trainer's last beat is a minute old. The lock stays taken inside the block and is let go on leaving it, its last
+    beat still old, so another process may take it at once."""
+    import psycopg  # noqa: PLC0415 - only where PostgreSQL is used
+
+    from gan_core.classroom.lease import ADVISORY_KEY  # noqa: PLC0415
+    from gan_core.classroom.store import open_store  # noqa: PLC0415
+
+    admin = open_store(room)
+    blocker = psycopg.connect(room, autocommit=True)
+    try:
+        held = admin.rows("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ? AND granted",
+                          (ADVISORY_KEY,))
+        assert len(held) == 1, f"the lease is held by {len(held)} sessions, not 1"
+        waiting = threading.Thread(target=blocker.execute, args=("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,)))
+        waiting.start()  # queued behind the trainer's session: it gets the lock the moment that session ends
+        admin.run("SELECT pg_terminate_backend(?)", (held[0][0],))
+        waiting.join(10)
+        assert not waiting.is_alive(), "the lock was not handed on within 10 s"
+        admin.run("UPDATE trainer_beat SET seen = seen - 60")
+        yield
+    finally:
+        blocker.close()
+        admin.close()

@@ -30,14 +30,10 @@ class Clock:
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / SQLITE_FILE}"
-    base = request.getfixturevalue("postgres_url")
+    from support.postgres import fresh_database
+
     # a database of this test's own on the session's server: each test starts from an empty room
-    name = f"room_{abs(hash(request.node.nodeid)) % 10**9}"
-    admin = open_store(base)
-    admin.run(f"DROP DATABASE IF EXISTS {name}")
-    admin.run(f"CREATE DATABASE {name}")
-    admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_database(request.getfixturevalue("postgres_url"))
 
 
 def test_a_stage_versions_each_change_and_empties_when_no_presenter_is_seen(url):

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -158,42 +157,25 @@ def test_a_trainer_that_lost_its_lease_steps_down_and_the_new_one_carries_the_ru
     """Two managers on one runs folder, the room on PostgreSQL: the trainer's lease is lost for longer than the beat
     allows (its session ended, its last beat old). The other process takes the lease and the runs; the first stops
     training within a beat and reads the runs from the folder; the run finishes with every step recorded once."""
-    import psycopg
+    from gan_core.classroom.lease import STEP_DOWN_S
+    from gan_core.classroom.store import URL_ENV
+    from support.postgres import fresh_database, lease_taken_away
 
-    from gan_core.classroom.lease import ADVISORY_KEY, STEP_DOWN_S
-    from gan_core.classroom.store import URL_ENV, open_store
-
-    name = f"room_{abs(hash(str(tmp_path))) % 10**9}"
-    admin = open_store(postgres_url)
-    admin.run(f"CREATE DATABASE {name}")
-    admin.close()
-    room = postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv(URL_ENV, room)
+    monkeypatch.setenv(URL_ENV, fresh_database(postgres_url))
     runs, total = tmp_path / "runs", 600
     first = RunManager(runs, max_runs=1, processes=True)  # a worker process, as a server has: killed on stepping down
     second = RunManager(runs, max_runs=1, processes=False)
-    admin = open_store(room)
     try:
         assert first.trains and not second.trains
         run_id = first.start(TINY.replace(steps=total, checkpoint_every=10), "blip")
         first.wait(run_id, lambda s: s.step >= 30, timeout=60)
-        # the blip: the trainer's lease session ends, and before the trainer can take the lock again someone else has
-        # it (here a connection of the test's, which waits for it), as after an outage longer than the beat allows
-        held = admin.rows("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ? AND granted",
-                          (ADVISORY_KEY,))
-        assert len(held) == 1
-        blocker = psycopg.connect(room, autocommit=True)
-        waiting = threading.Thread(target=blocker.execute, args=("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,)))
-        waiting.start()
-        admin.run("SELECT pg_terminate_backend(?)", (held[0][0],))
-        waiting.join(10)
-        admin.run("UPDATE trainer_beat SET seen = seen - 60")
-        lost = time.monotonic()
-        while first.trains and time.monotonic() - lost < 10:
-            time.sleep(0.05)
-        assert not first.trains, "the trainer that lost its lease still trains"
-        stepped_down_s = time.monotonic() - lost
-        blocker.close()  # the lock is free, its last beat old: the second process takes it
+        with lease_taken_away(os.environ[URL_ENV]):  # someone else has the lock, the trainer's last beat is old
+            lost = time.monotonic()
+            while first.trains and time.monotonic() - lost < 10:
+                time.sleep(0.05)
+            assert not first.trains, "the trainer that lost its lease still trains"
+            stepped_down_s = time.monotonic() - lost
+        # the lock is free, its last beat old: the second process takes it
         while not second.trains and time.monotonic() - lost < 20:
             time.sleep(0.05)
         assert second.trains, "no process took the runs over"
@@ -203,6 +185,5 @@ def test_a_trainer_that_lost_its_lease_steps_down_and_the_new_one_carries_the_ru
         assert _steps(runs / run_id) == list(range(1, total + 1))  # no step twice, none missing
         assert first.snapshot(run_id).status is Status.FINISHED  # the first reads it from the folder now
     finally:
-        admin.close()
         first.shutdown()
         second.shutdown()

@@ -97,7 +97,8 @@ def plane_figure(record: SampleRecord, real: np.ndarray | None, *, show_real: bo
     Each layer is drawn only when its flag is on and the record has its data (field, arrows and manifold may be None:
     folders written before the manifold was recorded have none). `fake_name` labels G's points in the legend (the
     D-filtered plane calls them what D kept); `revision` is plotly's uirevision, one per plane on a page so that
-    zooming one leaves the others alone.
+    zooming one leaves the others alone (a zoom lasts until the figure changes: a browser draws each new figure as a
+    new chart, ui/plotly_chart.py).
     """
     # float32 is ample for plotting and halves the payload sent to every viewer.
     fake = np.asarray(record.samples, dtype=np.float32).reshape(-1, 2)
