@@ -53,13 +53,13 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def ray_head(port: int, cpus: int = 2) -> Iterator[subprocess.Popen]:
-    """A Ray head of `cpus` CPUs on 127.0.0.1:`port`, as its own process group, ended by its PID after (never `ray
-    stop`: other Ray users may share the machine). A test may kill it first."""
+def ray_head(port: int) -> Iterator[subprocess.Popen]:
+    """A 2-CPU Ray head on 127.0.0.1:`port`, as its own process group, ended by its PID after (never `ray stop`: other
+    Ray users may share the machine). A test may kill it first."""
     temp = tempfile.mkdtemp(prefix="gan-ray-")  # its own session folder: `auto` elsewhere never finds this cluster
     with open(Path(temp) / "head.log", "w") as log:  # open for the cluster's whole life
         head = subprocess.Popen(
-            ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", f"--num-cpus={cpus}",
+            ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -91,11 +91,10 @@ def _end_group(head: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """The address of a 4-CPU Ray head on loopback, up for this module: two CPUs for the module's manager (which keeps
-    an ended run's actor a while, gan_core.runs.ray_driver.IDLE_KEEP_S) and two for the tests' managers of their own."""
+    """The address of a 2-CPU Ray head on loopback, up for this module."""
     require_ray()
     port = free_port()
-    with ray_head(port, cpus=4):
+    with ray_head(port):
         yield f"127.0.0.1:{port}"
 
 
@@ -333,14 +332,18 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_kill_9_of_the_process_that_trains_on_ray_hands_the_runs_to_another(cluster: str, tmp_path: Path) -> None:
+def test_kill_9_of_the_process_that_trains_on_ray_hands_the_runs_to_another(tmp_path: Path) -> None:
     """One owner of training on the Ray backend (issue 28): `kill -9` of the app process that trains, its runs on a
     cluster. Its driver process ends by itself, and the actors with it, so the killed process trains nothing more;
     another app process on the same runs folder takes the lease within 10 s and carries both runs on from the folder
     on the cluster, every step recorded once."""
-    runs, every, address = tmp_path / "runs", 10, cluster
+    require_ray()
+    runs, every = tmp_path / "runs", 10
     config, waiting = TINY.replace(steps=600, checkpoint_every=every), TINY.replace(steps=40)
-    with open(tmp_path / "owner.log", "w") as err:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    # a head of its own: the module's manager keeps its ended runs' actors a while (IDLE_KEEP_S), holding that one's CPUs
+    with ray_head(port), open(tmp_path / "owner.log", "w") as err:
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), GAN_RAY_ADDRESS=address)
         trainer = subprocess.Popen([sys.executable, "-m", "support.trainer", str(runs), json.dumps(config.to_dict()),
                                     json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
@@ -378,7 +381,7 @@ def test_kill_9_of_the_process_that_trains_on_ray_hands_the_runs_to_another(clus
                 follower.shutdown()
 
 
-def test_a_trainer_on_ray_that_lost_its_lease_steps_down_and_ends_its_actors(cluster: str, tmp_path: Path, monkeypatch,
+def test_a_trainer_on_ray_that_lost_its_lease_steps_down_and_ends_its_actors(tmp_path: Path, monkeypatch,
                                                                             postgres_url: str) -> None:
     """Never two trainers on the Ray backend (issue 28): the room on PostgreSQL, two managers on one runs folder, runs on
     a cluster. The trainer's lease is taken away (tests/test_sharing.py does the same with local workers): it steps
@@ -387,35 +390,39 @@ def test_a_trainer_on_ray_that_lost_its_lease_steps_down_and_ends_its_actors(clu
     from gan_core.classroom.store import URL_ENV
     from support.postgres import fresh_database, lease_taken_away
 
+    require_ray()
     monkeypatch.setenv(URL_ENV, fresh_database(postgres_url))
-    runs, total, address = tmp_path / "runs", 600, cluster
-    first = RunManager(runs, max_runs=1, ray_address=address)
-    second = RunManager(runs, max_runs=1, ray_address=address)
-    try:
-        assert first.trains and not second.trains
-        run_id = first.start(TINY.replace(steps=total, checkpoint_every=10), "blip")
-        first.wait(run_id, lambda s: s.step >= 30, timeout=180)
-        driver = first._pool._driver.process.pid
-        with lease_taken_away(os.environ[URL_ENV]):
-            lost = time.monotonic()
-            while first.trains and time.monotonic() - lost < 10:
+    runs, total = tmp_path / "runs", 600
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    with ray_head(port):  # of its own, as the kill test's
+        first = RunManager(runs, max_runs=1, ray_address=address)
+        second = RunManager(runs, max_runs=1, ray_address=address)
+        try:
+            assert first.trains and not second.trains
+            run_id = first.start(TINY.replace(steps=total, checkpoint_every=10), "blip")
+            first.wait(run_id, lambda s: s.step >= 30, timeout=180)
+            driver = first._pool._driver.process.pid
+            with lease_taken_away(os.environ[URL_ENV]):
+                lost = time.monotonic()
+                while first.trains and time.monotonic() - lost < 10:
+                    time.sleep(0.05)
+                assert not first.trains, "the trainer that lost its lease still trains"
+                assert time.monotonic() - lost <= STEP_DOWN_S + 1
+                # stepping down ends the driver (asked, then killed after 1 s), and Ray the actors it owned. Read from /proc:
+                # joining the process here too would race the manager's own join for its exit status (one of two waitpid
+                # calls gets ECHILD, and multiprocessing then reports a dead process alive)
+                while not _gone(driver):
+                    assert time.monotonic() - lost < 20, "the driver of a trainer that stepped down lives on"
+                    time.sleep(0.1)
+            while not second.trains:  # the lock is free, its last beat old: the second process takes it
+                assert time.monotonic() - lost < 30, "no process took the runs over"
                 time.sleep(0.05)
-            assert not first.trains, "the trainer that lost its lease still trains"
-            assert time.monotonic() - lost <= STEP_DOWN_S + 1
-            # stepping down ends the driver (asked, then killed after 1 s), and Ray the actors it owned. Read from /proc:
-            # joining the process here too would race the manager's own join for its exit status (one of two waitpid
-            # calls gets ECHILD, and multiprocessing then reports a dead process alive)
-            while not _gone(driver):
-                assert time.monotonic() - lost < 20, "the driver of a trainer that stepped down lives on"
-                time.sleep(0.1)
-        while not second.trains:  # the lock is free, its last beat old: the second process takes it
-            assert time.monotonic() - lost < 30, "no process took the runs over"
-            time.sleep(0.05)
-        done = second.wait(run_id, timeout=180)
-        assert done.status is Status.FINISHED and done.step == total, done.message
-        assert done.where.startswith("ray: "), done.where
-        assert [r.step for r in RunStore(runs / run_id).read_metrics()] == list(range(1, total + 1))
-        assert first.snapshot(run_id).status is Status.FINISHED  # read from the folder by the one that stepped down
-    finally:
-        first.shutdown()
-        second.shutdown()
+            done = second.wait(run_id, timeout=180)
+            assert done.status is Status.FINISHED and done.step == total, done.message
+            assert done.where.startswith("ray: "), done.where
+            assert [r.step for r in RunStore(runs / run_id).read_metrics()] == list(range(1, total + 1))
+            assert first.snapshot(run_id).status is Status.FINISHED  # read from the folder by the one that stepped down
+        finally:
+            first.shutdown()
+            second.shutdown()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing.connection
 import os
 import queue
 import socket
@@ -43,6 +44,7 @@ ENV_ADDRESS = "GAN_RAY_ADDRESS"
 PROBE_S = 5.0  # while the cluster is away, how often its address is knocked on (a TCP connect: cheap)
 GONE_KNOCKS = 2  # a joined cluster whose address refuses this many knocks in a row (PROBE_S apart) has gone away
 RETRY_S = 30.0  # at most this often a new driver process is spawned to join it (importing ray: seconds of CPU)
+DRAIN_S = 5.0  # after a driver ended, how long its last events may take to read before its runs end regardless
 FIRST_WAIT_S = CONNECT_TIMEOUT_S + 60.0  # the first driver: spawning, importing ray and torch, joining
 
 
@@ -269,7 +271,16 @@ class RayPool:
             self._knocking.release()
 
     def _receive(self, driver: _Driver) -> None:
-        receive(driver.events, driver.process.is_alive, lambda message: self._message(driver, message))
+        """Apply the driver's events until it has ended and what it sent is read, then end its runs (_ended)."""
+        reader = threading.Thread(target=receive, args=(driver.events, driver.process.is_alive,
+                                                        lambda message: self._message(driver, message)),
+                                  name="gan-ray-events-read", daemon=True)
+        reader.start()
+        # Waiting on the process's sentinel, not joining it: a second join races end()'s for its exit status. A driver
+        # killed mid-write leaves half a message in its events pipe, and the read then waits for the rest forever (CI:
+        # a run still "running" 90 s after its cluster went away): its runs end DRAIN_S after it did, read or not.
+        multiprocessing.connection.wait([driver.process.sentinel])
+        reader.join(DRAIN_S)
         self._ended(driver)
 
     def _message(self, driver: _Driver, message: tuple) -> None:
