@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from gan_core.runs.manager import RunManager
 from gan_core.runs.ray_backend import ENV_ADDRESS as RAY_ENV
 from gan_core.runs.status import Status
 from support.postgres import fresh_database, local_postgres
-from support.server import REPO_ROOT
+from support.trainer import trainer_process
 
 TARGET_S = 10.0
 # a small ring GAN, checkpointed every EVERY steps: long enough to be killed mid-way
@@ -62,32 +60,27 @@ def room(store: str) -> Iterator[None]:
 def trial() -> tuple[float, float, bool]:
     runs = Path(tempfile.mkdtemp(prefix="takeover_")) / "runs"
     config, waiting = TINY.replace(steps=STEPS, checkpoint_every=EVERY), TINY.replace(steps=40)
-    owner = subprocess.Popen([sys.executable, "-m", "support.trainer", str(runs), json.dumps(config.to_dict()),
-                              json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-                             env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     other = None
-    try:
-        ids = json.loads(owner.stdout.readline())["ids"]
-        other = RunManager(runs, max_runs=1, processes=True)
-        assert not other.trains
-        os.kill(owner.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        while not other.trains:
-            time.sleep(0.02)
-        new_owner = time.monotonic() - killed
-        checkpoint = int(RunStore(runs / ids[0]).load_checkpoint()["step"])
-        other.wait(ids[0], lambda s: s.status is Status.RUNNING and s.step > checkpoint, timeout=120)
-        again = time.monotonic() - killed
-        done = other.wait(ids[0], timeout=600)
-        once = done.status is Status.FINISHED and [r.step for r in RunStore(runs / ids[0]).read_metrics()] == list(
-            range(1, STEPS + 1))
-        return new_owner, again, once
-    finally:
-        if owner.poll() is None:
-            owner.kill()
-        owner.wait()
-        if other is not None:
-            other.shutdown()
+    with trainer_process(runs, config, waiting, runs.parent / "owner.log") as (owner, started):
+        try:
+            ids = started["ids"]
+            other = RunManager(runs, max_runs=1, processes=True)
+            assert not other.trains
+            os.kill(owner.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while not other.trains:
+                time.sleep(0.02)
+            new_owner = time.monotonic() - killed
+            checkpoint = int(RunStore(runs / ids[0]).load_checkpoint()["step"])
+            other.wait(ids[0], lambda s: s.status is Status.RUNNING and s.step > checkpoint, timeout=120)
+            again = time.monotonic() - killed
+            done = other.wait(ids[0], timeout=600)
+            once = done.status is Status.FINISHED and [r.step for r in RunStore(runs / ids[0]).read_metrics()] == list(
+                range(1, STEPS + 1))
+            return new_owner, again, once
+        finally:
+            if other is not None:
+                other.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

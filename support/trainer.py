@@ -11,12 +11,20 @@ sleeps until it is killed.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from gan_core.config import TrainConfig
 from gan_core.runs.manager import RunManager
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str]) -> None:
@@ -30,6 +38,27 @@ def main(argv: list[str]) -> None:
     workers = [driver.process.pid] if driver is not None else [w.handle.pid for w in manager._pool.workers]
     print(json.dumps({"ids": ids, "workers": workers}), flush=True)
     time.sleep(600)
+
+
+@contextlib.contextmanager
+def trainer_process(runs: Path, config: TrainConfig, waiting: TrainConfig, log: Path,
+                    env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
+    """Start this module as a process of its own (its stderr into `log`, `env` added to this process's environment),
+    wait for its report, and yield (the process, the report); on leaving, kill it if it still runs."""
+    with open(log, "w") as err:
+        process = subprocess.Popen([sys.executable, "-m", "support.trainer", str(runs), json.dumps(config.to_dict()),
+                                    json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
+                                   cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})})
+    try:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the trainer never reported its runs:\n{log.read_text()[-3000:]}")
+        yield process, json.loads(line)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+        process.wait(10)
 
 
 if __name__ == "__main__":

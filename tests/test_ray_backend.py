@@ -30,6 +30,7 @@ from gan_core.runs.status import Status
 from gan_core.sweeps import outcomes, record
 from gan_core.sweeps.spec import SweepSpec
 from support.server import free_port
+from support.trainer import trainer_process
 from tests.conftest import REPO_ROOT, require_ray
 from tests.tiny import SLOW, TINY
 
@@ -343,16 +344,10 @@ def test_kill_9_of_the_process_that_trains_on_ray_hands_the_runs_to_another(tmp_
     port = free_port()
     address = f"127.0.0.1:{port}"
     # a head of its own: the module's manager keeps its ended runs' actors a while (IDLE_KEEP_S), holding that one's CPUs
-    with ray_head(port), open(tmp_path / "owner.log", "w") as err:
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), GAN_RAY_ADDRESS=address)
-        trainer = subprocess.Popen([sys.executable, "-m", "support.trainer", str(runs), json.dumps(config.to_dict()),
-                                    json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
-                                   cwd=REPO_ROOT, env=env)
+    with ray_head(port), trainer_process(runs, config, waiting, tmp_path / "owner.log",
+                                         {"GAN_RAY_ADDRESS": address}) as (trainer, started):
         follower = None
         try:
-            line = trainer.stdout.readline()
-            assert line, f"the trainer never reported its runs:\n{(tmp_path / 'owner.log').read_text()[-3000:]}"
-            started = json.loads(line)
             ids, (driver,) = started["ids"], started["workers"]
             follower = RunManager(runs, max_runs=1, ray_address=address)
             assert not follower.trains and follower.snapshot(ids[0]).status is Status.RUNNING
@@ -373,10 +368,6 @@ def test_kill_9_of_the_process_that_trains_on_ray_hands_the_runs_to_another(tmp_
                 steps = [r.step for r in RunStore(runs / run_id).read_metrics()]
                 assert steps == list(range(1, total + 1))  # no step twice, none missing
         finally:
-            if trainer.poll() is None:
-                trainer.kill()
-            trainer.stdout.close()
-            trainer.wait(10)
             if follower is not None:
                 follower.shutdown()
 

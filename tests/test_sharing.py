@@ -4,11 +4,8 @@ the runs go on from their checkpoints, none trained twice."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +15,8 @@ from gan_core.runs.folder import RunStore
 from gan_core.runs.manager import RunManager
 from gan_core.runs.roles import Actor, RunRefused
 from gan_core.runs.status import Status, StepKind
+from support.trainer import trainer_process
 from tests.tiny import SLOW, STUDENT_SLOW, TINY
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _steps(path: Path) -> list[int]:
@@ -66,47 +62,35 @@ def test_a_second_manager_sends_its_controls_to_the_one_that_trains_and_reads_th
         owner.shutdown()
 
 
-OWNER = ["-m", "support.trainer"]  # a process that trains, to be killed (support/trainer.py)
 
 
 @pytest.mark.server
 def test_kill_9_of_the_process_that_trains_hands_the_runs_to_another(tmp_path, one_thread):
     runs, every = tmp_path / "runs", 10
     config, waiting = TINY.replace(steps=600, checkpoint_every=every), TINY.replace(steps=40)
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    log = tmp_path / "owner.log"
-    with open(log, "w") as err:
-        trainer = subprocess.Popen([sys.executable, *OWNER, str(runs), json.dumps(config.to_dict()),
-                                    json.dumps(waiting.to_dict())], stdout=subprocess.PIPE, stderr=err, text=True,
-                                   cwd=REPO_ROOT, env=env)
     follower = None
-    try:
-        line = trainer.stdout.readline()
-        assert line, f"the trainer never reported its runs:\n{log.read_text()[-3000:]}"
-        ids = json.loads(line)["ids"]
-        follower = RunManager(runs, max_runs=1, processes=False)
-        assert not follower.trains
-        assert follower.snapshot(ids[0]).status is Status.RUNNING
-        assert follower.snapshot(ids[1]).status is Status.QUEUED
+    with trainer_process(runs, config, waiting, tmp_path / "owner.log") as (trainer, started):
+        try:
+            ids = started["ids"]
+            follower = RunManager(runs, max_runs=1, processes=False)
+            assert not follower.trains
+            assert follower.snapshot(ids[0]).status is Status.RUNNING
+            assert follower.snapshot(ids[1]).status is Status.QUEUED
 
-        os.kill(trainer.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        while not follower.trains and time.monotonic() - killed < 10:
-            time.sleep(0.1)
-        assert follower.trains, "no process took the runs over within 10 s of the kill"
+            os.kill(trainer.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while not follower.trains and time.monotonic() - killed < 10:
+                time.sleep(0.1)
+            assert follower.trains, "no process took the runs over within 10 s of the kill"
 
-        for run_id, total in zip(ids, (600, 40), strict=True):
-            done = follower.wait(run_id, timeout=120)
-            assert done.status is Status.FINISHED and done.step == total, done.message
-            assert _steps(runs / run_id) == list(range(1, total + 1))  # no step twice, none missing
-            assert list(done.metrics["step"]) == list(range(1, total + 1))
-    finally:
-        if trainer.poll() is None:
-            trainer.kill()
-        trainer.stdout.close()
-        trainer.wait(10)
-        if follower is not None:
-            follower.shutdown()
+            for run_id, total in zip(ids, (600, 40), strict=True):
+                done = follower.wait(run_id, timeout=120)
+                assert done.status is Status.FINISHED and done.step == total, done.message
+                assert _steps(runs / run_id) == list(range(1, total + 1))  # no step twice, none missing
+                assert list(done.metrics["step"]) == list(range(1, total + 1))
+        finally:
+            if follower is not None:
+                follower.shutdown()
 
 
 def _terminate_lease_connection(admin: object) -> None:
